@@ -1,0 +1,46 @@
+# drill - chaos and rollback drills. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/drill
+# The Rust fixture has no dependencies, so it builds offline everywhere.
+CARGO_FLAGS ?= --offline
+
+.PHONY: help build demo test test-unit test-e2e fmt vet bench clean
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
+
+## build: build bin/drill and check the fixtures compile
+build:
+	$(GO) build -o $(BIN) ./cmd/drill
+	$(GO) build -o /dev/null ./fixtures/orders
+	cargo build --release --quiet $(CARGO_FLAGS) --manifest-path fixtures/pricing/Cargo.toml --target-dir .drill/cache/cargo/pricing
+
+## demo: run a real drill: orders v2 is slow, the canary is rolled back
+demo: build
+	$(BIN) run scenarios/orders-canary-latency.yaml --auto-approve; \
+	code=$$?; echo "drill exited $$code (0 = every expectation met)"; exit $$code
+
+## test: vet, unit tests with -race, Rust tests, and the end-to-end drills
+test: vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+	cargo test --quiet $(CARGO_FLAGS) --manifest-path fixtures/pricing/Cargo.toml --target-dir .drill/cache/cargo/pricing
+
+## fmt: gofmt every Go file
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## vet: gofmt check and go vet
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: router overhead and metrics recorder benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/
+
+## clean: remove build outputs and run directories
+clean:
+	rm -rf bin .drill

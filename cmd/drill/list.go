@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/reports"
+)
+
+func (c *cli) cmdList(_ context.Context, args []string) int {
+	if len(args) > 0 {
+		c.errorf("list takes no arguments")
+		return ExitInvalid
+	}
+	w := c.stdout
+	fmt.Fprintln(w, "providers:")
+	for _, n := range harness.ProviderNames() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, harness.ProviderDescription(n))
+	}
+	fmt.Fprintln(w, "\njudges:")
+	for _, n := range harness.JudgeNames() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, harness.JudgeDescription(n))
+	}
+	fmt.Fprintln(w, "\nfault kinds:")
+	for _, n := range injectors.Kinds() {
+		k, _ := injectors.Lookup(n)
+		d := k.Describe()
+		fmt.Fprintf(w, "  %-14s %s (targets: %s)\n", n, d.Summary, d.Targets)
+		for _, p := range d.Params {
+			fmt.Fprintf(w, "  %-14s   %-13s %-11s %s\n", "", p.Name, p.Default, p.Description)
+		}
+	}
+	fmt.Fprintf(w, "  (planned, not supported yet: %s)\n", strings.Join(injectors.Planned, ", "))
+	fmt.Fprintln(w, "\nrenderers:")
+	for _, n := range reports.Names() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, reports.Describe(n))
+	}
+	return ExitOK
+}

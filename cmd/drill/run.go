@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/reports"
+)
+
+func (c *cli) cmdRun(ctx context.Context, args []string) int {
+	fs := newFlagSet(c, "run")
+	provider := fs.String("provider", "", "override environment.provider (process)")
+	autoApprove := fs.Bool("auto-approve", false, "pass `approval: manual` gates without asking (CI)")
+	out := fs.String("out", harness.DefaultOutDir, "directory that receives run directories")
+	cache := fs.String("cache", harness.DefaultCacheDir, "build cache directory")
+	var seed seedFlag
+	fs.Var(&seed, "seed", "override the scenario seed")
+	quiet := fs.Bool("quiet", false, "no progress lines, only the summary")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return ExitInvalid
+	}
+	if len(files) == 0 {
+		c.errorf("run needs at least one scenario file")
+		c.tryf("drill run scenarios/orders-canary-latency.yaml")
+		return ExitInvalid
+	}
+	if *provider != "" && !contains(harness.ProviderNames(), *provider) {
+		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
+		return ExitInvalid
+	}
+	scs, ok := c.loadAll(files)
+	if !ok {
+		return ExitInvalid
+	}
+	worst := ExitOK
+	for _, sc := range scs {
+		opts := harness.Options{Provider: *provider, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
+			Seed: seed.ptr(), Stdin: c.stdin, Log: c.stderr}
+		if *quiet {
+			opts.Log = nil
+		}
+		rep, err := harness.Run(ctx, sc, opts)
+		code := c.finishRun(rep, err)
+		worst = worse(worst, code)
+		if code == ExitInterrupted {
+			break // the operator wants out: do not start the next drill
+		}
+	}
+	return worst
+}
+
+// finishRun prints the summary and maps the result to an exit code.
+func (c *cli) finishRun(rep *reports.Report, err error) int {
+	if rep != nil {
+		if tr, ok := reports.Lookup("table"); ok {
+			if rerr := tr.Render(c.stdout, rep); rerr != nil {
+				c.errorf("render summary: %v", rerr)
+			}
+		}
+		fmt.Fprintf(c.stdout, "report: %s/report.json\n", rep.RunDir)
+	}
+	var env *harness.EnvError
+	switch {
+	case errors.Is(err, harness.ErrInterrupted):
+		c.errorf("interrupted: faults reverted, traffic back on baseline, processes stopped; partial report written")
+		return ExitInterrupted
+	case errors.As(err, &env):
+		c.errorf("%s", env.Error())
+		if env.Hint != "" {
+			c.tryf("%s", env.Hint)
+		}
+		return ExitEnvironment
+	case err != nil:
+		c.errorf("%v", err)
+		return ExitFailed
+	case rep == nil || !rep.Passed:
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// worse orders exit codes by severity: interrupted > environment > failed > ok.
+func worse(a, b int) int {
+	rank := map[int]int{ExitOK: 0, ExitFailed: 1, ExitInvalid: 2, ExitEnvironment: 3, ExitInterrupted: 4}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// seedFlag is an optional int64 flag.
+type seedFlag struct {
+	set bool
+	v   int64
+}
+
+func (s *seedFlag) String() string { return fmt.Sprint(s.v) }
+func (s *seedFlag) Set(v string) error {
+	_, err := fmt.Sscan(v, &s.v)
+	s.set = err == nil
+	return err
+}
+func (s *seedFlag) ptr() *int64 {
+	if !s.set {
+		return nil
+	}
+	return &s.v
+}

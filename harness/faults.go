@@ -1,0 +1,203 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// faultSet schedules the scenario's faults and guarantees their revert:
+// every apply and revert is journaled before it acts, and revertAll (run by
+// the rollback and by teardown) reverts whatever is still applied.
+type faultSet struct {
+	d      *drill
+	mu     sync.Mutex
+	closed bool // after rollback or teardown no new fault is applied
+	runs   []*faultRun
+}
+
+type faultRun struct {
+	f        *scenarios.Fault
+	inj      injectors.Injector
+	applied  *time.Time
+	reverted *time.Time
+	applyErr string
+	skipped  string
+}
+
+func newFaultSet(d *drill) *faultSet {
+	fs := &faultSet{d: d}
+	for i, f := range d.sc.Faults {
+		kind, ok := injectors.Lookup(f.Kind)
+		if !ok {
+			panic(fmt.Sprintf("fault kind %q passed validation but is not registered", f.Kind))
+		}
+		inj := kind.New(injectors.Spec{Name: f.Name, Target: f.Target, Probability: f.Probability,
+			Seed: d.seed*1000003 + int64(i), Params: f.Params})
+		fs.runs = append(fs.runs, &faultRun{f: f, inj: inj})
+	}
+	return fs
+}
+
+// schedule starts one goroutine per fault; each waits for its trigger,
+// applies, holds for its duration and reverts. They end with ctx.
+func (fs *faultSet) schedule(ctx context.Context) {
+	start := time.Now()
+	for _, r := range fs.runs {
+		go fs.drive(ctx, r, start)
+	}
+}
+
+func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
+	var trigger <-chan time.Time
+	delay := time.Duration(0)
+	switch at := r.f.At; {
+	case at.Step > 0:
+		trigger = fs.d.j.Wait(fmt.Sprintf("step.start:%d", at.Step))
+	case at.After != "":
+		trigger, delay = fs.d.j.Wait(at.After), at.Delay
+	default:
+		ch := make(chan time.Time, 1)
+		ch <- start
+		trigger, delay = ch, at.Offset
+	}
+	var t0 time.Time
+	select {
+	case <-ctx.Done():
+		return
+	case t0 = <-trigger:
+	}
+	if !sleepUntil(ctx, t0.Add(delay)) {
+		return
+	}
+	if !fs.apply(ctx, r) {
+		return
+	}
+	if r.f.Duration <= 0 {
+		return // held until rollback or teardown
+	}
+	if !sleepUntil(ctx, r.applied.Add(r.f.Duration)) {
+		return
+	}
+	fs.revert(context.WithoutCancel(ctx), r, "duration elapsed")
+}
+
+func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.closed {
+		r.skipped = "rollout already rolled back or drill ending"
+		fs.d.j.Record("fault.skipped", "fault", r.f.Name, "reason", r.skipped)
+		return false
+	}
+	// Journal first: if the harness dies between this line and the next,
+	// the journal still says a fault may be in place.
+	fs.d.j.Record("fault.apply", "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
+	if err := r.inj.Apply(ctx, fs.d); err != nil {
+		r.applyErr = err.Error()
+		fs.d.j.Record("fault.apply.failed", "fault", r.f.Name, "error", err.Error())
+		_ = r.inj.Revert(context.WithoutCancel(ctx))
+		return false
+	}
+	now := time.Now()
+	r.applied = &now
+	fs.d.j.Record("fault.applied", "fault", r.f.Name)
+	fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
+	fs.d.markExposure(now)
+	return true
+}
+
+func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if r.applied == nil || r.reverted != nil {
+		return false
+	}
+	fs.d.j.Record("fault.revert", "fault", r.f.Name, "reason", why)
+	if err := r.inj.Revert(ctx); err != nil {
+		fs.d.j.Record("fault.revert.failed", "fault", r.f.Name, "error", err.Error())
+		return false
+	}
+	now := time.Now()
+	r.reverted = &now
+	fs.d.j.Record("fault.reverted", "fault", r.f.Name)
+	fs.d.say("fault %s reverted (%s)", r.f.Name, why)
+	return true
+}
+
+// revertAll closes the set to new faults and reverts every applied one. It
+// returns the names it reverted; a second call reverts nothing.
+func (fs *faultSet) revertAll(ctx context.Context, why string) (reverted []string, failed []string) {
+	fs.mu.Lock()
+	fs.closed = true
+	runs := append([]*faultRun(nil), fs.runs...)
+	fs.mu.Unlock()
+	for _, r := range runs {
+		if fs.revert(ctx, r, why) {
+			reverted = append(reverted, r.f.Name)
+		} else if fs.active(r) {
+			failed = append(failed, r.f.Name)
+		}
+	}
+	return reverted, failed
+}
+
+func (fs *faultSet) active(r *faultRun) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return r.applied != nil && r.reverted == nil
+}
+
+// report lists the faults for report.json.
+func (fs *faultSet) report() []reports.Fault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []reports.Fault
+	for _, r := range fs.runs {
+		f := reports.Fault{Name: r.f.Name, Kind: r.f.Kind, Target: r.f.Target, AppliedAt: r.applied, RevertedAt: r.reverted}
+		switch {
+		case r.applyErr != "":
+			f.Measured = "apply failed: " + r.applyErr
+		case r.skipped != "":
+			f.Measured = "not applied: " + r.skipped
+		case r.applied == nil:
+			f.Measured = "not applied: its time never came"
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// HTTP implements injectors.Env: the fault point of a service's router.
+func (d *drill) HTTP(target string) (injectors.HTTPPoint, error) {
+	svc, version, _ := strings.Cut(target, ".")
+	rt, ok := d.routers[svc]
+	if !ok {
+		return nil, fmt.Errorf("no router for service %q", svc)
+	}
+	return rt.Point(version), nil
+}
+
+var _ injectors.Env = (*drill)(nil)
+
+// sleepUntil waits until t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}

@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// Interval is what a judge observes once per analysis interval: the
+// baseline's and the canary's windows at the rollout service's router,
+// side by side in the same span of time.
+type Interval struct {
+	At       time.Time
+	Baseline metrics.Window
+	Canary   metrics.Window
+	// Extra holds metrics that do not come from the router (invariants,
+	// cpu, rss), keyed by metric name, per side.
+	Extra map[string]SidePair
+}
+
+// SidePair is one metric's value on each side; ok is false for no data.
+type SidePair struct {
+	Baseline, Canary     float64
+	BaselineOK, CanaryOK bool
+}
+
+// Verdict is a judge's decision.
+type Verdict string
+
+// Verdicts.
+const (
+	Continue Verdict = "continue" // keep going; the step's hold advances
+	Pause    Verdict = "pause"    // no data under on_no_data: pause; the hold does not advance
+	Rollback Verdict = "rollback" // the canary is bad
+)
+
+// Decision is a verdict with its evidence, journaled and reported so a
+// reviewer can see why.
+type Decision struct {
+	Verdict  Verdict        `json:"verdict"`
+	Reason   string         `json:"reason"`
+	Evidence map[string]any `json:"evidence,omitempty"`
+}
+
+// Judge decides, interval by interval, whether a canary may go on.
+type Judge interface {
+	// Observe feeds one interval.
+	Observe(iv Interval)
+	// Decide returns the decision after the intervals observed so far.
+	Decide() Decision
+}
+
+// JudgeFactory builds a judge from the scenario's analysis.
+type JudgeFactory func(a scenarios.Analysis) (Judge, error)
+
+type judgeEntry struct {
+	desc    string
+	factory JudgeFactory
+}
+
+var (
+	judgesMu sync.RWMutex
+	judges   = map[string]judgeEntry{}
+)
+
+// RegisterJudge adds a judge under name.
+func RegisterJudge(name, description string, f JudgeFactory) {
+	judgesMu.Lock()
+	defer judgesMu.Unlock()
+	if _, dup := judges[name]; dup {
+		panic(fmt.Sprintf("harness: judge %q registered twice", name))
+	}
+	judges[name] = judgeEntry{desc: description, factory: f}
+}
+
+// NewJudge builds the judge registered as name.
+func NewJudge(name string, a scenarios.Analysis) (Judge, error) {
+	judgesMu.RLock()
+	e, ok := judges[name]
+	judgesMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown judge %q (known: %v)", name, JudgeNames())
+	}
+	return e.factory(a)
+}
+
+// JudgeNames lists registered judges, sorted.
+func JudgeNames() []string {
+	judgesMu.RLock()
+	defer judgesMu.RUnlock()
+	var names []string
+	for n := range judges {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// JudgeDescription returns the one-line description of a judge.
+func JudgeDescription(name string) string {
+	judgesMu.RLock()
+	defer judgesMu.RUnlock()
+	return judges[name].desc
+}
+
+// sideValue reads a metric for one side of an interval.
+func (iv Interval) sideValue(metric string, canary bool) (float64, bool) {
+	if p, ok := iv.Extra[metric]; ok {
+		if canary {
+			return p.Canary, p.CanaryOK
+		}
+		return p.Baseline, p.BaselineOK
+	}
+	w := iv.Baseline
+	if canary {
+		w = iv.Canary
+	}
+	return w.Value(metric)
+}

@@ -1,0 +1,381 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// requestHeader carries the index of the load request from the targeter to
+// the ledger transport; the transport strips it before the request leaves.
+const requestHeader = "X-Drill-Load-Request"
+
+// ClientSource is the metrics source of what the load generator sees.
+const ClientSource = "client"
+
+// loadGen drives vegeta at the load target's router and records every
+// result into the client recorder. Nothing per request is kept in memory.
+type loadGen struct {
+	sc       *scenarios.Scenario
+	baseURL  string
+	rec      *metrics.Recorder
+	ledger   *ledgerWriter
+	attacker *vegeta.Attacker
+
+	reqs      []loadRequest
+	total     int
+	mu        sync.Mutex // guards rc (the seeded PRNG and sequence)
+	rc        renderCtx
+	done      chan struct{}
+	counts    struct{ total, failed atomic.Int64 }
+	started   time.Time
+	stoppedAt time.Time
+}
+
+type loadRequest struct {
+	spec          *scenarios.Request
+	path, body    template
+	headers       map[string]template
+	needsLedger   bool
+	ledgerKey     string
+	ledgerColumns []string
+}
+
+func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, ledger *ledgerWriter) *loadGen {
+	g := &loadGen{sc: sc, baseURL: strings.TrimRight(baseURL, "/"), rec: rec, ledger: ledger, done: make(chan struct{})}
+	g.rc.rng = rand.New(rand.NewPCG(uint64(sc.Seed), 0x10ad))
+	var cols []string
+	if sc.Verify.Data.Ledger != nil {
+		cols = sc.Verify.Data.Ledger.Columns
+	}
+	for _, r := range sc.Load.Requests {
+		lr := loadRequest{spec: r, path: parseTemplate(r.Path), body: parseTemplate(r.Body), headers: map[string]template{}}
+		for k, v := range r.Headers {
+			lr.headers[k] = parseTemplate(v)
+		}
+		lr.needsLedger = lr.path.uses("ledger.last") || lr.body.uses("ledger.last")
+		if r.Ledger != nil {
+			lr.ledgerKey = r.Ledger.Key
+			lr.ledgerColumns = cols
+		}
+		g.reqs = append(g.reqs, lr)
+		g.total += max(r.Weight, 1)
+	}
+	timeout := sc.Load.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	// Enough workers for the whole rate to wait a full timeout, bounded so
+	// a stuck target cannot make the generator grow without limit.
+	maxWorkers := uint64(max(peakRate(sc.Load)*timeout.Seconds()*2, 64))
+	transport := &ledgerTransport{gen: g, next: &http.Transport{
+		Proxy:               nil, // loopback only: never through a proxy
+		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: int(maxWorkers),
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	g.attacker = vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport, Timeout: timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}),
+		vegeta.Workers(16),
+		vegeta.MaxWorkers(maxWorkers),
+		vegeta.MaxBody(0),
+	)
+	return g
+}
+
+func peakRate(l scenarios.LoadSpec) float64 {
+	if l.Ramp != nil {
+		return max(l.Ramp.From.PerSecond(), l.Ramp.To.PerSecond())
+	}
+	return l.Rate.PerSecond()
+}
+
+// targeter picks a request by weight from the seeded stream and renders
+// its placeholders.
+func (g *loadGen) targeter(t *vegeta.Target) error {
+	g.mu.Lock()
+	g.rc.seq++
+	pick := g.rc.rng.IntN(g.total)
+	idx := 0
+	for i := range g.reqs {
+		pick -= max(g.reqs[i].spec.Weight, 1)
+		if pick < 0 {
+			idx = i
+			break
+		}
+	}
+	lr := &g.reqs[idx]
+	g.rc.ledgerLast = g.ledger.last()
+	if lr.needsLedger && g.rc.ledgerLast == "" {
+		// Nothing acknowledged yet: a read of "the last write" has no
+		// meaning, so send the first request that does not need one.
+		for i := range g.reqs {
+			if !g.reqs[i].needsLedger {
+				idx, lr = i, &g.reqs[i]
+				break
+			}
+		}
+	}
+	path := lr.path.render(&g.rc)
+	body := lr.body.render(&g.rc)
+	hdr := http.Header{}
+	for k, v := range lr.headers {
+		hdr.Set(k, v.render(&g.rc))
+	}
+	g.mu.Unlock()
+	if body != "" && hdr.Get("Content-Type") == "" {
+		hdr.Set("Content-Type", "application/json")
+	}
+	hdr.Set(requestHeader, strconv.Itoa(idx))
+	t.Method = firstNonEmpty(lr.spec.Method, http.MethodGet)
+	t.URL = g.baseURL + path
+	t.Body = []byte(body)
+	t.Header = hdr
+	return nil
+}
+
+// run attacks until ctx ends or maxDuration passes (a hard bound: load
+// never outlives its drill). It returns when every in-flight request ended.
+func (g *loadGen) run(ctx context.Context, maxDuration time.Duration) {
+	defer close(g.done)
+	var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: g.sc.Load.Rate.Freq, Per: g.sc.Load.Rate.Per}
+	if r := g.sc.Load.Ramp; r != nil {
+		pacer = rampPacer{from: r.From.PerSecond(), to: r.To.PerSecond(), over: r.Over}
+	}
+	g.started = time.Now()
+	results := g.attacker.Attack(g.targeter, pacer, maxDuration, "drill")
+	stop := context.AfterFunc(ctx, func() { g.attacker.Stop() })
+	defer stop()
+	for res := range results {
+		o := metrics.Outcome{Status: int(res.Code), Latency: res.Latency, Err: res.Code == 0}
+		g.rec.Record("all", o)
+		g.counts.total.Add(1)
+		if o.Failed() {
+			g.counts.failed.Add(1)
+		}
+	}
+}
+
+// wait blocks until run returned.
+func (g *loadGen) wait() { <-g.done }
+
+// rampPacer raises the rate linearly from `from` to `to` over `over`, then
+// holds `to`.
+type rampPacer struct {
+	from, to float64
+	over     time.Duration
+}
+
+func (p rampPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	expected := p.hits(elapsed)
+	if float64(hits) < expected {
+		return 0, false
+	}
+	rate := p.Rate(elapsed)
+	if rate <= 0 {
+		return time.Second, false
+	}
+	return time.Duration((float64(hits) + 1 - expected) / rate * float64(time.Second)), false
+}
+
+// Rate is the rate at elapsed, per second.
+func (p rampPacer) Rate(elapsed time.Duration) float64 {
+	if elapsed >= p.over || p.over <= 0 {
+		return p.to
+	}
+	return p.from + (p.to-p.from)*elapsed.Seconds()/p.over.Seconds()
+}
+
+func (p rampPacer) hits(elapsed time.Duration) float64 {
+	t := min(elapsed, p.over).Seconds()
+	n := p.from*t + (p.to-p.from)*t*t/(2*p.over.Seconds())
+	if elapsed > p.over {
+		n += p.to * (elapsed - p.over).Seconds()
+	}
+	return n
+}
+
+// ledgerTransport records acknowledged writes: a 2xx answer to a request
+// marked with a ledger key is written to the ledger before vegeta sees it.
+type ledgerTransport struct {
+	gen  *loadGen
+	next http.RoundTripper
+}
+
+func (t *ledgerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	idx, err := strconv.Atoi(req.Header.Get(requestHeader))
+	req.Header.Del(requestHeader)
+	if err != nil || idx < 0 || idx >= len(t.gen.reqs) || t.gen.reqs[idx].ledgerKey == "" {
+		return t.next.RoundTrip(req)
+	}
+	lr := &t.gen.reqs[idx]
+	var body []byte
+	if req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			body = make([]byte, req.ContentLength)
+			_, _ = io.ReadFull(rc, body)
+			rc.Close()
+		}
+	}
+	entry, perr := ledgerEntryFromBody(body, lr.ledgerKey, lr.ledgerColumns)
+	resp, rerr := t.next.RoundTrip(req)
+	if perr != nil {
+		t.gen.ledger.problem(perr)
+		return resp, rerr
+	}
+	switch {
+	case rerr != nil:
+		// No answer: the write may or may not have happened.
+		entry.Status = ledgerIndeterminate
+		t.gen.ledger.write(entry)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		entry.Status = ledgerAcked
+		t.gen.ledger.write(entry)
+	}
+	return resp, rerr
+}
+
+// Ledger entry statuses.
+const (
+	ledgerAcked         = "ack"
+	ledgerIndeterminate = "indeterminate"
+)
+
+// ledgerEntry is one line of ledger.jsonl.
+type ledgerEntry struct {
+	Key     string            `json:"k"`
+	Columns map[string]string `json:"c,omitempty"`
+	Status  string            `json:"s"`
+	At      int64             `json:"t"` // unix milliseconds
+}
+
+func ledgerEntryFromBody(body []byte, key string, cols []string) (ledgerEntry, error) {
+	var obj map[string]any
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return ledgerEntry{}, fmt.Errorf("ledger: request body is not a JSON object: %w", err)
+	}
+	k, ok := obj[key]
+	if !ok {
+		return ledgerEntry{}, fmt.Errorf("ledger: request body has no field %q", key)
+	}
+	e := ledgerEntry{Key: jsonScalar(k), At: time.Now().UnixMilli()}
+	if len(cols) > 0 {
+		e.Columns = make(map[string]string, len(cols))
+		for _, c := range cols {
+			if v, ok := obj[c]; ok {
+				e.Columns[c] = jsonScalar(v)
+			}
+		}
+	}
+	return e, nil
+}
+
+// jsonScalar renders a decoded JSON value the way a database column is
+// rendered by dbScalar, so the two compare as strings.
+func jsonScalar(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// ledgerWriter streams ledger entries to disk through a buffer; memory
+// use does not depend on how many writes the drill acknowledges.
+type ledgerWriter struct {
+	path     string
+	mu       sync.Mutex
+	f        *os.File
+	w        *bufio.Writer
+	lastKey  atomic.Pointer[string]
+	acked    int64
+	indet    int64
+	problems map[string]int
+}
+
+func openLedger(path string) (*ledgerWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	return &ledgerWriter{path: path, f: f, w: bufio.NewWriterSize(f, 64<<10), problems: map[string]int{}}, nil
+}
+
+func (l *ledgerWriter) write(e ledgerEntry) {
+	line, _ := json.Marshal(e)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return
+	}
+	_, _ = l.w.Write(append(line, '\n'))
+	if e.Status == ledgerAcked {
+		l.acked++
+		k := e.Key
+		l.lastKey.Store(&k)
+	} else {
+		l.indet++
+	}
+}
+
+func (l *ledgerWriter) last() string {
+	if p := l.lastKey.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (l *ledgerWriter) problem(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.problems[err.Error()]++
+}
+
+// flush pushes buffered entries to the file (called every tick so a
+// killed run loses at most a second of ledger).
+func (l *ledgerWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w != nil {
+		_ = l.w.Flush()
+	}
+}
+
+func (l *ledgerWriter) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return nil
+	}
+	err := errors.Join(l.w.Flush(), l.f.Close())
+	l.w = nil
+	return err
+}

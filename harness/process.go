@@ -1,0 +1,415 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/drillhq/drill/scenarios"
+)
+
+func init() {
+	RegisterProvider("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files as databases",
+		func(cfg ProviderConfig) (Provider, error) { return newProcessProvider(cfg), nil })
+}
+
+// processProvider runs every instance as a child process in its own
+// process group, with Pdeathsig so that even a SIGKILLed harness does not
+// leave services behind.
+type processProvider struct {
+	cfg ProviderConfig
+
+	mu        sync.Mutex
+	binaries  map[string][]string // build dir -> argv
+	instances []*processInstance
+	closed    bool
+}
+
+func newProcessProvider(cfg ProviderConfig) *processProvider {
+	// Builds run in the service's directory: relative paths would land there.
+	if abs, err := filepath.Abs(cfg.CacheDir); err == nil {
+		cfg.CacheDir = abs
+	}
+	return &processProvider{cfg: cfg, binaries: map[string][]string{}}
+}
+
+// healthTimeout bounds how long an instance may take to answer its health
+// path; a service slower than this is an environment problem.
+const healthTimeout = 30 * time.Second
+
+func (p *processProvider) Build(ctx context.Context, sc *scenarios.Scenario) error {
+	seen := map[string]bool{}
+	for _, s := range sc.Environment.Services {
+		for _, v := range s.Versions {
+			build := firstNonEmpty(v.Build, s.Build)
+			if len(v.Command) > 0 || (build == "" && len(s.Command) > 0) {
+				continue
+			}
+			if build == "" {
+				return &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor command", s.Name, v.Name),
+					Hint: "the process provider runs `build:` directories or `command:` programs; `image:` needs --provider docker"}
+			}
+			if seen[build] {
+				continue
+			}
+			seen[build] = true
+			if _, err := p.build(ctx, s.Name, build); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resolveDir finds a relative build directory in the configured base dirs
+// (the scenario's folder and its parents, then the working directory).
+func (p *processProvider) resolveDir(dir string) (string, error) {
+	if filepath.IsAbs(dir) {
+		return dir, nil
+	}
+	for _, base := range p.cfg.BaseDirs {
+		cand := filepath.Join(base, dir)
+		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+			return filepath.Abs(cand)
+		}
+	}
+	return "", &EnvError{What: fmt.Sprintf("build directory %q not found", dir),
+		Hint: fmt.Sprintf("paths are looked up from the scenario's folder upwards and then the working directory (%s)", strings.Join(p.cfg.BaseDirs, ", "))}
+}
+
+var cargoName = regexp.MustCompile(`(?m)^\s*name\s*=\s*"([^"]+)"`)
+
+// build compiles a Go package or a Cargo project once per run; the
+// compilers' own caches make a rebuild of unchanged sources take a second.
+func (p *processProvider) build(ctx context.Context, service, dir string) ([]string, error) {
+	p.mu.Lock()
+	argv, ok := p.binaries[dir]
+	p.mu.Unlock()
+	if ok {
+		return argv, nil
+	}
+	abs, err := p.resolveDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Binaries go to the run's temp dir: a shared output path would be
+	// rewritten by a parallel run while this one executes it (ETXTBSY).
+	binDir := filepath.Join(p.cfg.TempDir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, &EnvError{What: "create bin dir", Err: err}
+	}
+	start := time.Now()
+	var cmd *exec.Cmd
+	var out string
+	switch {
+	case fileExists(filepath.Join(abs, "Cargo.toml")):
+		if _, err := exec.LookPath("cargo"); err != nil {
+			return nil, &EnvError{What: fmt.Sprintf("service %q is a Rust project but cargo is not installed", service),
+				Hint: "install Rust (Debian: apt-get install cargo, or rustup) and run again"}
+		}
+		manifest, err := os.ReadFile(filepath.Join(abs, "Cargo.toml"))
+		if err != nil {
+			return nil, &EnvError{What: "read Cargo.toml", Err: err}
+		}
+		m := cargoName.FindSubmatch(manifest)
+		if m == nil {
+			return nil, &EnvError{What: fmt.Sprintf("%s/Cargo.toml has no package name", dir)}
+		}
+		target := filepath.Join(p.cfg.CacheDir, "cargo", string(m[1]))
+		cmd = exec.CommandContext(ctx, "cargo", "build", "--release", "--quiet", "--target-dir", target)
+		if os.Getenv("DRILL_CARGO_ONLINE") == "" {
+			// Offline by default: drill never reaches for a registry during a
+			// drill; projects with dependencies vendor them or set the env.
+			cmd.Args = append(cmd.Args, "--offline")
+		}
+		out = filepath.Join(target, "release", string(m[1]))
+	case hasGoFiles(abs):
+		if _, err := exec.LookPath("go"); err != nil {
+			return nil, &EnvError{What: fmt.Sprintf("service %q is a Go package but go is not installed", service),
+				Hint: "install Go 1.26 (https://go.dev/dl) and put it on PATH"}
+		}
+		out = filepath.Join(binDir, sanitize(dir))
+		cmd = exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+	default:
+		return nil, &EnvError{What: fmt.Sprintf("build directory %q holds neither Go files nor a Cargo.toml", dir)}
+	}
+	cmd.Dir = abs
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, &EnvError{What: fmt.Sprintf("build %s (%s)", dir, strings.Join(cmd.Args, " ")),
+			Hint: "the compiler said:\n" + tail(stderr.String(), 20), Err: err}
+	}
+	if filepath.Dir(out) != binDir {
+		dst := filepath.Join(binDir, sanitize(dir))
+		if err := copyFile(out, dst); err != nil {
+			return nil, &EnvError{What: "copy built binary", Err: err}
+		}
+		out = dst
+	}
+	p.logf("built %s in %s", dir, time.Since(start).Round(100*time.Millisecond))
+	argv = []string{out}
+	p.mu.Lock()
+	p.binaries[dir] = argv
+	p.mu.Unlock()
+	return argv, nil
+}
+
+func (p *processProvider) StartDatabase(_ context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+	switch db.Engine {
+	case scenarios.EngineSQLite:
+		path := filepath.Join(p.cfg.TempDir, db.Name+".sqlite")
+		return &DatabaseHandle{
+			Name: db.Name, Engine: db.Engine,
+			URL:        "sqlite://" + path,
+			MigrateURL: "sqlite://" + path + "?x-no-tx-wrap=false",
+			DriverName: "sqlite",
+			DSN:        path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
+		}, nil
+	}
+	return nil, &EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the process provider yet", db.Name, db.Engine)}
+}
+
+func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error) {
+	s, v := spec.Service, spec.Version
+	var argv []string
+	switch {
+	case len(v.Command) > 0:
+		argv = v.Command
+	case v.Build != "":
+		b, err := p.build(ctx, s.Name, v.Build)
+		if err != nil {
+			return nil, err
+		}
+		argv = b
+	case len(s.Command) > 0:
+		argv = s.Command
+	default:
+		b, err := p.build(ctx, s.Name, s.Build)
+		if err != nil {
+			return nil, err
+		}
+		argv = b
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, &EnvError{What: "find a free port on 127.0.0.1", Err: err}
+	}
+	name := s.Name + "-" + v.Name
+	logDir := filepath.Join(p.cfg.RunDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, &EnvError{What: "create log dir", Err: err}
+	}
+	logPath := filepath.Join(logDir, name+".log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, &EnvError{What: "open instance log", Err: err}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			env[k] = val
+		}
+	}
+	for k, val := range spec.Env {
+		env[k] = val
+	}
+	env["PORT"] = strconv.Itoa(port)
+	cmd.Env = envList(env)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group (so a stop reaches the children too) and a kill
+	// signal from the kernel if the harness dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, &EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err}
+	}
+	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		inst.waitErr = cmd.Wait()
+		logf.Close()
+		close(inst.done)
+	}()
+	p.mu.Lock()
+	p.instances = append(p.instances, inst)
+	p.mu.Unlock()
+	health := firstNonEmpty(s.Health, "/healthz")
+	if err := waitHealthy(ctx, inst, health, healthTimeout); err != nil {
+		_ = inst.Stop(context.Background())
+		logText, _ := os.ReadFile(logPath)
+		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
+			Hint: "its log (" + logPath + ") ends with:\n" + tail(string(logText), 15), Err: err}
+	}
+	p.logf("started %s pid %d on %s", name, inst.PID(), inst.url)
+	return inst, nil
+}
+
+func (p *processProvider) Close(ctx context.Context) error {
+	p.mu.Lock()
+	insts := append([]*processInstance(nil), p.instances...)
+	p.closed = true
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(insts))
+	for i, in := range insts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = in.Stop(ctx) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (p *processProvider) logf(format string, args ...any) {
+	if p.cfg.Log != nil {
+		fmt.Fprintf(p.cfg.Log, "  "+format+"\n", args...)
+	}
+}
+
+// processInstance is one child process.
+type processInstance struct {
+	name, url string
+	cmd       *exec.Cmd
+	log       *os.File
+	done      chan struct{}
+	waitErr   error
+	stopOnce  sync.Once
+}
+
+var _ Instance = (*processInstance)(nil)
+
+func (i *processInstance) Name() string { return i.name }
+func (i *processInstance) URL() string  { return i.url }
+func (i *processInstance) PID() int     { return i.cmd.Process.Pid }
+
+func (i *processInstance) Alive() bool {
+	select {
+	case <-i.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stopGrace is how long an instance gets to drain after SIGTERM.
+const stopGrace = 5 * time.Second
+
+func (i *processInstance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		pgid := -i.cmd.Process.Pid
+		_ = syscall.Kill(pgid, syscall.SIGTERM)
+		// A paused (SIGSTOPped) process cannot act on SIGTERM.
+		_ = syscall.Kill(pgid, syscall.SIGCONT)
+		t := time.NewTimer(stopGrace)
+		defer t.Stop()
+		select {
+		case <-i.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		// Kill the whole group even after a clean exit: children of the
+		// service must not outlive it.
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-i.done
+	})
+	return nil
+}
+
+// waitHealthy polls the health path until it answers 200, the process
+// exits, or the deadline passes.
+func waitHealthy(ctx context.Context, inst *processInstance, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	backoff := 10 * time.Millisecond
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, inst.url+path, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-inst.done:
+			return fmt.Errorf("process exited: %v", inst.waitErr)
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("health answered %d", resp.StatusCode)
+			}
+			return fmt.Errorf("gave up after %s: %w", timeout, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
+	}
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func hasGoFiles(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	return len(m) > 0
+}
+
+func sanitize(s string) string {
+	return strings.Trim(regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(s, "_"), "_.")
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}

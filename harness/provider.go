@@ -1,0 +1,149 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/drillhq/drill/scenarios"
+)
+
+// Provider starts the system under test: databases and service instances.
+// Implementations register themselves by name (process, docker).
+type Provider interface {
+	// Build prepares every program the scenario runs (compiles fixtures,
+	// builds images) so that starting an instance later is fast.
+	Build(ctx context.Context, sc *scenarios.Scenario) error
+	// StartDatabase starts (or creates) a database and says how to reach it.
+	StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error)
+	// StartInstance starts one version of a service and waits until its
+	// health path answers 200.
+	StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error)
+	// Close stops everything the provider started and removes what it
+	// created. It is safe to call more than once.
+	Close(ctx context.Context) error
+}
+
+// ProviderConfig is what every provider is built from.
+type ProviderConfig struct {
+	RunID   string
+	RunDir  string // .drill/runs/<name>-<time>; logs go to RunDir/logs
+	TempDir string // removed at teardown
+	// CacheDir keeps build outputs between runs (compilers cache the rest).
+	CacheDir string
+	// BaseDirs are searched, in order, for relative `build:` paths.
+	BaseDirs []string
+	Log      io.Writer // progress lines for the operator
+}
+
+// DatabaseHandle says how to reach a started database.
+type DatabaseHandle struct {
+	Name   string
+	Engine string
+	// URL is what services get in DATABASE_URL (`sqlite:///abs/file.db`).
+	URL string
+	// MigrateURL is the golang-migrate database URL.
+	MigrateURL string
+	// DriverName and DSN open the database with database/sql for checks.
+	DriverName, DSN string
+}
+
+// InstanceSpec describes one instance to start.
+type InstanceSpec struct {
+	Service *scenarios.Service
+	Version *scenarios.Version
+	Env     map[string]string // fully resolved, placeholders substituted
+}
+
+// Instance is one running version of a service.
+type Instance interface {
+	// Name is "<service>-<version>".
+	Name() string
+	// URL is the base URL the router forwards to.
+	URL() string
+	// PID is the operating-system process id (0 when not a local process).
+	PID() int
+	// Alive reports whether the instance is still running.
+	Alive() bool
+	// Stop stops the instance: a graceful signal, then a kill after a
+	// grace period. It is idempotent.
+	Stop(ctx context.Context) error
+}
+
+// ErrEnvironment marks failures of the environment (a missing compiler, a
+// build that fails, a service that never gets healthy): the CLI exits 3.
+var ErrEnvironment = errors.New("environment")
+
+// EnvError is an environment problem with a hint on how to fix it.
+type EnvError struct {
+	What string // what failed
+	Hint string // how to get what is missing
+	Err  error
+}
+
+func (e *EnvError) Error() string {
+	s := e.What
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap lets errors.Is(err, ErrEnvironment) match.
+func (e *EnvError) Unwrap() []error { return []error{ErrEnvironment, e.Err} }
+
+// ProviderFactory builds a provider for one run.
+type ProviderFactory func(cfg ProviderConfig) (Provider, error)
+
+type providerEntry struct {
+	desc    string
+	factory ProviderFactory
+}
+
+var (
+	providersMu sync.RWMutex
+	providers   = map[string]providerEntry{}
+)
+
+// RegisterProvider adds a provider under name.
+func RegisterProvider(name, description string, f ProviderFactory) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	if _, dup := providers[name]; dup {
+		panic(fmt.Sprintf("harness: provider %q registered twice", name))
+	}
+	providers[name] = providerEntry{desc: description, factory: f}
+}
+
+// NewProvider builds the provider registered as name.
+func NewProvider(name string, cfg ProviderConfig) (Provider, error) {
+	providersMu.RLock()
+	e, ok := providers[name]
+	providersMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q (known: %v)", name, ProviderNames())
+	}
+	return e.factory(cfg)
+}
+
+// ProviderNames lists registered providers, sorted.
+func ProviderNames() []string {
+	providersMu.RLock()
+	defer providersMu.RUnlock()
+	var names []string
+	for n := range providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ProviderDescription returns the one-line description of a provider.
+func ProviderDescription(name string) string {
+	providersMu.RLock()
+	defer providersMu.RUnlock()
+	return providers[name].desc
+}

@@ -1,0 +1,153 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/drillhq/drill/reports"
+)
+
+// rollbackStep is one step of the ordered rollback of docs/design: each
+// reports whether it changed anything, so running the rollback again shows
+// it is idempotent.
+type rollbackStep struct {
+	name string
+	run  func(ctx context.Context) (changed bool, detail string, err error)
+}
+
+func (d *drill) rollbackPlan() []rollbackStep {
+	return []rollbackStep{
+		{"route-to-baseline", d.routeToBaseline},
+		{"revert-faults", d.revertFaults},
+		{"stop-canary", d.stopCanary},
+		{"migrate-to-baseline", d.migrateToBaseline},
+		{"restore-flags", d.restoreFlags},
+	}
+}
+
+// rollback runs the plan, then runs it again to prove nothing is left to
+// undo. The recovery window and data checks (step 6) follow in
+// verifyRecovery and verifyData.
+func (d *drill) rollback(ctx context.Context) {
+	d.say("rolling back")
+	d.j.Record("rollback.start")
+	d.undo(ctx)
+	d.j.Record("rollback.done")
+}
+
+// undo runs the plan twice and records whether the second run was a no-op.
+func (d *drill) undo(ctx context.Context) {
+	d.rbSteps = d.runRollbackPlan(ctx, "rollback.step")
+	d.rbRerun = d.runRollbackPlan(ctx, "rollback.rerun")
+	d.rbIdempotent = true
+	for _, s := range d.rbRerun {
+		if s.Changed || !s.OK {
+			d.rbIdempotent = false
+		}
+	}
+	if d.rbIdempotent {
+		d.j.Record("rollback.idempotent", "detail", "second run changed nothing")
+	} else {
+		d.j.Record("rollback.not_idempotent", "detail", "second run changed something; see rerun steps")
+	}
+}
+
+func (d *drill) runRollbackPlan(ctx context.Context, event string) []reports.Step {
+	var out []reports.Step
+	for _, st := range d.rollbackPlan() {
+		d.j.Record(event+".start", "step", st.name)
+		changed, detail, err := st.run(ctx)
+		s := reports.Step{Name: st.name, OK: err == nil, Changed: changed, Detail: detail, At: time.Now()}
+		if err != nil {
+			s.Detail = strings.TrimSpace(detail + " " + err.Error())
+		}
+		d.j.Record(event, "step", st.name, "ok", s.OK, "changed", changed, "detail", s.Detail)
+		if event == "rollback.step" {
+			d.say("  rollback %-20s %s", st.name, s.Detail)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (d *drill) routeToBaseline(context.Context) (bool, string, error) {
+	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
+	rt := d.routers[svc.Name]
+	if rt == nil {
+		return false, "no router", nil
+	}
+	base, canary, w := rt.Split()
+	if base == svc.Baseline && canary == "" {
+		return false, "already 100% to " + svc.Baseline, nil
+	}
+	rt.SetSplit(svc.Baseline, "", 0)
+	return true, fmt.Sprintf("100%% to %s (was %.0f%% to %s)", svc.Baseline, w*100, canary), nil
+}
+
+func (d *drill) revertFaults(ctx context.Context) (bool, string, error) {
+	reverted, failed := d.faults.revertAll(ctx, "rollback")
+	if len(failed) > 0 {
+		return len(reverted) > 0, "", fmt.Errorf("could not revert %s", strings.Join(failed, ", "))
+	}
+	if len(reverted) == 0 {
+		return false, "no active fault", nil
+	}
+	return true, "reverted " + strings.Join(reverted, ", "), nil
+}
+
+func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
+	ro := d.sc.Rollout
+	d.mu.Lock()
+	inst := d.instances[ro.Service][ro.To]
+	d.canaryLive = false
+	d.mu.Unlock()
+	if inst == nil || !inst.Alive() {
+		return false, "canary not running", nil
+	}
+	if rt := d.routers[ro.Service]; rt != nil {
+		rt.RemoveBackend(ro.To)
+	}
+	if err := inst.Stop(ctx); err != nil {
+		return true, "", err
+	}
+	return true, "stopped " + inst.Name(), nil
+}
+
+func (d *drill) migrateToBaseline(context.Context) (bool, string, error) {
+	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
+	base := svc.Version(svc.Baseline)
+	if svc.Database == "" || base.Migration == 0 || d.dbs[svc.Database] == nil {
+		return false, "no schema to restore", nil
+	}
+	m := d.migrator(svc)
+	st, err := m.state()
+	if err != nil {
+		return false, "", err
+	}
+	if !st.Dirty && !st.None && st.Version == base.Migration {
+		return false, fmt.Sprintf("schema already at version %d", base.Migration), nil
+	}
+	changed, err := m.to(base.Migration)
+	if err != nil {
+		return changed, fmt.Sprintf("schema stuck at version %d (dirty=%v)", st.Version, st.Dirty), err
+	}
+	return changed, fmt.Sprintf("schema %d -> %d", st.Version, base.Migration), nil
+}
+
+// restoreFlags is the place feature flags are restored; format v1 has no
+// flags yet, so it is a recorded no-op rather than a silent gap.
+func (d *drill) restoreFlags(context.Context) (bool, string, error) {
+	return false, "no feature flags in this scenario", nil
+}
+
+// abortRollout stops the rollout without verification (on_failure: abort,
+// or a safe abort after Ctrl-C): traffic back, faults out, canary stopped,
+// schema back.
+func (d *drill) abortRollout(ctx context.Context, why string) {
+	d.say("aborting rollout: %s", why)
+	d.j.Record("abort.start", "reason", why)
+	d.undo(ctx)
+	d.j.Record("abort.done")
+}

@@ -1,0 +1,454 @@
+// Package router is the HTTP router drill puts in front of every service.
+// Every request to the service, from the load generator or from another
+// service, goes through it, so that one place decides the canary split,
+// applies HTTP faults, and records what each version's clients saw.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/injectors"
+)
+
+// Headers the router reads and writes.
+const (
+	// HeaderVersion names the version a request was routed to; it is set
+	// on the request to the instance and on the response to the client.
+	HeaderVersion = "X-Drill-Version"
+	// HeaderRequestID carries a request's ID from the client, through the
+	// instance, and back. The router makes one up when the client sent
+	// none.
+	HeaderRequestID = "X-Request-ID"
+)
+
+const (
+	// MaxIdleConnsPerHost bounds the kept-alive connections to one
+	// instance. Load runs at hundreds of requests per second with high
+	// concurrency under latency faults; Go's default of 2 would open and
+	// close a connection for most requests and measure that instead.
+	MaxIdleConnsPerHost = 256
+	// closeTimeout bounds how long Close waits for the handlers of
+	// requests in flight once it has aborted them.
+	closeTimeout = 5 * time.Second
+)
+
+// Router splits a service's traffic between its versions, applies the
+// faults installed on it, and records every request's outcome per version.
+// Its methods are safe for concurrent use; configuration changes take
+// effect for the next request.
+type Router struct {
+	service   string
+	rec       *metrics.Recorder
+	proxy     *httputil.ReverseProxy
+	transport http.RoundTripper
+	// own is the transport New built, whose idle connections Close
+	// closes; nil when the caller supplied one with WithTransport.
+	own *http.Transport
+
+	// rngMu guards rng: one draw per request, in arrival order, so that a
+	// run with the same seed and the same requests splits the same way.
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	// Configuration is copy-on-write: requests load it without locking,
+	// writers (serialized by cfgMu) publish a new one.
+	cfgMu  sync.Mutex
+	cfg    atomic.Pointer[config]
+	faults atomic.Pointer[[]*installed]
+
+	lifeMu sync.Mutex
+	srv    *http.Server
+	served chan struct{} // closed when Serve returns
+	// handlers lets Close wait until every outcome has been recorded.
+	handlers gate
+	cancel   context.CancelFunc
+	baseURL  string
+	closed   bool
+}
+
+// config is one immutable generation of the router's routing table.
+type config struct {
+	backends map[string]*url.URL // version → instance base URL
+	baseline string
+	canary   string  // "" when there is no canary
+	weight   float64 // the canary's share, 0..1
+}
+
+// choose returns the version of a request given its draw u in [0, 1).
+func (c *config) choose(u float64) string {
+	if c.canary != "" && u < c.weight {
+		return c.canary
+	}
+	return c.baseline
+}
+
+// Option configures a Router.
+type Option func(*Router)
+
+// WithSeed seeds the PRNG that decides the weighted split. Without it the
+// seed is 0: a router is reproducible by default, never seeded by the
+// clock.
+func WithSeed(seed int64) Option {
+	return func(rt *Router) { rt.rng = newRand(seed) }
+}
+
+// WithTransport sends upstream requests through t instead of the router's
+// own keep-alive transport. The caller keeps ownership of t: Close does
+// not close its idle connections.
+func WithTransport(t http.RoundTripper) Option {
+	return func(rt *Router) { rt.transport, rt.own = t, nil }
+}
+
+func newRand(seed int64) *rand.Rand {
+	// The constant second word keeps this stream apart from other PRNGs a
+	// drill seeds with the same scenario seed.
+	return rand.New(rand.NewPCG(uint64(seed), 0x6472696c6c2d7274)) // "drill-rt"
+}
+
+// New returns a router for service that records into rec (nil records
+// nothing). It routes nothing until SetBackend and SetSplit say where to,
+// and serves nothing until Start.
+func New(service string, rec *metrics.Recorder, opts ...Option) *Router {
+	own := newTransport()
+	rt := &Router{
+		service:   service,
+		rec:       rec,
+		transport: own,
+		own:       own,
+		rng:       newRand(0),
+	}
+	for _, o := range opts {
+		o(rt)
+	}
+	rt.cfg.Store(&config{backends: map[string]*url.URL{}})
+	rt.faults.Store(&[]*installed{})
+	rt.proxy = &httputil.ReverseProxy{
+		Rewrite:      rewrite,
+		Transport:    rt.transport,
+		ErrorHandler: rt.upstreamError,
+		BufferPool:   buffers,
+		// Upstream failures are outcomes the drill provokes on purpose
+		// and records as metrics; logging each one would bury the
+		// operator's terminal.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	return rt
+}
+
+// buffers lends the proxy its body-copy buffers; without a pool it
+// allocates 32 KiB per request, which at drill's request rates is most of
+// the router's garbage.
+var buffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+
+func newTransport() *http.Transport {
+	return &http.Transport{
+		// Instances are on loopback or the drill's own network: an
+		// HTTP_PROXY from the environment must not capture them.
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        4 * MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost: MaxIdleConnsPerHost,
+		IdleConnTimeout:     90 * time.Second,
+		// A proxy passes bodies through as they are: transparent gzip
+		// would change what the client receives.
+		DisableCompression: true,
+	}
+}
+
+// Service returns the name of the service the router is in front of.
+func (rt *Router) Service() string { return rt.service }
+
+// Start listens on a free loopback port and serves until Close. ctx
+// bounds only the start itself: a router must outlive a cancelled run,
+// since rollback and verification still send traffic through it.
+func (rt *Router) Start(ctx context.Context) (baseURL string, err error) {
+	rt.lifeMu.Lock()
+	defer rt.lifeMu.Unlock()
+	if rt.closed {
+		return "", fmt.Errorf("start router %q: already closed", rt.service)
+	}
+	if rt.srv != nil {
+		return "", fmt.Errorf("start router %q: already started at %s", rt.service, rt.baseURL)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("start router %q: %w", rt.service, err)
+	}
+	// Every request's context derives from base, so that Close can abort
+	// requests a fault is holding instead of waiting them out.
+	base, cancel := context.WithCancel(context.Background())
+	rt.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !rt.handlers.enter() {
+				// Read just before Close closed the connection, which
+				// makes this answer moot; it is not recorded, as the
+				// windows were final once Close began.
+				http.Error(w, "drill: router closed", http.StatusServiceUnavailable)
+				return
+			}
+			defer rt.handlers.leave()
+			rt.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	rt.cancel = cancel
+	rt.served = make(chan struct{})
+	rt.baseURL = "http://" + ln.Addr().String()
+	go func(srv *http.Server, done chan<- struct{}) {
+		defer close(done)
+		_ = srv.Serve(ln) // always ErrServerClosed after Close
+	}(rt.srv, rt.served)
+	return rt.baseURL, nil
+}
+
+// Close stops serving, aborts requests in flight (they are recorded as
+// transport errors), waits for their handlers to finish so that every
+// outcome has been recorded, and closes idle upstream connections. It is
+// safe to call more than once, and before Start.
+func (rt *Router) Close() error {
+	rt.lifeMu.Lock()
+	defer rt.lifeMu.Unlock()
+	if rt.closed {
+		return nil
+	}
+	rt.closed = true
+	var err error
+	if rt.srv != nil {
+		// Not srv.Shutdown: it waits up to 5 s for any connection a client
+		// opened without sending a request yet, and in-flight requests are
+		// to be aborted anyway. Cancelling first lets faults that hold a
+		// request return at once.
+		rt.cancel()
+		err = rt.srv.Close()
+		<-rt.served
+		select {
+		case <-rt.handlers.close():
+		case <-time.After(closeTimeout):
+			// A fault that ignores its request's context still holds a
+			// handler; teardown must not hang on it.
+			err = errors.Join(err, fmt.Errorf("%d requests still in flight after %v", rt.handlers.count(), closeTimeout))
+		}
+		if err != nil {
+			err = fmt.Errorf("close router %q: %w", rt.service, err)
+		}
+	}
+	if rt.own != nil {
+		rt.own.CloseIdleConnections()
+	}
+	return err
+}
+
+// gate counts the handlers running under the router's server, so that
+// Close can wait for them; once closed it turns new ones away.
+type gate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when closed and n is 0
+}
+
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closed && g.n == 0 {
+		close(g.idle)
+	}
+}
+
+func (g *gate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed = true
+		g.idle = make(chan struct{})
+		if g.n == 0 {
+			close(g.idle)
+		}
+	}
+	return g.idle
+}
+
+func (g *gate) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// SetBackend points version at the instance serving rawURL (for example
+// "http://127.0.0.1:41234"), replacing any earlier backend of version.
+func (rt *Router) SetBackend(version, rawURL string) error {
+	if version == "" {
+		return fmt.Errorf("router %q: set backend: empty version", rt.service)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("router %q: set backend %s: %w", rt.service, version, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("router %q: set backend %s: %q is not an http(s)://host[:port] URL", rt.service, version, rawURL)
+	}
+	rt.update(func(c *config) { c.backends[version] = u })
+	if rt.rec != nil {
+		rt.rec.Declare(version)
+	}
+	return nil
+}
+
+// RemoveBackend forgets the instance of version; requests routed to it are
+// answered 503 from then on. Removing an unknown version does nothing.
+func (rt *Router) RemoveBackend(version string) {
+	rt.update(func(c *config) { delete(c.backends, version) })
+}
+
+// SetSplit sends the share canaryWeight (0..1, clamped) of requests to
+// canary and the rest to baseline. An empty canary sends everything to
+// baseline, which is how a rollback routes 100% back.
+func (rt *Router) SetSplit(baseline, canary string, canaryWeight float64) {
+	switch {
+	case math.IsNaN(canaryWeight) || canaryWeight < 0:
+		canaryWeight = 0
+	case canaryWeight > 1:
+		canaryWeight = 1
+	}
+	if canary == "" {
+		canaryWeight = 0
+	}
+	rt.update(func(c *config) { c.baseline, c.canary, c.weight = baseline, canary, canaryWeight })
+	if rt.rec != nil {
+		// Declared so that a version without traffic shows as zero
+		// windows, not as a missing series.
+		for _, v := range []string{baseline, canary} {
+			if v != "" {
+				rt.rec.Declare(v)
+			}
+		}
+	}
+}
+
+// Split returns the current split as SetSplit last set it (after
+// clamping).
+func (rt *Router) Split() (baseline, canary string, weight float64) {
+	c := rt.cfg.Load()
+	return c.baseline, c.canary, c.weight
+}
+
+// update publishes a modified copy of the configuration.
+func (rt *Router) update(modify func(*config)) {
+	rt.cfgMu.Lock()
+	defer rt.cfgMu.Unlock()
+	old := rt.cfg.Load()
+	c := &config{
+		backends: make(map[string]*url.URL, len(old.backends)+1),
+		baseline: old.baseline,
+		canary:   old.canary,
+		weight:   old.weight,
+	}
+	for v, u := range old.backends {
+		c.backends[v] = u
+	}
+	modify(c)
+	rt.cfg.Store(c)
+}
+
+// draw returns the next number in [0, 1) of the split PRNG.
+func (rt *Router) draw() float64 {
+	rt.rngMu.Lock()
+	defer rt.rngMu.Unlock()
+	return rt.rng.Float64()
+}
+
+// installed is one fault on the router, for every version ("") or one.
+type installed struct {
+	version string
+	fault   injectors.HTTPFault
+}
+
+// Point returns the fault point for the requests routed to version, or
+// for every request of the service when version is "". Faults may be
+// installed before the version has a backend.
+func (rt *Router) Point(version string) injectors.HTTPPoint {
+	return point{rt: rt, version: version}
+}
+
+type point struct {
+	rt      *Router
+	version string
+}
+
+var _ injectors.HTTPPoint = point{}
+
+// Install adds f after the faults already installed on the router; faults
+// run in install order. The returned function removes f and may be called
+// any number of times.
+func (p point) Install(f injectors.HTTPFault) (remove func()) {
+	if f == nil {
+		return func() {}
+	}
+	in := &installed{version: p.version, fault: f}
+	p.rt.editFaults(func(fs []*installed) []*installed { return append(fs, in) })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.rt.editFaults(func(fs []*installed) []*installed {
+				for i, x := range fs {
+					if x == in { // by identity: the same fault may be installed twice
+						return slices.Delete(fs, i, i+1)
+					}
+				}
+				return fs
+			})
+		})
+	}
+}
+
+// editFaults publishes a new fault list; the slice handed to edit is a
+// private copy, so requests iterating the old one are unaffected.
+func (rt *Router) editFaults(edit func([]*installed) []*installed) {
+	rt.cfgMu.Lock()
+	defer rt.cfgMu.Unlock()
+	old := *rt.faults.Load()
+	fs := edit(append([]*installed(nil), old...))
+	rt.faults.Store(&fs)
+}

@@ -1,0 +1,765 @@
+// Package harness runs a drill: it provisions the system under test through
+// a Provider, puts a router in front of every service, drives load, checks
+// the steady state, rolls the new version out step by step while a Judge
+// watches live per-version metrics, rolls back in a fixed, journaled,
+// idempotent order, verifies recovery and data, and hands the result to
+// package reports.
+package harness
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// Options configure one run. The zero value runs with the scenario's own
+// provider and seed, writing under .drill/runs.
+type Options struct {
+	Provider    string // overrides environment.provider when set
+	AutoApprove bool   // pass `approval: manual` gates without asking
+	OutDir      string // parent of run directories; default DefaultOutDir
+	CacheDir    string // build cache; default DefaultCacheDir
+	Seed        *int64 // overrides the scenario seed
+	Stdin       io.Reader
+	Log         io.Writer // progress lines for the operator; nil for none
+}
+
+// Defaults the CLI reuses for its flags.
+const (
+	DefaultOutDir   = ".drill/runs"
+	DefaultCacheDir = ".drill/cache"
+	// approvalTimeout bounds how long a manual gate waits for an operator.
+	approvalTimeout = 15 * time.Minute
+)
+
+// ErrInterrupted is returned when the run was stopped by its context
+// (Ctrl-C, SIGTERM) after the safe abort finished.
+var ErrInterrupted = errors.New("interrupted")
+
+// errSteadyState ends a drill whose hypothesis does not hold before the
+// rollout: there is nothing meaningful to compare a canary with.
+var errSteadyState = errors.New("steady state not met")
+
+// drill is the state of one run.
+type drill struct {
+	sc   *scenarios.Scenario
+	opts Options
+	log  io.Writer
+
+	runID, runDir, tmpDir string
+	provider              string
+	seed                  int64
+	interval              time.Duration
+	j                     *Journal
+	prov                  Provider
+	started               time.Time
+
+	dbs     map[string]*DatabaseHandle
+	routers map[string]*router.Router
+	routerR map[string]*metrics.Recorder
+	// routerURL is each router's base URL: what dependency placeholders
+	// and the load resolve to.
+	routerURL map[string]string
+	client    *metrics.Recorder
+	series    map[string]map[string][]reports.SeriesPoint
+	nextCut   time.Time
+
+	mu        sync.Mutex // guards instances, pids and the phase flags below
+	instances map[string]map[string]Instance
+	pids      map[int]string
+
+	load       *loadGen
+	loadCancel context.CancelFunc
+	ledger     *ledgerWriter
+	faults     *faultSet
+
+	approvals     chan string
+	approvalsOnce sync.Once
+
+	// Phase results.
+	baseline metrics.Window // client view over the steady state
+	// rolloutBaseline is the rollout service's baseline version at its
+	// router over the steady state: what a 100% step is compared with,
+	// since no live baseline traffic is left to compare.
+	rolloutBaseline metrics.Window
+	steady          reports.SteadyState
+	canaryLive      bool // canary started and not yet rolled back or promoted
+	migratedUp      bool
+	outcome         reports.Outcome
+	exposure        *time.Time
+	detected        *time.Time
+	recovered       *time.Time
+	decision        *reports.Decision
+	rbSteps         []reports.Step
+	rbRerun         []reports.Step
+	rbIdempotent    bool
+	ledgerRes       *LedgerResult
+	leftovers       []string
+	errText         string
+	interrupted     bool
+}
+
+// Run executes one drill and returns its report. The report is written to
+// its run directory before Run returns, on success, failure, interruption
+// and panic alike; err says why a run did not complete normally
+// (ErrInterrupted, an *EnvError, or another failure).
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *reports.Report, err error) {
+	d, err := newDrill(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			d.j.Record("panic", "value", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", p)
+		}
+		d.interrupted = err != nil && ctx.Err() != nil
+		rep = d.finish(err)
+		if d.interrupted {
+			err = ErrInterrupted
+		}
+	}()
+	return nil, d.execute(ctx)
+}
+
+func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
+	d := &drill{sc: sc, opts: opts, log: opts.Log, seed: sc.Seed,
+		dbs: map[string]*DatabaseHandle{}, routers: map[string]*router.Router{}, routerR: map[string]*metrics.Recorder{}, routerURL: map[string]string{},
+		instances: map[string]map[string]Instance{}, pids: map[int]string{},
+		series: map[string]map[string][]reports.SeriesPoint{}}
+	if d.log == nil {
+		d.log = io.Discard
+	}
+	if opts.Seed != nil {
+		d.seed = *opts.Seed
+	}
+	d.provider = firstNonEmpty(opts.Provider, sc.Environment.Provider, "process")
+	d.interval = sc.Rollout.Analysis.Interval
+	if d.interval <= 0 {
+		d.interval = time.Second
+	}
+	d.started = time.Now()
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	stamp := d.started.UTC().Format("20060102T150405Z")
+	d.runID = fmt.Sprintf("%s-%s-%s", sc.Name, stamp, hex.EncodeToString(rnd[:]))
+	out := firstNonEmpty(opts.OutDir, DefaultOutDir)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, &EnvError{What: "create output directory " + out, Err: err}
+	}
+	d.runDir = filepath.Join(out, sc.Name+"-"+stamp)
+	for i := 2; ; i++ {
+		err := os.Mkdir(d.runDir, 0o755)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) {
+			return nil, &EnvError{What: "create run directory", Err: err}
+		}
+		d.runDir = filepath.Join(out, fmt.Sprintf("%s-%s-%d", sc.Name, stamp, i))
+	}
+	tmp, err := os.MkdirTemp("", "drill-"+sc.Name+"-")
+	if err != nil {
+		return nil, &EnvError{What: "create temp directory", Err: err}
+	}
+	d.tmpDir = tmp
+	j, err := OpenJournal(filepath.Join(d.runDir, "journal.jsonl"), d.started)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, &EnvError{What: "create journal", Err: err}
+	}
+	d.j = j
+	d.j.Record("run.start", "run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
+		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid())
+	d.faults = newFaultSet(d)
+	return d, nil
+}
+
+func (d *drill) say(format string, args ...any) {
+	fmt.Fprintf(d.log, "[%6.1fs] %s\n", time.Since(d.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// execute runs the phases in order. Teardown is not its business: finish
+// always runs after it.
+func (d *drill) execute(ctx context.Context) error {
+	d.say("drill %s (%s provider, seed %d) -> %s", d.sc.Name, d.provider, d.seed, d.runDir)
+	if err := d.provision(ctx); err != nil {
+		return err
+	}
+	drillCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.startLoad(drillCtx)
+	d.faults.schedule(drillCtx)
+	if err := d.steadyState(ctx); err != nil {
+		return err
+	}
+	dec, err := d.rollout(ctx)
+	if err != nil {
+		return err
+	}
+	if dec != nil {
+		now := time.Now()
+		d.detected = &now
+		d.decision = &reports.Decision{At: now.UTC(), Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence}
+		d.j.Record("decision.rollback", "reason", dec.Reason, "evidence", dec.Evidence)
+		d.say("DECISION rollback: %s", dec.Reason)
+	}
+	switch {
+	case dec == nil:
+		if err := d.promote(ctx); err != nil {
+			return err
+		}
+	case d.sc.Rollout.OnFailure == scenarios.OnFailureAbort:
+		d.outcome = reports.OutcomeAborted
+		d.abortRollout(context.WithoutCancel(ctx), "on_failure: abort")
+	default:
+		d.outcome = reports.OutcomeRolledBack
+		d.rollback(context.WithoutCancel(ctx))
+		if err := d.verifyRecovery(ctx); err != nil {
+			return err
+		}
+	}
+	return d.verifyData(ctx)
+}
+
+// provision builds and starts databases, routers and baseline instances,
+// and migrates the schema to the baseline version.
+func (d *drill) provision(ctx context.Context) error {
+	d.j.Record("provision.start")
+	prov, err := NewProvider(d.provider, ProviderConfig{
+		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
+		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
+		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
+	})
+	if err != nil {
+		return &EnvError{What: "provider", Err: err}
+	}
+	d.prov = prov
+	d.say("building services")
+	if err := prov.Build(ctx, d.sc); err != nil {
+		return err
+	}
+	for _, db := range d.sc.Environment.Databases {
+		h, err := prov.StartDatabase(ctx, db)
+		if err != nil {
+			return err
+		}
+		d.dbs[db.Name] = h
+		d.j.Record("database.start", "database", db.Name, "engine", db.Engine)
+	}
+	// Routers first: every service's dependency URLs point at routers, so
+	// they must exist before any instance starts.
+	d.client = metrics.NewRecorder(ClientSource)
+	d.client.Declare("all")
+	for i, s := range d.sc.Environment.Services {
+		rec := metrics.NewRecorder("router:" + s.Name)
+		rt := router.New(s.Name, rec, router.WithSeed(d.seed+int64(i)*7919))
+		u, err := rt.Start(ctx)
+		if err != nil {
+			return &EnvError{What: "start router for " + s.Name, Err: err}
+		}
+		d.routers[s.Name], d.routerR[s.Name], d.routerURL[s.Name] = rt, rec, u
+	}
+	for _, s := range d.sc.Environment.Services {
+		base := s.Version(s.Baseline)
+		if err := d.migrate(ctx, s, base, "migrate.baseline"); err != nil {
+			return err
+		}
+		if _, err := d.startInstance(ctx, s, base); err != nil {
+			return err
+		}
+		d.routers[s.Name].SetSplit(base.Name, "", 0)
+		d.routerR[s.Name].Declare(base.Name)
+	}
+	d.j.Record("provision.done")
+	return nil
+}
+
+// baseDirs are where relative build paths are looked up: the scenario's
+// folder and its parents (scenarios usually live in a repository's
+// scenarios/ folder), then the working directory.
+func baseDirs(scenarioPath string) []string {
+	var dirs []string
+	if scenarioPath != "" {
+		dir, _ := filepath.Abs(filepath.Dir(scenarioPath))
+		for {
+			dirs = append(dirs, dir)
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		dirs = append(dirs, wd)
+	}
+	return dirs
+}
+
+// migrate brings the service's database to the version's migration.
+func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.Version, event string) error {
+	if s.Database == "" || v.Migration == 0 {
+		return nil
+	}
+	m := d.migrator(s)
+	d.j.Record(event+".start", "service", s.Name, "database", s.Database, "to", v.Migration)
+	changed, err := m.to(v.Migration)
+	if err != nil {
+		d.j.Record(event+".failed", "error", err.Error())
+		var env *EnvError
+		if errors.As(err, &env) {
+			return err
+		}
+		return fmt.Errorf("migrate %s to %d: %w", s.Database, v.Migration, err)
+	}
+	d.j.Record(event+".done", "version", v.Migration, "changed", changed)
+	return nil
+}
+
+func (d *drill) migrator(s *scenarios.Service) migrator {
+	dir := s.Migrations
+	if !filepath.IsAbs(dir) {
+		for _, base := range baseDirs(d.sc.Path) {
+			if fileExists(filepath.Join(base, dir)) {
+				dir = filepath.Join(base, dir)
+				break
+			}
+		}
+	}
+	h := d.dbs[s.Database]
+	// Engines rarely share DDL: a migrations dir may hold one folder per
+	// engine (migrations/sqlite, migrations/postgres).
+	if h != nil && fileExists(filepath.Join(dir, h.Engine)) {
+		dir = filepath.Join(dir, h.Engine)
+	}
+	return migrator{db: h, dir: dir}
+}
+
+// startInstance starts one version behind its router.
+func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (Instance, error) {
+	env := map[string]string{}
+	for k, val := range s.Env {
+		env[k] = val
+	}
+	for k, val := range v.Env {
+		env[k] = val
+	}
+	for k, val := range env {
+		env[k] = d.resolve(val)
+	}
+	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
+	env["DRILL_SEED"] = fmt.Sprint(d.seed)
+	if v.Migration > 0 {
+		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
+	}
+	d.j.Record("instance.start", "service", s.Name, "version", v.Name)
+	inst, err := d.prov.StartInstance(ctx, InstanceSpec{Service: s, Version: v, Env: env})
+	if err != nil {
+		d.j.Record("instance.failed", "service", s.Name, "version", v.Name, "error", err.Error())
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.instances[s.Name] == nil {
+		d.instances[s.Name] = map[string]Instance{}
+	}
+	d.instances[s.Name][v.Name] = inst
+	if pid := inst.PID(); pid > 0 {
+		d.pids[pid] = inst.Name()
+	}
+	d.mu.Unlock()
+	if err := d.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
+		return nil, err
+	}
+	d.j.Record("instance.ready", "service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID())
+	return inst, nil
+}
+
+// resolve substitutes ${services.X.url} and ${databases.X.url}.
+func (d *drill) resolve(s string) string {
+	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-1]
+		parts := strings.Split(name, ".")
+		if len(parts) == 3 && parts[2] == "url" {
+			switch parts[0] {
+			case "services":
+				if u, ok := d.routerURL[parts[1]]; ok {
+					return u
+				}
+			case "databases":
+				if h, ok := d.dbs[parts[1]]; ok {
+					return h.URL
+				}
+			}
+		}
+		return m
+	})
+}
+
+// startLoad starts vegeta against the load target's router.
+func (d *drill) startLoad(ctx context.Context) {
+	lctx, cancel := context.WithCancel(ctx)
+	d.loadCancel = cancel
+	ledger, err := openLedger(filepath.Join(d.runDir, "ledger.jsonl"))
+	if err != nil {
+		panic(err) // the run dir was just created; failing here is a bug
+	}
+	d.ledger = ledger
+	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, ledger)
+	d.j.Record("load.start", "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
+	d.nextCut = time.Now()
+	go d.load.run(lctx, d.maxDuration())
+}
+
+// maxDuration is a hard upper bound on the drill's load: request loops are
+// bounded in time even if every other bound failed.
+func (d *drill) maxDuration() time.Duration {
+	total := d.sc.SteadyState.Duration + 2*time.Minute
+	for _, st := range d.sc.Rollout.Steps {
+		total += st.Hold
+		if st.IsApproval() && !d.opts.AutoApprove {
+			total += approvalTimeout
+		}
+	}
+	if r := d.sc.Verify.Recovery; r != nil {
+		total += r.Within + r.Window
+	} else {
+		total += time.Minute
+	}
+	return total
+}
+
+// tick waits for the end of the current interval, cuts every recorder and
+// returns the windows by source and label.
+func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window, error) {
+	if d.nextCut.IsZero() {
+		d.nextCut = time.Now()
+	}
+	d.nextCut = d.nextCut.Add(d.interval)
+	wait := time.Until(d.nextCut)
+	if wait < 0 {
+		// Fell behind (a slow phase step): re-align instead of cutting a
+		// burst of empty windows.
+		d.nextCut = time.Now()
+		wait = 0
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	out := map[string]map[string]metrics.Window{}
+	recs := []*metrics.Recorder{d.client}
+	for _, s := range d.sc.Environment.Services {
+		recs = append(recs, d.routerR[s.Name])
+	}
+	for _, rec := range recs {
+		ws := rec.Cut(d.nextCut)
+		m := map[string]metrics.Window{}
+		for _, w := range ws {
+			m[w.Label] = w
+			d.addSeries(w)
+		}
+		out[rec.Source()] = m
+	}
+	if d.ledger != nil {
+		d.ledger.flush()
+	}
+	return out, nil
+}
+
+func (d *drill) addSeries(w metrics.Window) {
+	s := w.Summary()
+	src := d.series[w.Source]
+	if src == nil {
+		src = map[string][]reports.SeriesPoint{}
+		d.series[w.Source] = src
+	}
+	src[w.Label] = append(src[w.Label], reports.SeriesPoint{
+		Start: s.Start, Requests: s.Requests, Failed: s.Failed, ErrorRate: s.ErrorRate, Throughput: s.Throughput,
+		P50Ms: s.P50, P90Ms: s.P90, P95Ms: s.P95, P99Ms: s.P99, MaxMs: s.Max,
+	})
+}
+
+// steadyState checks the hypothesis over steady_state.duration and keeps
+// the client's view as the baseline the recovery is compared with.
+func (d *drill) steadyState(ctx context.Context) error {
+	ss := d.sc.SteadyState
+	d.say("steady state: %s at %s", ss.Duration, d.sc.Load.Rate)
+	d.j.Record("steady_state.start", "duration", ss.Duration.String())
+	n := max(int(ss.Duration/d.interval), 1)
+	var ws, rs []metrics.Window
+	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
+	for range n {
+		tw, err := d.tick(ctx)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, tw[ClientSource]["all"])
+		rs = append(rs, tw["router:"+svc.Name][svc.Baseline])
+	}
+	d.baseline = metrics.Merge(ws...)
+	d.rolloutBaseline = metrics.Merge(rs...)
+	ok, detail := checkSLOs(ss.SLO, d.baseline, nil)
+	d.steady = reports.SteadyState{OK: ok, Detail: detail, Baseline: windowValues(d.baseline)}
+	d.j.Record("steady_state.done", "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
+	if !ok {
+		d.outcome = reports.OutcomeAborted
+		d.say("steady state NOT met: %s", detail)
+		return fmt.Errorf("%w: %s", errSteadyState, detail)
+	}
+	d.say("steady state met: %s", detail)
+	return nil
+}
+
+// windowValues lists every window metric that has a value.
+func windowValues(w metrics.Window) map[string]float64 {
+	out := map[string]float64{"requests": float64(w.Requests)}
+	for _, m := range metrics.MetricNames() {
+		if v, ok := w.Value(m); ok {
+			out[m] = v
+		}
+	}
+	return out
+}
+
+// checkSLOs evaluates the steady-state SLOs on a window; with a baseline it
+// also demands the window be back near it (see recoveryTolerance).
+func checkSLOs(slos []*scenarios.SLO, w metrics.Window, base *metrics.Window) (bool, string) {
+	var parts []string
+	ok := true
+	if w.Requests == 0 {
+		return false, "no requests completed"
+	}
+	for _, s := range slos {
+		v, has := w.Value(s.Metric)
+		if !has {
+			ok = false
+			parts = append(parts, fmt.Sprintf("%s: no data", s.Metric))
+			continue
+		}
+		mark := "<="
+		if v > s.Max.V {
+			ok, mark = false, ">"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s %s", s.Metric, fmtMetric(s.Metric, v), mark, s.Max.Raw))
+	}
+	if base != nil {
+		for _, c := range recoveryChecks(*base) {
+			v, has := w.Value(c.metric)
+			if !has || v > c.limit {
+				ok = false
+				parts = append(parts, fmt.Sprintf("%s %s above baseline limit %s", c.metric, fmtMetric(c.metric, v), fmtMetric(c.metric, c.limit)))
+			}
+		}
+	}
+	return ok, strings.Join(parts, ", ")
+}
+
+// rollout runs the steps. It returns the judge's rollback decision, or nil
+// when every step passed.
+func (d *drill) rollout(ctx context.Context) (*Decision, error) {
+	ro := d.sc.Rollout
+	svc := d.sc.Environment.Service(ro.Service)
+	base, to := svc.Version(svc.Baseline), svc.Version(ro.To)
+	rt, rec := d.routers[svc.Name], d.routerR[svc.Name]
+	judge, err := NewJudge(ro.Analysis.Judge, ro.Analysis)
+	if err != nil {
+		return nil, err
+	}
+	d.j.Record("rollout.start", "service", svc.Name, "from", base.Name, "to", to.Name, "strategy", ro.Strategy)
+	d.say("rollout %s %s -> %s (%d steps, judge %s)", svc.Name, base.Name, to.Name, len(ro.Steps), ro.Analysis.Judge)
+	if to.Migration != base.Migration {
+		if err := d.migrate(ctx, svc, to, "migrate.canary"); err != nil {
+			return nil, err
+		}
+		d.migratedUp = true
+	}
+	rec.Declare(to.Name)
+	d.mu.Lock()
+	d.canaryLive = true
+	d.mu.Unlock()
+	if _, err := d.startInstance(ctx, svc, to); err != nil {
+		return nil, err
+	}
+	rt.SetSplit(base.Name, to.Name, 0)
+	observe := func(tw map[string]map[string]metrics.Window) *Decision {
+		src := tw[rec.Source()]
+		iv := Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name]}
+		if _, _, w := rt.Split(); w >= 1 {
+			iv.Baseline = d.rolloutBaseline
+		}
+		judge.Observe(iv)
+		dec := judge.Decide()
+		d.j.Record("analysis", "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)
+		if dec.Verdict == Rollback {
+			return &dec
+		}
+		return nil
+	}
+	for i, st := range ro.Steps {
+		stepNo := i + 1
+		if st.IsApproval() {
+			d.j.Record("step.start", "step", stepNo, "approval", st.Approval)
+			d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
+			dec, approved, err := d.approvalGate(ctx, stepNo, observe)
+			if err != nil || dec != nil {
+				return dec, err
+			}
+			if !approved {
+				now := time.Now()
+				return &Decision{Verdict: Rollback, Reason: "operator rejected the approval gate at step " + fmt.Sprint(stepNo), Evidence: map[string]any{"at": now}}, nil
+			}
+			d.j.Record("step.end", "step", stepNo)
+			continue
+		}
+		rt.SetSplit(base.Name, to.Name, st.Weight)
+		now := time.Now()
+		d.j.Record("step.start", "step", stepNo, "weight", st.Weight, "hold", st.Hold.String())
+		d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
+		d.markExposure(now)
+		d.say("step %d: %s at %.0f%% for %s", stepNo, to.Name, st.Weight*100, st.Hold)
+		held := time.Duration(0)
+		for held < st.Hold {
+			tw, err := d.tick(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if dec := observe(tw); dec != nil {
+				if ro.OnFailure == scenarios.OnFailureContinue {
+					d.j.Record("decision.ignored", "reason", dec.Reason, "policy", "on_failure: continue")
+					judge = mustJudge(ro.Analysis)
+				} else {
+					return dec, nil
+				}
+			}
+			if judge.Decide().Verdict != Pause {
+				held += d.interval
+			}
+		}
+		d.j.Record("step.end", "step", stepNo)
+	}
+	return nil, nil
+}
+
+// mustJudge builds a fresh judge; used after a decision ignored by
+// on_failure: continue so that one bad stretch is not counted forever.
+func mustJudge(a scenarios.Analysis) Judge {
+	j, err := NewJudge(a.Judge, a)
+	if err != nil {
+		panic(err) // the same call succeeded at the start of the rollout
+	}
+	return j
+}
+
+func (d *drill) markExposure(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.exposure == nil || t.Before(*d.exposure) {
+		d.exposure = &t
+		d.j.RecordAt(t, "exposure", "note", "T0: first bad-release or fault exposure")
+	}
+}
+
+// approvalGate waits for an operator while the judge keeps watching.
+func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[string]map[string]metrics.Window) *Decision) (*Decision, bool, error) {
+	if d.opts.AutoApprove {
+		d.j.Record("approval.auto", "step", step)
+		d.say("step %d: approval passed by --auto-approve", step)
+		return nil, true, nil
+	}
+	d.say("step %d: APPROVAL NEEDED - type 'yes' to continue the rollout, 'no' to roll back", step)
+	d.j.Record("approval.wait", "step", step)
+	answers := d.operatorAnswers()
+	deadline := time.Now().Add(approvalTimeout)
+	for time.Now().Before(deadline) {
+		tw, err := d.tick(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if dec := observe(tw); dec != nil {
+			return dec, false, nil
+		}
+		select {
+		case a, ok := <-answers:
+			if !ok {
+				d.j.Record("approval.rejected", "step", step, "reason", "no operator input (stdin closed); use --auto-approve in unattended runs")
+				d.say("no operator input: treating the gate as rejected (use --auto-approve in CI)")
+				return nil, false, nil
+			}
+			switch strings.ToLower(strings.TrimSpace(a)) {
+			case "y", "yes":
+				d.j.Record("approval.granted", "step", step)
+				return nil, true, nil
+			case "n", "no":
+				d.j.Record("approval.rejected", "step", step, "reason", "operator")
+				return nil, false, nil
+			default:
+				d.say("answer 'yes' or 'no'")
+			}
+		default:
+		}
+	}
+	d.j.Record("approval.rejected", "step", step, "reason", "timed out after "+approvalTimeout.String())
+	return nil, false, nil
+}
+
+// operatorAnswers reads lines from stdin once per run.
+func (d *drill) operatorAnswers() <-chan string {
+	d.approvalsOnce.Do(func() {
+		d.approvals = make(chan string, 4)
+		in := d.opts.Stdin
+		if in == nil {
+			close(d.approvals)
+			return
+		}
+		go func() {
+			defer close(d.approvals)
+			sc := bufio.NewScanner(in)
+			for sc.Scan() {
+				d.approvals <- sc.Text()
+			}
+		}()
+	})
+	return d.approvals
+}
+
+// promote makes the canary the serving version and stops the old one.
+func (d *drill) promote(ctx context.Context) error {
+	ro := d.sc.Rollout
+	svc := d.sc.Environment.Service(ro.Service)
+	rt := d.routers[svc.Name]
+	rt.SetSplit(ro.To, "", 0)
+	d.mu.Lock()
+	d.canaryLive = false
+	old := d.instances[svc.Name][svc.Baseline]
+	d.mu.Unlock()
+	d.outcome = reports.OutcomePromoted
+	d.j.Record("promote", "service", svc.Name, "version", ro.To)
+	d.say("promoted %s %s", svc.Name, ro.To)
+	if old != nil {
+		rt.RemoveBackend(svc.Baseline)
+		if err := old.Stop(ctx); err != nil {
+			return err
+		}
+		d.j.Record("instance.stop", "service", svc.Name, "version", svc.Baseline, "reason", "promoted")
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/scenarios"
+)
+
+func init() {
+	RegisterJudge(scenarios.JudgeThreshold,
+		"per-interval bounds (absolute max, or max_increase / max_ratio against the live baseline); rolls back after `failures` failed checks",
+		func(a scenarios.Analysis) (Judge, error) { return newThreshold(a), nil })
+}
+
+// latencyNoiseFloor is the smallest latency difference a relative check
+// acts on. Below it, ratios of millisecond latencies measure scheduler and
+// GC noise, not the release (a 2 ms → 4 ms p99 is "×2" and meaningless).
+const latencyNoiseFloor = 0.010 // seconds
+
+// noDataLimit is how many consecutive no-data intervals `on_no_data: pause`
+// tolerates before the judge fails the canary: a pause is never allowed to
+// become a silent, endless pass.
+const noDataLimit = 30
+
+// threshold is Flagger's style of analysis: every interval each metric is
+// checked against its bounds; the canary is rolled back once `failures`
+// intervals have failed (counted over the whole rollout, as Flagger does).
+type threshold struct {
+	a          scenarios.Analysis
+	history    []Interval // the last maxLookback intervals, for quantiles
+	failures   int
+	noDataRun  int
+	intervals  int
+	last       Decision
+	lastFailed []string
+}
+
+func newThreshold(a scenarios.Analysis) *threshold {
+	if a.Failures <= 0 {
+		a.Failures = 2
+	}
+	if a.MinSamples <= 0 {
+		a.MinSamples = 10
+	}
+	if a.OnNoData == "" {
+		a.OnNoData = scenarios.NoDataPause
+	}
+	return &threshold{a: a, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
+}
+
+// maxLookback bounds how many intervals a latency quantile may pool.
+const maxLookback = 10
+
+// quantileSamples is how many requests a side needs before its quantile q
+// means anything: a p99 over 40 requests is just their maximum, so one
+// slow request would fail a healthy canary. p99 needs 100, p95 20, p90 10.
+func quantileSamples(metric string) int64 {
+	switch metric {
+	case scenarios.MetricLatencyP99:
+		return 100
+	case scenarios.MetricLatencyP95:
+		return 20
+	case scenarios.MetricLatencyP90:
+		return 10
+	}
+	return 0
+}
+
+// pooled returns, for a latency quantile, the windows of the most recent
+// intervals merged until both sides hold enough samples; ok is false when
+// even maxLookback intervals are not enough.
+func (t *threshold) pooled(metric string) (Interval, int, bool) {
+	need := quantileSamples(metric)
+	last := t.history[len(t.history)-1]
+	if need == 0 {
+		return last, 1, true
+	}
+	var bs, cs []metrics.Window
+	for i := len(t.history) - 1; i >= 0; i-- {
+		bs, cs = append(bs, t.history[i].Baseline), append(cs, t.history[i].Canary)
+		b, c := metrics.Merge(bs...), metrics.Merge(cs...)
+		if c.Requests >= need && b.Requests >= need {
+			return Interval{At: last.At, Baseline: b, Canary: c, Extra: last.Extra}, len(cs), true
+		}
+	}
+	return last, len(cs), false
+}
+
+func (t *threshold) Observe(iv Interval) {
+	t.history = append(t.history, iv)
+	if len(t.history) > maxLookback {
+		t.history = t.history[1:]
+	}
+	t.intervals++
+	evidence := map[string]any{
+		"interval":          t.intervals,
+		"canary_requests":   iv.Canary.Requests,
+		"baseline_requests": iv.Baseline.Requests,
+	}
+	if iv.Canary.Requests < int64(t.a.MinSamples) {
+		t.noData(evidence, fmt.Sprintf("canary had %d requests (< min_samples %d)", iv.Canary.Requests, t.a.MinSamples))
+		return
+	}
+	var failed []string
+	checks := map[string]any{}
+	for _, c := range t.a.Metrics {
+		piv, pooledN, enough := t.pooled(c.Metric)
+		if !enough {
+			t.noData(evidence, fmt.Sprintf("%s needs %d requests a side; %d intervals hold fewer", c.Metric, quantileSamples(c.Metric), pooledN))
+			return
+		}
+		res, nodata := t.check(c, piv)
+		if nodata != "" {
+			t.noData(evidence, nodata)
+			return
+		}
+		if pooledN > 1 {
+			res["pooled_intervals"] = pooledN
+		}
+		checks[c.Metric] = res
+		if res["ok"] == false {
+			failed = append(failed, fmt.Sprintf("%s %s", c.Metric, res["detail"]))
+		}
+	}
+	t.noDataRun = 0
+	evidence["checks"] = checks
+	if len(failed) > 0 {
+		t.failures++
+	}
+	evidence["failed_checks"] = t.failures
+	evidence["failures_allowed"] = t.a.Failures
+	switch {
+	case t.failures >= t.a.Failures:
+		t.last = Decision{Verdict: Rollback, Reason: fmt.Sprintf("%d of %d allowed failed checks; last: %s", t.failures, t.a.Failures, strings.Join(failed, "; ")), Evidence: evidence}
+	case len(failed) > 0:
+		t.last = Decision{Verdict: Continue, Reason: "check failed: " + strings.Join(failed, "; "), Evidence: evidence}
+	default:
+		t.last = Decision{Verdict: Continue, Reason: "all checks passed", Evidence: evidence}
+	}
+}
+
+// check evaluates one metric; it returns its evidence, or a no-data reason.
+func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, string) {
+	cv, cok := iv.sideValue(c.Metric, true)
+	if !cok {
+		return nil, fmt.Sprintf("no canary value for %s", c.Metric)
+	}
+	res := map[string]any{"canary": cv, "ok": true}
+	var fails []string
+	if c.Max != nil {
+		res["max"] = c.Max.V
+		if cv > c.Max.V {
+			fails = append(fails, fmt.Sprintf("%s > max %s", fmtMetric(c.Metric, cv), c.Max.Raw))
+		}
+	}
+	if c.MaxIncrease != nil || c.MaxRatio != nil {
+		bv, bok := iv.sideValue(c.Metric, false)
+		if !bok || iv.Baseline.Requests < int64(t.a.MinSamples) {
+			return nil, fmt.Sprintf("no baseline value for %s", c.Metric)
+		}
+		res["baseline"] = bv
+		if c.MaxIncrease != nil {
+			res["max_increase"] = c.MaxIncrease.V
+			if cv-bv > c.MaxIncrease.V {
+				fails = append(fails, fmt.Sprintf("%s is %s above baseline %s (max_increase %s)",
+					fmtMetric(c.Metric, cv), fmtMetric(c.Metric, cv-bv), fmtMetric(c.Metric, bv), c.MaxIncrease.Raw))
+			}
+		}
+		if c.MaxRatio != nil {
+			res["max_ratio"] = c.MaxRatio.V
+			ratioFails := cv > c.MaxRatio.V*bv
+			if scenarios.MetricUnit(c.Metric) == scenarios.UnitSeconds && cv-bv < latencyNoiseFloor {
+				ratioFails = false
+			}
+			if bv > 0 {
+				res["ratio"] = cv / bv
+			}
+			if ratioFails {
+				fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", fmtMetric(c.Metric, cv), fmtMetric(c.Metric, bv), c.MaxRatio.Raw))
+			}
+		}
+	}
+	if len(fails) > 0 {
+		res["ok"] = false
+		res["detail"] = strings.Join(fails, ", ")
+	}
+	return res, ""
+}
+
+func (t *threshold) noData(evidence map[string]any, why string) {
+	t.noDataRun++
+	evidence["no_data"] = why
+	evidence["policy"] = t.a.OnNoData
+	switch t.a.OnNoData {
+	case scenarios.NoDataFail:
+		t.failures++
+		evidence["failed_checks"] = t.failures
+		v := Continue
+		if t.failures >= t.a.Failures {
+			v = Rollback
+		}
+		t.last = Decision{Verdict: v, Reason: "no data counts as a failed check (on_no_data: fail): " + why, Evidence: evidence}
+	case scenarios.NoDataPass:
+		t.last = Decision{Verdict: Continue, Reason: "no data passed by policy (on_no_data: pass): " + why, Evidence: evidence}
+	default:
+		if t.noDataRun >= noDataLimit {
+			t.last = Decision{Verdict: Rollback, Reason: fmt.Sprintf("no data for %d intervals in a row (on_no_data: pause gives up): %s", t.noDataRun, why), Evidence: evidence}
+			return
+		}
+		t.last = Decision{Verdict: Pause, Reason: "paused, no data (on_no_data: pause): " + why, Evidence: evidence}
+	}
+}
+
+func (t *threshold) Decide() Decision { return t.last }
+
+// fmtMetric formats a canonical value for humans.
+func fmtMetric(metric string, v float64) string {
+	switch scenarios.MetricUnit(metric) {
+	case scenarios.UnitFraction:
+		return fmt.Sprintf("%.2f%%", v*100)
+	case scenarios.UnitSeconds:
+		return fmt.Sprintf("%.1fms", v*1000)
+	case scenarios.UnitPerSecond:
+		return fmt.Sprintf("%.1f/s", v)
+	case scenarios.UnitBytes:
+		return fmt.Sprintf("%.1fMiB", v/(1<<20))
+	}
+	return fmt.Sprintf("%g", v)
+}

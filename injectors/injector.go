@@ -1,0 +1,166 @@
+// Package injectors holds the fault kinds a drill can inject, one file per
+// kind, each registered by name. A kind decodes and validates its own
+// parameters (through a decode function the scenario loader binds to the
+// YAML node, so this package never imports YAML) and builds an Injector,
+// whose Apply and Revert are one pair: every fault comes with its undo.
+package injectors
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Injector is one fault instance of a running drill.
+type Injector interface {
+	// Apply puts the fault in place.
+	Apply(ctx context.Context, env Env) error
+	// Revert removes the fault. It is idempotent and safe after a failed
+	// or missing Apply.
+	Revert(ctx context.Context) error
+}
+
+// Spec is what a kind needs to build an injector for one scenario fault.
+type Spec struct {
+	Name        string
+	Target      string // service, service.version, or database
+	Probability float64
+	Seed        int64 // the scenario seed mixed with the fault's index
+	Params      any   // the value Kind.Parse returned
+}
+
+// Param documents one parameter of a kind for `drill list`.
+type Param struct {
+	Name        string
+	Default     string
+	Description string
+}
+
+// Kind is one registered fault kind.
+type Kind interface {
+	// Describe documents the kind.
+	Describe() Description
+	// Parse decodes the fault's params with decode (strict: unknown fields
+	// are errors) and validates them. It returns the kind's own parameter
+	// value, later handed back in Spec.Params.
+	Parse(decode func(v any) error) (any, error)
+	// New builds an injector for one fault of a drill.
+	New(spec Spec) Injector
+}
+
+// Description documents a kind.
+type Description struct {
+	Name    string
+	Summary string
+	Targets string // e.g. "service | service.version"
+	Params  []Param
+}
+
+// Env is what an injector may act on: the running drill's fault points.
+type Env interface {
+	// HTTP returns the fault point of the router in front of a service
+	// (target "orders") or one version of it ("orders.v2").
+	HTTP(target string) (HTTPPoint, error)
+}
+
+// HTTPPoint is a router's fault point.
+type HTTPPoint interface {
+	// Install adds f to every request the router forwards to the target
+	// and returns the function that removes it again.
+	Install(f HTTPFault) (remove func())
+}
+
+// HTTPFault acts on a request at a router, before it reaches the
+// instance.
+type HTTPFault interface {
+	// Intercept may delay the request (honouring r.Context()), or answer
+	// it itself and return true; returning false lets the request through.
+	Intercept(w http.ResponseWriter, r *http.Request) bool
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Kind{}
+)
+
+// Register adds a kind. It panics on a duplicate name, which is a
+// programming error caught at init time.
+func Register(name string, k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("injectors: kind %q registered twice", name))
+	}
+	registry[name] = k
+}
+
+// Lookup returns the kind registered as name.
+func Lookup(name string) (Kind, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Kinds returns the registered kind names, sorted.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Planned lists fault kinds of the design that are not implemented yet, so
+// that a scenario naming one is refused with "not supported yet" rather
+// than "unknown".
+var Planned = []string{
+	"abort", "timeout", "bandwidth", "first-n",
+	"db-latency", "db-reset", "db-blackhole",
+	"kill", "pause", "restart", "cpu-throttle", "partition",
+	"migration-failure", "migration-lock", "migration-slow", "down-failure",
+}
+
+// Duration is a parameter type that decodes Go-style durations ("200ms").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use Go syntax: 250ms, 1m30s)", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Percent is a parameter type that decodes "5%" (or a bare fraction such
+// as 0.05) into a fraction.
+type Percent float64
+
+// UnmarshalText parses "N%" or a fraction.
+func (p *Percent) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if n, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		if err != nil {
+			return fmt.Errorf("invalid percentage %q (write e.g. 5%%)", s)
+		}
+		*p = Percent(v / 100)
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("invalid percentage %q (write e.g. 5%%)", s)
+	}
+	*p = Percent(v)
+	return nil
+}

@@ -1,0 +1,54 @@
+package reports
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestTableGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		report *Report
+	}{
+		{"rolled_back", rolledBackReport()},
+		{"failed", failedReport()},
+		{"empty", &Report{Scenario: "empty"}},
+	}
+	table, ok := Lookup("table")
+	if !ok {
+		t.Fatal(`renderer "table" not registered`)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := table.Render(&buf, tt.report); err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			golden := filepath.Join("testdata", "table_"+tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reports -update to create it)", err)
+			}
+			if got := buf.String(); got != string(want) {
+				t.Errorf("table output differs from %s (run with -update if the change is intended)\ngot:\n%s", golden, got)
+			}
+			for i, line := range strings.Split(buf.String(), "\n") {
+				if n := utf8.RuneCountInString(line); n > TableWidth {
+					t.Errorf("line %d is %d columns wide, more than %d:\n%s", i+1, n, TableWidth, line)
+				}
+			}
+		})
+	}
+}

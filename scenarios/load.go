@@ -1,0 +1,99 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the scenario file at path and parses it with Parse.
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a scenario in format v1; file names it in
+// diagnostics and becomes Scenario.Path. An invalid scenario yields a nil
+// Scenario and a Problems error listing everything wrong with it, sorted
+// by position.
+func Parse(file string, data []byte) (*Scenario, error) {
+	p := &parser{file: file}
+	s := p.document(data)
+	if len(p.probs) > 0 {
+		return nil, p.probs.sorted()
+	}
+	return s, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+
+// syntaxError records a YAML syntax error, which ends the parse: there is
+// no tree to walk. yaml.v3 gives a line but no column.
+func (p *parser) syntaxError(err error) {
+	msg := err.Error()
+	pr := Problem{Pos: Pos{File: p.file, Line: 1, Col: 1}}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pr.Pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if parserError(msg) {
+			// yaml.v3 counts lines from 0 for parser (not scanner)
+			// errors, and then names the line where the unclosed
+			// construct starts.
+			pr.Pos.Line++
+			pr.Hint = "a list or mapping starting on this line is not closed or not indented consistently"
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	pr.Msg = "invalid YAML: " + msg
+	if strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "tab character") {
+		pr.Hint = "YAML indents with spaces, never tabs"
+	}
+	p.probs = append(p.probs, pr)
+}
+
+// document parses data into a node tree and walks it.
+func (p *parser) document(data []byte) *Scenario {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.probs = append(p.probs, Problem{Pos: Pos{File: p.file, Line: 1, Col: 1}, Msg: "empty scenario file",
+				Hint: "a scenario starts with version: 1 and name: NAME"})
+			return nil
+		}
+		p.syntaxError(err)
+		return nil
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		p.add(&extra, "put each scenario in its own file", "a scenario file holds one YAML document, found another")
+	case !errors.Is(err, io.EOF):
+		p.syntaxError(err)
+	}
+	root := &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root = doc.Content[0]
+	}
+	return p.scenario(root)
+}
+
+// parserError reports whether a yaml.v3 message comes from its parser
+// rather than its scanner (see yaml_parser_set_parser_error).
+func parserError(msg string) bool {
+	return strings.HasPrefix(msg, "did not find expected") ||
+		strings.HasPrefix(msg, "found duplicate %") ||
+		msg == "found incompatible YAML document" ||
+		msg == "found undefined tag handle"
+}

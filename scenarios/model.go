@@ -1,0 +1,394 @@
+// Package scenarios holds the drill scenario model (format v1 of
+// docs/scenario-format.md), loads it from YAML with the position of every
+// node, and validates it, reporting every problem at once as
+// file:line:col: message.
+//
+// The types here are pure configuration: nothing in this package starts a
+// process or opens a socket. The harness turns a Scenario into a running
+// drill.
+package scenarios
+
+import (
+	"fmt"
+	"time"
+)
+
+// Pos is where a node stands in its scenario file. Every diagnostic carries
+// one so that authors can jump straight to the problem.
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+// String formats the position as file:line:col.
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Scenario is one validated drill description.
+type Scenario struct {
+	Path        string // the file it was loaded from
+	Version     int
+	Name        string
+	Description string
+	Tags        []string
+	Seed        int64
+
+	Environment Environment
+	Load        LoadSpec
+	SteadyState SteadyState
+	Rollout     Rollout
+	Faults      []*Fault
+	Verify      Verify
+	Expect      Expect
+}
+
+// Environment describes the system under test.
+type Environment struct {
+	Provider  string      // "process" (default) | "docker"
+	Databases []*Database // in file order
+	Services  []*Service  // in file order
+}
+
+// Database returns the database called name, or nil.
+func (e *Environment) Database(name string) *Database {
+	for _, d := range e.Databases {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// Service returns the service called name, or nil.
+func (e *Environment) Service(name string) *Service {
+	for _, s := range e.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Database engines.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// Database is one database of the environment.
+type Database struct {
+	Name   string
+	Engine string // EngineSQLite | EnginePostgres
+	Image  string // docker only
+	Pos    Pos
+}
+
+// Service is one service of the environment. Exactly one of Build, Image
+// and Command is set (a version may override them).
+type Service struct {
+	Name       string
+	Language   string   // "go" | "rust" | "" (informational; Build is probed)
+	Build      string   // a directory holding a Go package or a Cargo project, relative to the scenario's repository root
+	Image      string   // docker only
+	Command    []string // process only: argv of any program
+	Health     string   // HTTP path answering 200 when ready; default "/healthz"
+	Database   string   // the database whose schema follows this service's versions
+	Migrations string   // golang-migrate directory; default Build + "/migrations"
+	Env        map[string]string
+	Versions   []*Version // in file order
+	Baseline   string     // the version running before the rollout; default: the first version
+	Pos        Pos
+}
+
+// Version returns the version called name, or nil.
+func (s *Service) Version(name string) *Version {
+	for _, v := range s.Versions {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// Version is one deployable version of a service.
+type Version struct {
+	Name      string
+	Migration uint // schema version this version needs; 0 = none / unchanged
+	Build     string
+	Image     string
+	Command   []string
+	Env       map[string]string // merged over the service's Env
+	Pos       Pos
+}
+
+// Rate is a request rate: Freq requests every Per.
+type Rate struct {
+	Freq int
+	Per  time.Duration
+}
+
+// PerSecond returns the rate in requests per second.
+func (r Rate) PerSecond() float64 {
+	if r.Per <= 0 {
+		return 0
+	}
+	return float64(r.Freq) / r.Per.Seconds()
+}
+
+// String formats the rate as N/s or N/m.
+func (r Rate) String() string {
+	if r.Per == time.Minute {
+		return fmt.Sprintf("%d/m", r.Freq)
+	}
+	return fmt.Sprintf("%d/s", r.Freq)
+}
+
+// Ramp is a linearly changing rate.
+type Ramp struct {
+	From, To Rate
+	Over     time.Duration
+}
+
+// LoadSpec describes the generated traffic (the scenario's load section).
+// It is not called Load because that is the package's loading function.
+type LoadSpec struct {
+	Target   string // a service name; traffic goes to its router
+	Rate     Rate   // constant rate (zero when Ramp is set)
+	Ramp     *Ramp
+	Timeout  time.Duration // default 2s
+	Requests []*Request
+	Pos      Pos
+}
+
+// Request is one kind of request in the load mix. Path, Body and header
+// values may hold placeholders (${seq}, ${uuid}, ${rand:MIN:MAX},
+// ${ledger.last}).
+type Request struct {
+	Name    string
+	Method  string // default GET
+	Path    string
+	Body    string
+	Headers map[string]string
+	Weight  int // default 1
+	Ledger  *LedgerKey
+	Pos     Pos
+}
+
+// LedgerKey marks a request as a tracked write: on a 2xx answer the value of
+// the JSON body field Key is recorded as acknowledged.
+type LedgerKey struct {
+	Key string
+}
+
+// Metric names a judge or SLO can use. Invariant metrics are
+// "invariant:<name>".
+const (
+	MetricErrorRate  = "error_rate"
+	MetricLatencyP50 = "latency_p50"
+	MetricLatencyP90 = "latency_p90"
+	MetricLatencyP95 = "latency_p95"
+	MetricLatencyP99 = "latency_p99"
+	MetricThroughput = "throughput"
+	MetricCPU        = "cpu"
+	MetricRSS        = "rss"
+	InvariantPrefix  = "invariant:"
+)
+
+// Unit is the canonical unit a metric's values are expressed in. All
+// thresholds are converted to it at load time so judges compare plain floats.
+type Unit int
+
+// Canonical units.
+const (
+	UnitNumber    Unit = iota // a plain count (invariants)
+	UnitFraction              // 1% == 0.01 (error_rate, cpu)
+	UnitSeconds               // latencies
+	UnitPerSecond             // throughput
+	UnitBytes                 // rss
+)
+
+// MetricUnit returns the canonical unit of a metric name.
+func MetricUnit(metric string) Unit {
+	switch metric {
+	case MetricErrorRate, MetricCPU:
+		return UnitFraction
+	case MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99:
+		return UnitSeconds
+	case MetricThroughput:
+		return UnitPerSecond
+	case MetricRSS:
+		return UnitBytes
+	}
+	return UnitNumber
+}
+
+// Value is a threshold in its metric's canonical unit, with the text it
+// was written as (for reports).
+type Value struct {
+	V   float64
+	Raw string
+}
+
+// SteadyState is the hypothesis checked before the rollout and after the
+// rollback.
+type SteadyState struct {
+	Duration time.Duration
+	SLO      []*SLO
+	Pos      Pos
+}
+
+// SLO is an absolute bound on a metric of the load target, as the load
+// generator sees it.
+type SLO struct {
+	Metric string
+	Max    Value
+	Pos    Pos
+}
+
+// Rollout strategies.
+const (
+	StrategyCanary    = "canary"
+	StrategyBlueGreen = "blue-green"
+)
+
+// Failure policies.
+const (
+	OnFailureRollback = "rollback"
+	OnFailureAbort    = "abort"
+	OnFailureContinue = "continue"
+)
+
+// Rollout describes how the new version is rolled out.
+type Rollout struct {
+	Service   string
+	To        string
+	Strategy  string
+	Steps     []*Step
+	Analysis  Analysis
+	OnFailure string // default rollback
+	Pos       Pos
+}
+
+// Step is one rollout step: either a weight held for a while, or a manual
+// approval gate.
+type Step struct {
+	Weight   float64       // fraction of traffic to the canary (0.1 == 10%); meaningless for approval steps
+	Hold     time.Duration // how long the weight is held
+	Approval string        // "manual" for an approval gate; "" otherwise
+	Pos      Pos
+}
+
+// IsApproval reports whether the step is an approval gate.
+func (s *Step) IsApproval() bool { return s.Approval != "" }
+
+// No-data policies.
+const (
+	NoDataPause = "pause"
+	NoDataFail  = "fail"
+	NoDataPass  = "pass"
+)
+
+// Judges.
+const (
+	JudgeThreshold   = "threshold"
+	JudgeMannWhitney = "mann-whitney"
+	JudgeSequential  = "sequential"
+)
+
+// Analysis configures the canary judge.
+type Analysis struct {
+	Interval          time.Duration // default 1s
+	Judge             string        // default threshold
+	FalsePositiveRate float64       // fraction; default 0.01
+	Failures          int           // threshold judge: failed checks before rollback; default 2
+	MinSamples        int           // requests a side needs in an interval to count as data; default 10
+	Metrics           []*Check
+	OnNoData          string // default pause
+	Pos               Pos
+}
+
+// Check is one canary analysis metric. At least one bound is set: Max is
+// absolute; MaxIncrease (same unit as the metric) and MaxRatio compare the
+// canary with the live baseline in the same window.
+type Check struct {
+	Metric      string
+	Max         *Value
+	MaxIncrease *Value
+	MaxRatio    *Value
+	Pos         Pos
+}
+
+// Fault is one scheduled fault injection. Params have been decoded and
+// validated by the injector kind's own decoder (see package injectors).
+type Fault struct {
+	Name        string
+	Kind        string
+	Target      string // service, service.version, or database
+	At          Schedule
+	Duration    time.Duration // 0: until the end of the drill (or rollback)
+	Probability float64       // default 1.0
+	Params      any           // the kind's decoded parameter struct
+	Pos         Pos
+}
+
+// Schedule says when a fault starts. Exactly one form is set.
+type Schedule struct {
+	Offset time.Duration // at: 20s — from the start of load
+	Step   int           // at: {step: N} — 1-based rollout step
+	After  string        // at: {after: EVENT, delay: D}
+	Delay  time.Duration
+}
+
+// Verify configures the checks after a rollback.
+type Verify struct {
+	Recovery *Recovery
+	Data     Data
+}
+
+// Recovery asks that, within Within after the rollback decision, a whole
+// Window of load meets the steady-state baseline again.
+type Recovery struct {
+	Window time.Duration
+	Within time.Duration
+	Pos    Pos
+}
+
+// Data configures the data checks.
+type Data struct {
+	Ledger     *Ledger
+	Schema     string // "baseline" or ""
+	Invariants []*Invariant
+}
+
+// Ledger says where acknowledged writes must be found after the drill.
+type Ledger struct {
+	Database string
+	Table    string
+	Key      string
+	Columns  []string
+	Pos      Pos
+}
+
+// Invariant is a SQL probe whose single numeric result must equal Expect.
+type Invariant struct {
+	Name     string
+	Database string
+	SQL      string
+	Expect   float64
+	Pos      Pos
+}
+
+// Outcomes of a drill.
+const (
+	OutcomePromoted   = "promoted"
+	OutcomeRolledBack = "rolled_back"
+	OutcomeAborted    = "aborted"
+)
+
+// Expect is what makes a drill pass.
+type Expect struct {
+	Outcome       string
+	DetectWithin  time.Duration // 0: not checked
+	RecoverWithin time.Duration // 0: not checked
+	MinScore      int           // 0: not checked
+}

@@ -1,0 +1,525 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// parser walks a YAML node tree and collects problems as it goes, so that
+// one pass reports everything wrong with a file.
+type parser struct {
+	file  string
+	probs Problems
+}
+
+func (p *parser) pos(n *yaml.Node) Pos {
+	if n == nil {
+		return Pos{File: p.file}
+	}
+	return Pos{File: p.file, Line: n.Line, Col: n.Column}
+}
+
+// add records a problem at n.
+func (p *parser) add(n *yaml.Node, hint, format string, args ...any) {
+	p.probs = append(p.probs, Problem{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// addErr records a value error at n, prefixed with the field's name.
+func (p *parser) addErr(n *yaml.Node, name string, err error) {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		p.add(n, ve.hint, "%s: %s", name, ve.msg)
+		return
+	}
+	p.add(n, "", "%s: %v", name, err)
+}
+
+// deref follows aliases to the node they stand for.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what a node is, for "expected X, got Y".
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return "nothing"
+	case "!!str":
+		return strconv.Quote(n.Value)
+	}
+	return n.Value
+}
+
+// kv is one key: value pair of a mapping; the value is dereferenced.
+type kv struct{ k, v *yaml.Node }
+
+// maxMergeDepth bounds merge-key expansion: YAML lets an anchor contain an
+// alias of itself, which must not send the walk into a loop.
+const maxMergeDepth = 16
+
+// pairs returns the pairs of mapping n in file order, with merge keys
+// (<<: *anchor) expanded — keys written in n win over merged ones — and
+// reports duplicate and non-scalar keys.
+func (p *parser) pairs(n *yaml.Node) []kv {
+	return p.pairsDepth(n, 0)
+}
+
+func (p *parser) pairsDepth(n *yaml.Node, depth int) []kv {
+	var out, merged []kv
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			p.add(k, "", "a key must be a plain name, got %s", describe(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			merged = append(merged, p.merge(k, v, depth)...)
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			p.add(k, "", "duplicate key %q (first at line %d)", k.Value, first.Line)
+			continue
+		}
+		seen[k.Value] = k
+		out = append(out, kv{k, v})
+	}
+	for _, e := range merged {
+		if _, ok := seen[e.k.Value]; !ok {
+			seen[e.k.Value] = e.k
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// merge expands the value of a merge key: a mapping or a list of them,
+// earlier ones winning.
+func (p *parser) merge(k, v *yaml.Node, depth int) []kv {
+	if depth >= maxMergeDepth {
+		p.add(k, "", "merge keys nest too deeply (an anchor may include itself)")
+		return nil
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return p.pairsDepth(v, depth+1)
+	case yaml.SequenceNode:
+		var out []kv
+		seen := map[string]bool{}
+		for _, m := range v.Content {
+			m = deref(m)
+			if m.Kind != yaml.MappingNode {
+				p.add(m, "", "<< merges mappings, got %s", describe(m))
+				continue
+			}
+			for _, e := range p.pairsDepth(m, depth+1) {
+				if !seen[e.k.Value] {
+					seen[e.k.Value] = true
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	p.add(v, "", "<< merges mappings, got %s", describe(v))
+	return nil
+}
+
+// in renders " in WHERE" for messages, or nothing at the top level.
+func in(where string) string {
+	if where == "" {
+		return ""
+	}
+	return " in " + where
+}
+
+func join(where, key string) string {
+	if where == "" {
+		return key
+	}
+	return where + "." + key
+}
+
+// unknownField reports a key that is not one of known, suggesting the
+// nearest known one.
+func (p *parser) unknownField(k *yaml.Node, where string, known []string) {
+	hint := didYouMean(k.Value, known)
+	if hint == "" {
+		hint = "known fields: " + strings.Join(known, ", ")
+	}
+	p.add(k, hint, "unknown field %q%s", k.Value, in(where))
+}
+
+// Scalar readers. Each reports a problem at n and returns false when n is
+// not what the field needs; name is the field's key, for messages.
+
+func (p *parser) scalar(n *yaml.Node, name, want string) bool {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		return true
+	}
+	p.add(n, "", "%s: expected %s, got %s", name, want, describe(n))
+	return false
+}
+
+func (p *parser) str(n *yaml.Node, name string) (string, bool) {
+	// Any scalar reads as its text: a version called 2 is the string "2".
+	if !p.scalar(n, name, "a string") {
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) int64(n *yaml.Node, name string) (int64, bool) {
+	var v int64
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		p.add(n, "", "%s: expected an integer, got %s", name, describe(n))
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *parser) int(n *yaml.Node, name string) (int, bool) {
+	v, ok := p.int64(n, name)
+	if ok && (v > math.MaxInt32 || v < math.MinInt32) {
+		p.add(n, "", "%s: %d is out of range", name, v)
+		return 0, false
+	}
+	return int(v), ok
+}
+
+func (p *parser) number(n *yaml.Node, name string) (float64, bool) {
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+		if v, err := parseNumber(n.Value); err == nil {
+			return v, true
+		}
+		var v float64
+		if n.Decode(&v) == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			return v, true // YAML spellings such as 1_000 or 0x10
+		}
+	}
+	p.add(n, "", "%s: expected a number, got %s", name, describe(n))
+	return 0, false
+}
+
+func (p *parser) duration(n *yaml.Node, name string) (time.Duration, bool) {
+	if !p.scalar(n, name, "a duration like 10s") {
+		return 0, false
+	}
+	d, err := parseDuration(n.Value)
+	if err != nil {
+		p.addErr(n, name, err)
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *parser) percent(n *yaml.Node, name string) (float64, bool) {
+	if !p.scalar(n, name, "a percentage like 10%") {
+		return 0, false
+	}
+	v, err := parsePercent(n.Value)
+	if err != nil {
+		var ve *valueError
+		if errors.As(err, &ve) && n.ShortTag() != "!!str" {
+			ve.hint = fmt.Sprintf("write it as a percentage: %s%%", n.Value)
+		}
+		p.addErr(n, name, err)
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *parser) rate(n *yaml.Node, name string) (Rate, bool) {
+	if !p.scalar(n, name, "a rate like 200/s") {
+		return Rate{}, false
+	}
+	r, err := parseRate(n.Value)
+	if err != nil {
+		p.addErr(n, name, err)
+		return Rate{}, false
+	}
+	return r, true
+}
+
+func (p *parser) list(n *yaml.Node, name string) []*yaml.Node {
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.add(n, "", "%s: expected a list, got %s", name, describe(n))
+		return nil
+	}
+	out := make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		out[i] = deref(c)
+	}
+	return out
+}
+
+func (p *parser) entries(n *yaml.Node, name string) []kv {
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		p.add(n, "", "%s: expected a mapping, got %s", name, describe(n))
+		return nil
+	}
+	return p.pairs(n)
+}
+
+// choice checks that v is one of supported. A value in planned is refused
+// as not supported yet; anything else is unknown, with a did-you-mean
+// hint.
+func (p *parser) choice(n *yaml.Node, noun, v string, supported, planned []string) bool {
+	if slices.Contains(supported, v) {
+		return true
+	}
+	if slices.Contains(planned, v) {
+		p.add(n, "", "%s %q is not supported yet (supported: %s)", noun, v, strings.Join(supported, ", "))
+		return false
+	}
+	known := append(slices.Clip(supported), planned...)
+	p.add(n, didYouMean(v, known), "unknown %s %q (known: %s)", noun, v, strings.Join(known, ", "))
+	return false
+}
+
+// object is one mapping being walked: its known fields are looked up by
+// name, and whatever else it holds has been reported as unknown.
+type object struct {
+	p       *parser
+	at      *yaml.Node // where problems about the object as a whole point
+	where   string     // dotted path for messages; "" for the document
+	present bool       // the field was written (possibly empty)
+	ok      bool       // it is a mapping (or empty); false after a type problem
+	keys    map[string]*yaml.Node
+	vals    map[string]*yaml.Node
+}
+
+// object starts walking n, which should be a mapping holding only the
+// known fields. at is the key naming it (nil for list items and the
+// document); an absent or empty n reads as an empty mapping.
+func (p *parser) object(at, n *yaml.Node, where string, known ...string) *object {
+	n = deref(n)
+	if at == nil {
+		at = n
+	}
+	o := &object{p: p, at: at, where: where, present: n != nil, ok: true,
+		keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	if n == nil || isNull(n) {
+		return o
+	}
+	if n.Kind != yaml.MappingNode {
+		name := where
+		if name == "" {
+			name = "the scenario"
+		}
+		p.add(n, "", "%s: expected a mapping, got %s", name, describe(n))
+		o.ok = false
+		return o
+	}
+	for _, e := range p.pairs(n) {
+		if where == "" && strings.HasPrefix(e.k.Value, "x-") {
+			continue // an extension key holding anchors; see topLevelFields
+		}
+		if !slices.Contains(known, e.k.Value) {
+			p.unknownField(e.k, where, known)
+			continue
+		}
+		o.keys[e.k.Value], o.vals[e.k.Value] = e.k, e.v
+	}
+	return o
+}
+
+// require reports each of keys the object lacks. Absent objects report
+// nothing: whoever requires them reports them missing.
+func (o *object) require(keys ...string) {
+	if !o.present || !o.ok {
+		return
+	}
+	for _, k := range keys {
+		if _, ok := o.vals[k]; !ok {
+			o.p.add(o.at, "", "missing required field %q%s", k, in(o.where))
+		}
+	}
+}
+
+func (o *object) has(k string) bool       { return o.vals[k] != nil }
+func (o *object) get(k string) *yaml.Node { return o.vals[k] }
+func (o *object) key(k string) *yaml.Node { return o.keys[k] }
+
+// child starts walking the mapping under key k.
+func (o *object) child(k string, known ...string) *object {
+	return o.p.object(o.keys[k], o.vals[k], join(o.where, k), known...)
+}
+
+// The setters below leave *dst alone (keeping its default) when the
+// field is absent or invalid, and report whether they set it.
+
+func (o *object) str(k string, dst *string) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.str(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) int(k string, dst *int) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.int(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) int64(k string, dst *int64) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.int64(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) number(k string, dst *float64) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.number(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) duration(k string, dst *time.Duration) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.duration(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) percent(k string, dst *float64) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.percent(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) rate(k string, dst *Rate) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	v, ok := o.p.rate(n, k)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (o *object) list(k string) []*yaml.Node { return o.p.list(o.vals[k], k) }
+func (o *object) entries(k string) []kv      { return o.p.entries(o.vals[k], k) }
+
+// strList reads a list of strings.
+func (o *object) strList(k string, dst *[]string) bool {
+	items := o.list(k)
+	var out []string
+	ok := true
+	for _, n := range items {
+		v, good := o.p.str(n, k)
+		ok = ok && good
+		out = append(out, v)
+	}
+	if ok && items != nil {
+		*dst = out
+	}
+	return ok && items != nil
+}
+
+// strMap reads a mapping of strings and returns its pairs, for callers
+// that check the values further.
+func (o *object) strMap(k string, dst *map[string]string) []kv {
+	var good []kv
+	for _, e := range o.entries(k) {
+		v, ok := o.p.str(e.v, e.k.Value)
+		if !ok {
+			continue
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		(*dst)[e.k.Value] = v
+		good = append(good, e)
+	}
+	return good
+}
+
+// command reads an argv list.
+func (o *object) command(k string, dst *[]string) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		o.p.add(n, fmt.Sprintf("write the argv as a list: %s: [%s]", k, strings.Join(strings.Fields(n.Value), ", ")),
+			"%s: expected a list of arguments, got %s", k, describe(n))
+		return false
+	}
+	var argv []string
+	if !o.strList(k, &argv) {
+		if isNull(n) {
+			o.p.add(n, "", "%s: needs at least the program to run", k)
+		}
+		return false
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		o.p.add(n, "", "%s: needs at least the program to run", k)
+		return false
+	}
+	*dst = argv
+	return true
+}
