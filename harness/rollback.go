@@ -107,6 +107,11 @@ func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
 		return false, "canary not running", nil
 	}
 	if rt := d.routers[ro.Service]; rt != nil {
+		// Traffic was moved away in step 1; let requests already on their
+		// way finish so that stopping the canary cuts nothing off.
+		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
+		_ = rt.WaitIdle(wctx, ro.To)
+		cancel()
 		rt.RemoveBackend(ro.To)
 	}
 	if err := inst.Stop(ctx); err != nil {
@@ -150,4 +155,12 @@ func (d *drill) abortRollout(ctx context.Context, why string) {
 	d.j.Record("abort.start", "reason", why)
 	d.undo(ctx)
 	d.j.Record("abort.done")
+}
+
+// loadTimeout is the client's request timeout: no request outlives it.
+func (d *drill) loadTimeout() time.Duration {
+	if d.sc.Load.Timeout > 0 {
+		return d.sc.Load.Timeout
+	}
+	return 2 * time.Second
 }

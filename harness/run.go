@@ -752,9 +752,13 @@ func (d *drill) promote(ctx context.Context) error {
 	old := d.instances[svc.Name][svc.Baseline]
 	d.mu.Unlock()
 	d.outcome = reports.OutcomePromoted
+	d.decision = &reports.Decision{At: time.Now().UTC(), Verdict: "promote", Reason: "every step passed its analysis"}
 	d.j.Record("promote", "service", svc.Name, "version", ro.To)
 	d.say("promoted %s %s", svc.Name, ro.To)
 	if old != nil {
+		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
+		_ = rt.WaitIdle(wctx, svc.Baseline)
+		cancel()
 		rt.RemoveBackend(svc.Baseline)
 		if err := old.Stop(ctx); err != nil {
 			return err

@@ -218,15 +218,16 @@ func (d *drill) report() *reports.Report {
 		Scenario:      sc.Name, Description: sc.Description,
 		RunID: d.runID, Provider: d.provider, Seed: d.seed,
 		StartedAt: d.started.UTC(), EndedAt: time.Now().UTC(),
-		Outcome:    d.outcome,
-		Expect:     expectFor(sc.Expect),
-		ExposureAt: d.exposure, DetectedAt: d.detected, RecoveredAt: d.recovered,
+		Outcome:     d.outcome,
+		Interrupted: d.interrupted,
+		Expect:      expectFor(sc.Expect),
+		ExposureAt:  d.exposure, DetectedAt: d.detected, RecoveredAt: d.recovered,
 		SteadyState: d.steady,
 		Faults:      d.faults.report(),
 		Leftovers:   d.leftovers,
 		Series:      d.series,
 		RunDir:      d.runDir,
-		Error:       d.errText,
+		Error:       d.errorText(),
 		Decision:    d.decision,
 	}
 	if d.exposure != nil && d.detected != nil {
@@ -271,4 +272,13 @@ func expectFor(e scenarios.Expect) reports.Expect {
 		out.MinScore = &v
 	}
 	return out
+}
+
+// errorText is the report's error line; an interruption says so plainly
+// rather than "context canceled".
+func (d *drill) errorText() string {
+	if d.interrupted {
+		return "interrupted by signal; safe abort done"
+	}
+	return d.errText
 }

@@ -71,6 +71,10 @@ type Router struct {
 	cfg    atomic.Pointer[config]
 	faults atomic.Pointer[[]*installed]
 
+	// inflight counts requests being served per version (*atomic.Int64),
+	// so an instance is stopped only once nothing is on its way to it.
+	inflight sync.Map
+
 	lifeMu sync.Mutex
 	srv    *http.Server
 	served chan struct{} // closed when Serve returns
@@ -451,4 +455,32 @@ func (rt *Router) editFaults(edit func([]*installed) []*installed) {
 	old := *rt.faults.Load()
 	fs := edit(append([]*installed(nil), old...))
 	rt.faults.Store(&fs)
+}
+
+func (rt *Router) counter(version string) *atomic.Int64 {
+	if c, ok := rt.inflight.Load(version); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := rt.inflight.LoadOrStore(version, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// InFlight returns how many requests routed to version are being served.
+func (rt *Router) InFlight(version string) int64 { return rt.counter(version).Load() }
+
+// WaitIdle waits until no request routed to version is in flight, or ctx
+// ends. Call it after moving traffic away and before stopping the
+// instance, so that no acknowledged request is cut off mid-way.
+func (rt *Router) WaitIdle(ctx context.Context, version string) error {
+	c := rt.counter(version)
+	for c.Load() > 0 {
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }

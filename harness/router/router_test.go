@@ -794,3 +794,59 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestWaitIdle checks that WaitIdle returns only once the request held at
+// the instance has finished.
+func TestWaitIdle(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer backend.Close()
+	rt := New("svc", metrics.NewRecorder("router:svc"))
+	if err := rt.SetBackend("v2", backend.URL); err != nil {
+		t.Fatal(err)
+	}
+	rt.SetSplit("v2", "", 0)
+	base, err := rt.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+"/x", "text/plain", nil)
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	<-arrived
+	if n := rt.InFlight("v2"); n != 1 {
+		t.Fatalf("InFlight = %d, want 1", n)
+	}
+	idle := make(chan error, 1)
+	go func() { idle <- rt.WaitIdle(context.Background(), "v2") }()
+	select {
+	case err := <-idle:
+		t.Fatalf("WaitIdle returned %v while a request was in flight", err)
+	default:
+	}
+	close(release)
+	if err := <-idle; err != nil {
+		t.Fatal(err)
+	}
+	if code := <-got; code != http.StatusCreated {
+		t.Fatalf("status %d, want 201", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := rt.WaitIdle(ctx, "v2"); err != nil {
+		t.Fatalf("idle version with a cancelled context: %v", err)
+	}
+}

@@ -40,6 +40,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// of a run always gets the i-th number of the seeded sequence.
 	version := cfg.choose(rt.draw())
 	backend := cfg.backends[version]
+	inflight := rt.counter(version)
+	inflight.Add(1)
+	defer inflight.Add(-1)
 
 	id := r.Header.Get(HeaderRequestID)
 	if id == "" {
