@@ -5,7 +5,7 @@ BIN   := bin/drill
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test test-unit test-e2e fmt vet bench clean
+.PHONY: help build demo test fmt vet bench soak clean
 
 ## help: list the targets
 help:
@@ -44,3 +44,8 @@ bench:
 ## clean: remove build outputs and run directories
 clean:
 	rm -rf bin .drill
+
+## soak: 2-minute 500 rps drill; prints the harness's peak RSS (GNU time)
+soak: build
+	/usr/bin/time -v $(BIN) run scenarios/bench/orders-soak.yaml --quiet 2>&1 | \
+	  grep -E 'Maximum resident|Elapsed|ledger:|requests:|^orders-soak'

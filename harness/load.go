@@ -82,9 +82,10 @@ func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, l
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	// Enough workers for the whole rate to wait a full timeout, bounded so
-	// a stuck target cannot make the generator grow without limit.
-	maxWorkers := uint64(max(peakRate(sc.Load)*timeout.Seconds()*2, 64))
+	// Enough workers for the whole rate to wait a full timeout and no more:
+	// a stuck target then slows the generator down (vegeta delays hits)
+	// instead of growing its memory without limit.
+	maxWorkers := uint64(max(peakRate(sc.Load)*timeout.Seconds(), 64))
 	transport := &ledgerTransport{gen: g, next: &http.Transport{
 		Proxy:               nil, // loopback only: never through a proxy
 		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
