@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/drillhq/drill/scenarios"
 )
@@ -181,6 +182,9 @@ func dbScalar(v any) string {
 			return "1"
 		}
 		return "0"
+	case time.Time:
+		// Drivers scan TIMESTAMP columns as time.Time; clients send RFC 3339.
+		return x.UTC().Format(time.RFC3339Nano)
 	}
 	return fmt.Sprint(v)
 }

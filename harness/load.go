@@ -2,11 +2,13 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -190,11 +192,44 @@ func (p rampPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool
 	if float64(hits) < expected {
 		return 0, false
 	}
-	rate := p.Rate(elapsed)
-	if rate <= 0 {
-		return time.Second, false
+	// Wait until the integral of the rate reaches the next hit. Solving it
+	// (rather than dividing by the current rate) is exact and also works
+	// where the rate is 0, at the start of a ramp from 0/s.
+	next := p.when(float64(hits) + 1)
+	if next < 0 {
+		return time.Second, false // the rate is 0 for good: look again later
 	}
-	return time.Duration((float64(hits) + 1 - expected) / rate * float64(time.Second)), false
+	return max(next-elapsed, 0), false
+}
+
+// when returns the elapsed time at which hits(t) == n, or -1 when the
+// rate never gets there.
+func (p rampPacer) when(n float64) time.Duration {
+	over := p.over.Seconds()
+	if over > 0 {
+		// hits(t) = from*t + a*t^2 for t <= over, with a = (to-from)/(2*over).
+		a, b := (p.to-p.from)/(2*over), p.from
+		var t float64
+		if math.Abs(a) < 1e-12 {
+			if b > 0 {
+				t = n / b
+			} else {
+				t = math.Inf(1)
+			}
+		} else if disc := b*b + 4*a*n; disc >= 0 {
+			t = (-b + math.Sqrt(disc)) / (2 * a)
+		} else {
+			t = math.Inf(1) // a falling ramp that never reaches n before over
+		}
+		if t >= 0 && t <= over {
+			return time.Duration(t * float64(time.Second))
+		}
+	}
+	atOver := p.hits(p.over)
+	if p.to <= 0 {
+		return -1
+	}
+	return p.over + time.Duration((n-atOver)/p.to*float64(time.Second))
 }
 
 // Rate is the rate at elapsed, per second.
@@ -223,6 +258,9 @@ type ledgerTransport struct {
 
 func (t *ledgerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	idx, err := strconv.Atoi(req.Header.Get(requestHeader))
+	// A RoundTripper must not modify the caller's request: strip the
+	// internal header from a copy.
+	req = req.Clone(req.Context())
 	req.Header.Del(requestHeader)
 	if err != nil || idx < 0 || idx >= len(t.gen.reqs) || t.gen.reqs[idx].ledgerKey == "" {
 		return t.next.RoundTrip(req)
@@ -231,8 +269,7 @@ func (t *ledgerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.GetBody != nil {
 		if rc, err := req.GetBody(); err == nil {
-			body = make([]byte, req.ContentLength)
-			_, _ = io.ReadFull(rc, body)
+			body, _ = io.ReadAll(rc)
 			rc.Close()
 		}
 	}
@@ -270,7 +307,11 @@ type ledgerEntry struct {
 
 func ledgerEntryFromBody(body []byte, key string, cols []string) (ledgerEntry, error) {
 	var obj map[string]any
-	if err := json.Unmarshal(body, &obj); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	// Numbers stay text: a float64 would turn the key 9007199254740993
+	// into ...992 and report an intact write as lost.
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
 		return ledgerEntry{}, fmt.Errorf("ledger: request body is not a JSON object: %w", err)
 	}
 	k, ok := obj[key]
@@ -295,6 +336,14 @@ func jsonScalar(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return strconv.FormatInt(i, 10)
+		}
+		if f, err := x.Float64(); err == nil {
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		return x.String()
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:

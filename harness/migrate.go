@@ -9,6 +9,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
 	"github.com/golang-migrate/migrate/v4/database/sqlite"
+	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
 )
@@ -42,17 +43,24 @@ type MigrationState struct {
 }
 
 func (m migrator) open() (*migrate.Migrate, *sql.DB, error) {
+	mg, db, _, err := m.openWithSource()
+	return mg, db, err
+}
+
+// openWithSource also returns the migration source, whose Prev tells the
+// version before a failed one (versions need not be consecutive).
+func (m migrator) openWithSource() (*migrate.Migrate, *sql.DB, source.Driver, error) {
 	if _, err := os.Stat(m.dir); err != nil {
-		return nil, nil, &EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
+		return nil, nil, nil, &EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
 			Hint: "set the service's `migrations:` or put golang-migrate files in <build>/migrations"}
 	}
 	src, err := iofs.New(os.DirFS(m.dir), ".")
 	if err != nil {
-		return nil, nil, fmt.Errorf("read migrations in %s: %w", m.dir, err)
+		return nil, nil, nil, fmt.Errorf("read migrations in %s: %w", m.dir, err)
 	}
 	db, err := openDB(m.db)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var drv database.Driver
 	switch m.db.Engine {
@@ -63,14 +71,14 @@ func (m migrator) open() (*migrate.Migrate, *sql.DB, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migration driver for %q: %w", m.db.Name, err)
+		return nil, nil, nil, fmt.Errorf("migration driver for %q: %w", m.db.Name, err)
 	}
 	mg, err := migrate.NewWithInstance("iofs", src, m.db.Engine, drv)
 	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrate %q: %w", m.db.Name, err)
+		return nil, nil, nil, fmt.Errorf("migrate %q: %w", m.db.Name, err)
 	}
-	return mg, db, nil
+	return mg, db, src, nil
 }
 
 // state reads the current version.
@@ -89,11 +97,12 @@ func (m migrator) state() (MigrationState, error) {
 }
 
 // to migrates up or down to version (0 = no migration at all). A dirty
-// database is first forced back to the version before the failed one, as
+// database is first forced back to the version before the failed one (the
+// source's previous version, or none), as
 // golang-migrate refuses to move otherwise. It reports whether anything
 // changed.
 func (m migrator) to(version uint) (changed bool, err error) {
-	mg, db, err := m.open()
+	mg, db, src, err := m.openWithSource()
 	if err != nil {
 		return false, err
 	}
@@ -104,9 +113,9 @@ func (m migrator) to(version uint) (changed bool, err error) {
 		return false, fmt.Errorf("read schema version: %w", verr)
 	}
 	if dirty {
-		prev := int(cur) - 1
-		if prev == 0 {
-			prev = -1 // golang-migrate's "no version"
+		prev := -1 // golang-migrate's "no version"
+		if p, err := src.Prev(cur); err == nil {
+			prev = int(p)
 		}
 		if err := mg.Force(prev); err != nil {
 			return false, fmt.Errorf("force dirty version %d to %d: %w", cur, prev, err)

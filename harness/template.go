@@ -38,11 +38,13 @@ func parseTemplate(s string) template {
 		case name == "seq" || name == "uuid" || name == "ledger.last":
 		case strings.HasPrefix(name, "rand:"):
 			f := strings.Split(name, ":")
-			if len(f) == 3 {
-				p.min, _ = strconv.Atoi(f[1])
-				p.max, _ = strconv.Atoi(f[2])
-				p.kind = "rand"
+			lo, err1 := strconv.Atoi(f[min(1, len(f)-1)])
+			hi, err2 := strconv.Atoi(f[len(f)-1])
+			if len(f) != 3 || err1 != nil || err2 != nil || lo > hi {
+				p = tpart{lit: s[m[0]:m[1]]}
+				break
 			}
+			p.min, p.max, p.kind = lo, hi, "rand"
 		default:
 			p = tpart{lit: s[m[0]:m[1]]}
 		}

@@ -69,9 +69,10 @@ func quantileSamples(metric string) int64 {
 }
 
 // pooled returns, for a latency quantile, the windows of the most recent
-// intervals merged until both sides hold enough samples; ok is false when
+// intervals merged until both sides (the canary only, for an absolute
+// bound) hold enough samples; ok is false when
 // even maxLookback intervals are not enough.
-func (t *threshold) pooled(metric string) (Interval, int, bool) {
+func (t *threshold) pooled(metric string, needBaseline bool) (Interval, int, bool) {
 	need := quantileSamples(metric)
 	last := t.history[len(t.history)-1]
 	if need == 0 {
@@ -81,7 +82,7 @@ func (t *threshold) pooled(metric string) (Interval, int, bool) {
 	for i := len(t.history) - 1; i >= 0; i-- {
 		bs, cs = append(bs, t.history[i].Baseline), append(cs, t.history[i].Canary)
 		b, c := metrics.Merge(bs...), metrics.Merge(cs...)
-		if c.Requests >= need && b.Requests >= need {
+		if c.Requests >= need && (b.Requests >= need || !needBaseline) {
 			return Interval{At: last.At, Baseline: b, Canary: c, Extra: last.Extra}, len(cs), true
 		}
 	}
@@ -103,29 +104,29 @@ func (t *threshold) Observe(iv Interval) {
 		t.noData(evidence, fmt.Sprintf("canary had %d requests (< min_samples %d)", iv.Canary.Requests, t.a.MinSamples))
 		return
 	}
-	var failed []string
+	// Every check is evaluated: a failed check counts even when another
+	// check of the same interval has no data (no data must never mask a
+	// failure).
+	var failed, nodata []string
 	checks := map[string]any{}
 	for _, c := range t.a.Metrics {
-		piv, pooledN, enough := t.pooled(c.Metric)
-		if !enough {
-			t.noData(evidence, fmt.Sprintf("%s needs %d requests a side; %d intervals hold fewer", c.Metric, quantileSamples(c.Metric), pooledN))
-			return
+		res, why := t.evaluate(c)
+		if res != nil {
+			checks[c.Metric] = res
+			if res["ok"] == false {
+				failed = append(failed, fmt.Sprintf("%s %s", c.Metric, res["detail"]))
+			}
 		}
-		res, nodata := t.check(c, piv)
-		if nodata != "" {
-			t.noData(evidence, nodata)
-			return
-		}
-		if pooledN > 1 {
-			res["pooled_intervals"] = pooledN
-		}
-		checks[c.Metric] = res
-		if res["ok"] == false {
-			failed = append(failed, fmt.Sprintf("%s %s", c.Metric, res["detail"]))
+		if why != "" {
+			nodata = append(nodata, why)
 		}
 	}
-	t.noDataRun = 0
 	evidence["checks"] = checks
+	if len(failed) == 0 && len(nodata) > 0 {
+		t.noData(evidence, strings.Join(nodata, "; "))
+		return
+	}
+	t.noDataRun = 0
 	if len(failed) > 0 {
 		t.failures++
 	}
@@ -141,7 +142,29 @@ func (t *threshold) Observe(iv Interval) {
 	}
 }
 
-// check evaluates one metric; it returns its evidence, or a no-data reason.
+// evaluate runs one check on the intervals it needs. It returns the
+// check's evidence (nil when nothing could be evaluated) and, when some
+// bound could not be evaluated, why.
+func (t *threshold) evaluate(c *scenarios.Check) (map[string]any, string) {
+	relative := c.MaxIncrease != nil || c.MaxRatio != nil
+	piv, pooledN, enough := t.pooled(c.Metric, relative)
+	if !enough {
+		return nil, fmt.Sprintf("%s needs %d requests a side; %d intervals hold fewer", c.Metric, quantileSamples(c.Metric), pooledN)
+	}
+	res, why := t.check(c, piv)
+	if res != nil && pooledN > 1 {
+		res["pooled_intervals"] = pooledN
+	}
+	return res, why
+}
+
+// epsilon absorbs float rounding at a bound: 5% - 3% must not exceed a
+// max_increase of 2%.
+const epsilon = 1e-9
+
+// check evaluates one metric's bounds. It returns the evidence (nil when no
+// bound could be evaluated) and, when a relative bound lacked a baseline,
+// why.
 func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, string) {
 	cv, cok := iv.sideValue(c.Metric, true)
 	if !cok {
@@ -151,34 +174,20 @@ func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, stri
 	var fails []string
 	if c.Max != nil {
 		res["max"] = c.Max.V
-		if cv > c.Max.V {
+		if cv > c.Max.V+epsilon {
 			fails = append(fails, fmt.Sprintf("%s > max %s", fmtMetric(c.Metric, cv), c.Max.Raw))
 		}
 	}
+	var why string
 	if c.MaxIncrease != nil || c.MaxRatio != nil {
 		bv, bok := iv.sideValue(c.Metric, false)
-		if !bok || iv.Baseline.Requests < int64(t.a.MinSamples) {
-			return nil, fmt.Sprintf("no baseline value for %s", c.Metric)
-		}
-		res["baseline"] = bv
-		if c.MaxIncrease != nil {
-			res["max_increase"] = c.MaxIncrease.V
-			if cv-bv > c.MaxIncrease.V {
-				fails = append(fails, fmt.Sprintf("%s is %s above baseline %s (max_increase %s)",
-					fmtMetric(c.Metric, cv), fmtMetric(c.Metric, cv-bv), fmtMetric(c.Metric, bv), c.MaxIncrease.Raw))
-			}
-		}
-		if c.MaxRatio != nil {
-			res["max_ratio"] = c.MaxRatio.V
-			ratioFails := cv > c.MaxRatio.V*bv
-			if scenarios.MetricUnit(c.Metric) == scenarios.UnitSeconds && cv-bv < latencyNoiseFloor {
-				ratioFails = false
-			}
-			if bv > 0 {
-				res["ratio"] = cv / bv
-			}
-			if ratioFails {
-				fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", fmtMetric(c.Metric, cv), fmtMetric(c.Metric, bv), c.MaxRatio.Raw))
+		if bok && iv.Baseline.Requests >= int64(t.a.MinSamples) {
+			res["baseline"] = bv
+			fails = append(fails, relativeFails(c, cv, bv, res)...)
+		} else {
+			why = fmt.Sprintf("no baseline value for %s", c.Metric)
+			if c.Max == nil {
+				return nil, why
 			}
 		}
 	}
@@ -186,7 +195,33 @@ func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, stri
 		res["ok"] = false
 		res["detail"] = strings.Join(fails, ", ")
 	}
-	return res, ""
+	return res, why
+}
+
+// relativeFails checks max_increase and max_ratio against the baseline.
+func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []string {
+	var fails []string
+	if c.MaxIncrease != nil {
+		res["max_increase"] = c.MaxIncrease.V
+		if cv-bv > c.MaxIncrease.V+epsilon {
+			fails = append(fails, fmt.Sprintf("%s is %s above baseline %s (max_increase %s)",
+				fmtMetric(c.Metric, cv), fmtMetric(c.Metric, cv-bv), fmtMetric(c.Metric, bv), c.MaxIncrease.Raw))
+		}
+	}
+	if c.MaxRatio != nil {
+		res["max_ratio"] = c.MaxRatio.V
+		ratioFails := cv > c.MaxRatio.V*bv+epsilon
+		if scenarios.MetricUnit(c.Metric) == scenarios.UnitSeconds && cv-bv < latencyNoiseFloor {
+			ratioFails = false
+		}
+		if bv > 0 {
+			res["ratio"] = cv / bv
+		}
+		if ratioFails {
+			fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", fmtMetric(c.Metric, cv), fmtMetric(c.Metric, bv), c.MaxRatio.Raw))
+		}
+	}
+	return fails
 }
 
 func (t *threshold) noData(evidence map[string]any, why string) {

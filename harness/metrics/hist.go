@@ -86,7 +86,8 @@ func (h *Hist) Count() int64 {
 
 // Quantile returns the latency at quantile q (0..1, e.g. 0.99): the
 // highest value equivalent, at 3 significant figures, to the recorded
-// latency of rank round(q·n). It returns 0 when the histogram is empty.
+// latency of rank round(q·n) (the lowest for q = 0, the minimum). It
+// returns 0 when the histogram is empty.
 func (h *Hist) Quantile(q float64) time.Duration {
 	if h.Count() == 0 {
 		return 0

@@ -1,0 +1,284 @@
+package harness
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// columns lists the columns of table, or nil when it does not exist.
+func columns(t *testing.T, h *DatabaseHandle, table string) []string {
+	t.Helper()
+	db, err := openDB(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func hasColumn(t *testing.T, h *DatabaseHandle, table, col string) bool {
+	t.Helper()
+	for _, c := range columns(t, h, table) {
+		if c == col {
+			return true
+		}
+	}
+	return false
+}
+
+func execOn(t *testing.T, h *DatabaseHandle, q string) {
+	t.Helper()
+	db, err := openDB(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, q)
+}
+
+func TestMigratorUpAndDown(t *testing.T) {
+	h := newSQLite(t)
+	m := migrator{db: h, dir: ordersMigrations}
+	if st, err := m.state(); err != nil || st != (MigrationState{None: true}) {
+		t.Fatalf("state of a new database = %+v, %v; want none", st, err)
+	}
+	steps := []struct {
+		name        string
+		to          uint
+		wantChanged bool
+		wantState   MigrationState
+		wantOrders  bool
+		wantChannel bool
+	}{
+		{"up to 2", 2, true, MigrationState{Version: 2}, true, true},
+		{"2 again changes nothing", 2, false, MigrationState{Version: 2}, true, true},
+		{"down to 1 drops the channel", 1, true, MigrationState{Version: 1}, true, false},
+		{"1 again changes nothing", 1, false, MigrationState{Version: 1}, true, false},
+		{"back up to 2", 2, true, MigrationState{Version: 2}, true, true},
+		{"down to nothing", 0, true, MigrationState{None: true}, false, false},
+		{"nothing again changes nothing", 0, false, MigrationState{None: true}, false, false},
+		{"straight to 1", 1, true, MigrationState{Version: 1}, true, false},
+	}
+	for _, st := range steps {
+		changed, err := m.to(st.to)
+		if err != nil {
+			t.Fatalf("%s: to(%d): %v", st.name, st.to, err)
+		}
+		if changed != st.wantChanged {
+			t.Errorf("%s: to(%d) changed = %v, want %v", st.name, st.to, changed, st.wantChanged)
+		}
+		got, err := m.state()
+		if err != nil || got != st.wantState {
+			t.Errorf("%s: state = %+v, %v; want %+v", st.name, got, err, st.wantState)
+		}
+		if cols := columns(t, h, "orders"); (len(cols) > 0) != st.wantOrders {
+			t.Errorf("%s: orders columns %v, want the table: %v", st.name, cols, st.wantOrders)
+		}
+		if got := hasColumn(t, h, "orders", "channel"); got != st.wantChannel {
+			t.Errorf("%s: orders.channel exists = %v, want %v", st.name, got, st.wantChannel)
+		}
+	}
+}
+
+// TestMigratorDownKeepsRows: the orders schema's down migration drops
+// only the new column; rows written meanwhile survive.
+func TestMigratorDownKeepsRows(t *testing.T) {
+	h := newSQLite(t)
+	m := migrator{db: h, dir: ordersMigrations}
+	if _, err := m.to(2); err != nil {
+		t.Fatal(err)
+	}
+	execOn(t, h, `INSERT INTO orders (client_ref, sku, qty, unit_price_cents, total_cents, channel) VALUES ('r1', 'A', 1, 100, 100, 'web')`)
+	if _, err := m.to(1); err != nil {
+		t.Fatal(err)
+	}
+	db := openSQL(t, h)
+	var ref string
+	if err := db.QueryRow(`SELECT client_ref FROM orders`).Scan(&ref); err != nil || ref != "r1" {
+		t.Errorf("row after down migration: %q, %v; want r1", ref, err)
+	}
+}
+
+func TestMigratorDirty(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup migrates, then leaves the database dirty by hand as a
+		// failed migration would.
+		setup       func(t *testing.T, m migrator)
+		to          uint
+		wantState   MigrationState
+		wantChannel bool
+	}{
+		{
+			// Migration 2 failed in its transaction: nothing of it was
+			// applied, golang-migrate left version 2 dirty.
+			name: "failed up to 2 is retried",
+			setup: func(t *testing.T, m migrator) {
+				mustTo(t, m, 1)
+				execOn(t, m.db, `UPDATE schema_migrations SET version = 2, dirty = 1`)
+			},
+			to:          2,
+			wantState:   MigrationState{Version: 2},
+			wantChannel: true,
+		},
+		{
+			name: "dirty 2 is forced back to 1",
+			setup: func(t *testing.T, m migrator) {
+				mustTo(t, m, 1)
+				execOn(t, m.db, `UPDATE schema_migrations SET version = 2, dirty = 1`)
+			},
+			to:        1,
+			wantState: MigrationState{Version: 1},
+		},
+		{
+			// Migration 1 failed: no version at all, then 1 again.
+			name: "dirty first migration is forced to no version",
+			setup: func(t *testing.T, m migrator) {
+				mustTo(t, m, 1)
+				execOn(t, m.db, `DROP TABLE orders`)
+				execOn(t, m.db, `UPDATE schema_migrations SET dirty = 1`)
+			},
+			to:        1,
+			wantState: MigrationState{Version: 1},
+		},
+		{
+			name: "dirty at the target",
+			setup: func(t *testing.T, m migrator) {
+				mustTo(t, m, 2)
+				execOn(t, m.db, `UPDATE schema_migrations SET dirty = 1`)
+			},
+			to:          1,
+			wantState:   MigrationState{Version: 1},
+			wantChannel: true, // forced, not migrated: 2's column stays
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := migrator{db: newSQLite(t), dir: ordersMigrations}
+			tt.setup(t, m)
+			if st, err := m.state(); err != nil || !st.Dirty {
+				t.Fatalf("state after setup = %+v, %v; want dirty", st, err)
+			}
+			changed, err := m.to(tt.to)
+			if err != nil {
+				t.Fatalf("to(%d) on a dirty database: %v", tt.to, err)
+			}
+			if !changed {
+				t.Errorf("to(%d) on a dirty database reported no change", tt.to)
+			}
+			if st, err := m.state(); err != nil || st != tt.wantState {
+				t.Errorf("state = %+v, %v; want %+v", st, err, tt.wantState)
+			}
+			if got := hasColumn(t, m.db, "orders", "channel"); got != tt.wantChannel {
+				t.Errorf("orders.channel exists = %v, want %v", got, tt.wantChannel)
+			}
+		})
+	}
+}
+
+func mustTo(t *testing.T, m migrator, v uint) {
+	t.Helper()
+	if _, err := m.to(v); err != nil {
+		t.Fatalf("to(%d): %v", v, err)
+	}
+}
+
+// TestMigratorDirtyWithGappedVersions: golang-migrate versions are often
+// timestamps, so the version before a failed one is rarely its number
+// minus one. The fixture's migrations renumbered 10 and 20 stand for
+// that.
+func TestMigratorDirtyWithGappedVersions(t *testing.T) {
+	dir := t.TempDir()
+	for from, to := range map[string]string{
+		"1_create_orders.up.sql": "10_create_orders.up.sql", "1_create_orders.down.sql": "10_create_orders.down.sql",
+		"2_add_channel.up.sql": "20_add_channel.up.sql", "2_add_channel.down.sql": "20_add_channel.down.sql",
+	} {
+		b, err := os.ReadFile(filepath.Join(ordersMigrations, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := migrator{db: newSQLite(t), dir: dir}
+	mustTo(t, m, 10)
+	execOn(t, m.db, `UPDATE schema_migrations SET version = 20, dirty = 1`)
+	if _, err := m.to(20); err != nil {
+		t.Fatalf("to(20) on dirty 20: %v", err)
+	}
+	if st, err := m.state(); err != nil || st != (MigrationState{Version: 20}) {
+		t.Errorf("state = %+v, %v; want 20", st, err)
+	}
+}
+
+func TestMigratorErrors(t *testing.T) {
+	t.Run("missing directory is an environment error", func(t *testing.T) {
+		m := migrator{db: newSQLite(t), dir: filepath.Join(t.TempDir(), "nope")}
+		_, err := m.to(1)
+		var env *EnvError
+		if !errors.As(err, &env) {
+			t.Fatalf("to err = %v, want an *EnvError", err)
+		}
+		if _, err := m.state(); !errors.As(err, &env) {
+			t.Errorf("state err = %v, want an *EnvError", err)
+		}
+	})
+	t.Run("unknown version", func(t *testing.T) {
+		m := migrator{db: newSQLite(t), dir: ordersMigrations}
+		if _, err := m.to(3); err == nil {
+			t.Errorf("to(3) with migrations 1 and 2 succeeded")
+		}
+	})
+	t.Run("engine without a migration driver", func(t *testing.T) {
+		h := newSQLite(t)
+		h.Engine = "postgres"
+		if _, err := (migrator{db: h, dir: ordersMigrations}).to(1); err == nil {
+			t.Errorf("to(1) on engine postgres succeeded")
+		}
+	})
+	t.Run("failing migration leaves the database dirty and reports it", func(t *testing.T) {
+		dir := t.TempDir()
+		for name, body := range map[string]string{
+			"1_ok.up.sql": "CREATE TABLE a (x INTEGER);", "1_ok.down.sql": "DROP TABLE a;",
+			"2_bad.up.sql": "ALTER TABLE no_such_table ADD COLUMN y TEXT;", "2_bad.down.sql": "SELECT 1;",
+		} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := migrator{db: newSQLite(t), dir: dir}
+		if _, err := m.to(2); err == nil {
+			t.Fatalf("to(2) with a broken migration succeeded")
+		}
+		if st, err := m.state(); err != nil || st != (MigrationState{Version: 2, Dirty: true}) {
+			t.Errorf("state = %+v, %v; want 2 dirty", st, err)
+		}
+		// Retrying the broken migration fails again, after the force.
+		if changed, err := m.to(2); err == nil || !changed {
+			t.Errorf("retry: changed %v, err %v; want the force reported and the error", changed, err)
+		}
+		mustTo(t, m, 1)
+		if st, err := m.state(); err != nil || st != (MigrationState{Version: 1}) {
+			t.Errorf("state after going back = %+v, %v; want 1 clean", st, err)
+		}
+	})
+}
