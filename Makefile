@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/drill
+SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
@@ -45,7 +46,11 @@ bench:
 clean:
 	rm -rf bin .drill
 
-## soak: 2-minute 500 rps drill; prints the harness's peak RSS (GNU time)
+## soak: 2-minute 500 rps drill; prints the harness process's own peak RSS (VmHWM)
 soak: build
-	/usr/bin/time -v $(BIN) run scenarios/bench/orders-soak.yaml --quiet 2>&1 | \
-	  grep -E 'Maximum resident|Elapsed|ledger:|requests:|^orders-soak'
+	@$(BIN) run $(SOAK) --quiet > .drill/soak.out 2>&1 & pid=$$!; hwm=0; \
+	while kill -0 $$pid 2>/dev/null; do \
+	  v=$$(awk '/VmHWM/ {print $$2}' /proc/$$pid/status 2>/dev/null); [ -n "$$v" ] && hwm=$$v; sleep 0.5; \
+	done; wait $$pid; code=$$?; \
+	grep -E '^orders-soak|requests:|ledger:' .drill/soak.out; \
+	echo "harness peak RSS (VmHWM): $$((hwm / 1024)) MiB; drill exited $$code"; exit $$code
