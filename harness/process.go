@@ -236,7 +236,8 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, &EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err}
+		return nil, &EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err,
+			Hint: fmt.Sprintf("check services.%s's command/build: the program must exist and be executable", s.Name)}
 	}
 	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf, done: make(chan struct{})}
 	go func() {

@@ -40,6 +40,7 @@ data integrity: 20 if ledger, schema and invariants all hold; 0 if an acknowledg
   or changed or the schema was not restored; 10 if only duplicates or invariants failed
 hygiene: 10 if every applied fault was reverted, nothing was left behind and the rollback is
   idempotent (or none ran); 5 if the rollback is not idempotent; 0 if anything was left behind
+a drill that sent no traffic scores 0: nothing was exercised
 grade: A >= 90, B >= 80, C >= 70, D >= 60, else F`
 
 // Scorecard is a drill's score. (It is not called Score because Score is the
@@ -110,6 +111,15 @@ func Grade(total int) string {
 // re-scored, and it does not modify r (Evaluate stores the result).
 func Score(r *Report) Scorecard {
 	var s Scorecard
+	if r.Requests.Total == 0 {
+		// A drill that never sent traffic (it failed to set up, or was
+		// stopped before the load began) proved nothing: it scores 0 rather
+		// than the full marks its empty measurements would otherwise earn.
+		why := "the drill sent no traffic: nothing was exercised"
+		s.Details = PartDetails{Detection: why, Recovery: why, BlastRadius: why, DataIntegrity: why, Hygiene: why}
+		s.Grade, s.Formula = Grade(0), Formula
+		return s
+	}
 	s.Parts.Detection, s.Details.Detection = detectionPart(r)
 	s.Parts.Recovery, s.Details.Recovery = recoveryPart(r)
 	s.Parts.BlastRadius, s.Details.BlastRadius = blastRadiusPart(r.Requests)
@@ -202,8 +212,6 @@ func timedPart(r *Report, full float64, verb string, seconds *float64, limit flo
 
 func blastRadiusPart(q Requests) (float64, string) {
 	switch {
-	case q.Total <= 0:
-		return MaxBlastRadius, "no requests were sent"
 	case q.ExcessFailed <= 0:
 		return MaxBlastRadius, fmt.Sprintf("no excess failed requests among %d", q.Total)
 	}

@@ -86,7 +86,7 @@ func TestScoreParts(t *testing.T) {
 		{"blast at 1%", func(r *Report) { r.Requests.ExcessFailed = 100 }, "blast_radius", 0, ""},
 		{"blast past 1%", func(r *Report) { r.Requests.ExcessFailed = 5000 }, "blast_radius", 0, ""},
 		{"blast negative excess", func(r *Report) { r.Requests.ExcessFailed = -3 }, "blast_radius", 20, ""},
-		{"blast no requests", func(r *Report) { r.Requests = Requests{} }, "blast_radius", 20, "no requests"},
+		{"no requests scores nothing", func(r *Report) { r.Requests = Requests{} }, "blast_radius", 0, "sent no traffic"},
 
 		// Data integrity.
 		{"data clean", func(r *Report) {

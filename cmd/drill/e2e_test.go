@@ -284,3 +284,50 @@ func TestInvalidScenarioExit2(t *testing.T) {
 		t.Errorf("an invalid scenario must run nothing; found %v", entries)
 	}
 }
+
+// TestEnvironmentProblemExit3 runs a scenario whose service cannot start:
+// the environment error says what is missing, exit 3, nothing left behind.
+func TestEnvironmentProblemExit3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a drill; skipped with -short")
+	}
+	t.Parallel()
+	sc := filepath.Join(t.TempDir(), "missing.yaml")
+	body := `version: 1
+name: missing-program
+environment:
+  services:
+    web:
+      command: ["/nonexistent/drill-test-program"]
+      versions: {v1: {}, v2: {}}
+load:
+  target: web
+  rate: 10/s
+  requests: [{name: home, path: /}]
+steady_state: {duration: 2s}
+rollout:
+  service: web
+  to: v2
+  steps: [{weight: 50%, hold: 2s}]
+expect: {outcome: promoted}
+`
+	if err := os.WriteFile(sc, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(drillBin, "run", sc, "--out", out)
+	output, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != ExitEnvironment {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitEnvironment, output)
+	}
+	if !strings.Contains(string(output), "/nonexistent/drill-test-program") {
+		t.Errorf("the error does not name the missing program:\n%s", output)
+	}
+	rep, rerr := reports.Read(runDir(t, out))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if rep.Error == "" || len(rep.Leftovers) != 0 {
+		t.Errorf("report error %q leftovers %v", rep.Error, rep.Leftovers)
+	}
+}
