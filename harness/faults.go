@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -173,18 +172,6 @@ func (fs *faultSet) report() []reports.Fault {
 	}
 	return out
 }
-
-// HTTP implements injectors.Env: the fault point of a service's router.
-func (d *drill) HTTP(target string) (injectors.HTTPPoint, error) {
-	svc, version, _ := strings.Cut(target, ".")
-	rt, ok := d.routers[svc]
-	if !ok {
-		return nil, fmt.Errorf("no router for service %q", svc)
-	}
-	return rt.Point(version), nil
-}
-
-var _ injectors.Env = (*drill)(nil)
 
 // sleepUntil waits until t; false when ctx ended first.
 func sleepUntil(ctx context.Context, t time.Time) bool {

@@ -305,6 +305,25 @@ func (i *processInstance) Alive() bool {
 	}
 }
 
+// Kill sends SIGKILL to the instance's process group.
+func (i *processInstance) Kill() error { return i.signal(syscall.SIGKILL) }
+
+// Pause freezes the instance's process group (SIGSTOP).
+func (i *processInstance) Pause() error { return i.signal(syscall.SIGSTOP) }
+
+// Resume thaws the instance's process group (SIGCONT).
+func (i *processInstance) Resume() error { return i.signal(syscall.SIGCONT) }
+
+func (i *processInstance) signal(sig syscall.Signal) error {
+	if !i.Alive() {
+		return nil // already gone: nothing to act on, nothing to undo
+	}
+	if err := syscall.Kill(-i.cmd.Process.Pid, sig); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("signal %v to %s: %w", sig, i.name, err)
+	}
+	return nil
+}
+
 // stopGrace is how long an instance gets to drain after SIGTERM.
 const stopGrace = 5 * time.Second
 

@@ -71,6 +71,11 @@ type Instance interface {
 	// Stop stops the instance: a graceful signal, then a kill after a
 	// grace period. It is idempotent.
 	Stop(ctx context.Context) error
+	// Kill, Pause and Resume are what process faults do to an instance
+	// (SIGKILL, SIGSTOP, SIGCONT on the process provider).
+	Kill() error
+	Pause() error
+	Resume() error
 }
 
 // ErrEnvironment marks failures of the environment (a missing compiler, a

@@ -8,6 +8,7 @@ package injectors
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -62,10 +63,19 @@ type Description struct {
 }
 
 // Env is what an injector may act on: the running drill's fault points.
+// A target is a service ("orders"), one version of it ("orders.v2"), or a
+// database ("ordersdb"); each method refuses targets it cannot act on.
 type Env interface {
 	// HTTP returns the fault point of the router in front of a service
 	// (target "orders") or one version of it ("orders.v2").
 	HTTP(target string) (HTTPPoint, error)
+	// Link returns the fault point on the calls service `from` makes to
+	// service `to` through to's router (partitions).
+	Link(from, to string) (HTTPPoint, error)
+	// Processes returns the running instances behind a service or version.
+	Processes(target string) (ProcessPoint, error)
+	// Conn returns the fault point of the TCP proxy in front of a database.
+	Conn(target string) (ConnPoint, error)
 }
 
 // HTTPPoint is a router's fault point.
@@ -81,6 +91,81 @@ type HTTPFault interface {
 	// Intercept may delay the request (honouring r.Context()), or answer
 	// it itself and return true; returning false lets the request through.
 	Intercept(w http.ResponseWriter, r *http.Request) bool
+}
+
+// ResponseFault is an HTTPFault that also acts on the response of a
+// request it let through (e.g. bandwidth): the router writes the response
+// through the writer Wrap returns.
+type ResponseFault interface {
+	HTTPFault
+	Wrap(w http.ResponseWriter, r *http.Request) http.ResponseWriter
+}
+
+// ProcessPoint acts on the instances behind a target.
+type ProcessPoint interface {
+	// Instances lists the target's instances running now.
+	Instances() []Process
+	// Restart starts a fresh instance in place of the named one (killed,
+	// or to be restarted), as a supervisor would, and routes its traffic
+	// to the new one once it is healthy.
+	Restart(ctx context.Context, name string) error
+}
+
+// Process is one running instance a process fault can act on. On the
+// process provider these are signals to the instance's process group; the
+// docker provider maps them to kill, pause and unpause.
+type Process interface {
+	Name() string
+	PID() int
+	Alive() bool
+	Kill() error   // SIGKILL: gone at once, no graceful shutdown
+	Pause() error  // SIGSTOP: frozen, connections stay open
+	Resume() error // SIGCONT; safe on a running process
+}
+
+// ConnPoint is the fault point of a database's TCP proxy.
+type ConnPoint interface {
+	// Install adds f to every connection through the proxy (new and, where
+	// f says so, existing) and returns the function that removes it.
+	Install(f ConnFault) (remove func())
+}
+
+// ConnFault acts on the proxied byte streams of a database connection.
+type ConnFault interface {
+	// Pipe copies from src to dst (upstream says which direction: true
+	// for client→database), adding the fault's effect; it returns when src
+	// or dst fails or ctx ends. Faults that do not act on a direction
+	// return io.Copy's behaviour.
+	Pipe(ctx context.Context, dst, src net.Conn, upstream bool) error
+}
+
+// Verifier is optionally implemented by an injector that can tell, from
+// what the harness observed, whether its fault took effect as configured.
+type Verifier interface {
+	Verify(obs Observation) Effect
+}
+
+// Observation is what the harness saw of a fault's target: the traffic at
+// its router before the fault (the steady state) and while it was applied.
+// Counts are per request; latencies in seconds.
+type Observation struct {
+	Before, During Traffic
+	Applied        time.Duration // how long the fault was in place
+}
+
+// Traffic summarises requests at a router over a span.
+type Traffic struct {
+	Requests, Failed int64
+	// ByStatus counts answers per HTTP status; 0 counts transport errors.
+	ByStatus       map[int]int64
+	P50, P99, Mean float64
+}
+
+// Effect is the verdict of a Verifier, recorded in the journal and in
+// report.json's faults[].
+type Effect struct {
+	Effective bool
+	Measured  string // the measured value against the configured one
 }
 
 var (

@@ -18,6 +18,18 @@ import (
 // env is the fault point a running drill offers: here one real router.
 type env struct{ rt *router.Router }
 
+func (e env) Link(from, to string) (injectors.HTTPPoint, error) {
+	return nil, errors.New("no links in this test")
+}
+
+func (e env) Processes(string) (injectors.ProcessPoint, error) {
+	return nil, errors.New("no processes in this test")
+}
+
+func (e env) Conn(string) (injectors.ConnPoint, error) {
+	return nil, errors.New("no databases in this test")
+}
+
 func (e env) HTTP(target string) (injectors.HTTPPoint, error) {
 	svc, version, _ := strings.Cut(target, ".")
 	if svc != "svc" {
