@@ -3,9 +3,11 @@ package harness
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -28,6 +30,11 @@ type faultRun struct {
 	reverted *time.Time
 	applyErr string
 	skipped  string
+	// before is the target's traffic in the intervals just before the
+	// fault, during what it saw while applied: the observation a kind's
+	// Verifier judges its effect from.
+	before, during metrics.Window
+	effect         *injectors.Effect
 }
 
 func newFaultSet(d *drill) *faultSet {
@@ -106,6 +113,8 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	}
 	now := time.Now()
 	r.applied = &now
+	r.before = fs.d.recentTraffic(r.f.Target)
+	r.during = metrics.Window{}
 	fs.d.j.Record("fault.applied", "fault", r.f.Name)
 	fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
 	fs.d.markExposure(now)
@@ -127,7 +136,70 @@ func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
 	r.reverted = &now
 	fs.d.j.Record("fault.reverted", "fault", r.f.Name)
 	fs.d.say("fault %s reverted (%s)", r.f.Name, why)
+	fs.verify(r)
 	return true
+}
+
+// observe adds an interval's windows to every applied fault's observation.
+func (fs *faultSet) observe(tw map[string]map[string]metrics.Window) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, r := range fs.runs {
+		if r.applied == nil || r.reverted != nil {
+			continue
+		}
+		if w, ok := targetWindow(tw, r.f.Target); ok {
+			r.during = metrics.Merge(r.during, w)
+		}
+	}
+}
+
+// verify asks the kind whether its fault took effect; fs.mu is held.
+func (fs *faultSet) verify(r *faultRun) {
+	v, ok := r.inj.(injectors.Verifier)
+	if !ok {
+		return
+	}
+	obs := injectors.Observation{Before: traffic(r.before), During: traffic(r.during)}
+	if r.applied != nil && r.reverted != nil {
+		obs.Applied = r.reverted.Sub(*r.applied)
+	}
+	e := v.Verify(obs)
+	r.effect = &e
+	fs.d.j.Record("fault.effect", "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
+	if !e.Effective {
+		fs.d.say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
+	}
+}
+
+// targetWindow picks a target's router window out of one interval: one
+// version's, or every version's merged for a whole service.
+func targetWindow(tw map[string]map[string]metrics.Window, target string) (metrics.Window, bool) {
+	svc, version, _ := strings.Cut(target, ".")
+	src, ok := tw["router:"+svc]
+	if !ok {
+		return metrics.Window{}, false
+	}
+	if version != "" {
+		w, ok := src[version]
+		return w, ok
+	}
+	var ws []metrics.Window
+	for _, w := range src {
+		ws = append(ws, w)
+	}
+	return metrics.Merge(ws...), len(ws) > 0
+}
+
+// traffic reduces a window to what a Verifier reads.
+func traffic(w metrics.Window) injectors.Traffic {
+	t := injectors.Traffic{Requests: w.Requests, Failed: w.Failed, ByStatus: w.Status}
+	if w.Requests > 0 {
+		t.P50 = w.Quantile(0.5).Seconds()
+		t.P99 = w.Quantile(0.99).Seconds()
+		t.Mean = w.Hist.Mean().Seconds()
+	}
+	return t
 }
 
 // revertAll closes the set to new faults and reverts every applied one. It
@@ -160,6 +232,10 @@ func (fs *faultSet) report() []reports.Fault {
 	var out []reports.Fault
 	for _, r := range fs.runs {
 		f := reports.Fault{Name: r.f.Name, Kind: r.f.Kind, Target: r.f.Target, AppliedAt: r.applied, RevertedAt: r.reverted}
+		if r.effect != nil {
+			eff := r.effect.Effective
+			f.Effective, f.Measured = &eff, r.effect.Measured
+		}
 		switch {
 		case r.applyErr != "":
 			f.Measured = "apply failed: " + r.applyErr

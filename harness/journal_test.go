@@ -24,9 +24,9 @@ func openTestJournal(t *testing.T, start time.Time) (*Journal, string) {
 	return j, path
 }
 
-// readJournal reads the file as another process would, without closing
+// readJournalLines reads the file as another process would, without closing
 // the journal.
-func readJournal(t *testing.T, path string) []map[string]any {
+func readJournalLines(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestJournalLinesAreOnDiskAtOnce(t *testing.T) {
 			if e.Elapsed != tt.wantElapsed {
 				t.Errorf("Elapsed = %v, want %v", e.Elapsed, tt.wantElapsed)
 			}
-			lines := readJournal(t, path)
+			lines := readJournalLines(t, path)
 			if len(lines) != i+1 {
 				t.Fatalf("%d lines on disk after %d events", len(lines), i+1)
 			}
@@ -161,7 +161,7 @@ func TestJournalSignal(t *testing.T) {
 	if got := <-j.Wait("step.start:2"); got.IsZero() {
 		t.Errorf("Wait after Signal returned a zero time")
 	}
-	if lines := readJournal(t, path); len(lines) != 1 {
+	if lines := readJournalLines(t, path); len(lines) != 1 {
 		t.Errorf("Signal wrote to the journal: %v", lines)
 	}
 	if ev := j.Events(); len(ev) != 1 || ev[0].Event != "before" {
@@ -179,7 +179,7 @@ func TestJournalClose(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if lines := readJournal(t, path); len(lines) != 1 {
+	if lines := readJournalLines(t, path); len(lines) != 1 {
 		t.Errorf("%d lines after Close, want 1", len(lines))
 	}
 	if ev := j.Events(); len(ev) != 2 {
@@ -207,7 +207,7 @@ func TestJournalConcurrentRecords(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	lines := readJournal(t, path)
+	lines := readJournalLines(t, path)
 	if len(lines) != goroutines*each {
 		t.Fatalf("%d lines, want %d", len(lines), goroutines*each)
 	}

@@ -83,6 +83,9 @@ type drill struct {
 	instances map[string]map[string]Instance
 	pids      map[int]string
 
+	recentMu sync.Mutex
+	recent   map[string]map[string][]metrics.Window
+
 	load       *loadGen
 	loadCancel context.CancelFunc
 	ledger     *ledgerWriter
@@ -162,6 +165,8 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, &EnvError{What: "create output directory " + out, Err: err}
 	}
+	// Whatever an earlier run that died left behind goes first.
+	previous, cerr := Cleanup(out)
 	d.runDir = filepath.Join(out, sc.Name+"-"+stamp)
 	for i := 2; ; i++ {
 		err := os.Mkdir(d.runDir, 0o755)
@@ -185,7 +190,16 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	}
 	d.j = j
 	d.j.Record("run.start", "run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
-		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid())
+		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", exePath(os.Getpid()))
+	for _, r := range previous {
+		if len(r.Actions) > 0 {
+			d.j.Record("cleanup.previous", "run_dir", r.RunDir, "actions", r.Actions)
+			d.say("cleaned up after %s: %s", r.RunDir, strings.Join(r.Actions, "; "))
+		}
+	}
+	if cerr != nil {
+		d.j.Record("cleanup.previous.failed", "error", cerr.Error())
+	}
 	d.faults = newFaultSet(d)
 	return d, nil
 }
@@ -386,7 +400,7 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	if err := d.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
 		return nil, err
 	}
-	d.j.Record("instance.ready", "service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID())
+	d.j.Record("instance.ready", "service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID()))
 	return inst, nil
 }
 
@@ -482,7 +496,48 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	if d.ledger != nil {
 		d.ledger.flush()
 	}
+	d.remember(out)
+	d.faults.observe(out)
 	return out, nil
+}
+
+// recentIntervals is how many past intervals recentTraffic looks back.
+const recentIntervals = 10
+
+// remember keeps the last few windows of every source and label, so a
+// fault's "before" is the traffic just before it was applied.
+func (d *drill) remember(tw map[string]map[string]metrics.Window) {
+	d.recentMu.Lock()
+	defer d.recentMu.Unlock()
+	if d.recent == nil {
+		d.recent = map[string]map[string][]metrics.Window{}
+	}
+	for src, labels := range tw {
+		if d.recent[src] == nil {
+			d.recent[src] = map[string][]metrics.Window{}
+		}
+		for l, w := range labels {
+			ws := append(d.recent[src][l], w)
+			if len(ws) > recentIntervals {
+				ws = ws[len(ws)-recentIntervals:]
+			}
+			d.recent[src][l] = ws
+		}
+	}
+}
+
+// recentTraffic merges a target's remembered windows.
+func (d *drill) recentTraffic(target string) metrics.Window {
+	d.recentMu.Lock()
+	defer d.recentMu.Unlock()
+	svc, version, _ := strings.Cut(target, ".")
+	var ws []metrics.Window
+	for l, lw := range d.recent["router:"+svc] {
+		if version == "" || l == version {
+			ws = append(ws, lw...)
+		}
+	}
+	return metrics.Merge(ws...)
 }
 
 func (d *drill) addSeries(w metrics.Window) {

@@ -331,3 +331,76 @@ expect: {outcome: promoted}
 		t.Errorf("report error %q leftovers %v", rep.Error, rep.Leftovers)
 	}
 }
+
+// TestSIGKILLThenCleanup kills the harness with SIGKILL while a pause and a
+// latency fault are active: nothing can run its teardown. `drill cleanup`
+// must then leave no drill process and no temp dir, and a second cleanup
+// must find nothing to do.
+func TestSIGKILLThenCleanup(t *testing.T) {
+	t.Parallel()
+	cmd, out := drillCmd(t, "cmd/drill/testdata/kill-with-faults.yaml")
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(3 * time.Minute)
+	var dir string
+	for {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("faults never both applied\n%s", output.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("drill ended early: %v\n%s", err, output.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		dirs, _ := filepath.Glob(filepath.Join(out, "*"))
+		if len(dirs) != 1 {
+			continue
+		}
+		dir = dirs[0]
+		b, _ := os.ReadFile(filepath.Join(dir, "journal.jsonl"))
+		if strings.Count(string(b), `"event":"fault.applied"`) == 2 {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+
+	cleanup := func() string {
+		c := exec.Command(drillBin, "cleanup", "--out", out)
+		b, err := c.CombinedOutput()
+		if code := exitCode(err); code != ExitOK {
+			t.Fatalf("cleanup exit %d\n%s", code, b)
+		}
+		return string(b)
+	}
+	first := cleanup()
+	t.Logf("first cleanup:\n%s", first)
+	if !strings.Contains(first, "removed temp dir") {
+		t.Errorf("first cleanup did not remove the run's temp dir:\n%s", first)
+	}
+	for _, e := range journalEvents(t, dir) {
+		if e["event"] != "instance.ready" {
+			continue
+		}
+		fields := e["fields"].(map[string]any)
+		pid := int(fields["pid"].(float64))
+		// Gone, or at least no longer stopped: a paused process must not
+		// stay frozen after cleanup.
+		if err := syscall.Kill(pid, 0); err == nil {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			t.Errorf("%v-%v (pid %d) still exists after cleanup: %s", fields["service"], fields["version"], pid, stat)
+		}
+	}
+	assertNothingLeft(t, dir)
+	if second := cleanup(); strings.TrimSpace(second) != "nothing to do" {
+		t.Errorf("second cleanup: %q, want \"nothing to do\"", second)
+	}
+}

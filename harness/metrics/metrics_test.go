@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -495,5 +496,25 @@ func BenchmarkCut(b *testing.B) {
 		}
 		b.StartTimer()
 		r.Cut(now.Add(time.Duration(i) * time.Second))
+	}
+}
+
+func TestStatusCounts(t *testing.T) {
+	r := NewRecorder("router:svc")
+	for _, o := range []Outcome{{Status: 200}, {Status: 200}, {Status: 503}, {Err: true}, {Status: 502, Err: true}} {
+		r.Record("v1", o)
+	}
+	w1 := r.Cut(time.Now())[0]
+	want := map[int]int64{200: 2, 503: 1, 0: 2}
+	if !maps.Equal(w1.Status, want) {
+		t.Fatalf("status = %v, want %v", w1.Status, want)
+	}
+	r.Record("v1", Outcome{Status: 200})
+	w2 := r.Cut(time.Now())[0]
+	if !maps.Equal(w2.Status, map[int]int64{200: 1}) {
+		t.Fatalf("second window status = %v: counts must restart each window", w2.Status)
+	}
+	if m := Merge(w1, w2); !maps.Equal(m.Status, map[int]int64{200: 3, 503: 1, 0: 2}) {
+		t.Fatalf("merged status = %v", m.Status)
 	}
 }

@@ -8,6 +8,7 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type Recorder struct {
 // series is the window in progress of one label.
 type series struct {
 	requests, failed int64
+	// status counts answers per HTTP status (0: no answer). A service
+	// answers with a handful of distinct statuses, so this stays tiny.
+	status map[int]int64
 	// hist is dense and reused from window to window: recording into it is
 	// O(1) and never allocates; Cut copies its non-zero buckets out.
 	hist *hdrhistogram.Histogram
@@ -81,7 +85,7 @@ func (r *Recorder) Declare(label string) {
 func (r *Recorder) lookup(label string) *series {
 	s, ok := r.series[label]
 	if !ok {
-		s = &series{hist: newDense()}
+		s = &series{hist: newDense(), status: map[int]int64{}}
 		r.series[label] = s
 		i, _ := slices.BinarySearch(r.labels, label)
 		r.labels = slices.Insert(r.labels, i, label)
@@ -101,6 +105,11 @@ func (r *Recorder) Record(label string, o Outcome) {
 	if failed {
 		s.failed++
 	}
+	st := o.Status
+	if o.Err {
+		st = 0
+	}
+	s.status[st]++
 	_ = s.hist.RecordValue(v) // in range by toUnit
 	r.mu.Unlock()
 }
@@ -126,9 +135,11 @@ func (r *Recorder) Cut(end time.Time) []Window {
 			End:      end,
 			Requests: s.requests,
 			Failed:   s.failed,
+			Status:   maps.Clone(s.status),
 			Hist:     pack(s.hist),
 		})
 		s.requests, s.failed = 0, 0
+		clear(s.status)
 		s.hist.Reset()
 	}
 	r.start = end

@@ -35,6 +35,9 @@ type Window struct {
 	// Requests counts every outcome recorded; Failed those that failed
 	// (see Outcome.Failed).
 	Requests, Failed int64
+	// Status counts answers per HTTP status; 0 counts requests that got no
+	// answer (transport errors, resets, timeouts). It may be nil.
+	Status map[int]int64
 	// Hist holds the latency of every request, failed ones included. It
 	// may be nil, which reads as empty.
 	Hist *Hist
@@ -120,6 +123,12 @@ func Merge(ws ...Window) Window {
 		}
 		m.Requests += w.Requests
 		m.Failed += w.Failed
+		for st, n := range w.Status {
+			if m.Status == nil {
+				m.Status = map[int]int64{}
+			}
+			m.Status[st] += n
+		}
 		hs = append(hs, w.Hist)
 	}
 	m.Hist = mergeHists(hs...)

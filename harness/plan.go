@@ -1,0 +1,92 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/drillhq/drill/scenarios"
+)
+
+// PlanEntry is one line of a drill's planned timeline. At is the offset
+// from the start of load; Approx marks times that depend on how the drill
+// goes (an operator, the judge).
+type PlanEntry struct {
+	At     time.Duration
+	Approx bool
+	What   string
+}
+
+// Plan computes a scenario's timeline without running anything: phases,
+// steps and when each fault is applied and reverted, assuming every step
+// passes and gates are approved at once. Faults scheduled after an event
+// that may never happen (a rollback decision) say so.
+func Plan(sc *scenarios.Scenario) []PlanEntry {
+	var out []PlanEntry
+	add := func(at time.Duration, approx bool, format string, args ...any) {
+		out = append(out, PlanEntry{At: at, Approx: approx, What: fmt.Sprintf(format, args...)})
+	}
+	ss := sc.SteadyState.Duration
+	add(0, false, "load starts: %s to %s", rateText(sc.Load), sc.Load.Target)
+	add(0, false, "steady state: %s, checking %d SLO(s)", ss, len(sc.SteadyState.SLO))
+	ro := sc.Rollout
+	add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,
+		sc.Environment.Service(ro.Service).Baseline, ro.To, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
+	events := map[string]time.Duration{"rollout.start": ss}
+	stepAt := map[int]time.Duration{}
+	t, approx := ss, false
+	for i, st := range ro.Steps {
+		stepAt[i+1] = t
+		if i == 0 {
+			events["step.start"] = t
+		}
+		if st.IsApproval() {
+			add(t, approx, "step %d: approval gate (%s): waits for an operator unless --auto-approve", i+1, st.Approval)
+			approx = true
+			continue
+		}
+		add(t, approx, "step %d: %s at %.0f%% for %s", i+1, ro.To, st.Weight*100, st.Hold)
+		t += st.Hold
+	}
+	add(t, approx, "promotion if every step passed (any interval may decide rollback instead)")
+	for _, f := range sc.Faults {
+		var start time.Duration
+		fapprox := false
+		var when string
+		switch at := f.At; {
+		case at.Step > 0:
+			start, fapprox, when = stepAt[at.Step], approx && at.Step > 1, fmt.Sprintf("at step %d", at.Step)
+		case at.After != "":
+			base, known := events[at.After]
+			if !known {
+				add(-1, true, "fault %s (%s on %s): %s after %s, if that happens", f.Name, f.Kind, f.Target, at.Delay, at.After)
+				continue
+			}
+			start, when = base+at.Delay, fmt.Sprintf("%s after %s", at.Delay, at.After)
+		default:
+			start, when = at.Offset, fmt.Sprintf("at %s", at.Offset)
+		}
+		dur := "until rollback or the end"
+		if f.Duration > 0 {
+			dur = "for " + f.Duration.String()
+		}
+		add(start, fapprox, "fault %s applied (%s on %s, %s, %s)", f.Name, f.Kind, f.Target, when, dur)
+		if f.Duration > 0 {
+			add(start+f.Duration, fapprox, "fault %s reverted", f.Name)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].At < 0 || out[j].At < 0 {
+			return out[j].At < 0 && out[i].At >= 0
+		}
+		return out[i].At < out[j].At
+	})
+	return out
+}
+
+func rateText(l scenarios.LoadSpec) string {
+	if l.Ramp != nil {
+		return fmt.Sprintf("ramp %s -> %s over %s", l.Ramp.From, l.Ramp.To, l.Ramp.Over)
+	}
+	return l.Rate.String()
+}
