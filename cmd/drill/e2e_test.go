@@ -148,6 +148,7 @@ func TestShippedScenarios(t *testing.T) {
 		{"scenarios/orders-canary-latency.yaml", reports.OutcomeRolledBack},
 		{"scenarios/orders-canary-healthy.yaml", reports.OutcomePromoted},
 		{"scenarios/pricing-canary-errors.yaml", reports.OutcomeRolledBack},
+		{"scenarios/orders-canary-slow-dependency.yaml", reports.OutcomePromoted},
 		// Written by someone else from DESIGN.md alone.
 		{"cmd/drill/testdata/design-written.yaml", reports.OutcomeRolledBack},
 	}
