@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 func init() { Register("error", errorKind{}) }
@@ -45,7 +46,28 @@ func (errorKind) Parse(decode func(any) error) (any, error) {
 
 func (errorKind) New(s Spec) Injector {
 	p := s.Params.(ErrorParams)
-	return &httpInjector{target: s.Target, fault: &errorFault{p: p, coin: newCoin(s.Seed, s.Probability*float64(p.Rate))}}
+	q := s.Probability * float64(p.Rate)
+	return &errorInjector{
+		httpInjector: httpInjector{target: s.Target, fault: &errorFault{p: p, coin: newCoin(s.Seed, q)}},
+		status:       p.Status,
+		share:        min(max(q, 0), 1),
+	}
+}
+
+// errorInjector is an error fault that can verify its effect.
+type errorInjector struct {
+	httpInjector
+	status int
+	share  float64 // rate × probability
+}
+
+var _ Verifier = (*errorInjector)(nil)
+
+// Verify checks that the share of requests answered with the configured
+// status during the fault is rate × probability (see httpShareEffect for the
+// tolerance and the steady state's own errors of that status).
+func (e *errorInjector) Verify(obs Observation) Effect {
+	return httpShareEffect(obs, []int{e.status}, e.share, strconv.Itoa(e.status))
 }
 
 // errorFault answers the request itself with the configured status.

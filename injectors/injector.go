@@ -208,9 +208,6 @@ func Kinds() []string {
 // that a scenario naming one is refused with "not supported yet" rather
 // than "unknown".
 var Planned = []string{
-	"abort", "timeout", "bandwidth", "first-n",
-	"db-latency", "db-reset", "db-blackhole",
-	"kill", "pause", "restart", "cpu-throttle", "partition",
 	"migration-failure", "migration-lock", "migration-slow", "down-failure",
 }
 

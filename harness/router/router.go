@@ -76,13 +76,26 @@ type Router struct {
 	inflight sync.Map
 
 	lifeMu sync.Mutex
-	srv    *http.Server
-	served chan struct{} // closed when Serve returns
+	// servers are the main listener's server (once started) and one per
+	// caller, all serving the same routing, faults and recording.
+	servers []*server
+	started bool
+	// callers maps a caller to the base URL of its own listener.
+	callers map[string]string
 	// handlers lets Close wait until every outcome has been recorded.
 	handlers gate
-	cancel   context.CancelFunc
-	baseURL  string
-	closed   bool
+	// base is the parent of every request's context, so that Close can
+	// abort requests a fault is holding; cancel cancels it.
+	base    context.Context
+	cancel  context.CancelFunc
+	baseURL string
+	closed  bool
+}
+
+// server is one listener of the router and the server on it.
+type server struct {
+	srv    *http.Server
+	served chan struct{} // closed when Serve returns
 }
 
 // config is one immutable generation of the router's routing table.
@@ -200,46 +213,93 @@ func (rt *Router) Start(ctx context.Context) (baseURL string, err error) {
 	if rt.closed {
 		return "", fmt.Errorf("start router %q: already closed", rt.service)
 	}
-	if rt.srv != nil {
+	if rt.started {
 		return "", fmt.Errorf("start router %q: already started at %s", rt.service, rt.baseURL)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	u, err := rt.listen(ctx, "")
 	if err != nil {
 		return "", fmt.Errorf("start router %q: %w", rt.service, err)
 	}
-	// Every request's context derives from base, so that Close can abort
-	// requests a fault is holding instead of waiting them out.
-	base, cancel := context.WithCancel(context.Background())
-	rt.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !rt.handlers.enter() {
-				// Read just before Close closed the connection, which
-				// makes this answer moot; it is not recorded, as the
-				// windows were final once Close began.
-				http.Error(w, "drill: router closed", http.StatusServiceUnavailable)
-				return
-			}
-			defer rt.handlers.leave()
-			rt.ServeHTTP(w, r)
-		}),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: 30 * time.Second,
-	}
-	rt.cancel = cancel
-	rt.served = make(chan struct{})
-	rt.baseURL = "http://" + ln.Addr().String()
-	go func(srv *http.Server, done chan<- struct{}) {
-		defer close(done)
-		_ = srv.Serve(ln) // always ErrServerClosed after Close
-	}(rt.srv, rt.served)
-	return rt.baseURL, nil
+	rt.started, rt.baseURL = true, u
+	return u, nil
 }
 
-// Close stops serving, aborts requests in flight (they are recorded as
-// transport errors), waits for their handlers to finish so that every
-// outcome has been recorded, and closes idle upstream connections. It is
-// safe to call more than once, and before Start.
+// CallerURL returns the base URL of a listener of the router reserved for
+// the calls caller makes to the service, starting it on a free loopback
+// port on first use; later calls return the same URL. Its requests are
+// routed, faulted and recorded exactly like those to the main listener,
+// and in addition meet the faults installed on CallerPoint(caller). Hand
+// the URL to caller as its address of the service, and a partition can cut
+// that one caller off. It works before Start too; Close stops it.
+func (rt *Router) CallerURL(caller string) (string, error) {
+	if caller == "" {
+		return "", fmt.Errorf("router %q: caller listener: empty caller name", rt.service)
+	}
+	rt.lifeMu.Lock()
+	defer rt.lifeMu.Unlock()
+	if rt.closed {
+		return "", fmt.Errorf("router %q: caller listener for %q: already closed", rt.service, caller)
+	}
+	if u, ok := rt.callers[caller]; ok {
+		return u, nil
+	}
+	u, err := rt.listen(context.Background(), caller)
+	if err != nil {
+		return "", fmt.Errorf("router %q: caller listener for %q: %w", rt.service, caller, err)
+	}
+	if rt.callers == nil {
+		rt.callers = map[string]string{}
+	}
+	rt.callers[caller] = u
+	return u, nil
+}
+
+// listen starts serving on a new loopback listener; requests arriving
+// there are tagged with caller ("" for the main listener). rt.lifeMu must
+// be held.
+func (rt *Router) listen(ctx context.Context, caller string) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	if rt.base == nil {
+		// Every request's context derives from base, so that Close can
+		// abort requests a fault is holding instead of waiting them out.
+		rt.base, rt.cancel = context.WithCancel(context.Background())
+	}
+	base := rt.base
+	s := &server{
+		srv: &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !rt.handlers.enter() {
+					// Read just before Close closed the connection, which
+					// makes this answer moot; it is not recorded, as the
+					// windows were final once Close began.
+					http.Error(w, "drill: router closed", http.StatusServiceUnavailable)
+					return
+				}
+				defer rt.handlers.leave()
+				rt.handle(w, r, caller)
+			}),
+			BaseContext:       func(net.Listener) context.Context { return base },
+			ReadHeaderTimeout: 30 * time.Second,
+		},
+		served: make(chan struct{}),
+	}
+	rt.servers = append(rt.servers, s)
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Close stops serving on every listener (the main one and the callers'),
+// aborts requests in flight (they are recorded as transport errors), waits
+// for their handlers to finish so that every outcome has been recorded,
+// and closes idle upstream connections. It is safe to call more than
+// once, and before Start.
 func (rt *Router) Close() error {
 	rt.lifeMu.Lock()
 	defer rt.lifeMu.Unlock()
@@ -248,14 +308,18 @@ func (rt *Router) Close() error {
 	}
 	rt.closed = true
 	var err error
-	if rt.srv != nil {
+	if len(rt.servers) > 0 {
 		// Not srv.Shutdown: it waits up to 5 s for any connection a client
 		// opened without sending a request yet, and in-flight requests are
 		// to be aborted anyway. Cancelling first lets faults that hold a
 		// request return at once.
 		rt.cancel()
-		err = rt.srv.Close()
-		<-rt.served
+		for _, s := range rt.servers {
+			err = errors.Join(err, s.srv.Close())
+		}
+		for _, s := range rt.servers {
+			<-s.served
+		}
 		select {
 		case <-rt.handlers.close():
 		case <-time.After(closeTimeout):
@@ -403,34 +467,55 @@ func (rt *Router) draw() float64 {
 	return rt.rng.Float64()
 }
 
-// installed is one fault on the router, for every version ("") or one.
+// installed is one fault on the router, for every version ("") or one,
+// and for every caller ("") or the requests of one caller's listener.
 type installed struct {
 	version string
+	caller  string
 	fault   injectors.HTTPFault
 }
 
+// applies reports whether the fault acts on a request routed to version
+// that arrived through caller's listener ("" for the main one).
+func (in *installed) applies(version, caller string) bool {
+	return (in.version == "" || in.version == version) && (in.caller == "" || in.caller == caller)
+}
+
 // Point returns the fault point for the requests routed to version, or
-// for every request of the service when version is "". Faults may be
-// installed before the version has a backend.
+// for every request of the service when version is "", whichever listener
+// they arrived through. Faults may be installed before the version has a
+// backend.
 func (rt *Router) Point(version string) injectors.HTTPPoint {
 	return point{rt: rt, version: version}
+}
+
+// CallerPoint returns the fault point for the requests that arrive through
+// caller's listener (see CallerURL), whichever version they are routed
+// to; the requests of other callers and of the main listener never meet
+// its faults. This is the point of a partition between caller and the
+// service. Faults may be installed before the listener is started. An
+// empty caller is the same as Point("").
+func (rt *Router) CallerPoint(caller string) injectors.HTTPPoint {
+	return point{rt: rt, caller: caller}
 }
 
 type point struct {
 	rt      *Router
 	version string
+	caller  string
 }
 
 var _ injectors.HTTPPoint = point{}
 
 // Install adds f after the faults already installed on the router; faults
-// run in install order. The returned function removes f and may be called
+// run in install order, and those that are injectors.ResponseFault wrap
+// the response writer in that order too (see ServeHTTP). The returned function removes f and may be called
 // any number of times.
 func (p point) Install(f injectors.HTTPFault) (remove func()) {
 	if f == nil {
 		return func() {}
 	}
-	in := &installed{version: p.version, fault: f}
+	in := &installed{version: p.version, caller: p.caller, fault: f}
 	p.rt.editFaults(func(fs []*installed) []*installed { return append(fs, in) })
 	var once sync.Once
 	return func() {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/injectors"
 )
 
 // backendKey carries the instance URL chosen for a request from ServeHTTP
@@ -25,15 +26,34 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 }
 
+// writerKey carries a request's *statusWriter to upstreamError through
+// the request's context when response faults wrapped it, since the proxy
+// then hands its ErrorHandler the outermost wrapper.
+type writerKey struct{}
+
 // ServeHTTP routes one request: it picks a version by the split, stamps
 // the version and request ID headers, runs the faults installed for every
 // version and for the chosen one in install order, and proxies to the
-// version's instance unless a fault answered. It records the outcome under
-// the version's label, with the status the client received and the
-// latency from arrival to the end of the response, injected delay
-// included. Until SetSplit names a baseline, requests are routed to the
-// version "", which has no backend, and answered 503.
+// version's instance unless a fault answered. When no fault answered, the
+// faults that are injectors.ResponseFault wrap the writer the response is
+// written through, in install order (the first installed wraps the
+// router's own writer, the next wraps that, and so on), so the router
+// still sees the status and the end of the body the client gets. It
+// records the outcome under the version's label, with the status the
+// client received and the latency from arrival to the end of the
+// response, injected delay included. Until SetSplit names a baseline,
+// requests are routed to the version "", which has no backend, and
+// answered 503.
+//
+// Requests served through ServeHTTP count as arriving through the main
+// listener: faults installed on a CallerPoint do not apply to them.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.handle(w, r, "")
+}
+
+// handle is ServeHTTP for a request that arrived through caller's
+// listener ("" for the main one).
+func (rt *Router) handle(w http.ResponseWriter, r *http.Request, caller string) {
 	start := time.Now()
 	cfg := rt.cfg.Load()
 	// One draw per request, whatever the split, so that the i-th request
@@ -72,14 +92,18 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// got a broken response, which counts as a transport error.
 		rt.record(version, sw, start, !finished)
 	}()
-	rt.serve(sw, req, version, backend)
+	rt.serve(sw, req, version, caller, backend)
 	finished = true
 }
 
-func (rt *Router) serve(w *statusWriter, r *http.Request, version string, backend *url.URL) {
+func (rt *Router) serve(w *statusWriter, r *http.Request, version, caller string, backend *url.URL) {
+	// One snapshot for both passes, so that a fault installed or removed
+	// meanwhile cannot wrap a response it did not intercept.
+	faults := *rt.faults.Load()
 	w.inFault = true
-	for _, in := range *rt.faults.Load() {
-		if in.version != "" && in.version != version {
+	wraps := 0
+	for _, in := range faults {
+		if !in.applies(version, caller) {
 			continue
 		}
 		if in.fault.Intercept(w, r) {
@@ -88,6 +112,9 @@ func (rt *Router) serve(w *statusWriter, r *http.Request, version string, backen
 			}
 			return
 		}
+		if _, ok := in.fault.(injectors.ResponseFault); ok {
+			wraps++
+		}
 	}
 	w.inFault = false
 	if r.Context().Err() != nil {
@@ -95,17 +122,32 @@ func (rt *Router) serve(w *statusWriter, r *http.Request, version string, backen
 		w.err = true
 		return
 	}
+	var out http.ResponseWriter = w
+	if wraps > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), writerKey{}, w))
+		for _, in := range faults {
+			if rf, ok := in.fault.(injectors.ResponseFault); ok && in.applies(version, caller) {
+				if ww := rf.Wrap(out, r); ww != nil {
+					out = ww
+				}
+			}
+		}
+	}
 	if backend == nil {
-		http.Error(w, fmt.Sprintf("drill: %s has no backend for version %q", rt.service, version), http.StatusServiceUnavailable)
+		http.Error(out, fmt.Sprintf("drill: %s has no backend for version %q", rt.service, version), http.StatusServiceUnavailable)
 		return
 	}
-	rt.proxy.ServeHTTP(w, r)
+	rt.proxy.ServeHTTP(out, r)
 }
 
 // upstreamError is the proxy's ErrorHandler: the instance could not be
 // reached, reset the connection, or the client gave up first.
 func (rt *Router) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if sw, ok := w.(*statusWriter); ok {
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		sw, ok = r.Context().Value(writerKey{}).(*statusWriter)
+	}
+	if ok {
 		sw.err = true
 	}
 	http.Error(w, fmt.Sprintf("drill: %s version %q: %v", rt.service, r.Header.Get(HeaderVersion), err), http.StatusBadGateway)
