@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -100,9 +102,13 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 func checkBatch(ctx context.Context, db *sql.DB, table, key string, qcols, cols []string, batch []ledgerEntry, res *LedgerResult) error {
 	args := make([]any, len(batch))
 	marks := make([]string, len(batch))
+	numbered := numberedParams(db)
 	for i, e := range batch {
 		args[i] = e.Key
 		marks[i] = "?"
+		if numbered {
+			marks[i] = "$" + strconv.Itoa(i+1)
+		}
 	}
 	sel := append([]string{key}, qcols...)
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)", strings.Join(sel, ", "), table, key, strings.Join(marks, ","))
@@ -155,6 +161,13 @@ func checkBatch(ctx context.Context, db *sql.DB, table, key string, qcols, cols 
 		}
 	}
 	return nil
+}
+
+// numberedParams reports whether db's driver wants $1, $2… placeholders
+// (PostgreSQL) rather than ? (SQLite).
+func numberedParams(db *sql.DB) bool {
+	_, ok := db.Driver().(*stdlib.Driver)
+	return ok
 }
 
 func (r *LedgerResult) example(format string, args ...any) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/database/sqlite"
 	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
@@ -66,6 +67,11 @@ func (m migrator) openWithSource() (*migrate.Migrate, *sql.DB, source.Driver, er
 	switch m.db.Engine {
 	case "sqlite":
 		drv, err = sqlite.WithInstance(db, &sqlite.Config{})
+	case "postgres":
+		// One Exec per file (multi-statement off, the default): a file
+		// is then atomic on PostgreSQL, so a failed migration leaves no
+		// half-applied DDL, only the dirty flag.
+		drv, err = migratepgx.WithInstance(db, &migratepgx.Config{})
 	default:
 		err = fmt.Errorf("engine %q has no migration driver yet", m.db.Engine)
 	}

@@ -250,9 +250,9 @@ func TestMigratorErrors(t *testing.T) {
 	})
 	t.Run("engine without a migration driver", func(t *testing.T) {
 		h := newSQLite(t)
-		h.Engine = "postgres"
+		h.Engine = "oracle"
 		if _, err := (migrator{db: h, dir: ordersMigrations}).to(1); err == nil {
-			t.Errorf("to(1) on engine postgres succeeded")
+			t.Errorf("to(1) on engine oracle succeeded")
 		}
 	})
 	t.Run("failing migration leaves the database dirty and reports it", func(t *testing.T) {

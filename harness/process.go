@@ -22,7 +22,7 @@ import (
 )
 
 func init() {
-	RegisterProvider("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files as databases",
+	RegisterProvider("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files, or PostgreSQL run locally, as databases",
 		func(cfg ProviderConfig) (Provider, error) { return newProcessProvider(cfg), nil })
 }
 
@@ -35,6 +35,7 @@ type processProvider struct {
 	mu        sync.Mutex
 	binaries  map[string][]string // build dir -> argv
 	instances []*processInstance
+	pgs       []*pgServer
 	closed    bool
 }
 
@@ -168,8 +169,31 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	return argv, nil
 }
 
-func (p *processProvider) StartDatabase(_ context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
 	switch db.Engine {
+	case scenarios.EnginePostgres:
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return nil, fmt.Errorf("database %q: provider closed", db.Name)
+		}
+		srv, h, err := startPostgres(ctx, p.cfg, db, p.logf)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		closed = p.closed
+		if !closed {
+			p.pgs = append(p.pgs, srv)
+		}
+		p.mu.Unlock()
+		if closed {
+			// Close ran while the server started: it did not see it.
+			_ = srv.stop(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("database %q: provider closed", db.Name)
+		}
+		return h, nil
 	case scenarios.EngineSQLite:
 		path := filepath.Join(p.cfg.TempDir, db.Name+".sqlite")
 		return &DatabaseHandle{
@@ -262,6 +286,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 func (p *processProvider) Close(ctx context.Context) error {
 	p.mu.Lock()
 	insts := append([]*processInstance(nil), p.instances...)
+	pgs := append([]*pgServer(nil), p.pgs...)
 	p.closed = true
 	p.mu.Unlock()
 	var wg sync.WaitGroup
@@ -271,6 +296,11 @@ func (p *processProvider) Close(ctx context.Context) error {
 		go func() { defer wg.Done(); errs[i] = in.Stop(ctx) }()
 	}
 	wg.Wait()
+	// Databases after the services: a service stopping gracefully may
+	// still write.
+	for _, s := range pgs {
+		errs = append(errs, s.stop(ctx))
+	}
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -43,12 +44,21 @@ type ProviderConfig struct {
 type DatabaseHandle struct {
 	Name   string
 	Engine string
-	// URL is what services get in DATABASE_URL (`sqlite:///abs/file.db`).
+	// URL is what services get in DATABASE_URL (`sqlite:///abs/file.db`,
+	// or for PostgreSQL the URL of the TCP proxy in front of the server).
 	URL string
 	// MigrateURL is the golang-migrate database URL.
 	MigrateURL string
 	// DriverName and DSN open the database with database/sql for checks.
+	// They reach the server directly, never through Proxy, so faults on
+	// the proxy cannot break migrations and verification.
 	DriverName, DSN string
+	// PID is the database server's process id (PostgreSQL's postmaster),
+	// for the leftovers check; 0 when the database is not a process (SQLite).
+	PID int
+	// Proxy is the fault point of the TCP proxy URL points at; nil when
+	// the database has none (SQLite: no connection to act on).
+	Proxy injectors.ConnPoint
 }
 
 // InstanceSpec describes one instance to start.

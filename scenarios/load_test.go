@@ -208,13 +208,13 @@ load: {target: api, rate: 1/s, requests: [{path: /}]}
 rollout: {service: api, to: v2, steps: [{weight: 10%}]}
 faults:
   - {name: a, kind: latncy, target: api}
-  - {name: b, kind: kill, target: api}
+  - {name: b, kind: ` + plannedKind() + `, target: api}
   - {name: c, kind: chaos-monkey, target: api}
   - {name: d, kind: latency, target: api, params: {delay: 10ms}}
 `,
 			wants: []want{
-				{"9:21", `unknown fault kind "latncy" (known: error, latency`, `did you mean "latency"?`},
-				{"10:21", `fault kind "kill" is not supported yet (supported: error, latency`, ""},
+				{"9:21", `unknown fault kind "latncy" (known: `, `did you mean "latency"?`},
+				{"10:21", `fault kind "` + plannedKind() + `" is not supported yet (supported: `, ""},
 				{"11:21", `unknown fault kind "chaos-monkey"`, ""},
 			},
 		},
@@ -282,7 +282,6 @@ rollout: {service: api, to: v2, strategy: blue-green, steps: [{weight: 10%}]}
 `,
 			wants: []want{
 				{"4:13", `provider "docker" is not supported yet (supported: process)`, ""},
-				{"6:18", `engine "postgres" is not supported yet (supported: sqlite)`, ""},
 				{"6:28", "image is not supported yet", "docker provider"},
 				{"9:7", "image is not supported yet", "docker provider"},
 				{"10:31", "image is not supported yet", ""},
@@ -405,6 +404,38 @@ faults:
 				{"15:44", `target: unknown service "web" (known: api)`, ""},
 				{"16:36", `target: fault kind "error" acts on service or service.version, not on a database`, ""},
 				{"17:42", `target: fault kind "test-dbonly" acts on database, not on a service.version`, ""},
+			},
+		},
+		{
+			name: "connection faults need a PostgreSQL database",
+			yaml: `
+version: 1
+name: dbfaults
+environment:
+  databases: {lite: {engine: sqlite}, pg: {engine: postgres}}
+  services:
+    api: {build: x, database: pg, versions: {v1: {}, v2: {}}}
+load: {target: api, rate: 1/s, requests: [{path: /}]}
+rollout: {service: api, to: v2, steps: [{weight: 10%}]}
+faults:
+  - {name: a, kind: db-blackhole, target: lite}
+  - {name: b, kind: db-latency, target: lite, params: {delay: 10ms}}
+  - {name: c, kind: db-reset, target: lite}
+  - {name: d, kind: db-reset, target: pg}
+  - {name: e, kind: db-blackhole, target: pg, duration: 3s}
+  - {name: f, kind: db-latency, target: pg, params: {delay: 10ms, jitter: 2ms}}
+  - {name: g, kind: db-reset, target: api}
+  - {name: h, kind: db-latency, target: pg}
+  - {name: i, kind: db-reset, target: pg, params: {rate: 5%}}
+`,
+			wants: []want{
+				{"10:43", `target: fault kind "db-blackhole" acts on postgres databases only; "lite" is sqlite`,
+					"a SQLite database is a file the service opens itself, with no connection to act on (use engine: postgres)"},
+				{"11:41", `target: fault kind "db-latency" acts on postgres databases only; "lite" is sqlite`, "use engine: postgres"},
+				{"12:39", `target: fault kind "db-reset" acts on postgres databases only; "lite" is sqlite`, "use engine: postgres"},
+				{"16:39", `target: fault kind "db-reset" acts on database, not on a service`, ""},
+				{"17:21", "db-latency needs params.delay > 0", ""},
+				{"18:43", `fault kind "db-reset" takes no params`, ""},
 			},
 		},
 		{
@@ -1058,6 +1089,15 @@ func TestDesignExample(t *testing.T) {
 	})
 }
 
+// plannedKind is a fault kind still planned: which one changes as kinds
+// are built.
+func plannedKind() string {
+	if len(injectors.Planned) == 0 {
+		return "no-planned-kind-left"
+	}
+	return injectors.Planned[0]
+}
+
 // TestNotSupportedYet lists every refusal of a planned feature, so that
 // none is silently dropped.
 func TestNotSupportedYet(t *testing.T) {
@@ -1074,8 +1114,6 @@ func TestNotSupportedYet(t *testing.T) {
 			`strategy "blue-green" is not supported yet (supported: canary)`},
 		{"provider docker", []string{"environment:\n", "environment:\n  provider: docker\n"},
 			`provider "docker" is not supported yet (supported: process)`},
-		{"engine postgres", []string{"environment:\n", "environment:\n  databases: {db: {engine: postgres}}\n"},
-			`engine "postgres" is not supported yet (supported: sqlite)`},
 		{"database image", []string{"environment:\n", "environment:\n  databases: {db: {engine: sqlite, image: x}}\n"},
 			"image is not supported yet"},
 		{"service image", []string{"      build: fixtures/api\n", "      image: x\n"}, "image is not supported yet"},
@@ -1103,7 +1141,7 @@ func TestNotSupportedYet(t *testing.T) {
 			edits []string
 			msg   string
 		}{"fault kind " + kind, []string{"rollout:\n", "faults: [{name: f, kind: " + kind + ", target: api}]\nrollout:\n"},
-			fmt.Sprintf("fault kind %q is not supported yet (supported: error, latency", kind)})
+			fmt.Sprintf("fault kind %q is not supported yet (supported: ", kind)})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,8 +55,7 @@ const (
 var (
 	supportedProviders  = []string{ProviderProcess}
 	plannedProviders    = []string{ProviderDocker}
-	supportedEngines    = []string{EngineSQLite}
-	plannedEngines      = []string{EnginePostgres}
+	supportedEngines    = []string{EngineSQLite, EnginePostgres}
 	supportedStrategies = []string{StrategyCanary}
 	plannedStrategies   = []string{StrategyBlueGreen}
 	supportedJudges     = []string{JudgeThreshold}
@@ -230,7 +229,7 @@ func (w *walk) database(e kv, where string) *Database {
 	o := w.object(e.k, e.v, join(where, d.Name), "engine", "image")
 	o.require("engine")
 	if o.str("engine", &d.Engine) {
-		w.choice(o.get("engine"), "engine", d.Engine, supportedEngines, plannedEngines)
+		w.choice(o.get("engine"), "engine", d.Engine, supportedEngines, nil)
 	}
 	o.str("image", &d.Image)
 	w.notSupported(o, "image", "images need the docker provider; leave image out", "image")
@@ -656,6 +655,9 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 			if kind != nil && class != "" {
 				w.targetClass(fo.get("target"), f.Kind, kind.Describe().Targets, class)
 			}
+			if kind != nil && class == targetDatabase {
+				w.targetEngine(fo.get("target"), f.Kind, kind, w.env.Database(f.Target))
+			}
 		}
 		if fo.has("at") {
 			w.schedule(fo.key("at"), fo.get("at"), where+".at", steps, &f.At)
@@ -734,6 +736,21 @@ func (w *walk) targetClass(n *yaml.Node, kind, targets, class string) {
 		return
 	}
 	w.add(n, "", "target: fault kind %q acts on %s, not on a %s", kind, orList(classes), class)
+}
+
+// targetEngine refuses a database target whose engine the kind cannot act
+// on (a connection fault on SQLite), with the kind's reason as the hint.
+func (w *walk) targetEngine(n *yaml.Node, kind string, k injectors.Kind, db *Database) {
+	el, ok := k.(injectors.EngineLimited)
+	if !ok || db == nil || !slices.Contains(supportedEngines, db.Engine) {
+		return // an unknown engine is reported where it is set
+	}
+	engines, why := el.Engines()
+	if slices.Contains(engines, db.Engine) {
+		return
+	}
+	w.add(n, why, "target: fault kind %q acts on %s databases only; %q is %s",
+		kind, orList(engines), db.Name, db.Engine)
 }
 
 // kind looks a fault kind up in the registry; planned kinds are refused
