@@ -24,14 +24,29 @@ func (d *drill) HTTP(target string) (injectors.HTTPPoint, error) {
 	return rt.Point(version), nil
 }
 
-// Link implements injectors.Env: calls from one service to another.
+// Link implements injectors.Env: calls from one service to another, at
+// the entry of to's router reserved for from (see resolveFor).
 func (d *drill) Link(from, to string) (injectors.HTTPPoint, error) {
-	return nil, fmt.Errorf("link %s->%s: partitions are not available on this provider yet", from, to)
+	rt, ok := d.routers[to]
+	if !ok {
+		return nil, fmt.Errorf("no router for service %q", to)
+	}
+	if d.sc.Environment.Service(from) == nil {
+		return nil, fmt.Errorf("no service %q", from)
+	}
+	return rt.CallerPoint(from), nil
 }
 
 // Conn implements injectors.Env: the TCP proxy in front of a database.
 func (d *drill) Conn(target string) (injectors.ConnPoint, error) {
-	return nil, fmt.Errorf("database %q has no TCP proxy (connection faults need a PostgreSQL database)", target)
+	h, ok := d.dbs[target]
+	if !ok {
+		return nil, fmt.Errorf("no database %q", target)
+	}
+	if h.Proxy == nil {
+		return nil, fmt.Errorf("database %q has no TCP proxy (connection faults need a PostgreSQL database)", target)
+	}
+	return h.Proxy, nil
 }
 
 // Processes implements injectors.Env: the instances behind a service or

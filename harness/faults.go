@@ -30,6 +30,8 @@ type faultRun struct {
 	reverted *time.Time
 	applyErr string
 	skipped  string
+	// reverting marks a Revert running outside fs.mu.
+	reverting bool
 	// before is the target's traffic in the intervals just before the
 	// fault, during what it saw while applied: the observation a kind's
 	// Verifier judges its effect from.
@@ -94,49 +96,70 @@ func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
 	fs.revert(context.WithoutCancel(ctx), r, "duration elapsed")
 }
 
+// apply puts a fault in place. The injector runs outside fs.mu: a kill
+// with restart waits for a health check, and the tick loop must keep
+// observing meanwhile.
 func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	if fs.closed {
 		r.skipped = "rollout already rolled back or drill ending"
+		fs.mu.Unlock()
 		fs.d.j.Record("fault.skipped", "fault", r.f.Name, "reason", r.skipped)
 		return false
 	}
+	fs.mu.Unlock()
 	// Journal first: if the harness dies between this line and the next,
 	// the journal still says a fault may be in place.
 	fs.d.j.Record("fault.apply", "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
-	if err := r.inj.Apply(ctx, fs.d); err != nil {
+	before := fs.d.recentTraffic(r.f.Target)
+	err := r.inj.Apply(ctx, fs.d)
+	fs.mu.Lock()
+	if err != nil {
 		r.applyErr = err.Error()
+		fs.mu.Unlock()
 		fs.d.j.Record("fault.apply.failed", "fault", r.f.Name, "error", err.Error())
 		_ = r.inj.Revert(context.WithoutCancel(ctx))
 		return false
 	}
 	now := time.Now()
-	r.applied = &now
-	r.before = fs.d.recentTraffic(r.f.Target)
-	r.during = metrics.Window{}
+	r.applied, r.before, r.during = &now, before, metrics.Window{}
+	closed := fs.closed
+	fs.mu.Unlock()
 	fs.d.j.Record("fault.applied", "fault", r.f.Name)
 	fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
 	fs.d.markExposure(now)
+	if closed {
+		// The rollback closed the set while Apply ran: undo at once.
+		fs.revert(context.WithoutCancel(ctx), r, "applied after the rollback began")
+		return false
+	}
 	return true
 }
 
+// revert removes a fault once; the injector runs outside fs.mu.
 func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if r.applied == nil || r.reverted != nil {
+	if r.applied == nil || r.reverted != nil || r.reverting {
+		fs.mu.Unlock()
 		return false
 	}
+	r.reverting = true
+	fs.mu.Unlock()
 	fs.d.j.Record("fault.revert", "fault", r.f.Name, "reason", why)
-	if err := r.inj.Revert(ctx); err != nil {
+	err := r.inj.Revert(ctx)
+	fs.mu.Lock()
+	r.reverting = false
+	if err != nil {
+		fs.mu.Unlock()
 		fs.d.j.Record("fault.revert.failed", "fault", r.f.Name, "error", err.Error())
 		return false
 	}
 	now := time.Now()
 	r.reverted = &now
+	fs.verify(r)
+	fs.mu.Unlock()
 	fs.d.j.Record("fault.reverted", "fault", r.f.Name)
 	fs.d.say("fault %s reverted (%s)", r.f.Name, why)
-	fs.verify(r)
 	return true
 }
 

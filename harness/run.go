@@ -83,6 +83,11 @@ type drill struct {
 	instances map[string]map[string]Instance
 	pids      map[int]string
 
+	heart *heartbeat
+	// stalled says whether the window tick last returned was cut across
+	// a machine stall (see stall.go).
+	stalled bool
+
 	recentMu sync.Mutex
 	recent   map[string]map[string][]metrics.Window
 
@@ -274,7 +279,13 @@ func (d *drill) provision(ctx context.Context) error {
 			return err
 		}
 		d.dbs[db.Name] = h
-		d.j.Record("database.start", "database", db.Name, "engine", db.Engine)
+		if h.PID > 0 {
+			d.mu.Lock()
+			d.pids[h.PID] = "postgres " + db.Name
+			d.mu.Unlock()
+		}
+		// database.ready carries what drill cleanup needs to find it again.
+		d.j.Record("database.ready", "database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID))
 	}
 	// Routers first: every service's dependency URLs point at routers, so
 	// they must exist before any instance starts.
@@ -375,7 +386,11 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 		env[k] = val
 	}
 	for k, val := range env {
-		env[k] = d.resolve(val)
+		resolved, err := d.resolveFor(s.Name, val)
+		if err != nil {
+			return nil, err
+		}
+		env[k] = resolved
 	}
 	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
 	env["DRILL_SEED"] = fmt.Sprint(d.seed)
@@ -404,25 +419,36 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	return inst, nil
 }
 
-// resolve substitutes ${services.X.url} and ${databases.X.url}.
-func (d *drill) resolve(s string) string {
-	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
-		name := m[2 : len(m)-1]
-		parts := strings.Split(name, ".")
-		if len(parts) == 3 && parts[2] == "url" {
-			switch parts[0] {
-			case "services":
-				if u, ok := d.routerURL[parts[1]]; ok {
-					return u
-				}
-			case "databases":
-				if h, ok := d.dbs[parts[1]]; ok {
-					return h.URL
-				}
+// resolveFor substitutes ${services.X.url} and ${databases.X.url} in the
+// environment of service caller. A service's URL is the entry point of X's
+// router reserved for that caller, so a partition can cut caller off from
+// X without touching anyone else's traffic to X.
+func (d *drill) resolveFor(caller, s string) (string, error) {
+	var firstErr error
+	out := placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		parts := strings.Split(m[2:len(m)-1], ".")
+		if len(parts) != 3 || parts[2] != "url" {
+			return m
+		}
+		switch parts[0] {
+		case "services":
+			rt, ok := d.routers[parts[1]]
+			if !ok {
+				return m
+			}
+			u, err := rt.CallerURL(caller)
+			if err != nil && firstErr == nil {
+				firstErr = &EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
+			}
+			return u
+		case "databases":
+			if h, ok := d.dbs[parts[1]]; ok {
+				return h.URL
 			}
 		}
 		return m
 	})
+	return out, firstErr
 }
 
 // startLoad starts vegeta against the load target's router.
@@ -436,6 +462,7 @@ func (d *drill) startLoad(ctx context.Context) {
 	d.ledger = ledger
 	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, ledger)
 	d.j.Record("load.start", "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
+	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
 	go d.load.run(lctx, d.maxDuration())
 }
@@ -478,6 +505,12 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-t.C:
+	}
+	d.stalled = false
+	if late := d.heart.take(); late >= stallThreshold {
+		d.stalled = true
+		d.j.Record("machine.stall", "late_ms", late.Milliseconds(), "window_end", d.nextCut.UTC(),
+			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
 	}
 	out := map[string]map[string]metrics.Window{}
 	recs := []*metrics.Recorder{d.client}
@@ -560,7 +593,7 @@ func (d *drill) steadyState(ctx context.Context) error {
 	d.say("steady state: %s at %s", ss.Duration, d.sc.Load.Rate)
 	d.j.Record("steady_state.start", "duration", ss.Duration.String())
 	n := max(int(ss.Duration/d.interval), 1)
-	var ws, rs []metrics.Window
+	var ws, rs, clean []metrics.Window
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
 	for range n {
 		tw, err := d.tick(ctx)
@@ -569,10 +602,22 @@ func (d *drill) steadyState(ctx context.Context) error {
 		}
 		ws = append(ws, tw[ClientSource]["all"])
 		rs = append(rs, tw["router:"+svc.Name][svc.Baseline])
+		if !d.stalled {
+			clean = append(clean, tw[ClientSource]["all"])
+		}
 	}
-	d.baseline = metrics.Merge(ws...)
+	// Windows cut across a machine stall measure the machine; they are
+	// left out of the hypothesis as long as most windows remain.
+	excluded := len(ws) - len(clean)
+	if len(clean)*2 < len(ws) {
+		clean, excluded = ws, 0
+	}
+	d.baseline = metrics.Merge(clean...)
 	d.rolloutBaseline = metrics.Merge(rs...)
 	ok, detail := checkSLOs(ss.SLO, d.baseline, nil)
+	if excluded > 0 {
+		detail += fmt.Sprintf(" (%d of %d windows left out: machine stalls, see machine.stall events)", excluded, len(ws))
+	}
 	d.steady = reports.SteadyState{OK: ok, Detail: detail, Baseline: windowValues(d.baseline)}
 	d.j.Record("steady_state.done", "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
 	if !ok {

@@ -73,6 +73,9 @@ func (d *drill) verifyRecovery(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if d.stalled {
+			continue // a machine stall is neither recovered nor not: skip it
+		}
 		ring = append(ring, tw[ClientSource]["all"])
 		if len(ring) > need {
 			ring = ring[1:]
