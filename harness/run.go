@@ -534,6 +534,9 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	return out, nil
 }
 
+// warmupIntervals of load run before the steady state is measured.
+const warmupIntervals = 2
+
 // recentIntervals is how many past intervals recentTraffic looks back.
 const recentIntervals = 10
 
@@ -591,6 +594,15 @@ func (d *drill) addSeries(w metrics.Window) {
 func (d *drill) steadyState(ctx context.Context) error {
 	ss := d.sc.SteadyState
 	d.say("steady state: %s at %s", ss.Duration, d.sc.Load.Rate)
+	// Warm-up: freshly started services open their connection pools and
+	// fill their caches in the first moments of load; those requests say
+	// nothing about the steady state (load tools call this ramp-up).
+	d.j.Record("warmup.start", "intervals", warmupIntervals)
+	for range warmupIntervals {
+		if _, err := d.tick(ctx); err != nil {
+			return err
+		}
+	}
 	d.j.Record("steady_state.start", "duration", ss.Duration.String())
 	n := max(int(ss.Duration/d.interval), 1)
 	var ws, rs, clean []metrics.Window
