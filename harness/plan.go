@@ -26,9 +26,14 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 	add := func(at time.Duration, approx bool, format string, args ...any) {
 		out = append(out, PlanEntry{At: at, Approx: approx, What: fmt.Sprintf(format, args...)})
 	}
-	ss := sc.SteadyState.Duration
-	add(0, false, "load starts: %s to %s", rateText(sc.Load), sc.Load.Target)
-	add(0, false, "steady state: %s, checking %d SLO(s)", ss, len(sc.SteadyState.SLO))
+	interval := sc.Rollout.Analysis.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	warm := warmupIntervals * interval
+	add(0, false, "load starts: %s to %s (warm-up %s)", rateText(sc.Load), sc.Load.Target, warm)
+	add(warm, false, "steady state: %s, checking %d SLO(s)", sc.SteadyState.Duration, len(sc.SteadyState.SLO))
+	ss := warm + sc.SteadyState.Duration
 	ro := sc.Rollout
 	add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,
 		sc.Environment.Service(ro.Service).Baseline, ro.To, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
