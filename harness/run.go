@@ -78,6 +78,8 @@ type drill struct {
 	client    *metrics.Recorder
 	series    map[string]map[string][]reports.SeriesPoint
 	nextCut   time.Time
+	// res holds the per-instance cpu/rss samples tick takes (resources.go).
+	res *resources
 
 	mu        sync.Mutex // guards instances, pids and the phase flags below
 	instances map[string]map[string]Instance
@@ -529,6 +531,9 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	if d.ledger != nil {
 		d.ledger.flush()
 	}
+	// cpu and rss of every live instance, for judges (Interval.Extra) and
+	// the report's "resources:<service>" series.
+	d.sampleResources(ctx)
 	d.remember(out)
 	d.faults.observe(out)
 	return out, nil
@@ -715,9 +720,14 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 	observe := func(tw map[string]map[string]metrics.Window) *Decision {
 		src := tw[rec.Source()]
 		iv := Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name]}
-		if _, _, w := rt.Split(); w >= 1 {
+		_, _, w := rt.Split()
+		if w >= 1 {
 			iv.Baseline = d.rolloutBaseline
 		}
+		// Per-instance cpu and rss sampled by this tick; at 100% the
+		// baseline side is the baseline's usage before the canary started,
+		// as for the router metrics above.
+		iv.Extra = d.res.extra(svc.Name, base.Name, to.Name, d.nextCut, w >= 1)
 		judge.Observe(iv)
 		dec := judge.Decide()
 		d.j.Record("analysis", "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)

@@ -235,6 +235,11 @@ type SeriesPoint struct {
 	P95Ms      float64   `json:"p95_ms"`
 	P99Ms      float64   `json:"p99_ms"`
 	MaxMs      float64   `json:"max_ms"`
+	// CPU and RSS are set on the points of "resources:<service>" sources
+	// (one per instance, labelled by version): cores in use over the
+	// window (1.0 is one core busy) and resident memory in bytes.
+	CPU float64 `json:"cpu,omitempty"`
+	RSS float64 `json:"rss_bytes,omitempty"`
 }
 
 // reportJSON has Report's fields without its methods, so that MarshalJSON

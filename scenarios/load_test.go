@@ -316,9 +316,8 @@ rollout:
       - {metric: error_rate, max_increase: 0.01, max: 150%}
 `,
 			wants: []want{
-				{"10:16", `metric "rss" is not supported yet (supported: error_rate, latency_p50`, ""},
+				{"10:16", `metric "rss" is not supported yet in steady_state.slo (supported: error_rate, latency_p50`, ""},
 				{"11:16", `unknown metric "latncy_p99"`, `did you mean "latency_p99"?`},
-				{"18:18", `metric "cpu" is not supported yet`, ""},
 				{"19:18", `metric "invariant:totals-match" is not supported yet`, ""},
 				{"20:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
 				{"21:18", `metric "invariant:" names no invariant`, ""},
@@ -1118,16 +1117,12 @@ func TestNotSupportedYet(t *testing.T) {
 			"image is not supported yet"},
 		{"service image", []string{"      build: fixtures/api\n", "      image: x\n"}, "image is not supported yet"},
 		{"version image", []string{"        v2: {}\n", "        v2: {image: x}\n"}, "image is not supported yet"},
-		{"cpu in analysis", []string{"  to: v2\n", "  to: v2\n  analysis: {metrics: [{metric: cpu, max: 90%}]}\n"},
-			`metric "cpu" is not supported yet`},
-		{"rss in analysis", []string{"  to: v2\n", "  to: v2\n  analysis: {metrics: [{metric: rss, max_ratio: 2}]}\n"},
-			`metric "rss" is not supported yet`},
 		{"invariant in analysis", []string{"  to: v2\n", "  to: v2\n  analysis: {metrics: [{metric: 'invariant:x', max: 0}]}\n"},
 			`metric "invariant:x" is not supported yet`},
 		{"cpu in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: cpu, max: 50%}]}\nrollout:\n"},
-			`metric "cpu" is not supported yet`},
+			`metric "cpu" is not supported yet in steady_state.slo`},
 		{"rss in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: rss, max: 1GiB}]}\nrollout:\n"},
-			`metric "rss" is not supported yet`},
+			`metric "rss" is not supported yet in steady_state.slo`},
 		{"invariant in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: 'invariant:y', max: 0}]}\nrollout:\n"},
 			`metric "invariant:y" is not supported yet`},
 		{"verify.data.schema", []string{"rollout:\n", "verify: {data: {schema: baseline}}\nrollout:\n"},
@@ -1596,5 +1591,25 @@ func TestEffective(t *testing.T) {
 	}
 	if api.Effective("v9") != nil || s.BaselineVersion("nope") != nil {
 		t.Errorf("unknown names should give nil")
+	}
+}
+
+// TestInstanceMetricsInAnalysis: cpu and rss are sampled per instance and
+// accepted as analysis checks, converted to their canonical units.
+func TestInstanceMetricsInAnalysis(t *testing.T) {
+	s := mustParse(t, edit(t, "  to: v2\n",
+		"  to: v2\n  analysis: {metrics: [{metric: cpu, max_ratio: 2}, {metric: rss, max: 200MiB}, {metric: cpu, max: 150%, max_increase: 20%}]}\n"))
+	ms := s.Rollout.Analysis.Metrics
+	if len(ms) != 3 {
+		t.Fatalf("got %d checks, want 3", len(ms))
+	}
+	if ms[0].Metric != MetricCPU || ms[0].MaxRatio == nil || ms[0].MaxRatio.V != 2 || ms[0].Max != nil {
+		t.Errorf("cpu check = %+v, want max_ratio 2", ms[0])
+	}
+	if ms[1].Metric != MetricRSS || ms[1].Max == nil || ms[1].Max.V != 200<<20 {
+		t.Errorf("rss check = %+v, want max 200MiB = %d bytes", ms[1], 200<<20)
+	}
+	if ms[2].Max == nil || ms[2].Max.V != 1.5 || ms[2].MaxIncrease == nil || ms[2].MaxIncrease.V != 0.2 {
+		t.Errorf("cpu check = %+v, want max 1.5 cores and max_increase 0.2", ms[2])
 	}
 }

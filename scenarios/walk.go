@@ -65,8 +65,12 @@ var (
 	outcomes            = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
 	languages           = []string{"go", "rust"}
 	supportedMetrics    = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99, MetricThroughput}
-	plannedMetrics      = []string{MetricCPU, MetricRSS}
-	methods             = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	// instanceMetrics are sampled per instance (harness/resources.go):
+	// supported in analysis, where canary and baseline instances are
+	// compared, but not yet in steady-state SLOs, which are checked on the
+	// load's client-side view.
+	instanceMetrics = []string{MetricCPU, MetricRSS}
+	methods         = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 )
 
 var (
@@ -435,7 +439,7 @@ func (w *walk) steadyState(o *object) SteadyState {
 		so.require("metric", "max")
 		known := false
 		if so.str("metric", &slo.Metric) {
-			known = w.metric(so.get("metric"), slo.Metric)
+			known = w.metric(so.get("metric"), slo.Metric, false)
 		}
 		if known && so.has("max") {
 			if v := w.threshold(so.get("max"), "max", slo.Metric); v != nil {
@@ -448,23 +452,29 @@ func (w *walk) steadyState(o *object) SteadyState {
 }
 
 // metric checks a metric name and reports whether its unit is known (it
-// is supported, or planned and refused).
-func (w *walk) metric(n *yaml.Node, m string) bool {
+// is supported, or planned and refused). analysis says whether the metric
+// is an analysis check (instance metrics are supported there) rather than
+// a steady-state SLO.
+func (w *walk) metric(n *yaml.Node, m string, analysis bool) bool {
+	supported := supportedMetrics
+	if analysis {
+		supported = append(slices.Clip(supportedMetrics), instanceMetrics...)
+	}
 	switch {
-	case slices.Contains(supportedMetrics, m):
+	case slices.Contains(supported, m):
 		return true
-	case slices.Contains(plannedMetrics, m):
-		w.add(n, "", "metric %q is not supported yet (supported: %s)", m, strings.Join(supportedMetrics, ", "))
+	case slices.Contains(instanceMetrics, m):
+		w.add(n, "", "metric %q is not supported yet in steady_state.slo (supported: %s; it is supported in rollout.analysis.metrics)", m, strings.Join(supported, ", "))
 		return true
 	case strings.HasPrefix(m, InvariantPrefix):
 		if strings.TrimPrefix(m, InvariantPrefix) == "" {
 			w.add(n, "write invariant:NAME, naming one of verify.data.invariants", "metric %q names no invariant", m)
 			return false
 		}
-		w.add(n, "", "metric %q is not supported yet (supported: %s)", m, strings.Join(supportedMetrics, ", "))
+		w.add(n, "", "metric %q is not supported yet (supported: %s)", m, strings.Join(supported, ", "))
 		return true
 	}
-	known := append(slices.Clip(supportedMetrics), plannedMetrics...)
+	known := append(slices.Clip(supportedMetrics), instanceMetrics...)
 	w.add(n, didYouMean(m, known), "unknown metric %q (known: %s, invariant:NAME)", m, strings.Join(known, ", "))
 	return false
 }
@@ -607,7 +617,7 @@ func (w *walk) check(n *yaml.Node, where string) *Check {
 	}
 	known := false
 	if o.str("metric", &c.Metric) {
-		known = w.metric(o.get("metric"), c.Metric)
+		known = w.metric(o.get("metric"), c.Metric, true)
 	}
 	if known {
 		if o.has("max") {
