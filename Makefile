@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet bench soak clean
+.PHONY: help build demo test fmt vet bench soak clean images
 
 ## help: list the targets
 help:
@@ -30,6 +30,10 @@ test: vet
 	@# The drills run after the unit tests, two at a time: sharing 2 cores
 	@# with race-instrumented builds would distort the latencies they judge.
 	$(GO) test -count=1 -parallel 2 -timeout 15m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL' ./cmd/drill/
+	@# The docker provider's tests need an engine; say so loudly when none runs.
+	@if docker info >/dev/null 2>&1; then \
+	  $(GO) test -count=1 -timeout 10m -run 'TestEnsureImages|TestDockerProvider' ./harness/; \
+	else echo "NOTE: no Docker engine (docker info failed): docker provider tests NOT run"; fi
 
 ## fmt: gofmt every Go file
 fmt:
@@ -57,3 +61,7 @@ soak: build
 	done; wait $$pid; code=$$?; \
 	grep -E '^orders-soak|requests:|ledger:' .drill/soak.out; \
 	echo "harness peak RSS (VmHWM): $$((hwm / 1024)) MiB; drill exited $$code"; exit $$code
+
+## images: build the docker provider's images (orders, pricing, postgres; tags are hashes of the build context, so unchanged fixtures are not rebuilt) and run each to its health
+images:
+	set -o pipefail; $(GO) test -count=1 -run '^TestEnsureImages$$' -v ./harness/ | grep -E '^(---|ok|FAIL)|images_test.go'

@@ -1,0 +1,753 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/drillhq/drill/harness/tcpproxy"
+	"github.com/drillhq/drill/scenarios"
+)
+
+func init() {
+	RegisterProvider("docker", "builds services' Dockerfiles into local images (never pulled) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
+		func(cfg ProviderConfig) (Provider, error) { return newDockerProvider(cfg), nil })
+}
+
+// RunLabel is the label every container and network of a run carries, with
+// the run id as value: `drill cleanup` and Close find leftovers by it.
+const RunLabel = "drill.run"
+
+// containerPort is where a service listens inside its container ($PORT).
+const containerPort = "8080/tcp"
+
+// postgresImageDir is the build folder of the default PostgreSQL image,
+// looked up like a service's `build:` path.
+const postgresImageDir = "fixtures/postgres"
+
+// dockerProvider runs every instance and database as a container on one
+// bridge network per run. The harness's routers and database proxies stay
+// on 127.0.0.1; containers reach them through forwarders listening on the
+// network's gateway address (the host's side of the run's bridge), so
+// service-to-service traffic still passes the routers (faults, splits,
+// metrics) and never leaves the drill's own network.
+type dockerProvider struct {
+	cfg ProviderConfig
+
+	mu         sync.Mutex
+	net        *testcontainers.DockerNetwork
+	gateway    string
+	images     map[string]string // build dir or image name -> local tag
+	instances  []*dockerInstance
+	databases  []testcontainers.Container
+	proxies    []*tcpproxy.Proxy
+	forwarders map[string]*forwarder // 127.0.0.1 address -> its gateway entry
+	closed     bool
+}
+
+func newDockerProvider(cfg ProviderConfig) *dockerProvider {
+	return &dockerProvider{cfg: cfg, images: map[string]string{}, forwarders: map[string]*forwarder{}}
+}
+
+var _ Provider = (*dockerProvider)(nil)
+
+func (p *dockerProvider) labels(extra ...string) map[string]string {
+	l := map[string]string{RunLabel: p.cfg.RunID}
+	for i := 0; i+1 < len(extra); i += 2 {
+		l[extra[i]] = extra[i+1]
+	}
+	return l
+}
+
+func (p *dockerProvider) Build(ctx context.Context, sc *scenarios.Scenario) error {
+	if _, err := dockerClient(); err != nil {
+		return err
+	}
+	for _, db := range sc.Environment.Databases {
+		if db.Engine == scenarios.EnginePostgres {
+			if _, err := p.databaseImage(ctx, db); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range sc.Environment.Services {
+		for _, v := range s.Versions {
+			if _, err := p.serviceImage(ctx, s, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// serviceImage is the image of a version: its `image:`, or the locally
+// built image of its `build:` directory.
+func (p *dockerProvider) serviceImage(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (string, error) {
+	if img := firstNonEmpty(v.Image, s.Image); img != "" && v.Build == "" {
+		return img, nil
+	}
+	build := firstNonEmpty(v.Build, s.Build)
+	if build == "" {
+		return "", &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor image", s.Name, v.Name),
+			Hint: "the docker provider runs `build:` directories (with a Dockerfile) or `image:` names; `command:` needs --provider process"}
+	}
+	return p.buildImage(ctx, s.Name, build)
+}
+
+func (p *dockerProvider) databaseImage(ctx context.Context, db *scenarios.Database) (string, error) {
+	if db.Image != "" {
+		return db.Image, nil
+	}
+	return p.buildImage(ctx, "postgres", postgresImageDir)
+}
+
+func (p *dockerProvider) buildImage(ctx context.Context, name, dir string) (string, error) {
+	p.mu.Lock()
+	tag, ok := p.images[dir]
+	p.mu.Unlock()
+	if ok {
+		return tag, nil
+	}
+	abs, err := (&processProvider{cfg: p.cfg}).resolveDir(dir)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	tag, err = ensureImage(ctx, name, abs)
+	if err != nil {
+		return "", err
+	}
+	p.logf("image %s ready in %s", tag, time.Since(start).Round(100*time.Millisecond))
+	p.mu.Lock()
+	p.images[dir] = tag
+	p.mu.Unlock()
+	return tag, nil
+}
+
+// network creates the run's network on first use and learns its gateway.
+func (p *dockerProvider) network(ctx context.Context) (*testcontainers.DockerNetwork, string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, "", errors.New("provider closed")
+	}
+	if p.net != nil {
+		return p.net, p.gateway, nil
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		return nil, "", err
+	}
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithDriver("bridge"), tcnetwork.WithLabels(p.labels()))
+	if err != nil {
+		return nil, "", &EnvError{What: "create the run's Docker network", Err: err}
+	}
+	res, err := cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+	if err != nil {
+		_ = nw.Remove(context.WithoutCancel(ctx))
+		return nil, "", &EnvError{What: "inspect the run's Docker network", Err: err}
+	}
+	var gw string
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.Is4() {
+			gw = c.Gateway.String()
+			break
+		}
+	}
+	if gw == "" {
+		_ = nw.Remove(context.WithoutCancel(ctx))
+		return nil, "", &EnvError{What: "the run's Docker network " + nw.Name + " has no IPv4 gateway"}
+	}
+	p.net, p.gateway = nw, gw
+	p.logf("network %s (gateway %s)", nw.Name, gw)
+	return nw, gw, nil
+}
+
+func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+	if db.Engine != scenarios.EnginePostgres {
+		return nil, &EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
+			Hint: "use engine: postgres, or --provider process for SQLite"}
+	}
+	start := time.Now()
+	image, err := p.databaseImage(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	nw, _, err := p.network(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image: image,
+			// For a scenario's own `image:` (the official image's way to
+			// trust the drill's private network); ours ignores it.
+			Env:            map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
+			ExposedPorts:   []string{"5432/tcp"},
+			Labels:         p.labels("drill.database", db.Name),
+			Networks:       []string{nw.Name},
+			NetworkAliases: map[string][]string{nw.Name: {db.Name}},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.PortBindings = loopbackBindings("5432/tcp")
+			},
+		}})
+	if ctr != nil {
+		if !p.track(func() { p.databases = append(p.databases, ctr) }) {
+			_ = ctr.Terminate(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("database %q: provider closed", db.Name)
+		}
+	}
+	if err != nil {
+		return nil, &EnvError{What: fmt.Sprintf("start PostgreSQL container for %q (%s)", db.Name, image), Err: err}
+	}
+	port, err := ctr.MappedPort(ctx, "5432/tcp")
+	if err != nil {
+		return nil, &EnvError{What: "published port of PostgreSQL " + db.Name, Err: err}
+	}
+	direct := fmt.Sprintf("127.0.0.1:%d", port.Num())
+	srv := &pgServer{name: db.Name}
+	err = pollUntil(ctx, pgStartTimeout, func(ctx context.Context) error {
+		if st, err := ctr.State(ctx); err == nil && !st.Running {
+			return fmt.Errorf("container exited with code %d", st.ExitCode)
+		}
+		return pingPostgres(ctx, direct)
+	})
+	if err != nil {
+		return nil, &EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
+			Hint: "its log ends with:\n" + tail(containerLog(ctx, ctr), 15)}
+	}
+	if err := srv.createDatabase(ctx, direct, db.Name); err != nil {
+		return nil, err
+	}
+	proxy, err := tcpproxy.New(direct)
+	if err != nil {
+		return nil, &EnvError{What: "start the TCP proxy for database " + db.Name, Err: err}
+	}
+	if !p.track(func() { p.proxies = append(p.proxies, proxy) }) {
+		proxy.Close()
+		return nil, fmt.Errorf("database %q: provider closed", db.Name)
+	}
+	p.logf("started PostgreSQL %s in container %s on %s, proxy %s, in %s", db.Name, shortID(ctr.GetContainerID()), direct, proxy.Addr(),
+		time.Since(start).Round(10*time.Millisecond))
+	return &DatabaseHandle{
+		Name: db.Name, Engine: db.Engine,
+		// As on the process provider: services go through the proxy (the
+		// fault point), migrations and checks straight to the server.
+		URL:        pgURL(proxy.Addr(), db.Name),
+		MigrateURL: pgURL(direct, db.Name) + "&x-multi-statement=false",
+		DriverName: "pgx",
+		DSN:        pgURL(direct, db.Name),
+		Proxy:      proxy,
+	}, nil
+}
+
+func pingPostgres(ctx context.Context, addr string) error {
+	db, err := openDB(&DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres") + "&connect_timeout=1"})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+// track runs add under the lock unless Close has begun; false means the
+// caller must undo what it started itself.
+func (p *dockerProvider) track(add func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	add()
+	return true
+}
+
+// loopbackAddr matches the harness's own listeners in a service's
+// environment: routers' caller entries and database proxies.
+var loopbackAddr = regexp.MustCompile(`\b(?:127\.0\.0\.1|localhost):(\d{1,5})\b`)
+
+// containerEnv rewrites every 127.0.0.1:<port> in env to a forwarder on the
+// run network's gateway that leads to it: inside a container, 127.0.0.1 is
+// the container itself.
+func (p *dockerProvider) containerEnv(gateway string, env map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(env)+2)
+	var firstErr error
+	for k, v := range env {
+		out[k] = loopbackAddr.ReplaceAllStringFunc(v, func(m string) string {
+			port := loopbackAddr.FindStringSubmatch(m)[1]
+			fw, err := p.forwarderTo(gateway, "127.0.0.1:"+port)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return m
+			}
+			return fw.addr
+		})
+	}
+	out["PORT"] = strconv.Itoa(int(network.MustParsePort(containerPort).Num()))
+	out["HOST"] = "0.0.0.0"
+	return out, firstErr
+}
+
+func (p *dockerProvider) forwarderTo(gateway, target string) (*forwarder, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("provider closed")
+	}
+	if fw, ok := p.forwarders[target]; ok {
+		return fw, nil
+	}
+	fw, err := newForwarder(net.JoinHostPort(gateway, "0"), target)
+	if err != nil {
+		return nil, &EnvError{What: "listen on the run network's gateway " + gateway + " for " + target, Err: err}
+	}
+	p.forwarders[target] = fw
+	return fw, nil
+}
+
+func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error) {
+	s, v := spec.Service, spec.Version
+	name := s.Name + "-" + v.Name
+	image, err := p.serviceImage(ctx, s, v)
+	if err != nil {
+		return nil, err
+	}
+	nw, gateway, err := p.network(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env, err := p.containerEnv(gateway, spec.Env)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image: image, Env: env,
+			ExposedPorts:   []string{containerPort},
+			Labels:         p.labels("drill.service", s.Name, "drill.version", v.Name),
+			Networks:       []string{nw.Name},
+			NetworkAliases: map[string][]string{nw.Name: {name}},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.PortBindings = loopbackBindings(containerPort)
+				// docker-init as PID 1 (from the engine's host, not an image):
+				// it forwards SIGTERM, so a stop is graceful even for a
+				// program that installs no signal handler.
+				init := true
+				hc.Init = &init
+			},
+		}})
+	var inst *dockerInstance
+	if ctr != nil {
+		inst = &dockerInstance{name: name, ctr: ctr, cli: cli}
+		if !p.track(func() { p.instances = append(p.instances, inst) }) {
+			_ = inst.Stop(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("start %s: provider closed", name)
+		}
+	}
+	if err != nil {
+		return nil, &EnvError{What: fmt.Sprintf("start container %s (%s)", name, image), Err: err}
+	}
+	port, err := ctr.MappedPort(ctx, containerPort)
+	if err != nil {
+		return nil, &EnvError{What: "published port of " + name, Err: err}
+	}
+	inst.url = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
+	health := firstNonEmpty(s.Health, "/healthz")
+	if err := waitContainerHealthy(ctx, ctr, inst.url+health, healthTimeout); err != nil {
+		logText := containerLog(ctx, ctr)
+		_ = inst.Stop(context.WithoutCancel(ctx))
+		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
+			Hint: "its container log ends with:\n" + tail(logText, 15)}
+	}
+	p.logf("started %s in container %s on %s", name, shortID(ctr.GetContainerID()), inst.url)
+	return inst, nil
+}
+
+// waitContainerHealthy polls url until it answers 200, the container
+// stops running, or timeout passes.
+func waitContainerHealthy(ctx context.Context, ctr testcontainers.Container, url string, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	return pollUntil(ctx, timeout, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("health answered %d", resp.StatusCode)
+		}
+		if st, serr := ctr.State(ctx); serr == nil && !st.Running {
+			return stopPolling{fmt.Errorf("container exited with code %d", st.ExitCode)}
+		}
+		return err
+	})
+}
+
+func (p *dockerProvider) Close(ctx context.Context) error {
+	p.mu.Lock()
+	insts := append([]*dockerInstance(nil), p.instances...)
+	dbs := append([]testcontainers.Container(nil), p.databases...)
+	proxies := append([]*tcpproxy.Proxy(nil), p.proxies...)
+	fws := p.forwarders
+	p.forwarders = map[string]*forwarder{}
+	nw := p.net
+	p.closed = true
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(insts))
+	for i, in := range insts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = in.Stop(ctx) }()
+	}
+	wg.Wait()
+	// Databases after the services: a service stopping gracefully may
+	// still write.
+	for _, c := range dbs {
+		if err := c.Terminate(ctx, testcontainers.StopTimeout(pgStopGrace)); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("remove database container: %w", err))
+		}
+	}
+	for _, px := range proxies {
+		errs = append(errs, px.Close())
+	}
+	for _, fw := range fws {
+		fw.close()
+	}
+	// Then whatever else carries the run's label (a start cut short, a
+	// container created but never tracked).
+	if nw != nil {
+		if err := nw.Remove(ctx); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
+		}
+	}
+	errs = append(errs, RemoveRun(ctx, p.cfg.RunID))
+	return errors.Join(errs...)
+}
+
+// RemoveRun force-removes every container and network labelled with the
+// run id: what Close does last, and what `drill cleanup` can call for a
+// run whose harness died.
+func RemoveRun(ctx context.Context, runID string) error {
+	if runID == "" {
+		return errors.New("remove run: empty run id")
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		return err
+	}
+	filter := client.Filters{}.Add("label", RunLabel+"="+runID)
+	var errs []error
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil {
+		return fmt.Errorf("list containers of run %s: %w", runID, err)
+	}
+	for _, c := range cs.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list networks of run %s: %w", runID, err))...)
+	}
+	for _, n := range ns.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *dockerProvider) logf(format string, args ...any) {
+	if p.cfg.Log != nil {
+		fmt.Fprintf(p.cfg.Log, "  "+format+"\n", args...)
+	}
+}
+
+// dockerInstance is one service container.
+type dockerInstance struct {
+	name, url string
+	ctr       testcontainers.Container
+	cli       client.APIClient
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+var _ Instance = (*dockerInstance)(nil)
+
+func (i *dockerInstance) Name() string { return i.name }
+func (i *dockerInstance) URL() string  { return i.url }
+
+// PID is 0: the service is not a child process of the harness.
+func (i *dockerInstance) PID() int { return 0 }
+
+func (i *dockerInstance) Alive() bool {
+	st, err := i.ctr.State(context.Background())
+	return err == nil && st.Running
+}
+
+// Kill is `docker kill` (SIGKILL to the container).
+func (i *dockerInstance) Kill() error {
+	if !i.Alive() {
+		return nil // already gone: nothing to act on, nothing to undo
+	}
+	_, err := i.cli.ContainerKill(context.Background(), i.ctr.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"})
+	return i.wrap("kill", err)
+}
+
+// Pause is `docker pause` (the cgroup freezer).
+func (i *dockerInstance) Pause() error {
+	if !i.Alive() {
+		return nil
+	}
+	_, err := i.cli.ContainerPause(context.Background(), i.ctr.GetContainerID(), client.ContainerPauseOptions{})
+	return i.wrap("pause", err)
+}
+
+// Resume is `docker unpause`.
+func (i *dockerInstance) Resume() error {
+	st, err := i.ctr.State(context.Background())
+	if err != nil || !st.Paused {
+		return nil // not paused (or gone): nothing to undo
+	}
+	_, err = i.cli.ContainerUnpause(context.Background(), i.ctr.GetContainerID(), client.ContainerUnpauseOptions{})
+	return i.wrap("unpause", err)
+}
+
+func (i *dockerInstance) wrap(op string, err error) error {
+	if err == nil || isGone(err) {
+		return nil
+	}
+	return fmt.Errorf("%s %s: %w", op, i.name, err)
+}
+
+// Stop is `docker stop` (SIGTERM, SIGKILL after stopGrace), then the
+// container is removed. It is idempotent.
+func (i *dockerInstance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		// A frozen container cannot act on SIGTERM.
+		_ = i.Resume()
+		err := i.ctr.Terminate(ctx, testcontainers.StopTimeout(stopGrace))
+		if err != nil && !isGone(err) {
+			i.stopErr = fmt.Errorf("remove container %s: %w", i.name, err)
+		}
+	})
+	return i.stopErr
+}
+
+// forwarder relays TCP connections from a listener on the run network's
+// gateway to one of the harness's loopback listeners.
+type forwarder struct {
+	addr   string
+	target string
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func newForwarder(listen, target string) (*forwarder, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	fw := &forwarder{addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	fw.wg.Add(1)
+	go fw.serve()
+	return fw, nil
+}
+
+func (f *forwarder) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); f.relay(c) }()
+	}
+}
+
+func (f *forwarder) relay(client net.Conn) {
+	upstream, err := net.DialTimeout("tcp", f.target, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	if !f.add(client, upstream) {
+		client.Close()
+		upstream.Close()
+		return
+	}
+	defer f.remove(client, upstream)
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		// Half-close: the other direction may still be answering.
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go pipe(upstream, client)
+	go pipe(client, upstream)
+	<-done
+	<-done
+}
+
+func (f *forwarder) add(cs ...net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	for _, c := range cs {
+		f.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (f *forwarder) remove(cs ...net.Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(f.conns, c)
+	}
+}
+
+// close stops listening, cuts open connections and waits for the relays.
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.ln.Close()
+	f.wg.Wait()
+}
+
+var (
+	dockerOnce sync.Once
+	dockerErr  error
+	dockerCli  client.APIClient
+)
+
+// dockerClient returns the engine client shared by the process. Ryuk (the
+// reaper) is an image testcontainers would pull: it is switched off before
+// the first call, and drill removes what it created by label instead.
+func dockerClient() (client.APIClient, error) {
+	dockerOnce.Do(func() {
+		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		// drill prints its own progress; testcontainers' lines would
+		// interleave with the operator's view.
+		tclog.SetDefault(tclog.Logger(quietLogger{}))
+		var prov *testcontainers.DockerProvider
+		prov, dockerErr = testcontainers.NewDockerProvider()
+		if dockerErr != nil {
+			return
+		}
+		dockerCli = prov.Client()
+		_, dockerErr = dockerCli.Ping(context.Background(), client.PingOptions{})
+	})
+	if dockerErr != nil {
+		return nil, &EnvError{What: "connect to the Docker engine", Err: dockerErr,
+			Hint: "start Docker (systemctl start docker) or set DOCKER_HOST; --provider process needs no Docker"}
+	}
+	return dockerCli, nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+// loopbackBindings publishes a container port on a free port of 127.0.0.1
+// only: load and faults never leave the machine.
+func loopbackBindings(port string) network.PortMap {
+	return network.PortMap{network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
+}
+
+// stopPolling ends pollUntil early: waiting longer cannot help.
+type stopPolling struct{ error }
+
+// pollUntil calls try until it returns nil or timeout passes, backing off
+// from 10 ms to 200 ms; the last error says why it gave up.
+func pollUntil(ctx context.Context, timeout time.Duration, try func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		err := try(actx)
+		acancel()
+		if err == nil {
+			return nil
+		}
+		var stop stopPolling
+		if errors.As(err, &stop) {
+			return stop.error
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %s: %w", timeout, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
+	}
+}
+
+// containerLog is the tail of a container's output, for error hints.
+func containerLog(ctx context.Context, ctr testcontainers.Container) string {
+	rc, err := ctr.Logs(context.WithoutCancel(ctx))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	return string(b)
+}
+
+func isGone(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "No such container") || strings.Contains(s, "is not running") ||
+		strings.Contains(s, "not found") || strings.Contains(s, "is already in progress")
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

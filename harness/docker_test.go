@@ -1,0 +1,209 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// TestDockerProvider runs orders and pricing containers against a
+// PostgreSQL container on the run's network, sends a real POST through
+// orders' router (orders calls pricing through pricing's router, reached
+// from the container via the gateway forwarder), exercises Kill, Pause and
+// Resume, and checks that Close leaves no container or network behind.
+func TestDockerProvider(t *testing.T) {
+	needDocker(t)
+	if _, err := FindPostgres(); err != nil {
+		t.Skipf("no PostgreSQL binaries to build the image from: %v", err)
+	}
+	ctx := context.Background()
+	root := filepath.Join(fixturesDir(t), "..")
+	runID := fmt.Sprintf("test-%d", time.Now().UnixNano())
+	var log bytes.Buffer
+	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
+		CacheDir: t.TempDir(), BaseDirs: []string{root}, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			_ = prov.Close(context.Background())
+		}
+		t.Log(log.String())
+	})
+
+	ordersdb := &scenarios.Database{Name: "ordersdb", Engine: scenarios.EnginePostgres}
+	pricing := &scenarios.Service{Name: "pricing", Build: "fixtures/pricing", Health: "/healthz",
+		Versions: []*scenarios.Version{{Name: "v1"}}}
+	orders := &scenarios.Service{Name: "orders", Build: "fixtures/orders", Health: "/healthz", Database: "ordersdb",
+		Versions: []*scenarios.Version{{Name: "v1", Migration: 1}}}
+	sc := &scenarios.Scenario{Environment: scenarios.Environment{Provider: "docker",
+		Databases: []*scenarios.Database{ordersdb}, Services: []*scenarios.Service{pricing, orders}}}
+	if err := prov.Build(ctx, sc); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+
+	h, err := prov.StartDatabase(ctx, ordersdb)
+	if err != nil {
+		t.Fatalf("StartDatabase: %v", err)
+	}
+	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/postgres")}
+	if _, err := m.to(1); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+
+	routers := map[string]*router.Router{}
+	for _, name := range []string{"pricing", "orders"} {
+		rt := router.New(name, metrics.NewRecorder("router:"+name))
+		if _, err := rt.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Close() })
+		routers[name] = rt
+	}
+	start := func(s *scenarios.Service, env map[string]string) Instance {
+		t.Helper()
+		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: s, Version: s.Versions[0], Env: env})
+		if err != nil {
+			t.Fatalf("StartInstance %s: %v", s.Name, err)
+		}
+		if err := routers[s.Name].SetBackend("v1", inst.URL()); err != nil {
+			t.Fatal(err)
+		}
+		routers[s.Name].SetSplit("v1", "", 0)
+		return inst
+	}
+	pricingInst := start(pricing, map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": "v1"})
+	pricingURL, err := routers["pricing"].CallerURL("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordersInst := start(orders, map[string]string{
+		"PRICING_URL": pricingURL, "DATABASE_URL": h.URL,
+		"DRILL_SERVICE": "orders", "DRILL_VERSION": "v1", "DRILL_MIGRATION": "1",
+	})
+	if ordersInst.Name() != "orders-v1" || !ordersInst.Alive() || ordersInst.PID() != 0 {
+		t.Errorf("orders instance: name %q alive %v pid %d", ordersInst.Name(), ordersInst.Alive(), ordersInst.PID())
+	}
+
+	entry, err := routers["orders"].CallerURL("load")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() (int, map[string]any) {
+		body := `{"sku":"SKU-1","qty":3,"client_ref":"` + runID + `"}`
+		resp, err := http.Post(entry+"/orders", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST /orders: %v", err)
+		}
+		defer resp.Body.Close()
+		var order map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&order)
+		return resp.StatusCode, order
+	}
+	code, order := post()
+	if code != http.StatusCreated || order["total_cents"] == nil {
+		t.Fatalf("POST /orders through the router = %d %v; want 201 with a price from pricing", code, order)
+	}
+	db, err := openDB(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM orders WHERE client_ref = $1", runID).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("orders row for %s: %d, %v", runID, rows, err)
+	}
+
+	// Pause freezes pricing: orders answers 502 (its 2 s pricing timeout);
+	// Resume brings it back.
+	if err := pricingInst.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	if _, err := hc.Get(pricingInst.URL() + "/healthz"); err == nil {
+		t.Error("paused pricing still answered its health path")
+	}
+	if err := pricingInst.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pricingInst.Resume(); err != nil {
+		t.Errorf("second Resume: %v", err)
+	}
+	waitHTTP200(t, pricingInst.URL()+"/healthz")
+	if err := pricingInst.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pollUntil(ctx, 10*time.Second, func(context.Context) error {
+		if pricingInst.Alive() {
+			return fmt.Errorf("still alive")
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("killed pricing: %v", err)
+	}
+	if err := pricingInst.Kill(); err != nil {
+		t.Errorf("Kill of a dead instance: %v", err)
+	}
+
+	closed = true
+	closeStart := time.Now()
+	if err := prov.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	t.Logf("Close took %s", time.Since(closeStart).Round(time.Millisecond))
+	if err := prov.Close(ctx); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter := client.Filters{}.Add("label", RunLabel+"="+runID)
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil || len(cs.Items) != 0 {
+		t.Errorf("containers left with %s=%s: %d, %v", RunLabel, runID, len(cs.Items), err)
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil || len(ns.Items) != 0 {
+		t.Errorf("networks left with %s=%s: %d, %v", RunLabel, runID, len(ns.Items), err)
+	}
+}
+
+func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
+	p := newDockerProvider(ProviderConfig{RunID: "t"})
+	defer p.Close(context.Background())
+	env, err := p.containerEnv("127.0.0.1", map[string]string{
+		"PRICING_URL":  "http://127.0.0.1:8081",
+		"DATABASE_URL": "postgres://postgres@localhost:5432/db?sslmode=disable",
+		"OTHER":        "http://pricing-v1:8080",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, orig := range map[string]string{"PRICING_URL": ":8081", "DATABASE_URL": ":5432/"} {
+		if strings.Contains(env[k], orig) || !strings.Contains(env[k], "127.0.0.1:") {
+			t.Errorf("%s = %q: not rewritten to a forwarder", k, env[k])
+		}
+	}
+	if env["OTHER"] != "http://pricing-v1:8080" || env["PORT"] != "8080" || env["HOST"] != "0.0.0.0" {
+		t.Errorf("env = %v", env)
+	}
+	again, _ := p.containerEnv("127.0.0.1", map[string]string{"PRICING_URL": "http://127.0.0.1:8081"})
+	if again["PRICING_URL"] != env["PRICING_URL"] {
+		t.Errorf("second rewrite %q != first %q: one forwarder per target", again["PRICING_URL"], env["PRICING_URL"])
+	}
+}
