@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -199,36 +200,10 @@ func TestShippedScenarios(t *testing.T) {
 func TestInterruptMidRollout(t *testing.T) {
 	t.Parallel()
 	cmd, out := drillCmd(t, "scenarios/orders-canary-healthy.yaml")
-	var output strings.Builder
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	// Poll the journal for the first step (readiness polling, no sleep).
-	deadline := time.Now().Add(3 * time.Minute)
-	var dir string
-	for {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("no step.start in the journal within 3 minutes\n%s", output.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("drill ended before the rollout: %v\n%s", err, output.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		dirs, _ := filepath.Glob(filepath.Join(out, "*"))
-		if len(dirs) != 1 {
-			continue
-		}
-		dir = dirs[0]
-		b, _ := os.ReadFile(filepath.Join(dir, "journal.jsonl"))
-		if strings.Contains(string(b), `"event":"step.start"`) {
-			break
-		}
-	}
+	run := startUntil(t, cmd, out, "the first step", func(journal string) bool {
+		return strings.Contains(journal, `"event":"step.start"`)
+	})
+	dir, done, output := run.dir, run.done, run.output
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -342,35 +317,10 @@ expect: {outcome: promoted}
 func TestSIGKILLThenCleanup(t *testing.T) {
 	t.Parallel()
 	cmd, out := drillCmd(t, "cmd/drill/testdata/kill-with-faults.yaml")
-	var output strings.Builder
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(3 * time.Minute)
-	var dir string
-	for {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("faults never both applied\n%s", output.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("drill ended early: %v\n%s", err, output.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		dirs, _ := filepath.Glob(filepath.Join(out, "*"))
-		if len(dirs) != 1 {
-			continue
-		}
-		dir = dirs[0]
-		b, _ := os.ReadFile(filepath.Join(dir, "journal.jsonl"))
-		if strings.Count(string(b), `"event":"fault.applied"`) == 2 {
-			break
-		}
-	}
+	run := startUntil(t, cmd, out, "both faults applied", func(journal string) bool {
+		return strings.Count(journal, `"event":"fault.applied"`) == 2
+	})
+	dir, done := run.dir, run.done
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -422,4 +372,62 @@ func running(pid int) bool {
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// started is a drill started by startUntil.
+type started struct {
+	dir    string        // its run directory
+	done   chan error    // receives cmd.Wait's result
+	output *lockedBuffer // its stdout and stderr
+}
+
+// lockedBuffer collects a process's output while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startUntil starts a drill and polls its journal (readiness polling, no
+// sleep-and-hope) until ready says the moment the test waits for has come.
+func startUntil(t *testing.T, cmd *exec.Cmd, out, what string, ready func(journal string) bool) started {
+	t.Helper()
+	r := started{done: make(chan error, 1), output: &lockedBuffer{}}
+	cmd.Stdout, cmd.Stderr = r.output, r.output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- cmd.Wait() }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s: not in the journal within 3 minutes\n%s", what, r.output.String())
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("drill ended before %s: %v\n%s", what, err, r.output.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		dirs, _ := filepath.Glob(filepath.Join(out, "*"))
+		if len(dirs) != 1 {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dirs[0], "journal.jsonl"))
+		if ready(string(b)) {
+			r.dir = dirs[0]
+			return r
+		}
+	}
 }
