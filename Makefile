@@ -27,9 +27,10 @@ demo: build
 test: vet
 	$(GO) test -race -short -count=1 -timeout 10m ./...
 	cargo test --quiet $(CARGO_FLAGS) --manifest-path fixtures/pricing/Cargo.toml --target-dir .drill/cache/cargo/pricing
-	@# The drills run after the unit tests, two at a time: sharing 2 cores
-	@# with race-instrumented builds would distort the latencies they judge.
-	$(GO) test -count=1 -parallel 2 -timeout 15m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL' ./cmd/drill/
+	@# The drills run after the unit tests, one at a time: on 2 cores two
+	@# drills at 200 rps each plus the host's stalls gave false verdicts
+	@# (measured); sharing cores with race builds would do the same.
+	$(GO) test -count=1 -parallel 1 -timeout 20m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL' ./cmd/drill/
 	@# The docker provider's tests need an engine; say so loudly when none runs.
 	@if docker info >/dev/null 2>&1; then \
 	  $(GO) test -count=1 -timeout 10m -run 'TestEnsureImages|TestDockerProvider' ./harness/; \
