@@ -450,8 +450,11 @@ func TestBandwidthPacesBodiesAndGoesAway(t *testing.T) {
 	} else {
 		t.Logf("clients received bodies at %.0f B/s (median of %.0f), configured %d B/s", got, rates, rate)
 	}
+	// Single bodies may read a little fast: the client's clock starts after
+	// the first write and the bucket starts full. A pacing that does not
+	// work would read many times the rate.
 	for _, got := range rates {
-		if got > 1.02*rate {
+		if got > 1.15*rate {
 			t.Errorf("a client received a body at %.0f B/s, faster than the configured %d B/s", got, rate)
 		}
 	}
