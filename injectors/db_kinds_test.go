@@ -256,7 +256,7 @@ func TestDBResetResetsOpenAndNewConnections(t *testing.T) {
 	revert := time.Since(start)
 	healthy := pgUntilHealthy(t, h)
 	t.Logf("Revert took %s; a new connection answered %s later; proxy %+v", revert, healthy, proxy.Stats())
-	if e := dbVerify(t, inj); !e.Effective || !strings.Contains(e.Measured, "reset by peer") {
+	if e := dbVerify(t, inj); !e.Effective || !strings.Contains(e.Measured, "connections reset") {
 		t.Errorf("Verify: %+v", e)
 	}
 	if err := inj.Revert(context.Background()); err != nil {
