@@ -185,7 +185,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		}
 		d.runDir = filepath.Join(out, fmt.Sprintf("%s-%s-%d", sc.Name, stamp, i))
 	}
-	tmp, err := os.MkdirTemp("", "drill-"+sc.Name+"-")
+	tmp, err := os.MkdirTemp(tempRoot(), "drill-"+sc.Name+"-")
 	if err != nil {
 		return nil, &EnvError{What: "create temp directory", Err: err}
 	}
@@ -595,7 +595,10 @@ func (d *drill) addSeries(w metrics.Window) {
 }
 
 // steadyState checks the hypothesis over steady_state.duration and keeps
-// the client's view as the baseline the recovery is compared with.
+// the client's view as the baseline the recovery is compared with. A miss
+// is measured again, up to steady_state.attempts times in all, unless a
+// fault was applied meanwhile: then the miss may be the fault's doing and
+// measuring again would prove nothing.
 func (d *drill) steadyState(ctx context.Context) error {
 	ss := d.sc.SteadyState
 	d.say("steady state: %s at %s", ss.Duration, d.sc.Load.Rate)
@@ -608,14 +611,45 @@ func (d *drill) steadyState(ctx context.Context) error {
 			return err
 		}
 	}
-	d.j.Record("steady_state.start", "duration", ss.Duration.String())
+	attempts := max(ss.Attempts, 1)
+	var ok bool
+	var detail string
+	for attempt := 1; ; attempt++ {
+		var err error
+		if ok, detail, err = d.steadyAttempt(ctx, attempt, attempts); err != nil {
+			return err
+		}
+		if ok || attempt >= attempts {
+			break
+		}
+		if d.faults.appliedAny() {
+			detail += "; not measured again: a fault was applied during the measurement"
+			break
+		}
+		d.say("steady state not met (attempt %d of %d): %s; measuring again", attempt, attempts, detail)
+	}
+	d.steady = reports.SteadyState{OK: ok, Detail: detail, Baseline: windowValues(d.baseline)}
+	d.j.Record("steady_state.done", "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
+	if !ok {
+		d.outcome = reports.OutcomeAborted
+		d.say("steady state NOT met: %s", detail)
+		return fmt.Errorf("%w: %s", errSteadyState, detail)
+	}
+	d.say("steady state met: %s", detail)
+	return nil
+}
+
+// steadyAttempt measures the hypothesis once over steady_state.duration.
+func (d *drill) steadyAttempt(ctx context.Context, attempt, attempts int) (bool, string, error) {
+	ss := d.sc.SteadyState
+	d.j.Record("steady_state.start", "duration", ss.Duration.String(), "attempt", attempt, "attempts", attempts)
 	n := max(int(ss.Duration/d.interval), 1)
 	var ws, rs, clean []metrics.Window
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
 	for range n {
 		tw, err := d.tick(ctx)
 		if err != nil {
-			return err
+			return false, "", err
 		}
 		ws = append(ws, tw[ClientSource]["all"])
 		rs = append(rs, tw["router:"+svc.Name][svc.Baseline])
@@ -635,15 +669,11 @@ func (d *drill) steadyState(ctx context.Context) error {
 	if excluded > 0 {
 		detail += fmt.Sprintf(" (%d of %d windows left out: machine stalls, see machine.stall events)", excluded, len(ws))
 	}
-	d.steady = reports.SteadyState{OK: ok, Detail: detail, Baseline: windowValues(d.baseline)}
-	d.j.Record("steady_state.done", "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
-	if !ok {
-		d.outcome = reports.OutcomeAborted
-		d.say("steady state NOT met: %s", detail)
-		return fmt.Errorf("%w: %s", errSteadyState, detail)
+	if attempt > 1 {
+		detail += fmt.Sprintf(" (attempt %d of %d)", attempt, attempts)
 	}
-	d.say("steady state met: %s", detail)
-	return nil
+	d.j.Record("steady_state.attempt", "attempt", attempt, "ok", ok, "detail", detail)
+	return ok, detail, nil
 }
 
 // windowValues lists every window metric that has a value.
