@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -358,41 +357,90 @@ func jsonScalar(v any) string {
 	return string(b)
 }
 
-// ledgerWriter streams ledger entries to disk through a buffer; memory
-// use does not depend on how many writes the drill acknowledges.
+// ledgerWriter streams ledger entries to disk; memory use does not depend
+// on how many writes the drill acknowledges.
+//
+// Request goroutines only append to an in-memory buffer; the file is
+// written by flush (every tick) and by a background writer once the buffer
+// passes ledgerChunk. A write(2) can block for a long time when the host's
+// disk is busy (dirty-page throttling), and a request that waited on it
+// would show the disk's latency as the system under test's. Memory stays
+// bounded: past ledgerMaxPending a writer waits for the file, as it would
+// have without the buffer.
 type ledgerWriter struct {
-	path     string
+	path string
+
 	mu       sync.Mutex
-	f        *os.File
-	w        *bufio.Writer
-	lastKey  atomic.Pointer[string]
+	cond     *sync.Cond // signalled when pending shrinks
+	pending  []byte
+	closed   bool
 	acked    int64
 	indet    int64
 	problems map[string]int
+	lastKey  atomic.Pointer[string]
+
+	fileMu sync.Mutex // serialises writes to f
+	f      *os.File
+	werr   error // the first write error, reported by close
+
+	kick chan struct{}
+	done chan struct{}
 }
+
+const (
+	// ledgerChunk is the buffer size at which the background writer runs.
+	ledgerChunk = 64 << 10
+	// ledgerMaxPending bounds the buffer (about 200,000 entries).
+	ledgerMaxPending = 16 << 20
+)
 
 func openLedger(path string) (*ledgerWriter, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	return &ledgerWriter{path: path, f: f, w: bufio.NewWriterSize(f, 64<<10), problems: map[string]int{}}, nil
+	l := &ledgerWriter{path: path, f: f, problems: map[string]int{},
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	go l.background()
+	return l, nil
 }
 
 func (l *ledgerWriter) write(e ledgerEntry) {
 	line, _ := json.Marshal(e)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.w == nil {
+	for !l.closed && len(l.pending) >= ledgerMaxPending {
+		l.cond.Wait()
+	}
+	if l.closed {
 		return
 	}
-	_, _ = l.w.Write(append(line, '\n'))
+	l.pending = append(append(l.pending, line...), '\n')
 	if e.Status == ledgerAcked {
 		l.acked++
 		k := e.Key
 		l.lastKey.Store(&k)
 	} else {
 		l.indet++
+	}
+	if len(l.pending) >= ledgerChunk {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// background writes the buffer out whenever write says it is full.
+func (l *ledgerWriter) background() {
+	for {
+		select {
+		case <-l.kick:
+			l.flush()
+		case <-l.done:
+			return
+		}
 	}
 }
 
@@ -410,22 +458,39 @@ func (l *ledgerWriter) problem(err error) {
 }
 
 // flush pushes buffered entries to the file (called every tick so a
-// killed run loses at most a second of ledger).
+// killed run loses at most a second of ledger). Entries reach the file in
+// the order they were written: fileMu is taken before the buffer is.
 func (l *ledgerWriter) flush() {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w != nil {
-		_ = l.w.Flush()
+	buf := l.pending
+	l.pending = nil
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	if len(buf) == 0 || l.f == nil {
+		return
+	}
+	if _, err := l.f.Write(buf); err != nil && l.werr == nil {
+		l.werr = err
 	}
 }
 
 func (l *ledgerWriter) close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w == nil {
+	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
-	err := errors.Join(l.w.Flush(), l.f.Close())
-	l.w = nil
+	l.closed = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	close(l.done)
+	// Entries written before close are still in pending: flush takes them.
+	l.flush()
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	err := errors.Join(l.werr, l.f.Close())
+	l.f = nil
 	return err
 }
