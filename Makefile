@@ -31,6 +31,7 @@ test: vet
 	@# drills at 200 rps each plus the host's stalls gave false verdicts
 	@# (measured); sharing cores with race builds would do the same.
 	$(GO) test -count=1 -parallel 1 -timeout 20m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL' ./cmd/drill/
+	$(GO) test -count=1 -timeout 5m -run 'TestSteadyState' ./harness/
 	@# The docker provider's tests need an engine; say so loudly when none runs.
 	@if docker info >/dev/null 2>&1; then \
 	  $(GO) test -count=1 -timeout 10m -run 'TestEnsureImages|TestDockerProvider' ./harness/; \

@@ -32,6 +32,8 @@ type faultRun struct {
 	skipped  string
 	// reverting marks a Revert running outside fs.mu.
 	reverting bool
+	// attempted marks an Apply begun, whether or not it succeeded.
+	attempted bool
 	// before is the target's traffic in the intervals just before the
 	// fault, during what it saw while applied: the observation a kind's
 	// Verifier judges its effect from.
@@ -107,6 +109,7 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 		fs.d.j.Record("fault.skipped", "fault", r.f.Name, "reason", r.skipped)
 		return false
 	}
+	r.attempted = true
 	fs.mu.Unlock()
 	// Journal first: if the harness dies between this line and the next,
 	// the journal still says a fault may be in place.
@@ -134,6 +137,19 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 		return false
 	}
 	return true
+}
+
+// appliedAny reports whether any fault has been applied, or its apply
+// begun, so far.
+func (fs *faultSet) appliedAny() bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, r := range fs.runs {
+		if r.attempted {
+			return true
+		}
+	}
+	return false
 }
 
 // revert removes a fault once; the injector runs outside fs.mu.

@@ -32,7 +32,8 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 	}
 	warm := warmupIntervals * interval
 	add(0, false, "load starts: %s to %s (warm-up %s)", rateText(sc.Load), sc.Load.Target, warm)
-	add(warm, false, "steady state: %s, checking %d SLO(s)", sc.SteadyState.Duration, len(sc.SteadyState.SLO))
+	add(warm, false, "steady state: %s, checking %d SLO(s) (measured again on a miss, %d attempts in all; each extra attempt starts the rollout %s later)",
+		sc.SteadyState.Duration, len(sc.SteadyState.SLO), max(sc.SteadyState.Attempts, 1), sc.SteadyState.Duration)
 	ss := warm + sc.SteadyState.Duration
 	ro := sc.Rollout
 	add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,

@@ -302,6 +302,7 @@ steady_state:
   slo:
     - {metric: rss, max: 200MiB}
     - {metric: latncy_p99, max: 1s}
+  attempts: 0
 rollout:
   service: api
   to: v2
@@ -318,13 +319,14 @@ rollout:
 			wants: []want{
 				{"10:16", `metric "rss" is not supported yet in steady_state.slo (supported: error_rate, latency_p50`, ""},
 				{"11:16", `unknown metric "latncy_p99"`, `did you mean "latency_p99"?`},
-				{"19:18", `metric "invariant:totals-match" is not supported yet`, ""},
-				{"20:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
-				{"21:18", `metric "invariant:" names no invariant`, ""},
-				{"22:42", "max_ratio: must be positive, got 0", ""},
-				{"22:50", `max: invalid duration "1%"`, ""},
-				{"23:44", `max_increase: invalid percentage "0.01"`, "0.5%"},
-				{"23:55", "max: an error rate cannot exceed 100%, got 150%", ""},
+				{"12:13", "attempts: must be at least 1, got 0", "measures the hypothesis once"},
+				{"20:18", `metric "invariant:totals-match" is not supported yet`, ""},
+				{"21:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
+				{"22:18", `metric "invariant:" names no invariant`, ""},
+				{"23:42", "max_ratio: must be positive, got 0", ""},
+				{"23:50", `max: invalid duration "1%"`, ""},
+				{"24:44", `max_increase: invalid percentage "0.01"`, "0.5%"},
+				{"24:55", "max: an error rate cannot exceed 100%, got 150%", ""},
 			},
 		},
 		{
@@ -912,6 +914,9 @@ load:`))
 	}
 	if s.Verify.Recovery != nil || s.Verify.Data.Ledger != nil || s.Expect != (Expect{}) {
 		t.Errorf("verify %+v, expect %+v: want nothing checked", s.Verify, s.Expect)
+	}
+	if s.SteadyState.Attempts != DefaultSteadyStateAttempts {
+		t.Errorf("steady_state.attempts %d, want %d", s.SteadyState.Attempts, DefaultSteadyStateAttempts)
 	}
 }
 

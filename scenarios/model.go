@@ -234,8 +234,17 @@ type Value struct {
 type SteadyState struct {
 	Duration time.Duration
 	SLO      []*SLO
+	// Attempts is how many consecutive measurements of Duration the
+	// hypothesis gets before the drill gives up (default
+	// DefaultSteadyStateAttempts). A host hiccup in the first one says
+	// nothing about the system; a system that misses every attempt is
+	// not in a steady state.
+	Attempts int
 	Pos      Pos
 }
+
+// DefaultSteadyStateAttempts is steady_state.attempts when it is not given.
+const DefaultSteadyStateAttempts = 3
 
 // SLO is an absolute bound on a metric of the load target, as the load
 // generator sees it.

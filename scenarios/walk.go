@@ -122,7 +122,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	w := &walk{parser: p, env: &s.Environment}
 	w.environment(o.child("environment", "provider", "databases", "services"))
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
-	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "slo"))
+	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "slo", "attempts"))
 	s.Rollout = w.rollout(o.child("rollout", "service", "to", "strategy", "steps", "analysis", "on_failure"))
 	s.Faults = w.faults(o, len(s.Rollout.Steps))
 	s.Verify = w.verify(o.child("verify", "recovery", "data"))
@@ -428,10 +428,13 @@ func (w *walk) ramp(o *object) *Ramp {
 }
 
 func (w *walk) steadyState(o *object) SteadyState {
-	ss := SteadyState{Pos: w.pos(o.at)}
+	ss := SteadyState{Pos: w.pos(o.at), Attempts: DefaultSteadyStateAttempts}
 	o.require("duration")
 	if o.duration("duration", &ss.Duration) && ss.Duration <= 0 {
 		w.add(o.get("duration"), "", "duration: must be positive")
+	}
+	if o.int("attempts", &ss.Attempts) && ss.Attempts < 1 {
+		w.add(o.get("attempts"), "1 measures the hypothesis once and gives up at the first miss", "attempts: must be at least 1, got %d", ss.Attempts)
 	}
 	for i, n := range o.list("slo") {
 		slo := &SLO{Pos: w.pos(n)}
