@@ -130,9 +130,17 @@ func TestProxyForwardsAndSwitchesFaultsOnOpenConnections(t *testing.T) {
 	if got := roundTrip(t, c, r, "after"); got != "after" {
 		t.Fatalf("after remove: %q", got)
 	}
-	st := p.Stats()
-	if st.Accepted != 1 || st.Open != 1 || st.BytesUp != st.BytesDown || st.BytesUp != int64(len("hello\nafter\n")+50*4) {
-		t.Errorf("stats %+v", st)
+	// A write is counted once it returns, which may be just after the
+	// client has read the bytes: poll until the counters settle.
+	want := int64(len("hello\nafter\n") + 50*4)
+	var st = p.Stats()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if st = p.Stats(); st.BytesUp == want && st.BytesDown == want {
+			break
+		}
+	}
+	if st.Accepted != 1 || st.Open != 1 || st.BytesUp != want || st.BytesDown != want {
+		t.Errorf("stats %+v, want %d bytes each way", st, want)
 	}
 }
 
