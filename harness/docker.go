@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,6 +61,7 @@ type dockerProvider struct {
 	databases  []testcontainers.Container
 	proxies    []*tcpproxy.Proxy
 	forwarders map[string]*forwarder // 127.0.0.1 address -> its gateway entry
+	sqlite     bool                  // a SQLite database lives in TempDir
 	closed     bool
 }
 
@@ -181,9 +184,13 @@ func (p *dockerProvider) network(ctx context.Context) (*testcontainers.DockerNet
 }
 
 func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
-	if db.Engine != scenarios.EnginePostgres {
+	switch db.Engine {
+	case scenarios.EnginePostgres:
+	case scenarios.EngineSQLite:
+		return p.startSQLite(ctx, db)
+	default:
 		return nil, &EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
-			Hint: "use engine: postgres, or --provider process for SQLite"}
+			Hint: "use engine: postgres or sqlite"}
 	}
 	start := time.Now()
 	image, err := p.databaseImage(ctx, db)
@@ -256,6 +263,42 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		DSN:        pgURL(direct, db.Name),
 		Proxy:      proxy,
 	}, nil
+}
+
+// startSQLite hands out the same file as the process provider does, in
+// the run's TempDir. Service containers get that directory bind-mounted at
+// the same absolute path (see sqliteMount), so `sqlite:///<tmp>/<db>.sqlite`
+// names one file inside and outside: the harness migrates and checks it
+// through the host path, and SQLite's WAL locks (fcntl locks and the
+// mmapped -shm file) work across containers because they share the kernel.
+func (p *dockerProvider) startSQLite(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+	if p.cfg.TempDir == "" || !filepath.IsAbs(p.cfg.TempDir) {
+		return nil, &EnvError{What: fmt.Sprintf("database %q: SQLite on the docker provider needs an absolute TempDir, got %q", db.Name, p.cfg.TempDir)}
+	}
+	h, err := (&processProvider{cfg: p.cfg}).StartDatabase(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if !p.track(func() { p.sqlite = true }) {
+		return nil, fmt.Errorf("database %q: provider closed", db.Name)
+	}
+	p.logf("SQLite %s at %s, shared with containers by a bind mount of %s", db.Name, strings.TrimPrefix(h.URL, "sqlite://"), p.cfg.TempDir)
+	return h, nil
+}
+
+// sqliteMount is what a service container needs to share the run's
+// SQLite files: the TempDir bind-mounted at its own path, and the
+// container run as the harness's uid:gid, the owner of the directory (a
+// MkdirTemp 0700 one) and of the files the migrations create, so the
+// container can write the database and create its -wal and -shm files
+// whatever USER its image names. Empty when the run has no SQLite database.
+func (p *dockerProvider) sqliteMount() (bind, user string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.sqlite {
+		return "", ""
+	}
+	return p.cfg.TempDir + ":" + p.cfg.TempDir, fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 }
 
 func pingPostgres(ctx context.Context, addr string) error {
@@ -343,9 +386,15 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 	if err != nil {
 		return nil, err
 	}
+	bind, user := p.sqliteMount()
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image: image, Env: env,
+			ConfigModifier: func(c *container.Config) {
+				if user != "" {
+					c.User = user
+				}
+			},
 			ExposedPorts:   []string{containerPort},
 			Labels:         p.labels("drill.service", s.Name, "drill.version", v.Name),
 			Networks:       []string{nw.Name},
@@ -357,6 +406,9 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 				// program that installs no signal handler.
 				init := true
 				hc.Init = &init
+				if bind != "" {
+					hc.Binds = append(hc.Binds, bind)
+				}
 			},
 		}})
 	var inst *dockerInstance
@@ -382,6 +434,9 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
 			Hint: "its container log ends with:\n" + tail(logText, 15)}
 	}
+	// The engine's first stats sample takes up to a second: start the
+	// stream now, so the first resources tick finds one.
+	inst.statsOnce.Do(inst.startStats)
 	p.logf("started %s in container %s on %s", name, shortID(ctr.GetContainerID()), inst.url)
 	return inst, nil
 }
@@ -495,9 +550,107 @@ type dockerInstance struct {
 	cli       client.APIClient
 	stopOnce  sync.Once
 	stopErr   error
+
+	// Resource usage: a stats stream read from the container's start on
+	// (the engine publishes one sample a second; a one-shot call waits
+	// for the next publication, up to a second per container and tick).
+	// Samples so lag the tick by up to a second.
+	statsOnce   sync.Once
+	statsCancel context.CancelFunc
+	statsDone   chan struct{}
+	statsFirst  chan struct{} // closed at the first sample or the stream's end
+	usageMu     sync.Mutex
+	last        *container.StatsResponse // newest sample of the stream
+	prevCPU     uint64                   // cpu_stats.cpu_usage.total_usage (ns) at prevRead
+	prevRead    time.Time                // the engine's timestamp of that reading
+	prevOut     ResourceSample
 }
 
-var _ Instance = (*dockerInstance)(nil)
+var _ usageReporter = (*dockerInstance)(nil)
+
+func (i *dockerInstance) startStats() {
+	ctx, cancel := context.WithCancel(context.Background())
+	i.statsCancel = cancel
+	i.statsDone = make(chan struct{})
+	i.statsFirst = make(chan struct{})
+	go func() {
+		defer close(i.statsDone)
+		var first sync.Once
+		defer first.Do(func() { close(i.statsFirst) })
+		res, err := i.cli.ContainerStats(ctx, i.ctr.GetContainerID(), client.ContainerStatsOptions{Stream: true})
+		if err != nil {
+			return
+		}
+		defer res.Body.Close()
+		dec := json.NewDecoder(res.Body)
+		for {
+			var st container.StatsResponse
+			if err := dec.Decode(&st); err != nil {
+				return
+			}
+			i.usageMu.Lock()
+			i.last = &st
+			i.usageMu.Unlock()
+			first.Do(func() { close(i.statsFirst) })
+		}
+	}()
+}
+
+func (i *dockerInstance) stopStats() {
+	i.statsOnce.Do(func() {}) // no stream after Stop
+	if i.statsCancel != nil {
+		i.statsCancel()
+		<-i.statsDone
+	}
+}
+
+// Usage is the container's usage from the engine's cgroup counters, read
+// from a stats stream: CPU is the delta of cpu_stats.cpu_usage.total_usage
+// between the newest sample and the one the previous call used, over the
+// delta of the engine's read timestamps, in cores; RSS is what `docker
+// stats` shows as memory usage, the cgroup's usage less its inactive page
+// cache (inactive_file on cgroup v2, total_inactive_file on v1). The first
+// call has no CPU value (CPUOK false); a call that finds no newer sample
+// than the previous one repeats its answer.
+func (i *dockerInstance) Usage(ctx context.Context) (ResourceSample, error) {
+	i.statsOnce.Do(i.startStats)
+	if i.statsFirst == nil {
+		return ResourceSample{}, errNoProcess // stopped
+	}
+	select {
+	case <-i.statsFirst:
+	case <-ctx.Done():
+		return ResourceSample{}, ctx.Err()
+	case <-time.After(3 * time.Second):
+		return ResourceSample{}, fmt.Errorf("stats of %s: no sample in 3s", i.name)
+	}
+	i.usageMu.Lock()
+	defer i.usageMu.Unlock()
+	st := i.last
+	// A stopped container streams empty stats.
+	if st == nil || st.Read.Year() < 2000 || st.MemoryStats.Usage == 0 {
+		return ResourceSample{}, errNoProcess
+	}
+	if st.Read.Equal(i.prevRead) {
+		return i.prevOut, nil
+	}
+	rss := float64(st.MemoryStats.Usage)
+	for _, k := range []string{"inactive_file", "total_inactive_file"} {
+		if v, ok := st.MemoryStats.Stats[k]; ok && v < st.MemoryStats.Usage {
+			rss = float64(st.MemoryStats.Usage - v)
+			break
+		}
+	}
+	out := ResourceSample{At: time.Now(), RSS: rss}
+	cpu := st.CPUStats.CPUUsage.TotalUsage
+	if !i.prevRead.IsZero() && cpu >= i.prevCPU {
+		if wall := st.Read.Sub(i.prevRead); wall > 0 {
+			out.CPU, out.CPUOK = float64(cpu-i.prevCPU)/float64(wall.Nanoseconds()), true
+		}
+	}
+	i.prevCPU, i.prevRead, i.prevOut = cpu, st.Read, out
+	return out, nil
+}
 
 func (i *dockerInstance) Name() string { return i.name }
 func (i *dockerInstance) URL() string  { return i.url }
@@ -549,6 +702,7 @@ func (i *dockerInstance) wrap(op string, err error) error {
 // container is removed. It is idempotent.
 func (i *dockerInstance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
+		i.stopStats()
 		// A frozen container cannot act on SIGTERM.
 		_ = i.Resume()
 		err := i.ctr.Terminate(ctx, testcontainers.StopTimeout(stopGrace))

@@ -207,3 +207,134 @@ func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
 		t.Errorf("second rewrite %q != first %q: one forwarder per target", again["PRICING_URL"], env["PRICING_URL"])
 	}
 }
+
+// TestDockerProviderSQLite runs two orders containers (v1 and v2) on one
+// SQLite file in the run's TempDir, bind-mounted at the same path: the
+// harness migrates it through the host path, a real POST to each
+// container writes a row, and the host sees both rows in the same file.
+func TestDockerProviderSQLite(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	root := filepath.Join(fixturesDir(t), "..")
+	runID := fmt.Sprintf("test-sqlite-%d", time.Now().UnixNano())
+	var log bytes.Buffer
+	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
+		CacheDir: t.TempDir(), BaseDirs: []string{root}, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := prov.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		t.Log(log.String())
+	})
+	ordersdb := &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite}
+	pricing := &scenarios.Service{Name: "pricing", Build: "fixtures/pricing", Health: "/healthz",
+		Versions: []*scenarios.Version{{Name: "v1"}}}
+	orders := &scenarios.Service{Name: "orders", Build: "fixtures/orders", Health: "/healthz", Database: "ordersdb",
+		Versions: []*scenarios.Version{{Name: "v1", Migration: 1}, {Name: "v2", Migration: 1}}}
+	sc := &scenarios.Scenario{Environment: scenarios.Environment{Provider: "docker",
+		Databases: []*scenarios.Database{ordersdb}, Services: []*scenarios.Service{pricing, orders}}}
+	if err := prov.Build(ctx, sc); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	h, err := prov.StartDatabase(ctx, ordersdb)
+	if err != nil {
+		t.Fatalf("StartDatabase: %v", err)
+	}
+	if !strings.HasPrefix(h.URL, "sqlite:///") {
+		t.Fatalf("URL = %q", h.URL)
+	}
+	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/sqlite")}
+	if _, err := m.to(1); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pricingInst, err := prov.StartInstance(ctx, InstanceSpec{Service: pricing, Version: pricing.Versions[0],
+		Env: map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": "v1"}})
+	if err != nil {
+		t.Fatalf("StartInstance pricing: %v", err)
+	}
+	// Straight to pricing's published port on 127.0.0.1: the gateway
+	// forwarder brings the container to it.
+	var ordersInsts []Instance
+	for _, v := range orders.Versions {
+		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: orders, Version: v, Env: map[string]string{
+			"PRICING_URL": pricingInst.URL(), "DATABASE_URL": h.URL,
+			"DRILL_SERVICE": "orders", "DRILL_VERSION": v.Name, "DRILL_MIGRATION": "1",
+		}})
+		if err != nil {
+			t.Fatalf("StartInstance orders %s: %v", v.Name, err)
+		}
+		ordersInsts = append(ordersInsts, inst)
+	}
+	for i, inst := range ordersInsts {
+		body := fmt.Sprintf(`{"sku":"SKU-1","qty":%d,"client_ref":"%s-%d"}`, i+1, runID, i)
+		resp, err := http.Post(inst.URL()+"/orders", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST /orders to %s: %v", inst.Name(), err)
+		}
+		var order map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&order)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || order["total_cents"] == nil {
+			t.Fatalf("POST /orders to %s = %d %v; want 201 with a price", inst.Name(), resp.StatusCode, order)
+		}
+	}
+	db, err := openDB(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM orders WHERE client_ref LIKE ?", runID+"-%").Scan(&rows); err != nil || rows != 2 {
+		t.Fatalf("rows written by the two containers, read from the host file: %d, %v; want 2", rows, err)
+	}
+
+	// cpu and rss of containers (PID 0) come from the engine's stats:
+	// orders-v1 busy with POSTs for an interval, orders-v2 idle.
+	r := newResources()
+	insts := map[string]map[string]Instance{"orders": {"v1": ordersInsts[0], "v2": ordersInsts[1]}}
+	w0 := time.Now()
+	sampleStart := time.Now()
+	first := r.sampleAll(ctx, w0, insts)
+	t.Logf("one sampling of two containers took %s", time.Since(sampleStart).Round(time.Millisecond))
+	for _, v := range []string{"v1", "v2"} {
+		if s, ok := first["orders"][v]; !ok || s.CPUOK || s.RSS < 1<<20 {
+			t.Errorf("first sample of orders-%s: %+v, %v; want rss > 1 MiB and no cpu yet", v, s, ok)
+		}
+	}
+	// The engine publishes a sample a second: 2.5 s of load leaves at
+	// least 1.5 s of it in the newest sample.
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	posts := 0
+	for i := 0; time.Now().Before(deadline); i++ {
+		body := fmt.Sprintf(`{"sku":"SKU-1","qty":1,"client_ref":"%s-load-%d"}`, runID, i)
+		resp, err := http.Post(ordersInsts[0].URL()+"/orders", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		posts++
+	}
+	sampleStart = time.Now()
+	second := r.sampleAll(ctx, w0.Add(time.Second), insts)
+	t.Logf("second sampling took %s", time.Since(sampleStart).Round(time.Millisecond))
+	busy, idle := second["orders"]["v1"], second["orders"]["v2"]
+	t.Logf("after %d POSTs in 2.5 s: orders-v1 cpu %.3f cores rss %.1f MiB; idle orders-v2 cpu %.4f cores rss %.1f MiB",
+		posts, busy.CPU, busy.RSS/(1<<20), idle.CPU, idle.RSS/(1<<20))
+	if !busy.CPUOK || !idle.CPUOK || busy.CPU < 0.02 || busy.CPU <= idle.CPU || idle.CPU > 0.05 {
+		t.Errorf("cpu: busy %+v, idle %+v; want busy > idle, idle about 0", busy, idle)
+	}
+	x := r.extra("orders", "v2", "v1", w0.Add(time.Second), false)
+	if c := x[scenarios.MetricCPU]; !c.BaselineOK || !c.CanaryOK {
+		t.Errorf("extra cpu = %+v, want both sides", c)
+	}
+	// A stopped container is not sampled.
+	if err := ordersInsts[1].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.sampleAll(ctx, w0.Add(2*time.Second), insts); len(got["orders"]) != 1 {
+		t.Errorf("sampled %v after orders-v2 stopped, want only v1", got["orders"])
+	}
+}

@@ -14,10 +14,20 @@ import (
 
 // Per-instance resource metrics: `cpu` (cores used, a fraction of one
 // core: 1.0 is one core busy, 2.5 is two and a half) and `rss` (bytes of
-// resident memory), sampled with gopsutil once per analysis interval for
-// every live instance that is a local process. An instance's usage is the
-// sum over its process and all its descendants (the process provider
-// starts each instance as the leader of its own process group).
+// resident memory), sampled once per analysis interval for every live
+// instance. A local process is sampled with gopsutil by PID: its usage is
+// the sum over its process and all its descendants (the process provider
+// starts each instance as the leader of its own process group). An
+// instance that implements usageReporter (a container) reports its own,
+// from the engine's cgroup counters.
+
+// usageReporter is an instance that measures its own usage, for instances
+// that are not a local process tree (a container: the engine's cgroup
+// counters). The first sample of an instance has CPUOK false; errNoProcess
+// (or any error) means nothing could be sampled this time.
+type usageReporter interface {
+	Usage(ctx context.Context) (ResourceSample, error)
+}
 
 // resourcesSourcePrefix prefixes the report series of a service's instance
 // samples: "resources:<service>", labelled by version.
@@ -139,19 +149,8 @@ func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[s
 	for svc, versions := range insts {
 		for ver, inst := range versions {
 			key := resourceKey(svc, ver)
-			pid := inst.PID()
-			if pid <= 0 || !inst.Alive() {
-				delete(r.samplers, key)
-				continue
-			}
-			s := r.samplers[key]
-			if s == nil || s.pid != int32(pid) { // new or restarted instance
-				s = newProcSampler(pid)
-				r.samplers[key] = s
-			}
-			smp, err := s.sample(ctx)
-			if err != nil {
-				delete(r.samplers, key)
+			smp, ok := r.sampleOne(ctx, key, inst)
+			if !ok {
 				continue
 			}
 			h := append(r.history[key], instanceSample{window: window, ResourceSample: smp})
@@ -166,6 +165,36 @@ func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[s
 		}
 	}
 	return out
+}
+
+// sampleOne samples one instance: through its own Usage when it reports
+// it (a container), else its process tree by PID. A restarted instance is
+// a new Instance value (and a new PID): its CPU delta starts over.
+func (r *resources) sampleOne(ctx context.Context, key string, inst Instance) (ResourceSample, bool) {
+	if ur, ok := inst.(usageReporter); ok {
+		delete(r.samplers, key)
+		if !inst.Alive() {
+			return ResourceSample{}, false
+		}
+		smp, err := ur.Usage(ctx)
+		return smp, err == nil
+	}
+	pid := inst.PID()
+	if pid <= 0 || !inst.Alive() {
+		delete(r.samplers, key)
+		return ResourceSample{}, false
+	}
+	s := r.samplers[key]
+	if s == nil || s.pid != int32(pid) { // new or restarted instance
+		s = newProcSampler(pid)
+		r.samplers[key] = s
+	}
+	smp, err := s.sample(ctx)
+	if err != nil {
+		delete(r.samplers, key)
+		return ResourceSample{}, false
+	}
+	return smp, true
 }
 
 // at returns the sample of an instance for the interval ending at window.

@@ -265,7 +265,7 @@ rollout: {analysis: {judge: mann-whitney}}  # a second document is refused, not 
 			},
 		},
 		{
-			name: "docker-only features are not supported yet",
+			name: "images and blue-green are not supported yet, provider docker is",
 			yaml: `
 version: 1
 name: docker
@@ -281,7 +281,6 @@ load: {target: api, rate: 1/s, requests: [{path: /}]}
 rollout: {service: api, to: v2, strategy: blue-green, steps: [{weight: 10%}]}
 `,
 			wants: []want{
-				{"4:13", `provider "docker" is not supported yet (supported: process)`, ""},
 				{"6:28", "image is not supported yet", "docker provider"},
 				{"9:7", "image is not supported yet", "docker provider"},
 				{"10:31", "image is not supported yet", ""},
@@ -1116,8 +1115,6 @@ func TestNotSupportedYet(t *testing.T) {
 			`judge "sequential" is not supported yet (supported: threshold)`},
 		{"strategy blue-green", []string{"  to: v2\n", "  to: v2\n  strategy: blue-green\n"},
 			`strategy "blue-green" is not supported yet (supported: canary)`},
-		{"provider docker", []string{"environment:\n", "environment:\n  provider: docker\n"},
-			`provider "docker" is not supported yet (supported: process)`},
 		{"database image", []string{"environment:\n", "environment:\n  databases: {db: {engine: sqlite, image: x}}\n"},
 			"image is not supported yet"},
 		{"service image", []string{"      build: fixtures/api\n", "      image: x\n"}, "image is not supported yet"},
@@ -1150,6 +1147,20 @@ func TestNotSupportedYet(t *testing.T) {
 				t.Errorf("got %v\nwant one problem: %s", ps, tt.msg)
 			}
 		})
+	}
+}
+
+// TestProviderDocker: `provider: docker` loads, SQLite included (the
+// docker provider shares the run's TempDir with its containers).
+func TestProviderDocker(t *testing.T) {
+	src := edit(t, "environment:\n", "environment:\n  provider: docker\n  databases: {db: {engine: sqlite}}\n")
+	s := mustParse(t, src)
+	if s.Environment.Provider != ProviderDocker || s.Environment.Database("db") == nil {
+		t.Errorf("provider %q, databases %v", s.Environment.Provider, s.Environment.Databases)
+	}
+	ps := problemsOf(t, edit(t, "environment:\n", "environment:\n  provider: kubernetes\n"))
+	if len(ps) != 1 || !strings.Contains(ps[0].Msg, `unknown provider "kubernetes" (known: process, docker)`) {
+		t.Errorf("provider kubernetes: %v", ps)
 	}
 }
 

@@ -53,8 +53,8 @@ const (
 // Supported and planned values of the enumerated fields. Planned values
 // are refused as "not supported yet" rather than unknown.
 var (
-	supportedProviders  = []string{ProviderProcess}
-	plannedProviders    = []string{ProviderDocker}
+	supportedProviders  = []string{ProviderProcess, ProviderDocker}
+	plannedProviders    []string
 	supportedEngines    = []string{EngineSQLite, EnginePostgres}
 	supportedStrategies = []string{StrategyCanary}
 	plannedStrategies   = []string{StrategyBlueGreen}
