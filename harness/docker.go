@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/drillhq/drill/harness/tcpproxy"
+	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -689,6 +691,62 @@ func (i *dockerInstance) Resume() error {
 	}
 	_, err = i.cli.ContainerUnpause(context.Background(), i.ctr.GetContainerID(), client.ContainerUnpauseOptions{})
 	return i.wrap("unpause", err)
+}
+
+var _ injectors.CPUCapper = (*dockerInstance)(nil)
+
+// CapCPU sets the container's CFS quota (`docker update --cpus`): cores of
+// CPU time per period; cores <= 0 removes it.
+func (i *dockerInstance) CapCPU(cores float64, period time.Duration) error {
+	res := &container.Resources{CPUPeriod: period.Microseconds(), CPUQuota: -1}
+	if cores > 0 {
+		res.CPUQuota = int64(math.Round(cores * float64(res.CPUPeriod)))
+	}
+	_, err := i.cli.ContainerUpdate(context.Background(), i.ctr.GetContainerID(), client.ContainerUpdateOptions{Resources: res})
+	return i.wrap("update cpu quota of", err)
+}
+
+// CPUAccount reads the quota in place from the container's configuration
+// and the cgroup's CPU counters from the stats stream: its newest sample,
+// or with a non-zero since the first one the engine read at or after it
+// (the engine samples once a second, so that waits up to about a second).
+func (i *dockerInstance) CPUAccount(since time.Time) (injectors.CPUAccount, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var a injectors.CPUAccount
+	ins, err := i.cli.ContainerInspect(ctx, i.ctr.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return a, fmt.Errorf("inspect %s: %w", i.name, err)
+	}
+	if hc := ins.Container.HostConfig; hc != nil && hc.CPUQuota > 0 && hc.CPUPeriod > 0 {
+		a.Cap = float64(hc.CPUQuota) / float64(hc.CPUPeriod)
+	}
+	i.statsOnce.Do(i.startStats)
+	select {
+	case <-i.statsFirst:
+	case <-ctx.Done():
+		return a, fmt.Errorf("stats of %s: no sample", i.name)
+	}
+	var st *container.StatsResponse
+	for {
+		i.usageMu.Lock()
+		st = i.last
+		i.usageMu.Unlock()
+		if st != nil && !st.Read.Before(since) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return a, fmt.Errorf("stats of %s: no sample read after %s", i.name, since.Format(time.RFC3339Nano))
+		case <-i.statsDone:
+			return a, fmt.Errorf("stats of %s: the stream ended", i.name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	a.Usage = time.Duration(st.CPUStats.CPUUsage.TotalUsage)
+	a.Periods, a.Throttled = st.CPUStats.ThrottlingData.Periods, st.CPUStats.ThrottlingData.ThrottledPeriods
+	a.At = st.Read
+	return a, nil
 }
 
 func (i *dockerInstance) wrap(op string, err error) error {

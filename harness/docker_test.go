@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -208,11 +214,17 @@ func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
 	}
 }
 
-// TestDockerProviderSQLite runs two orders containers (v1 and v2) on one
-// SQLite file in the run's TempDir, bind-mounted at the same path: the
-// harness migrates it through the host path, a real POST to each
-// container writes a row, and the host sees both rows in the same file.
-func TestDockerProviderSQLite(t *testing.T) {
+// sqliteOrders is a docker provider running pricing and two orders
+// containers (v1 and v2) on one SQLite file in the run's TempDir.
+type sqliteOrders struct {
+	prov   Provider
+	runID  string
+	db     *DatabaseHandle
+	orders []Instance
+}
+
+func startSQLiteOrders(t *testing.T) *sqliteOrders {
+	t.Helper()
 	needDocker(t)
 	ctx := context.Background()
 	root := filepath.Join(fixturesDir(t), "..")
@@ -257,7 +269,7 @@ func TestDockerProviderSQLite(t *testing.T) {
 	}
 	// Straight to pricing's published port on 127.0.0.1: the gateway
 	// forwarder brings the container to it.
-	var ordersInsts []Instance
+	so := &sqliteOrders{prov: prov, runID: runID, db: h}
 	for _, v := range orders.Versions {
 		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: orders, Version: v, Env: map[string]string{
 			"PRICING_URL": pricingInst.URL(), "DATABASE_URL": h.URL,
@@ -266,8 +278,19 @@ func TestDockerProviderSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("StartInstance orders %s: %v", v.Name, err)
 		}
-		ordersInsts = append(ordersInsts, inst)
+		so.orders = append(so.orders, inst)
 	}
+	return so
+}
+
+// TestDockerProviderSQLite runs two orders containers (v1 and v2) on one
+// SQLite file in the run's TempDir, bind-mounted at the same path: the
+// harness migrates it through the host path, a real POST to each
+// container writes a row, and the host sees both rows in the same file.
+func TestDockerProviderSQLite(t *testing.T) {
+	so := startSQLiteOrders(t)
+	ctx := context.Background()
+	runID, h, ordersInsts := so.runID, so.db, so.orders
 	for i, inst := range ordersInsts {
 		body := fmt.Sprintf(`{"sku":"SKU-1","qty":%d,"client_ref":"%s-%d"}`, i+1, runID, i)
 		resp, err := http.Post(inst.URL()+"/orders", "application/json", strings.NewReader(body))
@@ -336,5 +359,120 @@ func TestDockerProviderSQLite(t *testing.T) {
 	}
 	if got := r.sampleAll(ctx, w0.Add(2*time.Second), insts); len(got["orders"]) != 1 {
 		t.Errorf("sampled %v after orders-v2 stopped, want only v1", got["orders"])
+	}
+}
+
+// procEnv is an injectors.Env that offers process faults a fixed set of
+// instances, for tests that drive one injector against real containers.
+type procEnv struct{ procs []injectors.Process }
+
+func (e procEnv) HTTP(string) (injectors.HTTPPoint, error) { return nil, errors.New("no routers here") }
+func (e procEnv) Link(_, _ string) (injectors.HTTPPoint, error) {
+	return nil, errors.New("no routers here")
+}
+func (e procEnv) Conn(string) (injectors.ConnPoint, error) {
+	return nil, errors.New("no databases here")
+}
+func (e procEnv) Processes(string) (injectors.ProcessPoint, error) {
+	return procPoint(e), nil
+}
+
+type procPoint procEnv
+
+func (p procPoint) Instances() []injectors.Process        { return p.procs }
+func (p procPoint) Restart(context.Context, string) error { return errors.New("no restarts here") }
+
+// busyCores keeps inst busy with POST /orders from eight clients for d and
+// returns the cores the container used meanwhile, from the engine's stats
+// stream (the resources path, not the CPU accounting cpu-throttle reads).
+func busyCores(t *testing.T, inst Instance, d time.Duration) float64 {
+	t.Helper()
+	ur := inst.(usageReporter)
+	ctx := context.Background()
+	// The stream's samples lag up to a second: the reference sample is
+	// taken 1.5 s into the load, so both samples lie inside it.
+	const lead = 1500 * time.Millisecond
+	ref := time.AfterFunc(lead, func() { _, _ = ur.Usage(ctx) })
+	defer ref.Stop()
+	stop := time.Now().Add(lead + d)
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; time.Now().Before(stop); i++ {
+				body := fmt.Sprintf(`{"sku":"SKU-1","qty":1,"client_ref":"busy-%d-%d-%d"}`, time.Now().UnixNano(), w, i)
+				resp, err := c.Post(inst.URL()+"/orders", "application/json", strings.NewReader(body))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	smp, err := ur.Usage(ctx)
+	if err != nil || !smp.CPUOK {
+		t.Fatalf("usage after load: %+v, %v", smp, err)
+	}
+	t.Logf("%d POSTs in %s: %.3f cores over its last %s", n.Load(), lead+d, smp.CPU, d)
+	return smp.CPU
+}
+
+// TestDockerCPUThrottleCapsTheContainer applies cpu-throttle to a busy
+// orders container: the container's CPU quota caps what it uses, the
+// injector proves it from the engine's accounting, and the revert lifts
+// the quota so the container is as busy as before.
+func TestDockerCPUThrottleCapsTheContainer(t *testing.T) {
+	so := startSQLiteOrders(t)
+	busy := so.orders[0]
+	kind, ok := injectors.Lookup("cpu-throttle")
+	if !ok {
+		t.Fatal("cpu-throttle is not registered")
+	}
+	const limit = 0.05
+	params, err := kind.Parse(func(v any) error { v.(*injectors.CPUThrottleParams).Limit = limit; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj := kind.New(injectors.Spec{Name: "throttle", Target: "orders.v1", Probability: 1, Seed: 1, Params: params})
+	quota := limit * float64(runtime.NumCPU())
+
+	before := busyCores(t, busy, 3*time.Second)
+	if before < 3*quota {
+		t.Fatalf("unthrottled the container used %.3f cores, too little to tell a %.2f-core quota apart", before, quota)
+	}
+	ctx := context.Background()
+	if err := inj.Apply(ctx, procEnv{procs: []injectors.Process{busy}}); err != nil {
+		t.Fatal(err)
+	}
+	during := busyCores(t, busy, 3*time.Second)
+	t0 := time.Now()
+	if err := inj.Revert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	after := busyCores(t, busy, 3*time.Second)
+	eff := inj.(injectors.Verifier).Verify(injectors.Observation{})
+	t.Logf("configured limit %.0f%% (quota %.2f cores): %.3f cores before, %.3f during, %.3f after; injector: effective=%v %s; revert took %s",
+		100*limit, quota, before, during, after, eff.Effective, eff.Measured, took)
+	if during > quota*1.25+0.02 {
+		t.Errorf("throttled the container used %.3f cores, above the %.2f-core quota", during, quota)
+	}
+	if after < 3*quota {
+		t.Errorf("after revert the container used %.3f cores: the quota is still in place?", after)
+	}
+	if !eff.Effective {
+		t.Errorf("effect not proven: %s", eff.Measured)
+	}
+	a, err := busy.(injectors.CPUCapper).CPUAccount(time.Time{})
+	if err != nil || a.Cap != 0 {
+		t.Errorf("after revert: cap %.2f cores, %v; want none", a.Cap, err)
+	}
+	if err := inj.Revert(ctx); err != nil {
+		t.Errorf("second Revert: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ func (cpuThrottleKind) Describe() Description {
 	return Description{
 		Name: "cpu-throttle",
 		Summary: "let the target's instances run only limit of every period: stopped (SIGSTOP) for the rest of it, " +
-			"until revert, which always leaves them running (SIGCONT)",
+			"until revert, which always leaves them running (SIGCONT); a container gets a CPU quota of limit × the machine's CPUs instead",
 		Targets: "service | service.version",
 		Params: []Param{
 			{Name: "limit", Default: "(required)", Description: "share of wall time the instance may run, 1%-99%, e.g. 50%"},
@@ -109,6 +110,20 @@ type cpuThrottle struct {
 	stopSamples int // of those, how many showed it stopped or a SIGSTOP pending
 	cpu         map[int]*cpuSpan
 	measured    time.Duration // from Apply to the end of the cycle
+
+	// Capped mode (every picked instance is a CPUCapper): a quota instead
+	// of the cycle, and the runtime's counters at Apply and at Revert.
+	capped     bool
+	cores      float64 // the quota, in cores
+	acct0      map[string]CPUAccount
+	acct1      map[string]CPUAccount
+	toUncap    []Process // after Revert: those whose cap could not be removed
+	capReadErr error
+	// acct0 is read in the background, from the first reading after the
+	// cap is in place (the runtime's readings lag): Revert cancels and
+	// waits for those reads.
+	readCancel context.CancelFunc
+	reads      sync.WaitGroup
 }
 
 // cpuSpan is the CPU time one process used between two samples.
@@ -136,6 +151,9 @@ func (c *cpuThrottle) Apply(ctx context.Context, env Env) error {
 	if len(picked) == 0 {
 		return nil
 	}
+	if allCappers(picked) {
+		return c.applyCap()
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	c.cancel, c.done = cancel, done
@@ -152,6 +170,10 @@ func (c *cpuThrottle) Apply(ctx context.Context, env Env) error {
 // in, nothing can stop them after this returns.
 func (c *cpuThrottle) Revert(context.Context) error {
 	c.mu.Lock()
+	if c.capped || len(c.toUncap) > 0 {
+		defer c.mu.Unlock()
+		return c.revertCap()
+	}
 	cancel, done := c.cancel, c.done
 	c.cancel = nil
 	if cancel != nil {
@@ -301,6 +323,9 @@ func (c *cpuThrottle) Verify(Observation) Effect {
 		return Effect{Measured: fmt.Sprintf("nothing throttled: probability %s picked none of %d instance(s) of %s",
 			procPct(c.coin.p), c.running, c.target)}
 	}
+	if c.acct0 != nil {
+		return c.verifyCap()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "configured limit %s, period %s, on %d of %d instance(s) of %s: ",
 		procPct(limit), time.Duration(c.p.Period), len(c.procs), c.running, c.target)
@@ -327,6 +352,155 @@ func (c *cpuThrottle) Verify(Observation) Effect {
 	fmt.Fprintf(&b, ", using %.2f CPU cores", cores)
 	if c.signalErrs > 0 {
 		fmt.Fprintf(&b, "; %d signals failed (last: %v)", c.signalErrs, c.lastErr)
+	}
+	return Effect{Effective: ok, Measured: b.String()}
+}
+
+// allCappers reports whether every instance can be capped by its runtime.
+func allCappers(ps []Process) bool {
+	for _, p := range ps {
+		if _, ok := p.(CPUCapper); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// applyCap puts the quota in place; c.mu is held. The quota is limit of
+// every CPU of the machine, the most a process stopped for (1-limit) of
+// each period could use, so both modes allow the same CPU.
+func (c *cpuThrottle) applyCap() error {
+	c.cores = float64(c.p.Limit) * float64(runtime.NumCPU())
+	c.acct0, c.acct1 = map[string]CPUAccount{}, map[string]CPUAccount{}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.readCancel = cancel
+	for i, p := range c.procs {
+		cp := p.(CPUCapper)
+		if err := cp.CapCPU(c.cores, time.Duration(c.p.Period)); err != nil {
+			// Undo the ones already capped: a failed Apply leaves nothing.
+			c.toUncap = append(c.toUncap, c.procs[:i+1]...)
+			cancel()
+			_ = c.revertCap()
+			return fmt.Errorf("cpu-throttle %s: cap %s: %w", c.target, p.Name(), err)
+		}
+		capAt := time.Now()
+		c.reads.Add(1)
+		go func() {
+			defer c.reads.Done()
+			a, err := readAccount(ctx, cp, capAt)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			switch {
+			case err == nil:
+				c.acct0[p.Name()] = a
+			case ctx.Err() == nil && c.capReadErr == nil:
+				c.capReadErr = err
+			}
+		}()
+	}
+	c.capped = true
+	return nil
+}
+
+// readAccount is CPUAccount(since) that gives up when ctx ends.
+func readAccount(ctx context.Context, cp CPUCapper, since time.Time) (CPUAccount, error) {
+	type res struct {
+		a   CPUAccount
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { a, err := cp.CPUAccount(since); ch <- res{a, err} }()
+	select {
+	case r := <-ch:
+		return r.a, r.err
+	case <-ctx.Done():
+		return CPUAccount{}, ctx.Err()
+	}
+}
+
+// revertCap reads the counters while the cap is still in place, then
+// removes it; c.mu is held. Instances whose cap could not be removed are
+// tried again by the next Revert.
+func (c *cpuThrottle) revertCap() error {
+	if c.capped {
+		// The first readings under the cap are no longer awaited.
+		c.readCancel()
+		c.mu.Unlock()
+		c.reads.Wait()
+		c.mu.Lock()
+		c.toUncap = c.procs
+		for _, p := range c.procs {
+			if a, err := p.(CPUCapper).CPUAccount(time.Time{}); err == nil {
+				c.acct1[p.Name()] = a
+			} else if c.capReadErr == nil {
+				c.capReadErr = err
+			}
+		}
+		c.capped = false
+		c.measured = time.Since(c.appliedAt)
+	}
+	var errs []error
+	var failed []Process
+	for _, p := range c.toUncap {
+		if !p.Alive() {
+			continue // gone: nothing capped is left
+		}
+		if err := p.(CPUCapper).CapCPU(0, time.Duration(c.p.Period)); err != nil {
+			errs = append(errs, fmt.Errorf("uncap %s: %w", p.Name(), err))
+			failed = append(failed, p)
+		}
+	}
+	c.toUncap = failed
+	return errors.Join(errs...)
+}
+
+// capTolerance is how far above the quota the measured CPU may be: the
+// runtime's counters are read up to a period apart from the quota's edges.
+func capTolerance(cores float64) float64 { return max(0.1*cores, 0.02) }
+
+// verifyCap proves the quota from the runtime's own accounting: the cap
+// read back while in place must be the configured one, and the CPU the
+// instances used under it may not exceed it; c.mu is held.
+func (c *cpuThrottle) verifyCap() Effect {
+	var b strings.Builder
+	fmt.Fprintf(&b, "configured limit %s of %d CPUs = CPU quota %.2f cores per %s, on %d of %d instance(s) of %s: ",
+		procPct(float64(c.p.Limit)), runtime.NumCPU(), c.cores, time.Duration(c.p.Period), len(c.procs), c.running, c.target)
+	ok := true
+	var parts []string
+	for _, p := range c.procs {
+		a0, ok0 := c.acct0[p.Name()]
+		a1, ok1 := c.acct1[p.Name()]
+		if !ok1 {
+			ok = false
+			parts = append(parts, p.Name()+": counters not read at revert")
+			continue
+		}
+		part := fmt.Sprintf("%s: quota in place %.2f cores", p.Name(), a1.Cap)
+		if math.Abs(a1.Cap-c.cores) > 0.01*c.cores+1e-9 {
+			ok = false
+			part += " (not the configured one)"
+		}
+		if !ok0 {
+			part += " (the fault was too short for a reading under it)"
+		}
+		if ok0 && a1.At.After(a0.At) {
+			if wall := a1.At.Sub(a0.At); wall > 0 && a1.Usage >= a0.Usage {
+				used := (a1.Usage - a0.Usage).Seconds() / wall.Seconds()
+				part += fmt.Sprintf(", used %.2f cores over %s", used, procRound(wall))
+				if used > c.cores+capTolerance(c.cores) {
+					ok = false
+					part += " (above the quota)"
+				}
+			}
+			if a1.Periods >= a0.Periods {
+				part += fmt.Sprintf(", %d of %d periods throttled", a1.Throttled-a0.Throttled, a1.Periods-a0.Periods)
+			}
+		}
+		parts = append(parts, part)
+	}
+	b.WriteString(strings.Join(parts, "; "))
+	if c.capReadErr != nil {
+		fmt.Fprintf(&b, "; reading counters failed: %v", c.capReadErr)
 	}
 	return Effect{Effective: ok, Measured: b.String()}
 }

@@ -123,6 +123,31 @@ type Process interface {
 	Resume() error // SIGCONT; safe on a running process
 }
 
+// CPUCapper is a Process whose runtime can cap its CPU: a container,
+// through its cgroup's CFS quota. cpu-throttle caps such instances instead
+// of running a SIGSTOP/SIGCONT cycle on them — a quota is what a container
+// platform throttles with, and freezing a container ten times a second
+// through the engine would measure the engine.
+type CPUCapper interface {
+	// CapCPU limits the instance to cores of CPU time per period (1.0 is
+	// one core); cores <= 0 removes the cap. Both are idempotent.
+	CapCPU(cores float64, period time.Duration) error
+	// CPUAccount reads the cap in place and the CPU counters, so a fault
+	// can prove its effect from the runtime's own bookkeeping. The
+	// counters are from a reading taken at or after since (waiting for
+	// one, boundedly); a zero since takes the newest reading at hand.
+	CPUAccount(since time.Time) (CPUAccount, error)
+}
+
+// CPUAccount is what the runtime says of an instance's CPU.
+type CPUAccount struct {
+	Cap       float64       // cores allowed per period; 0 when uncapped
+	Usage     time.Duration // CPU time used since the instance started
+	Periods   uint64        // enforcement periods elapsed under a cap
+	Throttled uint64        // of those, periods in which the cap was hit
+	At        time.Time     // when the runtime read the counters
+}
+
 // ConnPoint is the fault point of a database's TCP proxy.
 type ConnPoint interface {
 	// Install adds f to every connection through the proxy (new and, where
