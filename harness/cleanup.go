@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,8 +46,24 @@ func Cleanup(outDir string) ([]CleanupResult, error) {
 			out = append(out, *res)
 		}
 	}
+	// Then containers and networks of dead runs, by label: also those of
+	// runs whose journal is not under outDir.
+	ctx, cancel := context.WithTimeout(context.Background(), dockerCleanupTimeout)
+	defer cancel()
+	swept, err := sweepDocker(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range swept {
+		if !r.Running && len(r.Actions) > 0 {
+			out = append(out, r)
+		}
+	}
 	return out, errors.Join(errs...)
 }
+
+// dockerCleanupTimeout bounds the engine calls of one cleanup.
+const dockerCleanupTimeout = time.Minute
 
 // journaledProcess is a process a run started, as its journal records it.
 type journaledProcess struct {
@@ -61,10 +78,11 @@ func cleanupRun(path string) (*CleanupResult, error) {
 		return nil, err
 	}
 	var (
-		harnessPID int
-		harnessExe string
-		tempDir    string
-		procs      []journaledProcess
+		harnessPID      int
+		harnessExe      string
+		tempDir         string
+		provider, runID string
+		procs           []journaledProcess
 	)
 	for _, e := range events {
 		switch e.Event {
@@ -74,6 +92,8 @@ func cleanupRun(path string) (*CleanupResult, error) {
 			harnessPID = intField(e.Fields, "pid")
 			harnessExe, _ = e.Fields["exe"].(string)
 			tempDir, _ = e.Fields["temp_dir"].(string)
+			provider, _ = e.Fields["provider"].(string)
+			runID, _ = e.Fields["run_id"].(string)
 		case "instance.ready", "database.ready":
 			exe, _ := e.Fields["exe"].(string)
 			name := fmt.Sprintf("%v-%v", e.Fields["service"], e.Fields["version"])
@@ -101,6 +121,16 @@ func cleanupRun(path string) (*CleanupResult, error) {
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		res.Actions = append(res.Actions, fmt.Sprintf("killed %s (pid %d)", p.name, p.pid))
+	}
+	if provider == "docker" && runID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), dockerCleanupTimeout)
+		done, err := RemoveRun(ctx, runID)
+		cancel()
+		res.Actions = append(res.Actions, done...)
+		if err != nil {
+			// No cleanup.done: the next cleanup tries again.
+			return nil, fmt.Errorf("remove the containers of docker run %s: %w", runID, err)
+		}
 	}
 	if tempDir != "" {
 		if _, err := os.Stat(tempDir); err == nil {

@@ -74,7 +74,10 @@ func newDockerProvider(cfg ProviderConfig) *dockerProvider {
 var _ Provider = (*dockerProvider)(nil)
 
 func (p *dockerProvider) labels(extra ...string) map[string]string {
-	l := map[string]string{RunLabel: p.cfg.RunID}
+	// The harness's pid and executable let `drill cleanup` tell a live
+	// run's containers from a dead one's without its journal.
+	l := map[string]string{RunLabel: p.cfg.RunID,
+		harnessPIDLabel: strconv.Itoa(os.Getpid()), harnessExeLabel: exePath(os.Getpid())}
 	for i := 0; i+1 < len(extra); i += 2 {
 		l[extra[i]] = extra[i+1]
 	}
@@ -105,23 +108,62 @@ func (p *dockerProvider) Build(ctx context.Context, sc *scenarios.Scenario) erro
 // serviceImage is the image of a version: its `image:`, or the locally
 // built image of its `build:` directory.
 func (p *dockerProvider) serviceImage(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (string, error) {
-	if img := firstNonEmpty(v.Image, s.Image); img != "" && v.Build == "" {
-		return img, nil
-	}
-	build := firstNonEmpty(v.Build, s.Build)
-	if build == "" {
+	prog := s.Program(v)
+	switch {
+	case prog.Image != "":
+		return p.namedImage(ctx, prog.Image, "give the service build: DIR (a folder with a Dockerfile) to build it here")
+	case prog.Build == "":
 		return "", &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor image", s.Name, v.Name),
 			Hint: "the docker provider runs `build:` directories (with a Dockerfile) or `image:` names; `command:` needs --provider process"}
 	}
-	return p.buildImage(ctx, s.Name, build)
+	return p.buildImage(ctx, s.Name, prog.Build)
 }
 
 func (p *dockerProvider) databaseImage(ctx context.Context, db *scenarios.Database) (string, error) {
 	if db.Image != "" {
-		return db.Image, nil
+		return p.namedImage(ctx, db.Image, "leave image out to use drill/postgres, built here from this machine's PostgreSQL (make images)")
 	}
 	return p.buildImage(ctx, "postgres", postgresImageDir)
 }
+
+// namedImage makes sure a scenario's `image:` is on the engine: used as it
+// is when present, else pulled — which only works where the engine
+// reaches a registry; when it cannot, the error says so and how to build
+// a local one instead (hint).
+func (p *dockerProvider) namedImage(ctx context.Context, name, hint string) (string, error) {
+	p.mu.Lock()
+	_, ok := p.images[name]
+	p.mu.Unlock()
+	if ok {
+		return name, nil
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		return "", err
+	}
+	if _, err := cli.ImageInspect(ctx, name); err != nil {
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, imagePullTimeout)
+		defer cancel()
+		res, perr := cli.ImagePull(pctx, name, client.ImagePullOptions{})
+		if perr == nil {
+			perr = res.Wait(pctx)
+			res.Close()
+		}
+		if perr != nil {
+			return "", &EnvError{What: fmt.Sprintf("image %q is not on this machine, and the Docker engine could not pull it", name), Err: perr,
+				Hint: "drill never needs a registry for its own images; " + hint}
+		}
+		p.logf("image %s pulled in %s", name, time.Since(start).Round(100*time.Millisecond))
+	}
+	p.mu.Lock()
+	p.images[name] = name
+	p.mu.Unlock()
+	return name, nil
+}
+
+// imagePullTimeout bounds pulling a scenario's named image.
+const imagePullTimeout = 5 * time.Minute
 
 func (p *dockerProvider) buildImage(ctx context.Context, name, dir string) (string, error) {
 	p.mu.Lock()
@@ -501,40 +543,8 @@ func (p *dockerProvider) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
 		}
 	}
-	errs = append(errs, RemoveRun(ctx, p.cfg.RunID))
-	return errors.Join(errs...)
-}
-
-// RemoveRun force-removes every container and network labelled with the
-// run id: what Close does last, and what `drill cleanup` can call for a
-// run whose harness died.
-func RemoveRun(ctx context.Context, runID string) error {
-	if runID == "" {
-		return errors.New("remove run: empty run id")
-	}
-	cli, err := dockerClient()
-	if err != nil {
-		return err
-	}
-	filter := client.Filters{}.Add("label", RunLabel+"="+runID)
-	var errs []error
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
-	if err != nil {
-		return fmt.Errorf("list containers of run %s: %w", runID, err)
-	}
-	for _, c := range cs.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
-		}
-	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
-	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("list networks of run %s: %w", runID, err))...)
-	}
-	for _, n := range ns.Items {
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
-		}
+	if _, err := RemoveRun(ctx, p.cfg.RunID); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/router"
@@ -32,7 +37,7 @@ import (
 func TestDockerProvider(t *testing.T) {
 	needDocker(t)
 	if _, err := FindPostgres(); err != nil {
-		t.Skipf("no PostgreSQL binaries to build the image from: %v", err)
+		t.Fatalf("no PostgreSQL binaries to build the image from (.ci/run installs Debian's postgresql): %v", err)
 	}
 	ctx := context.Background()
 	root := filepath.Join(fixturesDir(t), "..")
@@ -474,5 +479,132 @@ func TestDockerCPUThrottleCapsTheContainer(t *testing.T) {
 	}
 	if err := inj.Revert(ctx); err != nil {
 		t.Errorf("second Revert: %v", err)
+	}
+}
+
+// TestSweepDockerRemovesOnlyDeadRuns labels two containers as two runs: one
+// whose harness is dead (a pid that has exited), one whose harness is this
+// test process. sweepDocker, which finds runs by label alone, must remove
+// the dead run's container and network and leave the live one's alone.
+func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	img, err := ensureImage(ctx, "pricing", filepath.Join(fixturesDir(t), "pricing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().UnixNano()
+	dead, live := fmt.Sprintf("test-dead-%d", stamp), fmt.Sprintf("test-live-%d", stamp)
+	cli, _ := dockerClient()
+	start := func(runID string, pid int, exe string) string {
+		labels := map[string]string{RunLabel: runID, harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exe}
+		nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
+			ContainerRequest: testcontainers.ContainerRequest{Image: img, Labels: labels, Networks: []string{nw.Name},
+				Env: map[string]string{"PORT": "8080", "HOST": "0.0.0.0"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = RemoveRun(context.Background(), runID) })
+		return ctr.GetContainerID()
+	}
+	start(dead, gone.Process.Pid, exePath(os.Getpid()))
+	liveID := start(live, os.Getpid(), exePath(os.Getpid()))
+
+	results, err := sweepDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawDead, sawLive bool
+	for _, r := range results {
+		switch r.RunDir {
+		case "docker run " + dead:
+			sawDead = true
+			if r.Running || len(r.Actions) != 2 {
+				t.Errorf("dead run: %+v, want its container and network removed", r)
+			}
+		case "docker run " + live:
+			sawLive = true
+			if !r.Running || len(r.Actions) != 0 {
+				t.Errorf("live run: %+v, want it left alone", r)
+			}
+		}
+	}
+	if !sawDead || !sawLive {
+		t.Errorf("sweep saw dead=%v live=%v in %+v", sawDead, sawLive, results)
+	}
+	if left := runLeftovers(ctx, dead); len(left) != 0 {
+		t.Errorf("dead run left: %v", left)
+	}
+	if _, err := cli.ContainerInspect(ctx, liveID, client.ContainerInspectOptions{}); err != nil {
+		t.Errorf("the live run's container is gone: %v", err)
+	}
+}
+
+// TestDockerNamedImages runs a service from a scenario's `image:` (a tag
+// already on the engine: the locally built pricing image, named, not
+// built) and checks that a named image the engine has not got and cannot
+// pull fails the build with an error that says so and how to build one.
+func TestDockerNamedImages(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	tag, err := ensureImage(ctx, "pricing", filepath.Join(fixturesDir(t), "pricing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := fmt.Sprintf("test-images-%d", time.Now().UnixNano())
+	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := prov.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	named := &scenarios.Service{Name: "pricing", Image: tag, Health: "/healthz", Versions: []*scenarios.Version{{Name: "v1"}}}
+	if err := prov.Build(ctx, &scenarios.Scenario{Environment: scenarios.Environment{Services: []*scenarios.Service{named}}}); err != nil {
+		t.Fatalf("Build with image %s: %v", tag, err)
+	}
+	inst, err := prov.StartInstance(ctx, InstanceSpec{Service: named, Version: named.Versions[0]})
+	if err != nil {
+		t.Fatalf("StartInstance: %v", err)
+	}
+	resp, err := http.Get(inst.URL() + "/price?sku=SKU-1&qty=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /price on the named image: %d", resp.StatusCode)
+	}
+
+	for _, tc := range []struct {
+		name string
+		sc   *scenarios.Scenario
+		hint string
+	}{
+		{"service", &scenarios.Scenario{Environment: scenarios.Environment{Services: []*scenarios.Service{
+			{Name: "api", Image: "drill-test/not-there:never", Versions: []*scenarios.Version{{Name: "v1"}}}}}}, "build: DIR"},
+		{"database", &scenarios.Scenario{Environment: scenarios.Environment{Databases: []*scenarios.Database{
+			{Name: "db", Engine: scenarios.EnginePostgres, Image: "drill-test/no-postgres:never"}}}}, "make images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := prov.Build(ctx, tc.sc)
+			var env *EnvError
+			if !errors.As(err, &env) {
+				t.Fatalf("Build = %v, want an EnvError", err)
+			}
+			if !strings.Contains(env.Error(), "could not pull") || !strings.Contains(env.Hint, tc.hint) {
+				t.Errorf("error %q, hint %q: want it to say the engine could not pull, and a hint naming %q", env.Error(), env.Hint, tc.hint)
+			}
+		})
 	}
 }

@@ -55,10 +55,11 @@ func (p *processProvider) Build(ctx context.Context, sc *scenarios.Scenario) err
 	seen := map[string]bool{}
 	for _, s := range sc.Environment.Services {
 		for _, v := range s.Versions {
-			build := firstNonEmpty(v.Build, s.Build)
-			if len(v.Command) > 0 || (build == "" && len(s.Command) > 0) {
+			prog := s.Program(v)
+			if len(prog.Command) > 0 {
 				continue
 			}
+			build := prog.Build
 			if build == "" {
 				return &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor command", s.Name, v.Name),
 					Hint: "the process provider runs `build:` directories or `command:` programs; `image:` needs --provider docker"}
@@ -217,23 +218,18 @@ func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Datab
 func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error) {
 	s, v := spec.Service, spec.Version
 	var argv []string
-	switch {
-	case len(v.Command) > 0:
-		argv = v.Command
-	case v.Build != "":
-		b, err := p.build(ctx, s.Name, v.Build)
+	switch prog := s.Program(v); {
+	case len(prog.Command) > 0:
+		argv = prog.Command
+	case prog.Build != "":
+		b, err := p.build(ctx, s.Name, prog.Build)
 		if err != nil {
 			return nil, err
 		}
 		argv = b
-	case len(s.Command) > 0:
-		argv = s.Command
 	default:
-		b, err := p.build(ctx, s.Name, s.Build)
-		if err != nil {
-			return nil, err
-		}
-		argv = b
+		return nil, &EnvError{What: fmt.Sprintf("service %q version %q runs image %q", s.Name, v.Name, prog.Image),
+			Hint: "images need --provider docker"}
 	}
 	port, err := freePort()
 	if err != nil {

@@ -205,6 +205,11 @@ func (d *drill) checkLeftovers() []string {
 			out = append(out, fmt.Sprintf("process %s (pid %d) still running", d.pids[pid], pid))
 		}
 	}
+	if ll, ok := d.prov.(leftoverLister); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), dockerCleanupTimeout)
+		out = append(out, ll.Leftovers(ctx)...)
+		cancel()
+	}
 	if err := os.RemoveAll(d.tmpDir); err != nil {
 		out = append(out, fmt.Sprintf("temp dir %s: %v", d.tmpDir, err))
 	} else if _, err := os.Stat(d.tmpDir); err == nil {

@@ -265,7 +265,7 @@ rollout: {analysis: {judge: mann-whitney}}  # a second document is refused, not 
 			},
 		},
 		{
-			name: "images and blue-green are not supported yet, provider docker is",
+			name: "images load, a SQLite image does not, blue-green is not supported yet",
 			yaml: `
 version: 1
 name: docker
@@ -273,6 +273,7 @@ environment:
   provider: docker
   databases:
     db: {engine: postgres, image: postgres:16-alpine}
+    lite: {engine: sqlite, image: nouchka/sqlite3}
   services:
     api:
       image: example/api
@@ -281,10 +282,8 @@ load: {target: api, rate: 1/s, requests: [{path: /}]}
 rollout: {service: api, to: v2, strategy: blue-green, steps: [{weight: 10%}]}
 `,
 			wants: []want{
-				{"6:28", "image is not supported yet", "docker provider"},
-				{"9:7", "image is not supported yet", "docker provider"},
-				{"10:31", "image is not supported yet", ""},
-				{"12:43", `strategy "blue-green" is not supported yet (supported: canary)`, ""},
+				{"7:28", "image: applies to a postgres database, not to sqlite", "a SQLite database is a file"},
+				{"13:43", `strategy "blue-green" is not supported yet (supported: canary)`, ""},
 			},
 		},
 		{
@@ -536,7 +535,6 @@ rollout: {service: api, to: v2, steps: [{weight: 10%}]}
 `,
 			wants: []want{
 				{"6:17", `unknown language "java" (known: go, rust)`, "informational"},
-				{"8:7", "image is not supported yet", ""},
 				{"8:7", "set only one of build, image or command (found build and image)", ""},
 				{"9:15", `health: "healthz" must be a path starting with /`, ""},
 				{"10:31", "set only one of build, image or command (found build and command)", ""},
@@ -1115,10 +1113,6 @@ func TestNotSupportedYet(t *testing.T) {
 			`judge "sequential" is not supported yet (supported: threshold)`},
 		{"strategy blue-green", []string{"  to: v2\n", "  to: v2\n  strategy: blue-green\n"},
 			`strategy "blue-green" is not supported yet (supported: canary)`},
-		{"database image", []string{"environment:\n", "environment:\n  databases: {db: {engine: sqlite, image: x}}\n"},
-			"image is not supported yet"},
-		{"service image", []string{"      build: fixtures/api\n", "      image: x\n"}, "image is not supported yet"},
-		{"version image", []string{"        v2: {}\n", "        v2: {image: x}\n"}, "image is not supported yet"},
 		{"invariant in analysis", []string{"  to: v2\n", "  to: v2\n  analysis: {metrics: [{metric: 'invariant:x', max: 0}]}\n"},
 			`metric "invariant:x" is not supported yet`},
 		{"cpu in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: cpu, max: 50%}]}\nrollout:\n"},
@@ -1627,5 +1621,45 @@ func TestInstanceMetricsInAnalysis(t *testing.T) {
 	}
 	if ms[2].Max == nil || ms[2].Max.V != 1.5 || ms[2].MaxIncrease == nil || ms[2].MaxIncrease.V != 0.2 {
 		t.Errorf("cpu check = %+v, want max 1.5 cores and max_increase 0.2", ms[2])
+	}
+}
+
+// TestProviderProblems: an image needs the docker provider, a command the
+// process provider; each problem points at the version that cannot run.
+func TestProviderProblems(t *testing.T) {
+	src := []byte(`version: 1
+name: mixed
+environment:
+  services:
+    api:
+      build: fixtures/api
+      versions:
+        v1: {}
+        v2: {image: example/api:2}
+    tool:
+      command: [./tool]
+      versions: {t1: {}, t2: {build: fixtures/tool}}
+load: {target: api, rate: 1/s, requests: [{path: /}]}
+rollout: {service: api, to: v2, steps: [{weight: 10%}]}
+`)
+	sc := mustParse(t, src)
+	tests := []struct {
+		provider string
+		wants    []want
+	}{
+		{ProviderProcess, []want{{"9:9", `service "api" version "v2" runs image "example/api:2", which needs the docker provider`, "--provider docker"}}},
+		{ProviderDocker, []want{{"12:18", `service "tool" version "t1" runs command "./tool", a local program the docker provider cannot put in a container`, "build: DIR"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.provider, func(t *testing.T) {
+			var ps Problems
+			if err := sc.ProviderProblems(tc.provider); !errors.As(err, &ps) {
+				t.Fatalf("ProviderProblems(%s) = %v, want Problems", tc.provider, err)
+			}
+			checkProblems(t, src, ps, tc.wants)
+		})
+	}
+	if p := sc.Environment.Service("tool").Program(sc.Environment.Service("tool").Version("t2")); p.Build != "fixtures/tool" || p.Command != nil {
+		t.Errorf("a version's build replaces the service's command: %+v", p)
 	}
 }

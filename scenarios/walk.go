@@ -235,8 +235,10 @@ func (w *walk) database(e kv, where string) *Database {
 	if o.str("engine", &d.Engine) {
 		w.choice(o.get("engine"), "engine", d.Engine, supportedEngines, nil)
 	}
-	o.str("image", &d.Image)
-	w.notSupported(o, "image", "images need the docker provider; leave image out", "image")
+	if o.str("image", &d.Image) && d.Engine == EngineSQLite {
+		w.add(o.key("image"), "leave image out: a SQLite database is a file the services share",
+			"image: applies to a postgres database, not to %s", d.Engine)
+	}
 	return d
 }
 
@@ -255,7 +257,6 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 	}
 	o.str("build", &s.Build)
 	o.str("image", &s.Image)
-	w.notSupported(o, "image", "images need the docker provider; use build or command", "image")
 	o.command("command", &s.Command)
 	if w.exclusive(o, "build", "image", "command") == 0 && o.present && o.ok {
 		w.add(o.at, "e.g. build: fixtures/orders, or command: [./bin/orders, --flag]",
@@ -327,7 +328,6 @@ func (w *walk) version(e kv, where string, s *Service) (*Version, []kv) {
 	}
 	o.str("build", &v.Build)
 	o.str("image", &v.Image)
-	w.notSupported(o, "image", "images need the docker provider; use build or command", "image")
 	o.command("command", &v.Command)
 	w.exclusive(o, "build", "image", "command")
 	return v, o.strMap("env", &v.Env)

@@ -155,42 +155,101 @@ func TestShippedScenarios(t *testing.T) {
 		// Written by someone else from DESIGN.md alone.
 		{"cmd/drill/testdata/design-written.yaml", reports.OutcomeRolledBack},
 	}
-	for _, tc := range cases {
-		t.Run(filepath.Base(tc.file), func(t *testing.T) {
-			t.Parallel()
-			cmd, out := drillCmd(t, tc.file)
-			output, err := cmd.CombinedOutput()
-			if code := exitCode(err); code != ExitOK {
-				t.Fatalf("exit %d, want 0\n%s", code, output)
-			}
-			dir := runDir(t, out)
-			rep, err := reports.Read(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Outcome != tc.outcome || !rep.Passed {
-				t.Errorf("outcome %s passed=%v, want %s passed", rep.Outcome, rep.Passed, tc.outcome)
-			}
-			l := rep.Data.Ledger
-			if !l.Checked || l.Acknowledged == 0 || l.Lost != 0 || l.Changed != 0 {
-				t.Errorf("ledger %+v: want checked, acknowledged > 0, nothing lost or changed", l)
-			}
-			if len(rep.Leftovers) != 0 {
-				t.Errorf("leftovers: %v", rep.Leftovers)
-			}
-			if tc.outcome == reports.OutcomeRolledBack {
-				if rep.DetectionSeconds == nil || rep.RecoverySeconds == nil {
-					t.Errorf("detection %v recovery %v: want both measured", rep.DetectionSeconds, rep.RecoverySeconds)
-				}
-				if !rep.Rollback.Idempotent || len(rep.Rollback.Steps) != 5 {
-					t.Errorf("rollback: %+v", rep.Rollback)
-				}
-			}
-			if !strings.Contains(string(output), "report: ") {
-				t.Errorf("no summary printed:\n%s", output)
-			}
-			assertNothingLeft(t, dir)
-		})
+	for _, provider := range e2eProviders(t) {
+		for _, tc := range cases {
+			t.Run(provider+"/"+filepath.Base(tc.file), func(t *testing.T) {
+				t.Parallel()
+				shippedScenario(t, provider, tc.file, tc.outcome)
+			})
+		}
+	}
+}
+
+// e2eProviders are the providers the shipped scenarios run on: both, and
+// the docker provider's absence is a failure, not a skip, unless the
+// machine says outright that it has no Docker (DRILL_DOCKER=off).
+func e2eProviders(t *testing.T) []string {
+	if os.Getenv("DRILL_DOCKER") == "off" {
+		t.Log("DRILL_DOCKER=off: the shipped scenarios run on the process provider only")
+		return []string{"process"}
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("the shipped scenarios also run on the docker provider, and no Docker engine answers (docker info: %v: %s); "+
+			"start one (systemctl start docker) or set DRILL_DOCKER=off to run the process provider only", err, strings.TrimSpace(string(out)))
+	}
+	return []string{"process", "docker"}
+}
+
+// assertNoContainers checks with the docker CLI, independently of drill's
+// own bookkeeping, that no container or network of the run is left.
+func assertNoContainers(t *testing.T, runID string) {
+	t.Helper()
+	for _, what := range [][]string{{"ps", "-a"}, {"network", "ls"}} {
+		args := append(what, "-q", "--filter", "label=drill.run="+runID)
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+			continue
+		}
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			t.Errorf("docker %s: %d left behind by run %s: %v", what[0], len(ids), runID, ids)
+		}
+	}
+}
+
+// runIDOf reads the run id from a run directory's journal.
+func runIDOf(t *testing.T, dir string) string {
+	t.Helper()
+	for _, e := range journalEvents(t, dir) {
+		if e["event"] == "run.start" {
+			return e["fields"].(map[string]any)["run_id"].(string)
+		}
+	}
+	t.Fatalf("no run.start in %s", dir)
+	return ""
+}
+
+// shippedScenario runs one scenario through the binary on one provider and
+// checks its outcome, its data and that it left nothing behind.
+func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcome) {
+	t.Helper()
+	cmd, out := drillCmd(t, file, "--provider", provider)
+	output, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != ExitOK {
+		t.Fatalf("exit %d, want 0\n%s", code, output)
+	}
+	dir := runDir(t, out)
+	rep, err := reports.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != outcome || !rep.Passed {
+		t.Errorf("outcome %s passed=%v, want %s passed", rep.Outcome, rep.Passed, outcome)
+	}
+	if rep.Provider != provider {
+		t.Errorf("report provider %q, want %q", rep.Provider, provider)
+	}
+	l := rep.Data.Ledger
+	if !l.Checked || l.Acknowledged == 0 || l.Lost != 0 || l.Changed != 0 {
+		t.Errorf("ledger %+v: want checked, acknowledged > 0, nothing lost or changed", l)
+	}
+	if len(rep.Leftovers) != 0 {
+		t.Errorf("leftovers: %v", rep.Leftovers)
+	}
+	if outcome == reports.OutcomeRolledBack {
+		if rep.DetectionSeconds == nil || rep.RecoverySeconds == nil {
+			t.Errorf("detection %v recovery %v: want both measured", rep.DetectionSeconds, rep.RecoverySeconds)
+		}
+		if !rep.Rollback.Idempotent || len(rep.Rollback.Steps) != 5 {
+			t.Errorf("rollback: %+v", rep.Rollback)
+		}
+	}
+	if !strings.Contains(string(output), "report: ") {
+		t.Errorf("no summary printed:\n%s", output)
+	}
+	assertNothingLeft(t, dir)
+	if provider == "docker" {
+		assertNoContainers(t, rep.RunID)
 	}
 }
 
@@ -315,8 +374,16 @@ expect: {outcome: promoted}
 // must then leave no drill process and no temp dir, and a second cleanup
 // must find nothing to do.
 func TestSIGKILLThenCleanup(t *testing.T) {
-	t.Parallel()
-	cmd, out := drillCmd(t, "cmd/drill/testdata/kill-with-faults.yaml")
+	for _, provider := range e2eProviders(t) {
+		t.Run(provider, func(t *testing.T) {
+			t.Parallel()
+			sigkillThenCleanup(t, provider)
+		})
+	}
+}
+
+func sigkillThenCleanup(t *testing.T, provider string) {
+	cmd, out := drillCmd(t, "cmd/drill/testdata/kill-with-faults.yaml", "--provider", provider)
 	run := startUntil(t, cmd, out, "both faults applied", func(journal string) bool {
 		return strings.Count(journal, `"event":"fault.applied"`) == 2
 	})
@@ -334,10 +401,21 @@ func TestSIGKILLThenCleanup(t *testing.T) {
 		}
 		return string(b)
 	}
+	if provider == "docker" {
+		// Containers have no Pdeathsig: they outlive the harness until
+		// cleanup removes them.
+		runID := runIDOf(t, dir)
+		b, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label=drill.run="+runID).CombinedOutput()
+		t.Logf("containers of the killed run before cleanup: %q", strings.Fields(string(b)))
+		defer assertNoContainers(t, runID)
+	}
 	first := cleanup()
 	t.Logf("first cleanup:\n%s", first)
 	if !strings.Contains(first, "removed temp dir") {
 		t.Errorf("first cleanup did not remove the run's temp dir:\n%s", first)
+	}
+	if provider == "docker" && !strings.Contains(first, "removed container") {
+		t.Errorf("first cleanup removed no container of the docker run:\n%s", first)
 	}
 	for _, e := range journalEvents(t, dir) {
 		if e["event"] != "instance.ready" {

@@ -43,10 +43,10 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N]", "run drills and write their reports", (*cli).cmdRun},
-		{"validate", "drill validate FILE...", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate},
+		{"validate", "drill validate FILE... [--provider process|docker]", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate},
 		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan},
 		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList},
-		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, temp dirs", (*cli).cmdCleanup},
+		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", (*cli).cmdCleanup},
 		{"report", "drill report RUN_DIR|report.json [--format table|json]", "re-render a run's report", (*cli).cmdReport},
 	}
 }

@@ -18,7 +18,7 @@ func (c *cli) cmdPlan(_ context.Context, args []string) int {
 		c.tryf("drill plan scenarios/orders-canary-latency.yaml")
 		return ExitInvalid
 	}
-	scs, ok := c.loadAll(files)
+	scs, ok := c.loadAll(files, "")
 	if !ok {
 		return ExitInvalid
 	}

@@ -11,7 +11,7 @@ import (
 
 func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	fs := newFlagSet(c, "run")
-	provider := fs.String("provider", "", "override environment.provider: process, or docker (in progress: PostgreSQL scenarios only)")
+	provider := fs.String("provider", "", "override environment.provider: process or docker")
 	autoApprove := fs.Bool("auto-approve", false, "pass `approval: manual` gates without asking (CI)")
 	out := fs.String("out", harness.DefaultOutDir, "directory that receives run directories")
 	cache := fs.String("cache", harness.DefaultCacheDir, "build cache directory")
@@ -31,7 +31,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
 		return ExitInvalid
 	}
-	scs, ok := c.loadAll(files)
+	scs, ok := c.loadAll(files, *provider)
 	if !ok {
 		return ExitInvalid
 	}

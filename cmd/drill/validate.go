@@ -1,15 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/drillhq/drill/harness"
 	"github.com/drillhq/drill/scenarios"
 )
 
 func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	fs := newFlagSet(c, "validate")
+	provider := fs.String("provider", "", "check for this provider instead of environment.provider: process or docker")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return ExitInvalid
@@ -19,7 +22,11 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 		c.tryf("drill validate scenarios/*.yaml")
 		return ExitInvalid
 	}
-	if _, ok := c.loadAll(files); !ok {
+	if *provider != "" && !contains(harness.ProviderNames(), *provider) {
+		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
+		return ExitInvalid
+	}
+	if _, ok := c.loadAll(files, *provider); !ok {
 		return ExitInvalid
 	}
 	for _, f := range files {
@@ -29,13 +36,18 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 }
 
 // loadAll loads every file and prints every problem of every file before
-// anything runs; ok is false when any file has a problem.
-func (c *cli) loadAll(files []string) ([]*scenarios.Scenario, bool) {
+// anything runs, including what the provider a run would use (provider,
+// or else the scenario's own) cannot run; ok is false when any file has a
+// problem.
+func (c *cli) loadAll(files []string, provider string) ([]*scenarios.Scenario, bool) {
 	var out []*scenarios.Scenario
 	ok := true
 	names := map[string]string{}
 	for _, f := range files {
 		sc, err := scenarios.Load(f)
+		if err == nil {
+			err = sc.ProviderProblems(cmp.Or(provider, sc.Environment.Provider))
+		}
 		if err != nil {
 			ok = false
 			var probs scenarios.Problems
