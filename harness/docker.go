@@ -31,7 +31,7 @@ import (
 )
 
 func init() {
-	RegisterProvider("docker", "builds services' Dockerfiles into local images (never pulled) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
+	RegisterProvider("docker", "builds services' Dockerfiles into local images (a scenario's image: is pulled only where the engine can) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
 		func(cfg ProviderConfig) (Provider, error) { return newDockerProvider(cfg), nil })
 }
 

@@ -93,13 +93,14 @@ func TestSteadyStateIsMeasuredAgainAfterAMiss(t *testing.T) {
 			if rep == nil {
 				t.Fatalf("no report: %v", err)
 			}
-			if got := steadyAttempts(t, rep); fmt.Sprint(got) != fmt.Sprint(tc.wantAttempts) {
+			got := steadyAttempts(t, rep)
+			if !attemptsMatch(got, tc.wantAttempts, tc.attempts) {
 				t.Errorf("attempts ok = %v, want %v (steady state: %s)", got, tc.wantAttempts, rep.SteadyState.Detail)
 			}
 			if rep.Outcome != tc.wantOutcome {
 				t.Errorf("outcome %s, want %s (err %v)", rep.Outcome, tc.wantOutcome, err)
 			}
-			if !strings.Contains(rep.SteadyState.Detail, tc.wantDetail) {
+			if len(got) == len(tc.wantAttempts) && !strings.Contains(rep.SteadyState.Detail, tc.wantDetail) {
 				t.Errorf("steady state detail %q, want it to contain %q", rep.SteadyState.Detail, tc.wantDetail)
 			}
 			if len(rep.Leftovers) != 0 {
@@ -107,4 +108,24 @@ func TestSteadyStateIsMeasuredAgainAfterAMiss(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attemptsMatch compares the attempts a drill made with the expected ones.
+// The slow requests make a miss certain; a met attempt is only likely (a
+// host stall can spoil one), so an expectation ending in a met attempt is
+// also satisfied by extra misses before it, within the allowed attempts —
+// what must never happen is an attempt after a met one.
+func attemptsMatch(got, want []bool, allowed int) bool {
+	if fmt.Sprint(got) == fmt.Sprint(want) {
+		return true
+	}
+	if len(want) == 0 || !want[len(want)-1] || len(got) < len(want) || len(got) > allowed || !got[len(got)-1] {
+		return false
+	}
+	for i, ok := range got[:len(got)-1] {
+		if ok || (i < len(want)-1 && want[i]) {
+			return false
+		}
+	}
+	return true
 }
