@@ -482,17 +482,25 @@ func TestDockerCPUThrottleCapsTheContainer(t *testing.T) {
 	}
 }
 
+// pricingImage is the locally built pricing image's tag, for tests that
+// need some image to run.
+func pricingImage(t *testing.T) string {
+	t.Helper()
+	needDocker(t)
+	tag, err := ensureImage(context.Background(), "pricing", filepath.Join(fixturesDir(t), "pricing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}
+
 // TestSweepDockerRemovesOnlyDeadRuns labels two containers as two runs: one
 // whose harness is dead (a pid that has exited), one whose harness is this
 // test process. sweepDocker, which finds runs by label alone, must remove
 // the dead run's container and network and leave the live one's alone.
 func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
-	needDocker(t)
+	img := pricingImage(t)
 	ctx := context.Background()
-	img, err := ensureImage(ctx, "pricing", filepath.Join(fixturesDir(t), "pricing"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -553,12 +561,8 @@ func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
 // built) and checks that a named image the engine has not got and cannot
 // pull fails the build with an error that says so and how to build one.
 func TestDockerNamedImages(t *testing.T) {
-	needDocker(t)
+	tag := pricingImage(t)
 	ctx := context.Background()
-	tag, err := ensureImage(ctx, "pricing", filepath.Join(fixturesDir(t), "pricing"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	runID := fmt.Sprintf("test-images-%d", time.Now().UnixNano())
 	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
 	if err != nil {
