@@ -608,6 +608,23 @@ func (i *dockerInstance) startStats() {
 	}()
 }
 
+// awaitStats starts the stats stream if it is not running and waits for
+// its first sample; errNoProcess once the instance is stopped.
+func (i *dockerInstance) awaitStats(ctx context.Context) error {
+	i.statsOnce.Do(i.startStats)
+	if i.statsFirst == nil {
+		return errNoProcess // stopped before any stream started
+	}
+	select {
+	case <-i.statsFirst:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(3 * time.Second):
+		return fmt.Errorf("stats of %s: no sample in 3s", i.name)
+	}
+}
+
 func (i *dockerInstance) stopStats() {
 	i.statsOnce.Do(func() {}) // no stream after Stop
 	if i.statsCancel != nil {
@@ -625,16 +642,8 @@ func (i *dockerInstance) stopStats() {
 // call has no CPU value (CPUOK false); a call that finds no newer sample
 // than the previous one repeats its answer.
 func (i *dockerInstance) Usage(ctx context.Context) (ResourceSample, error) {
-	i.statsOnce.Do(i.startStats)
-	if i.statsFirst == nil {
-		return ResourceSample{}, errNoProcess // stopped
-	}
-	select {
-	case <-i.statsFirst:
-	case <-ctx.Done():
-		return ResourceSample{}, ctx.Err()
-	case <-time.After(3 * time.Second):
-		return ResourceSample{}, fmt.Errorf("stats of %s: no sample in 3s", i.name)
+	if err := i.awaitStats(ctx); err != nil {
+		return ResourceSample{}, err
 	}
 	i.usageMu.Lock()
 	defer i.usageMu.Unlock()
@@ -731,11 +740,8 @@ func (i *dockerInstance) CPUAccount(since time.Time) (injectors.CPUAccount, erro
 	if hc := ins.Container.HostConfig; hc != nil && hc.CPUQuota > 0 && hc.CPUPeriod > 0 {
 		a.Cap = float64(hc.CPUQuota) / float64(hc.CPUPeriod)
 	}
-	i.statsOnce.Do(i.startStats)
-	select {
-	case <-i.statsFirst:
-	case <-ctx.Done():
-		return a, fmt.Errorf("stats of %s: no sample", i.name)
+	if err := i.awaitStats(ctx); err != nil {
+		return a, err
 	}
 	var st *container.StatsResponse
 	for {
