@@ -37,6 +37,11 @@ type Options struct {
 	Seed        *int64 // overrides the scenario seed
 	Stdin       io.Reader
 	Log         io.Writer // progress lines for the operator; nil for none
+	// BeforeDataCheck, when set, runs after the load has stopped and the
+	// ledger is final, just before the data checks, with the drill's
+	// databases. Tests plant faults in the database through it, so the
+	// checker is proven against a real drill's ledger.
+	BeforeDataCheck func(ctx context.Context, dbs map[string]*DatabaseHandle) error
 }
 
 // Defaults the CLI reuses for its flags.

@@ -103,6 +103,11 @@ func (d *drill) verifyRecovery(ctx context.Context) error {
 // acknowledged write against the database.
 func (d *drill) verifyData(ctx context.Context) error {
 	d.stopLoad()
+	if hook := d.opts.BeforeDataCheck; hook != nil {
+		if err := hook(ctx, d.dbs); err != nil {
+			return fmt.Errorf("before data check: %w", err)
+		}
+	}
 	spec := d.sc.Verify.Data.Ledger
 	if spec == nil {
 		return nil
