@@ -113,7 +113,10 @@ func failedReport() *Report {
 		Data: Data{
 			Ledger:         Ledger{Acknowledged: 2900, Lost: 4, Changed: 1, Duplicated: 2, Checked: true},
 			SchemaRestored: boolp(false),
-			Invariants:     []Invariant{{Name: "totals-match", Value: 17, OK: false}},
+			SchemaVersion:  "3 (dirty)",
+			SchemaDiff:     []string{"+ column orders.status text null", "+ table order_events"},
+			Invariants: []Invariant{{Name: "totals-match", Value: 17, OK: false},
+				{Name: "no-negative", Error: "SQL logic error: no such table: ledger (1)", OK: false}},
 		},
 		Faults: []Fault{
 			{Name: "db-partition", Kind: "partition", Target: "ordersdb", AppliedAt: atp(10), Effective: boolp(false)},

@@ -136,8 +136,14 @@ type Requests struct {
 type Data struct {
 	Ledger Ledger `json:"ledger"`
 	// SchemaRestored is null when the schema was not checked.
-	SchemaRestored *bool       `json:"schema_restored"`
-	Invariants     []Invariant `json:"invariants"`
+	SchemaRestored *bool `json:"schema_restored"`
+	// SchemaVersion is the migration version after the rollback as
+	// golang-migrate records it, e.g. "2" or "3 (dirty)".
+	SchemaVersion string `json:"schema_version,omitempty"`
+	// SchemaDiff lists what differs from the schema before the rollout:
+	// "- fact" was there and is gone, "+ fact" is new. Empty when restored.
+	SchemaDiff []string    `json:"schema_diff,omitempty"`
+	Invariants []Invariant `json:"invariants"`
 }
 
 // Ledger compares every acknowledged write with what the database holds.
@@ -153,11 +159,15 @@ type Ledger struct {
 	Checked bool `json:"checked"`
 }
 
-// Invariant is the last value of one SQL invariant probe.
+// Invariant is the value of one SQL invariant probe at the end of the
+// drill.
 type Invariant struct {
-	Name  string  `json:"name"`
-	Value float64 `json:"value"`
-	OK    bool    `json:"ok"`
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Expect float64 `json:"expect"`
+	OK     bool    `json:"ok"`
+	// Error is why the probe could not be read; such an invariant fails.
+	Error string `json:"error,omitempty"`
 }
 
 // Fault is one injected fault.

@@ -244,8 +244,11 @@ func dataIntegrityPart(d Data) (float64, string) {
 		repairable = append(repairable, fmt.Sprintf("%d %s duplicated", l.Duplicated, plural(l.Duplicated, "write", "writes")))
 	}
 	for _, inv := range d.Invariants {
-		if !inv.OK {
-			repairable = append(repairable, fmt.Sprintf("invariant %s failed (value %s)", inv.Name, num(inv.Value)))
+		switch {
+		case inv.Error != "":
+			repairable = append(repairable, fmt.Sprintf("invariant %s could not be read", inv.Name))
+		case !inv.OK:
+			repairable = append(repairable, fmt.Sprintf("invariant %s failed (value %s, expected %s)", inv.Name, num(inv.Value), num(inv.Expect)))
 		}
 	}
 	switch {

@@ -100,7 +100,7 @@ func TestScoreParts(t *testing.T) {
 		{"data duplicated only", func(r *Report) { r.Data.Ledger.Duplicated = 3 }, "data_integrity", 10, "3 writes duplicated"},
 		{"data invariant only", func(r *Report) {
 			r.Data.Invariants = []Invariant{{Name: "totals-match", Value: 4}}
-		}, "data_integrity", 10, "invariant totals-match failed (value 4)"},
+		}, "data_integrity", 10, "invariant totals-match failed (value 4, expected 0)"},
 		{"data duplicated and lost", func(r *Report) {
 			r.Data.Ledger.Duplicated, r.Data.Ledger.Lost = 1, 1
 		}, "data_integrity", 0, "lost; 1 write duplicated"},

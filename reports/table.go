@@ -113,16 +113,24 @@ func renderTable(w io.Writer, r *Report) error {
 		if !*s {
 			schema = "NOT restored"
 		}
-	}
-	invs := "none"
-	if len(r.Data.Invariants) > 0 {
-		var parts []string
-		for _, inv := range r.Data.Invariants {
-			parts = append(parts, fmt.Sprintf("%s=%s %s", inv.Name, num(inv.Value), okFail(inv.OK)))
+		if r.Data.SchemaVersion != "" {
+			schema += ", at version " + r.Data.SchemaVersion
 		}
-		invs = strings.Join(parts, ", ")
 	}
-	p.linef("schema: %s; invariants: %s", schema, invs)
+	p.linef("schema: %s", schema)
+	for _, line := range r.Data.SchemaDiff {
+		p.linef("  schema %s", line)
+	}
+	if len(r.Data.Invariants) == 0 {
+		p.linef("invariants: none")
+	}
+	for _, inv := range r.Data.Invariants {
+		if inv.Error != "" {
+			p.linef("invariant %s: ERROR %s", inv.Name, inv.Error)
+			continue
+		}
+		p.linef("invariant %s: %s (expect %s) %s", inv.Name, num(inv.Value), num(inv.Expect), okFail(inv.OK))
+	}
 
 	if len(r.Faults) == 0 {
 		p.section("Faults: none")
