@@ -612,3 +612,7 @@ func TestDockerNamedImages(t *testing.T) {
 		})
 	}
 }
+
+func (procEnv) Migrations(string) (injectors.MigrationPoint, error) {
+	return nil, errors.New("no migrations in this test")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/drillhq/drill/injectors"
 )
@@ -105,4 +106,65 @@ func (p processPoint) Restart(ctx context.Context, name string) error {
 	}
 	_, err := p.d.startInstance(ctx, s, s.Version(version))
 	return err
+}
+
+// Migrations implements injectors.Env: the schema migrations the harness
+// runs on a database (the rollout's up migration, the rollback's down).
+func (d *drill) Migrations(target string) (injectors.MigrationPoint, error) {
+	if _, ok := d.dbs[target]; !ok {
+		return nil, fmt.Errorf("no database %q", target)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.migPoints == nil {
+		d.migPoints = map[string]*migrationPoint{}
+	}
+	p := d.migPoints[target]
+	if p == nil {
+		p = &migrationPoint{}
+		d.migPoints[target] = p
+	}
+	return p, nil
+}
+
+// migrationPoint holds the migration faults armed on one database.
+type migrationPoint struct {
+	mu     sync.Mutex
+	next   int
+	faults map[int]injectors.MigrationFault
+}
+
+func (p *migrationPoint) Install(f injectors.MigrationFault) (remove func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.faults == nil {
+		p.faults = map[int]injectors.MigrationFault{}
+	}
+	id := p.next
+	p.next++
+	p.faults[id] = f
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.faults, id)
+	}
+}
+
+// armed returns the faults in place now, in the order they were armed.
+func (p *migrationPoint) armed() []injectors.MigrationFault {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]int, 0, len(p.faults))
+	for id := range p.faults {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([]injectors.MigrationFault, len(ids))
+	for i, id := range ids {
+		out[i] = p.faults[id]
+	}
+	return out
 }

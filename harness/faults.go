@@ -129,8 +129,14 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	closed := fs.closed
 	fs.mu.Unlock()
 	fs.d.j.Record("fault.applied", "fault", r.f.Name)
-	fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
-	fs.d.markExposure(now)
+	if _, armed := r.inj.(injectors.ArmedFault); armed {
+		// Armed for a migration: the exposure starts when that migration
+		// runs, which the rollout marks.
+		fs.d.say("fault %s (%s on %s) armed", r.f.Name, r.f.Kind, r.f.Target)
+	} else {
+		fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
+		fs.d.markExposure(now)
+	}
 	if closed {
 		// The rollback closed the set while Apply ran: undo at once.
 		fs.revert(context.WithoutCancel(ctx), r, "applied after the rollback began")

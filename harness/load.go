@@ -285,9 +285,43 @@ func (t *ledgerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.gen.ledger.write(entry)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		entry.Status = ledgerAcked
+		if len(entry.Columns) > 0 {
+			resp.Body = keepAcknowledged(&entry, resp.Body)
+		}
 		t.gen.ledger.write(entry)
 	}
 	return resp, rerr
+}
+
+// maxAckBody bounds how much of an answer keepAcknowledged reads.
+const maxAckBody = 1 << 20
+
+// keepAcknowledged drops from entry the columns a JSON answer leaves out:
+// the client sent them, but the service did not say it stored them (a
+// release that does not know a column answers without it), so they are
+// not acknowledged and not checked. An answer that is not a JSON object
+// acknowledges the request as sent. It returns the body to hand on,
+// unread from the caller's point of view.
+func keepAcknowledged(entry *ledgerEntry, body io.ReadCloser) io.ReadCloser {
+	buf, err := io.ReadAll(io.LimitReader(body, maxAckBody+1))
+	rest := io.MultiReader(bytes.NewReader(buf), body)
+	out := struct {
+		io.Reader
+		io.Closer
+	}{rest, body}
+	if err != nil || len(buf) > maxAckBody {
+		return out
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(buf, &obj) != nil {
+		return out
+	}
+	for c := range entry.Columns {
+		if _, ok := obj[c]; !ok {
+			delete(entry.Columns, c)
+		}
+	}
+	return out
 }
 
 // Ledger entry statuses.

@@ -468,3 +468,31 @@ func TestRampPacerFromZero(t *testing.T) {
 		t.Errorf("Pace(0, 0) = %v, want about %v (hits(%v) = %.0f)", wait, first, wait, p.hits(wait))
 	}
 }
+
+// TestKeepAcknowledged: a column the answer leaves out was not
+// acknowledged; the body is handed on whole either way.
+func TestKeepAcknowledged(t *testing.T) {
+	tests := []struct {
+		name, answer string
+		want         map[string]string
+	}{
+		{"answer names every column", `{"client_ref":"r","sku":"A","channel":"web"}`, map[string]string{"sku": "A", "channel": "mobile"}},
+		{"answer leaves channel out", `{"client_ref":"r","sku":"A"}`, map[string]string{"sku": "A"}},
+		{"answer is not JSON", `created`, map[string]string{"sku": "A", "channel": "mobile"}},
+		{"answer is a JSON array", `[1]`, map[string]string{"sku": "A", "channel": "mobile"}},
+		{"answer is larger than the cap", `{"client_ref":"r","pad":"` + strings.Repeat("x", maxAckBody) + `"}`, map[string]string{"sku": "A", "channel": "mobile"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := ledgerEntry{Key: "r", Columns: map[string]string{"sku": "A", "channel": "mobile"}}
+			body := keepAcknowledged(&e, io.NopCloser(strings.NewReader(tt.answer)))
+			got, err := io.ReadAll(body)
+			if err != nil || string(got) != tt.answer {
+				t.Errorf("body handed on = %d bytes, %v; want the answer unchanged (%d bytes)", len(got), err, len(tt.answer))
+			}
+			if !reflect.DeepEqual(e.Columns, tt.want) {
+				t.Errorf("columns = %v, want %v", e.Columns, tt.want)
+			}
+		})
+	}
+}

@@ -1,18 +1,25 @@
 package harness
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/database/sqlite"
+	sqlitemigrate "github.com/golang-migrate/migrate/v4/database/sqlite"
 	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+	"modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+
+	"github.com/drillhq/drill/injectors"
 )
 
 // openDB opens a database for the harness's own use (migrations, ledger and
@@ -34,6 +41,9 @@ func openDB(h *DatabaseHandle) (*sql.DB, error) {
 type migrator struct {
 	db  *DatabaseHandle
 	dir string
+	// faults returns the migration faults armed now (nil: none). They
+	// see each file before it runs, and may rewrite it.
+	faults func() []injectors.MigrationFault
 }
 
 // MigrationState is a database's schema version as golang-migrate sees it.
@@ -43,21 +53,40 @@ type MigrationState struct {
 	None    bool // no migration applied yet
 }
 
-func (m migrator) open() (*migrate.Migrate, *sql.DB, error) {
-	mg, db, _, err := m.openWithSource()
-	return mg, db, err
+// migrationStatementTimeout bounds one statement of a migration on
+// PostgreSQL (golang-migrate's x-statement-timeout): a migration waiting
+// for a lock that is never released must not hang the drill.
+const migrationStatementTimeout = 2 * time.Minute
+
+// maxDrillSleep bounds drill_sleep, the SQLite sleep migration-slow uses.
+const maxDrillSleep = 10 * time.Minute
+
+func init() {
+	// SQLite has no sleep function; migration-slow needs one inside the
+	// migration's transaction, so that the migration's locks are held
+	// while it sleeps. Registered with the driver, it exists only in the
+	// harness's own connections.
+	sqlite.MustRegisterScalarFunction("drill_sleep", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		ms, ok := args[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("drill_sleep(ms): want an integer, got %T", args[0])
+		}
+		time.Sleep(min(time.Duration(ms)*time.Millisecond, maxDrillSleep))
+		return ms, nil
+	})
 }
 
-// openWithSource also returns the migration source, whose Prev tells the
-// version before a failed one (versions need not be consecutive).
-func (m migrator) openWithSource() (*migrate.Migrate, *sql.DB, source.Driver, error) {
-	if _, err := os.Stat(m.dir); err != nil {
-		return nil, nil, nil, &EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
-			Hint: "set the service's `migrations:` or put golang-migrate files in <build>/migrations"}
-	}
-	src, err := iofs.New(os.DirFS(m.dir), ".")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read migrations in %s: %w", m.dir, err)
+// openWithSource opens golang-migrate on the database and returns the
+// migration source too, whose Prev tells the version before a failed one
+// (versions need not be consecutive). stepwise runs each file statement by
+// statement (PostgreSQL's x-multi-statement, SQLite's x-no-tx-wrap); src,
+// when not nil, replaces the files on disk.
+func (m migrator) openWithSource(stepwise bool, src source.Driver) (*migrate.Migrate, *sql.DB, source.Driver, error) {
+	if src == nil {
+		var err error
+		if src, err = m.source(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	db, err := openDB(m.db)
 	if err != nil {
@@ -66,12 +95,13 @@ func (m migrator) openWithSource() (*migrate.Migrate, *sql.DB, source.Driver, er
 	var drv database.Driver
 	switch m.db.Engine {
 	case "sqlite":
-		drv, err = sqlite.WithInstance(db, &sqlite.Config{})
+		drv, err = sqlitemigrate.WithInstance(db, &sqlitemigrate.Config{NoTxWrap: stepwise})
 	case "postgres":
-		// One Exec per file (multi-statement off, the default): a file
-		// is then atomic on PostgreSQL, so a failed migration leaves no
-		// half-applied DDL, only the dirty flag.
-		drv, err = migratepgx.WithInstance(db, &migratepgx.Config{})
+		// By default one Exec per file: a file is then atomic on
+		// PostgreSQL, so a failed migration leaves no half-applied DDL,
+		// only the dirty flag. migration-failure turns multi-statement on
+		// to show what teams that run with x-multi-statement get.
+		drv, err = migratepgx.WithInstance(db, &migratepgx.Config{MultiStatementEnabled: stepwise, StatementTimeout: migrationStatementTimeout})
 	default:
 		err = fmt.Errorf("engine %q has no migration driver yet", m.db.Engine)
 	}
@@ -87,9 +117,21 @@ func (m migrator) openWithSource() (*migrate.Migrate, *sql.DB, source.Driver, er
 	return mg, db, src, nil
 }
 
+func (m migrator) source() (source.Driver, error) {
+	if _, err := os.Stat(m.dir); err != nil {
+		return nil, &EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
+			Hint: "set the service's `migrations:` or put golang-migrate files in <build>/migrations"}
+	}
+	src, err := iofs.New(os.DirFS(m.dir), ".")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations in %s: %w", m.dir, err)
+	}
+	return src, nil
+}
+
 // state reads the current version.
 func (m migrator) state() (MigrationState, error) {
-	mg, db, err := m.open()
+	mg, db, _, err := m.openWithSource(false, nil)
 	if err != nil {
 		return MigrationState{}, err
 	}
@@ -102,42 +144,197 @@ func (m migrator) state() (MigrationState, error) {
 	return MigrationState{Version: v, Dirty: dirty}, err
 }
 
+// errDirty is returned by run on a dirty database: golang-migrate refuses
+// to move, and only the caller knows whether forcing is right.
+type errDirty struct{ Version uint }
+
+func (e *errDirty) Error() string {
+	return fmt.Sprintf("schema is dirty at version %d (a migration failed part-way)", e.Version)
+}
+
 // to migrates up or down to version (0 = no migration at all). A dirty
 // database is first forced back to the version before the failed one (the
-// source's previous version, or none), as
-// golang-migrate refuses to move otherwise. It reports whether anything
-// changed.
+// source's previous version, or none), as golang-migrate refuses to move
+// otherwise. It reports whether anything changed.
 func (m migrator) to(version uint) (changed bool, err error) {
-	mg, db, src, err := m.openWithSource()
+	st, err := m.state()
 	if err != nil {
 		return false, err
 	}
-	defer db.Close()
-	defer mg.Close()
-	cur, dirty, verr := mg.Version()
-	if verr != nil && !errors.Is(verr, migrate.ErrNilVersion) {
-		return false, fmt.Errorf("read schema version: %w", verr)
-	}
-	if dirty {
-		prev := -1 // golang-migrate's "no version"
-		if p, err := src.Prev(cur); err == nil {
-			prev = int(p)
-		}
-		if err := mg.Force(prev); err != nil {
-			return false, fmt.Errorf("force dirty version %d to %d: %w", cur, prev, err)
+	if st.Dirty {
+		if err := m.force(m.prev(st.Version)); err != nil {
+			return false, err
 		}
 		changed = true
 	}
-	if version == 0 {
-		err = mg.Down()
-	} else {
-		err = mg.Migrate(version)
+	c, err := m.run(context.Background(), version)
+	return changed || c, err
+}
+
+// prev is the version before v in the source: golang-migrate's "last
+// clean version" when v failed; -1 (none) when v is the first.
+func (m migrator) prev(v uint) int {
+	src, err := m.source()
+	if err != nil {
+		return -1
 	}
-	if errors.Is(err, migrate.ErrNoChange) {
-		return changed, nil
+	defer src.Close()
+	if p, err := src.Prev(v); err == nil {
+		return int(p)
+	}
+	return -1
+}
+
+// force sets the recorded version without running anything (migrate
+// force); -1 records no version.
+func (m migrator) force(v int) error {
+	mg, db, _, err := m.openWithSource(false, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer mg.Close()
+	if err := mg.Force(v); err != nil {
+		return fmt.Errorf("force version %d: %w", v, err)
+	}
+	return nil
+}
+
+// run migrates to version one file at a time, so that each file can be
+// shown to the armed migration faults and run in the mode they ask for. A
+// dirty database is an *errDirty.
+func (m migrator) run(ctx context.Context, version uint) (changed bool, err error) {
+	for {
+		st, err := m.state()
+		if err != nil {
+			return changed, err
+		}
+		if st.Dirty {
+			return changed, &errDirty{st.Version}
+		}
+		if (st.None && version == 0) || (!st.None && st.Version == version) {
+			return changed, nil
+		}
+		if err := m.step(ctx, st, version); err != nil {
+			return true, fmt.Errorf("migrate to %d: %w", version, err)
+		}
+		changed = true
+	}
+}
+
+// step runs the next file from st towards target.
+func (m migrator) step(ctx context.Context, st MigrationState, target uint) error {
+	src, err := m.source()
+	if err != nil {
+		return err
+	}
+	up := st.None || target > st.Version
+	var v uint
+	switch {
+	case st.None:
+		v, err = src.First()
+	case up:
+		v, err = src.Next(st.Version)
+	default:
+		v = st.Version
 	}
 	if err != nil {
-		return changed, fmt.Errorf("migrate to %d: %w", version, err)
+		src.Close()
+		return fmt.Errorf("no migration after version %s: %w", st, err)
 	}
-	return true, nil
+	var r io.ReadCloser
+	var ident string
+	dir := "up"
+	if up {
+		r, ident, err = src.ReadUp(v)
+	} else {
+		dir = "down"
+		r, ident, err = src.ReadDown(v)
+	}
+	if err != nil {
+		src.Close()
+		return fmt.Errorf("read %s migration %d: %w", dir, v, err)
+	}
+	body, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		src.Close()
+		return err
+	}
+	mig := injectors.Migration{Engine: m.db.Engine, Version: v, Target: target, Up: up,
+		Name: fmt.Sprintf("%d_%s.%s.sql", v, ident, dir), SQL: string(body), Session: m.session}
+	if m.faults != nil {
+		for _, f := range m.faults() {
+			if err := f.Migration(ctx, &mig); err != nil {
+				src.Close()
+				return err
+			}
+		}
+	}
+	rewritten := &rewrittenSource{Driver: src, version: v, up: up, sql: mig.SQL}
+	mg, db, _, err := m.openWithSource(mig.StatementByStatement, rewritten)
+	if err != nil {
+		src.Close()
+		return err
+	}
+	defer db.Close()
+	defer mg.Close() // closes src too
+	n := 1
+	if !up {
+		n = -1
+	}
+	return mg.Steps(n)
+}
+
+// session opens a pool of one connection of its own to the database, as
+// another client would have (migration-lock holds its lock on it).
+func (m migrator) session(context.Context) (*sql.DB, error) {
+	db, err := openDB(m.db)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// rewrittenSource serves one migration file with the SQL the armed faults
+// left it with; every other call goes to the files on disk.
+type rewrittenSource struct {
+	source.Driver
+	version uint
+	up      bool
+	sql     string
+}
+
+func (s *rewrittenSource) ReadUp(v uint) (io.ReadCloser, string, error) {
+	r, ident, err := s.Driver.ReadUp(v)
+	if err == nil && v == s.version && s.up {
+		r.Close()
+		return io.NopCloser(strings.NewReader(s.sql)), ident, nil
+	}
+	return r, ident, err
+}
+
+func (s *rewrittenSource) ReadDown(v uint) (io.ReadCloser, string, error) {
+	r, ident, err := s.Driver.ReadDown(v)
+	if err == nil && v == s.version && !s.up {
+		r.Close()
+		return io.NopCloser(strings.NewReader(s.sql)), ident, nil
+	}
+	return r, ident, err
+}
+
+// migrationErrSummary is the one-line cause of a failed migration, for the
+// decision's reason; the whole error, with the statement, stays in the
+// journal.
+func migrationErrSummary(err error) string {
+	var de database.Error
+	if errors.As(err, &de) && de.Err != "" {
+		return strings.TrimPrefix(de.Err, "migration failed: ")
+	}
+	var dp *database.Error
+	if errors.As(err, &dp) && dp.Err != "" {
+		return strings.TrimPrefix(dp.Err, "migration failed: ")
+	}
+	return err.Error()
 }

@@ -120,7 +120,7 @@ func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
 	return true, "stopped " + inst.Name(), nil
 }
 
-func (d *drill) migrateToBaseline(context.Context) (bool, string, error) {
+func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
 	base := svc.Version(svc.Baseline)
 	if svc.Database == "" || base.Migration == 0 || d.dbs[svc.Database] == nil {
@@ -134,11 +134,70 @@ func (d *drill) migrateToBaseline(context.Context) (bool, string, error) {
 	if !st.Dirty && !st.None && st.Version == base.Migration {
 		return false, fmt.Sprintf("schema already at version %d", base.Migration), nil
 	}
-	changed, err := m.to(base.Migration)
-	if err != nil {
-		return changed, fmt.Sprintf("schema stuck at version %d (dirty=%v)", st.Version, st.Dirty), err
+	from := st
+	var notes []string
+	changed := false
+	if st.Dirty {
+		if st.Version != d.upFailedAt {
+			// Not the canary's failed up migration: a down migration failed
+			// (here or in an earlier run of this step). Forcing would
+			// record a version the schema is not at; a person must look.
+			return false, fmt.Sprintf("schema stuck at version %s: a down migration failed part-way; "+
+				"fix the schema by hand, then `migrate force` the version it is really at", st), &errDirty{st.Version}
+		}
+		note, err := d.cleanFailedUp(ctx, m, st.Version)
+		notes = append(notes, note)
+		changed = true
+		if err != nil {
+			return changed, strings.Join(notes, "; "), err
+		}
 	}
-	return changed, fmt.Sprintf("schema %d -> %d", st.Version, base.Migration), nil
+	c, err := m.run(ctx, base.Migration)
+	changed = changed || c
+	if err != nil {
+		now, serr := m.state()
+		where := "unknown"
+		if serr == nil {
+			where = now.String()
+		}
+		notes = append(notes, fmt.Sprintf("schema stuck at version %s on the way from %s to %d", where, from, base.Migration))
+		return changed, strings.Join(notes, "; "), err
+	}
+	notes = append(notes, fmt.Sprintf("schema %s -> %d", from, base.Migration))
+	return changed, strings.Join(notes, "; "), nil
+}
+
+// cleanFailedUp gets a database out of the dirty state the canary's failed
+// up migration v left, as golang-migrate's docs say to: decide which
+// version the schema is really at and force it. What v applied before it
+// failed is undone first by v's own down migration, when it can run on
+// the half-applied schema (an idempotent down, with IF EXISTS); otherwise
+// the schema is forced to the last clean version, and whatever v left
+// behind shows in the schema check.
+func (d *drill) cleanFailedUp(ctx context.Context, m migrator, v uint) (string, error) {
+	prev := m.prev(v)
+	// What the failed file left behind, for the review: the schema now
+	// against the one before the rollout.
+	var left []string
+	if before, ok := d.schema.before[m.db.Name]; ok {
+		if now, err := d.snapshot(ctx, m.db.Name); err == nil {
+			left = diffSchema(before, now)
+		}
+	}
+	d.j.Record("migrate.dirty", "version", v, "last_clean", prev, "left_behind", left)
+	if err := m.force(int(v)); err != nil {
+		return "", err
+	}
+	_, downErr := m.run(ctx, uint(max(prev, 0)))
+	if downErr == nil {
+		d.j.Record("migrate.dirty.cleaned", "version", v, "detail", "the down migration ran on the half-applied schema")
+		return fmt.Sprintf("dirty at %d: ran its down migration over the half-applied schema", v), nil
+	}
+	d.j.Record("migrate.dirty.down_failed", "version", v, "error", downErr.Error())
+	if err := m.force(prev); err != nil {
+		return fmt.Sprintf("dirty at %d: its down migration failed (%v)", v, downErr), err
+	}
+	return fmt.Sprintf("dirty at %d: its down migration failed on the half-applied schema (%v); forced to %d, the last clean version", v, downErr, prev), nil
 }
 
 // restoreFlags is the place feature flags are restored; format v1 has no

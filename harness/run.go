@@ -23,6 +23,7 @@ import (
 
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -124,9 +125,15 @@ type drill struct {
 	rbRerun         []reports.Step
 	rbIdempotent    bool
 	ledgerRes       *LedgerResult
-	leftovers       []string
-	errText         string
-	interrupted     bool
+	migPoints       map[string]*migrationPoint // guarded by mu
+	// upFailedAt is the version whose up migration failed in this drill:
+	// the one dirty state the rollback may force past.
+	upFailedAt   uint
+	invariantRes []reports.Invariant
+	schema       schemaCheck
+	leftovers    []string
+	errText      string
+	interrupted  bool
 }
 
 // Run executes one drill and returns its report. The report is written to
@@ -318,6 +325,9 @@ func (d *drill) provision(ctx context.Context) error {
 		d.routers[s.Name].SetSplit(base.Name, "", 0)
 		d.routerR[s.Name].Declare(base.Name)
 	}
+	if err := d.snapshotBaseline(ctx); err != nil {
+		return err
+	}
 	d.j.Record("provision.done")
 	return nil
 }
@@ -351,7 +361,8 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	}
 	m := d.migrator(s)
 	d.j.Record(event+".start", "service", s.Name, "database", s.Database, "to", v.Migration)
-	changed, err := m.to(v.Migration)
+	d.say("migrating %s to %d", s.Database, v.Migration)
+	changed, err := m.run(ctx, v.Migration)
 	if err != nil {
 		d.j.Record(event+".failed", "error", err.Error())
 		var env *EnvError
@@ -380,7 +391,12 @@ func (d *drill) migrator(s *scenarios.Service) migrator {
 	if h != nil && fileExists(filepath.Join(dir, h.Engine)) {
 		dir = filepath.Join(dir, h.Engine)
 	}
-	return migrator{db: h, dir: dir}
+	return migrator{db: h, dir: dir, faults: func() []injectors.MigrationFault {
+		d.mu.Lock()
+		p := d.migPoints[s.Database]
+		d.mu.Unlock()
+		return p.armed()
+	}}
 }
 
 // startInstance starts one version behind its router.
@@ -736,13 +752,36 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 	if err != nil {
 		return nil, err
 	}
+	probes, err := d.newInvariantProbes()
+	if err != nil {
+		return nil, err
+	}
+	defer probes.close()
 	d.j.Record("rollout.start", "service", svc.Name, "from", base.Name, "to", to.Name, "strategy", ro.Strategy)
 	d.say("rollout %s %s -> %s (%d steps, judge %s)", svc.Name, base.Name, to.Name, len(ro.Steps), ro.Analysis.Judge)
 	if to.Migration != base.Migration {
-		if err := d.migrate(ctx, svc, to, "migrate.canary"); err != nil {
-			return nil, err
-		}
+		// From here on the schema may differ from the baseline's, and the
+		// new release is exposed: its migration runs against live traffic.
+		d.mu.Lock()
 		d.migratedUp = true
+		d.mu.Unlock()
+		d.markExposure(time.Now())
+		if err := d.migrate(ctx, svc, to, "migrate.canary"); err != nil {
+			var env *EnvError
+			if errors.As(err, &env) || ctx.Err() != nil {
+				return nil, err
+			}
+			// A failed migration is a failed canary, caught before it took
+			// any traffic: roll back (through the dirty state it left).
+			ev := map[string]any{"migration": to.Migration, "error": err.Error()}
+			if st, serr := d.migrator(svc).state(); serr == nil {
+				ev["schema_version"] = st.String()
+				if st.Dirty {
+					d.upFailedAt = st.Version
+				}
+			}
+			return &Decision{Verdict: Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, migrationErrSummary(err)), Evidence: ev}, nil
+		}
 	}
 	rec.Declare(to.Name)
 	d.mu.Lock()
@@ -763,6 +802,12 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 		// baseline side is the baseline's usage before the canary started,
 		// as for the router metrics above.
 		iv.Extra = d.res.extra(svc.Name, base.Name, to.Name, d.nextCut, w >= 1)
+		for m, p := range probes.observe(ctx, d) {
+			if iv.Extra == nil {
+				iv.Extra = map[string]SidePair{}
+			}
+			iv.Extra[m] = p
+		}
 		judge.Observe(iv)
 		dec := judge.Decide()
 		d.j.Record("analysis", "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)

@@ -99,8 +99,9 @@ func (d *drill) verifyRecovery(ctx context.Context) error {
 	return nil
 }
 
-// verifyData stops the load (so the ledger is final) and checks every
-// acknowledged write against the database.
+// verifyData stops the load (so the ledger is final) and runs the data
+// checks: every acknowledged write against the database, the invariants,
+// and the schema against its snapshot from before the rollout.
 func (d *drill) verifyData(ctx context.Context) error {
 	d.stopLoad()
 	if hook := d.opts.BeforeDataCheck; hook != nil {
@@ -108,6 +109,15 @@ func (d *drill) verifyData(ctx context.Context) error {
 			return fmt.Errorf("before data check: %w", err)
 		}
 	}
+	if err := d.checkLedgerData(ctx); err != nil {
+		return err
+	}
+	d.invariantRes = d.checkInvariants(ctx)
+	d.checkSchema(ctx)
+	return nil
+}
+
+func (d *drill) checkLedgerData(ctx context.Context) error {
 	spec := d.sc.Verify.Data.Ledger
 	if spec == nil {
 		return nil
@@ -129,6 +139,9 @@ func (d *drill) verifyData(ctx context.Context) error {
 		"duplicated", res.Duplicated, "indeterminate", res.Indeterminate, "examples", res.Examples)
 	d.say("ledger: %d acknowledged, %d lost, %d changed, %d duplicated, %d indeterminate",
 		res.Acknowledged, res.Lost, res.Changed, res.Duplicated, res.Indeterminate)
+	for _, ex := range res.Examples {
+		d.say("  %s", ex)
+	}
 	return nil
 }
 
@@ -262,6 +275,8 @@ func (d *drill) report() *reports.Report {
 		rep.Data.Ledger = reports.Ledger{Acknowledged: r.Acknowledged, Lost: r.Lost, Changed: r.Changed,
 			Duplicated: r.Duplicated, Indeterminate: r.Indeterminate, Checked: true}
 	}
+	rep.Data.Invariants = d.invariantRes
+	rep.Data.SchemaRestored, rep.Data.SchemaVersion, rep.Data.SchemaDiff = d.schema.restored, d.schema.version, d.schema.diff
 	rep.Rollback = reports.Rollback{Steps: d.rbSteps, Rerun: d.rbRerun, Idempotent: d.rbIdempotent || d.rbSteps == nil}
 	for _, e := range d.j.Events() {
 		rep.Timeline = append(rep.Timeline, reports.Event{T: e.T, ElapsedSeconds: e.Elapsed, Event: e.Event, Fields: e.Fields})

@@ -358,3 +358,7 @@ func TestDBLatencyParams(t *testing.T) {
 		}
 	}
 }
+
+func (dbEnv) Migrations(string) (injectors.MigrationPoint, error) {
+	return nil, errors.New("no migrations in this test")
+}

@@ -862,3 +862,7 @@ func TestHTTPKindsDescribe(t *testing.T) {
 		}
 	}
 }
+
+func (httpEnv) Migrations(string) (injectors.MigrationPoint, error) {
+	return nil, errors.New("no migrations in this test")
+}

@@ -76,6 +76,9 @@ type Env interface {
 	Processes(target string) (ProcessPoint, error)
 	// Conn returns the fault point of the TCP proxy in front of a database.
 	Conn(target string) (ConnPoint, error)
+	// Migrations returns the fault point of the schema migrations the
+	// harness runs on a database.
+	Migrations(target string) (MigrationPoint, error)
 }
 
 // HTTPPoint is a router's fault point.
@@ -231,10 +234,8 @@ func Kinds() []string {
 
 // Planned lists fault kinds of the design that are not implemented yet, so
 // that a scenario naming one is refused with "not supported yet" rather
-// than "unknown".
-var Planned = []string{
-	"migration-failure", "migration-lock", "migration-slow", "down-failure",
-}
+// than "unknown". Every kind of the design is implemented now.
+var Planned = []string{}
 
 // Duration is a parameter type that decodes Go-style durations ("200ms").
 type Duration time.Duration

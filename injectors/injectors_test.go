@@ -266,3 +266,7 @@ func byVersionOf(ss []sample, v string) []time.Duration {
 	}
 	return out
 }
+
+func (env) Migrations(string) (injectors.MigrationPoint, error) {
+	return nil, errors.New("no migrations in this test")
+}

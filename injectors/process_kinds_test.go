@@ -755,3 +755,7 @@ func TestProcessKindsAreRegisteredAndDescribed(t *testing.T) {
 		}
 	}
 }
+
+func (procEnv) Migrations(string) (injectors.MigrationPoint, error) {
+	return nil, errors.New("no migrations in this test")
+}

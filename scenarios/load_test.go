@@ -197,7 +197,7 @@ rollout: {service: api, to: v1, steps: [{weight: 10%}]}
 			},
 		},
 		{
-			name: "fault kinds: unknown, planned, and registered",
+			name: "fault kinds: unknown, wrong target class, and registered",
 			yaml: `
 version: 1
 name: kinds
@@ -208,14 +208,43 @@ load: {target: api, rate: 1/s, requests: [{path: /}]}
 rollout: {service: api, to: v2, steps: [{weight: 10%}]}
 faults:
   - {name: a, kind: latncy, target: api}
-  - {name: b, kind: ` + plannedKind() + `, target: api}
+  - {name: b, kind: migration-failure, target: api, params: {statement: 1}}
   - {name: c, kind: chaos-monkey, target: api}
   - {name: d, kind: latency, target: api, params: {delay: 10ms}}
 `,
 			wants: []want{
 				{"9:21", `unknown fault kind "latncy" (known: `, `did you mean "latency"?`},
-				{"10:21", `fault kind "` + plannedKind() + `" is not supported yet (supported: `, ""},
+				{"10:48", `target: fault kind "migration-failure" acts on database, not on a service`, ""},
 				{"11:21", `unknown fault kind "chaos-monkey"`, ""},
+			},
+		},
+		{
+			name: "migration faults need the rollout's migration",
+			yaml: `
+version: 1
+name: migfaults
+environment:
+  databases: {db: {engine: sqlite}, other: {engine: sqlite}}
+  services:
+    api: {build: x, database: db, versions: {v1: {migration: 2}, v2: {migration: 2}, v3: {migration: 1}}, baseline: v1}
+load: {target: api, rate: 1/s, requests: [{path: /}]}
+rollout: {service: api, to: v2, steps: [{weight: 10%}]}
+faults:
+  - {name: a, kind: migration-failure, target: db, params: {statement: 0}}
+  - {name: b, kind: migration-slow, target: other, params: {delay: 1s}}
+  - {name: c, kind: migration-lock, target: db, params: {table: "x;y", mode: share lock, hold: 0s}}
+  - {name: d, kind: down-failure, target: db, params: {statment: 2}}
+`,
+			wants: []want{
+				{"10:48", `target: fault kind "migration-failure" needs a migration, and api v1 and v2 are both at migration 2`, "set api.v2's migration: to a version other than the baseline's (2)"},
+				{"10:60", "migration-failure needs params.statement >= 1", ""},
+				{"11:45", `target: fault kind "migration-slow" acts on the migrations the rollout runs; the rollout of api does not migrate "other"`, `api has database: "db"`},
+				{"12:45", `fault kind "migration-lock" needs a migration`, ""},
+				{"12:57", `migration-lock needs params.table, a plain table name (got "x;y")`, ""},
+				{"12:57", `migration-lock params.mode "SHARE LOCK" is not a PostgreSQL lock mode`, ""},
+				{"12:57", "migration-lock needs params.hold > 0", ""},
+				{"13:43", `fault kind "down-failure" needs a migration`, ""},
+				{"13:56", `unknown field "statment" in faults[3].params`, `did you mean "statement"?`},
 			},
 		},
 		{
@@ -318,7 +347,7 @@ rollout:
 				{"10:16", `metric "rss" is not supported yet in steady_state.slo (supported: error_rate, latency_p50`, ""},
 				{"11:16", `unknown metric "latncy_p99"`, `did you mean "latency_p99"?`},
 				{"12:13", "attempts: must be at least 1, got 0", "measures the hypothesis once"},
-				{"20:18", `metric "invariant:totals-match" is not supported yet`, ""},
+				{"20:18", `metric "invariant:totals-match": unknown invariant "totals-match" (defined: none)`, "define it under verify.data.invariants"},
 				{"21:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
 				{"22:18", `metric "invariant:" names no invariant`, ""},
 				{"23:42", "max_ratio: must be positive, got 0", ""},
@@ -328,7 +357,7 @@ rollout:
 			},
 		},
 		{
-			name: "data checks not supported yet, still validated",
+			name: "data checks: schema choice, invariant fields, invariant metrics",
 			yaml: `
 version: 1
 name: data
@@ -337,20 +366,33 @@ environment:
   services:
     api: {build: x, database: db, versions: {v1: {}, v2: {}}}
 load: {target: api, rate: 1/s, requests: [{path: /}]}
-rollout: {service: api, to: v2, steps: [{weight: 10%}]}
+rollout:
+  service: api
+  to: v2
+  steps: [{weight: 10%}]
+  analysis:
+    metrics:
+      - {metric: "invariant:sum", max: 0}
+      - {metric: "invariant:sums", max_ratio: 2, max_increase: 1}
 verify:
   data:
-    schema: baseline
+    schema: latest
     invariants:
       - {name: sums, database: dbx, sql: SELECT 0}
       - {name: sums, database: db}
+      - {name: blank, database: db, sql: " "}
+steady_state: {duration: 1s, slo: [{metric: "invariant:sums", max: 0}]}
 `,
 			wants: []want{
-				{"11:5", "verify.data.schema is not supported yet", ""},
-				{"12:5", "verify.data.invariants is not supported yet", ""},
-				{"13:32", `database: unknown database "dbx" (known: db)`, `did you mean "db"?`},
-				{"14:9", `missing required field "sql" in verify.data.invariants[1]`, ""},
-				{"14:16", `duplicate invariant name "sums" (first at line 13)`, ""},
+				{"14:18", `metric "invariant:sum": unknown invariant "sum" (defined: sums, sums, blank)`, `did you mean "sums"?`},
+				{"15:36", "max_ratio: an invariant metric takes an absolute bound only", "use max"},
+				{"15:50", "max_increase: an invariant metric takes an absolute bound only", "use max"},
+				{"18:13", `unknown schema check "latest"`, ""},
+				{"20:32", `database: unknown database "dbx" (known: db)`, `did you mean "db"?`},
+				{"21:9", `missing required field "sql" in verify.data.invariants[1]`, ""},
+				{"21:16", `duplicate invariant name "sums" (first at line 20)`, ""},
+				{"22:42", "sql: is empty", ""},
+				{"23:45", `metric "invariant:sums" is not supported in steady_state.slo`, "rollout.analysis.metrics"},
 			},
 		},
 		{
@@ -967,9 +1009,6 @@ func TestDesignExample(t *testing.T) {
 		}
 		checkProblems(t, data, ps, []want{
 			{"67:12", `judge "sequential" is not supported yet (supported: threshold)`, ""},
-			{"72:18", `metric "invariant:totals-match" is not supported yet`, ""},
-			{"89:5", "verify.data.schema is not supported yet", ""},
-			{"90:5", "verify.data.invariants is not supported yet", ""},
 		})
 	})
 
@@ -1113,18 +1152,10 @@ func TestNotSupportedYet(t *testing.T) {
 			`judge "sequential" is not supported yet (supported: threshold)`},
 		{"strategy blue-green", []string{"  to: v2\n", "  to: v2\n  strategy: blue-green\n"},
 			`strategy "blue-green" is not supported yet (supported: canary)`},
-		{"invariant in analysis", []string{"  to: v2\n", "  to: v2\n  analysis: {metrics: [{metric: 'invariant:x', max: 0}]}\n"},
-			`metric "invariant:x" is not supported yet`},
 		{"cpu in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: cpu, max: 50%}]}\nrollout:\n"},
 			`metric "cpu" is not supported yet in steady_state.slo`},
 		{"rss in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: rss, max: 1GiB}]}\nrollout:\n"},
 			`metric "rss" is not supported yet in steady_state.slo`},
-		{"invariant in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: 'invariant:y', max: 0}]}\nrollout:\n"},
-			`metric "invariant:y" is not supported yet`},
-		{"verify.data.schema", []string{"rollout:\n", "verify: {data: {schema: baseline}}\nrollout:\n"},
-			"verify.data.schema is not supported yet"},
-		{"verify.data.invariants", []string{"rollout:\n", "verify: {data: {invariants: []}}\nrollout:\n"},
-			"verify.data.invariants is not supported yet"},
 	}
 	for _, kind := range injectors.Planned {
 		tests = append(tests, struct {

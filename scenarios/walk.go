@@ -92,6 +92,16 @@ type walk struct {
 	*parser
 	env        *Environment
 	haveLedger bool
+	// invariantRefs are the invariant:NAME metrics of the analysis, checked
+	// against verify.data.invariants once that section is read.
+	invariantRefs []invariantRef
+	ro            *Rollout // set once the rollout is read
+}
+
+// invariantRef is one use of an invariant:NAME metric.
+type invariantRef struct {
+	name string
+	n    *yaml.Node
 }
 
 // scenario walks the document's root mapping.
@@ -124,8 +134,10 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
 	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "slo", "attempts"))
 	s.Rollout = w.rollout(o.child("rollout", "service", "to", "strategy", "steps", "analysis", "on_failure"))
+	w.ro = &s.Rollout
 	s.Faults = w.faults(o, len(s.Rollout.Steps))
 	s.Verify = w.verify(o.child("verify", "recovery", "data"))
+	w.resolveInvariants(&s.Verify)
 	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score"))
 	return s
 }
@@ -470,11 +482,17 @@ func (w *walk) metric(n *yaml.Node, m string, analysis bool) bool {
 		w.add(n, "", "metric %q is not supported yet in steady_state.slo (supported: %s; it is supported in rollout.analysis.metrics)", m, strings.Join(supported, ", "))
 		return true
 	case strings.HasPrefix(m, InvariantPrefix):
-		if strings.TrimPrefix(m, InvariantPrefix) == "" {
+		name := strings.TrimPrefix(m, InvariantPrefix)
+		if name == "" {
 			w.add(n, "write invariant:NAME, naming one of verify.data.invariants", "metric %q names no invariant", m)
 			return false
 		}
-		w.add(n, "", "metric %q is not supported yet (supported: %s)", m, strings.Join(supported, ", "))
+		if !analysis {
+			w.add(n, "invariants are checked at every analysis interval (rollout.analysis.metrics) and at the end (verify.data.invariants)",
+				"metric %q is not supported in steady_state.slo", m)
+			return false
+		}
+		w.invariantRefs = append(w.invariantRefs, invariantRef{name, n})
 		return true
 	}
 	known := append(slices.Clip(supportedMetrics), instanceMetrics...)
@@ -622,6 +640,20 @@ func (w *walk) check(n *yaml.Node, where string) *Check {
 	if o.str("metric", &c.Metric) {
 		known = w.metric(o.get("metric"), c.Metric, true)
 	}
+	if known && strings.HasPrefix(c.Metric, InvariantPrefix) {
+		// An invariant is a query over the whole database, not a
+		// per-version measurement: there is no baseline side to compare.
+		for _, f := range []string{"max_increase", "max_ratio"} {
+			if o.has(f) {
+				w.add(o.key(f), "use max: an invariant's value is database-wide, not per version",
+					"%s: an invariant metric takes an absolute bound only", f)
+			}
+		}
+		if o.has("max") {
+			c.Max = w.threshold(o.get("max"), "max", c.Metric)
+		}
+		return c
+	}
 	if known {
 		if o.has("max") {
 			c.Max = w.threshold(o.get("max"), "max", c.Metric)
@@ -670,6 +702,9 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 			}
 			if kind != nil && class == targetDatabase {
 				w.targetEngine(fo.get("target"), f.Kind, kind, w.env.Database(f.Target))
+				if dir := injectors.MigrationDirection(kind); dir != "" {
+					w.migrationTarget(fo.get("target"), f.Kind, dir, f.Target)
+				}
 			}
 		}
 		if fo.has("at") {
@@ -685,6 +720,34 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 		out = append(out, f)
 	}
 	return out
+}
+
+// migrationTarget checks that a migration fault's database is the one the
+// rollout migrates, in the direction the kind acts on: a fault waiting for
+// a migration that never runs would pass silently.
+func (w *walk) migrationTarget(n *yaml.Node, kind, dir, db string) {
+	ro := w.ro
+	svc := w.env.Service(ro.Service)
+	if svc == nil || ro.To == "" {
+		return // the rollout's own problems are reported there
+	}
+	if svc.Database != db {
+		w.add(n, fmt.Sprintf("target the rollout service's database (%s has database: %q)", svc.Name, svc.Database),
+			"target: fault kind %q acts on the migrations the rollout runs; the rollout of %s does not migrate %q", kind, svc.Name, db)
+		return
+	}
+	base, to := svc.Version(svc.Baseline), svc.Version(ro.To)
+	if base == nil || to == nil {
+		return
+	}
+	switch {
+	case to.Migration == base.Migration:
+		w.add(n, fmt.Sprintf("set %s.%s's migration: to a version other than the baseline's (%d)", svc.Name, to.Name, base.Migration),
+			"target: fault kind %q needs a migration, and %s %s and %s are both at migration %d", kind, svc.Name, base.Name, to.Name, base.Migration)
+	case dir == "down" && to.Migration < base.Migration:
+		w.add(n, "", "target: fault kind %q acts on the rollback's down migration, but %s migrates down to %d and back up on rollback",
+			kind, to.Name, to.Migration)
+	}
 }
 
 func (w *walk) probability(n *yaml.Node, dst *float64) {
@@ -887,11 +950,8 @@ func (w *walk) verify(o *object) Verify {
 		}
 		v.Data.Ledger = l
 	}
-	if do.str("schema", &v.Data.Schema) && w.choice(do.get("schema"), "schema check", v.Data.Schema, []string{SchemaBaseline}, nil) {
-		w.add(do.key("schema"), "", "verify.data.schema is not supported yet")
-	}
-	if do.has("invariants") {
-		w.add(do.key("invariants"), "", "verify.data.invariants is not supported yet")
+	if do.str("schema", &v.Data.Schema) {
+		w.choice(do.get("schema"), "schema check", v.Data.Schema, []string{SchemaBaseline}, nil)
 	}
 	names := map[string]*yaml.Node{}
 	for i, n := range do.list("invariants") {
@@ -908,11 +968,31 @@ func (w *walk) verify(o *object) Verify {
 		if iv.str("database", &inv.Database) {
 			w.refDatabase(iv.get("database"), "database", inv.Database)
 		}
-		iv.str("sql", &inv.SQL)
+		if iv.str("sql", &inv.SQL) && strings.TrimSpace(inv.SQL) == "" {
+			w.add(iv.get("sql"), "a query whose single result is a number, e.g. SELECT count(*) FROM orders WHERE total_cents < 0", "sql: is empty")
+		}
 		iv.number("expect", &inv.Expect)
 		v.Data.Invariants = append(v.Data.Invariants, inv)
 	}
 	return v
+}
+
+// resolveInvariants checks that every invariant:NAME metric names an
+// invariant of verify.data.invariants.
+func (w *walk) resolveInvariants(v *Verify) {
+	var names []string
+	for _, inv := range v.Data.Invariants {
+		names = append(names, inv.Name)
+	}
+	for _, r := range w.invariantRefs {
+		if !slices.Contains(names, r.name) {
+			hint := didYouMean(r.name, names)
+			if hint == "" {
+				hint = "define it under verify.data.invariants: [{name, database, sql, expect}]"
+			}
+			w.add(r.n, hint, "metric %q: unknown invariant %q (defined: %s)", InvariantPrefix+r.name, r.name, orNone(names))
+		}
+	}
 }
 
 func (w *walk) expect(o *object) Expect {
