@@ -146,12 +146,13 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 }
 
 // appliedAny reports whether any fault has been applied, or its apply
-// begun, so far.
+// begun, so far. A migration fault only armed so far does not count: it
+// acts on nothing until a migration runs.
 func (fs *faultSet) appliedAny() bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, r := range fs.runs {
-		if r.attempted {
+		if _, armed := r.inj.(injectors.ArmedFault); r.attempted && !armed {
 			return true
 		}
 	}

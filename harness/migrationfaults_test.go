@@ -1,0 +1,247 @@
+package harness
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// migrationDrill is the part of a drill the migration steps use: the
+// orders service on database h, baseline v1 at migration base, canary v2
+// at migration to, and a journal.
+func migrationDrill(t *testing.T, h *DatabaseHandle, dir string, base, to uint) *drill {
+	t.Helper()
+	svc := &scenarios.Service{Name: "orders", Database: "ordersdb", Migrations: dir, Baseline: "v1",
+		Versions: []*scenarios.Version{{Name: "v1", Migration: base}, {Name: "v2", Migration: to}}}
+	sc := &scenarios.Scenario{Name: "t",
+		Environment: scenarios.Environment{Services: []*scenarios.Service{svc},
+			Databases: []*scenarios.Database{{Name: "ordersdb", Engine: h.Engine}}},
+		Rollout: scenarios.Rollout{Service: "orders", To: "v2"},
+		Verify:  scenarios.Verify{Data: scenarios.Data{Schema: scenarios.SchemaBaseline}}}
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal.jsonl"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	d := &drill{sc: sc, dbs: map[string]*DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
+	if _, err := d.migrator(svc).to(base); err != nil {
+		t.Fatalf("migrate to the baseline %d: %v", base, err)
+	}
+	if err := d.snapshotBaseline(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// arm applies a fault of kind with params at the drill, as the fault set
+// does, and reverts it at cleanup.
+func arm(t *testing.T, d *drill, kind string, params any) injectors.Injector {
+	t.Helper()
+	k, ok := injectors.Lookup(kind)
+	if !ok {
+		t.Fatalf("no kind %s", kind)
+	}
+	inj := k.New(injectors.Spec{Name: kind, Target: "ordersdb", Probability: 1, Params: params})
+	if err := inj.Apply(context.Background(), d); err != nil {
+		t.Fatalf("apply %s: %v", kind, err)
+	}
+	t.Cleanup(func() { inj.Revert(context.Background()) })
+	return inj
+}
+
+// canaryMigration runs the rollout's up migration as the rollout does,
+// recording the dirty version it leaves.
+func canaryMigration(t *testing.T, d *drill) error {
+	t.Helper()
+	svc := d.sc.Environment.Services[0]
+	err := d.migrate(context.Background(), svc, svc.Version("v2"), "migrate.canary")
+	if st, serr := d.migrator(svc).state(); serr == nil && st.Dirty {
+		d.upFailedAt = st.Version
+	}
+	return err
+}
+
+func pgOrDie(t *testing.T) *DatabaseHandle {
+	_, h := newPostgres(t)
+	return h
+}
+
+func yes() *bool { b := true; return &b }
+
+// TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState: the
+// statements before the failure stay applied, the version is dirty, and
+// the rollback step undoes them with the version's idempotent down.
+func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T) {
+	h := pgOrDie(t)
+	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	arm(t, d, "migration-failure", injectors.MigrationFailureParams{Statement: 2, MultiStatement: yes()})
+	err := canaryMigration(t, d)
+	if err == nil || !strings.Contains(err.Error(), "drill_injected_failure_at_statement_2") {
+		t.Fatalf("canary migration: %v, want the injected failure", err)
+	}
+	if d.upFailedAt != 3 {
+		t.Fatalf("dirty version %d, want 3", d.upFailedAt)
+	}
+	if cols := pgColumns(t, h, "order_events"); len(cols) == 0 {
+		t.Fatal("statement 1 (CREATE TABLE order_events) was not left applied")
+	}
+	if cols := pgColumns(t, h, "orders"); strings.Contains(strings.Join(cols, ","), "status") {
+		t.Fatal("statement 2 ran although it was the failing one")
+	}
+	changed, detail, err := d.migrateToBaseline(context.Background())
+	if err != nil || !changed || !strings.Contains(detail, "ran its down migration over the half-applied schema") {
+		t.Fatalf("migrateToBaseline: changed=%v %q %v", changed, detail, err)
+	}
+	d.migratedUp, d.outcome = true, "rolled_back"
+	d.checkSchema(context.Background())
+	if r := d.schema.restored; r == nil || !*r || d.schema.version != "2" {
+		t.Errorf("schema restored %v at %q, diff %v", r, d.schema.version, d.schema.diff)
+	}
+	if changed, detail, err := d.migrateToBaseline(context.Background()); err != nil || changed {
+		t.Errorf("second run: changed=%v %q %v, want a no-op", changed, detail, err)
+	}
+}
+
+// TestNonIdempotentDownLeavesWhatTheFailedMigrationApplied: on SQLite the
+// down migration cannot drop a column the half-applied up never added, so
+// the rollback forces the last clean version and the schema check shows
+// what is left.
+func TestNonIdempotentDownLeavesWhatTheFailedMigrationApplied(t *testing.T) {
+	h := newSQLite(t)
+	d := migrationDrill(t, h, ordersMigrations, 2, 3)
+	arm(t, d, "migration-failure", injectors.MigrationFailureParams{Statement: 2, MultiStatement: yes()})
+	if err := canaryMigration(t, d); err == nil {
+		t.Fatal("the canary migration succeeded")
+	}
+	changed, detail, err := d.migrateToBaseline(context.Background())
+	if err != nil || !changed || !strings.Contains(detail, "forced to 2, the last clean version") {
+		t.Fatalf("migrateToBaseline: changed=%v %q %v", changed, detail, err)
+	}
+	d.migratedUp, d.outcome = true, "rolled_back"
+	d.checkSchema(context.Background())
+	if r := d.schema.restored; r == nil || *r {
+		t.Fatalf("schema restored %v, want not restored", r)
+	}
+	want := []string{"+ column order_events.client_ref text not null", "+ column order_events.event text not null",
+		"+ column order_events.id integer null primary key", "+ primary key (id) on order_events", "+ table order_events"}
+	if strings.Join(d.schema.diff, "\n") != strings.Join(want, "\n") {
+		t.Errorf("diff:\n%s\nwant:\n%s", strings.Join(d.schema.diff, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestDownFailureStopsTheRollbackAndSaysWhere: a failed down migration is
+// not forced past; the step fails, naming the dirty version, and running
+// it again changes nothing.
+func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
+	h := pgOrDie(t)
+	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	if err := canaryMigration(t, d); err != nil {
+		t.Fatal(err)
+	}
+	inj := arm(t, d, "down-failure", injectors.DownFailureParams{Statement: 2, MultiStatement: yes()})
+	changed, detail, err := d.migrateToBaseline(context.Background())
+	if err == nil || !changed || !strings.Contains(detail, "schema stuck at version 2 (dirty)") {
+		t.Fatalf("migrateToBaseline: changed=%v %q %v, want stuck at 2 (dirty)", changed, detail, err)
+	}
+	if e := inj.(injectors.Verifier).Verify(injectors.Observation{}); !e.Effective {
+		t.Errorf("down-failure effect %+v", e)
+	}
+	changed, detail, err = d.migrateToBaseline(context.Background())
+	var dirty *errDirty
+	if !errors.As(err, &dirty) || changed || !strings.Contains(detail, "a down migration failed part-way") {
+		t.Errorf("second run: changed=%v %q %v, want the same refusal and no change", changed, detail, err)
+	}
+	d.migratedUp, d.outcome = true, "rolled_back"
+	d.checkSchema(context.Background())
+	if r := d.schema.restored; r == nil || *r || d.schema.version != "2 (dirty)" {
+		t.Errorf("schema restored %v at %q, want not restored at 2 (dirty)", r, d.schema.version)
+	}
+	// Statement 1 of the down (DROP INDEX) ran before the failure.
+	if !strings.Contains(strings.Join(d.schema.diff, "\n"), "+ column orders.status") {
+		t.Errorf("diff %v: want what the half-run down left of migration 3", d.schema.diff)
+	}
+}
+
+// TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock: the migration
+// waits for ACCESS SHARE held by another session until its lock_timeout,
+// fails, and nothing of it is applied; the lock goes with the revert.
+func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
+	h := pgOrDie(t)
+	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	inj := arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "orders", Mode: "ACCESS SHARE",
+		Hold: injectors.Duration(time.Minute), LockTimeout: injectors.Duration(300 * time.Millisecond)})
+	start := time.Now()
+	err := canaryMigration(t, d)
+	if err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("canary migration: %v, want a lock timeout", err)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Errorf("the migration failed after %s, before its lock_timeout", el)
+	}
+	db := openSQL(t, h)
+	if n := count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessShareLock' AND l.granted`); n != 1 {
+		t.Errorf("%d sessions hold ACCESS SHARE on orders during the fault, want 1", n)
+	}
+	if err := inj.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessShareLock'`); n != 0 {
+		t.Errorf("%d ACCESS SHARE locks on orders after the revert, want 0", n)
+	}
+	if _, _, err := d.migrateToBaseline(context.Background()); err != nil {
+		t.Fatalf("rollback after the lock timeout: %v", err)
+	}
+	d.migratedUp, d.outcome = true, "rolled_back"
+	d.checkSchema(context.Background())
+	if r := d.schema.restored; r == nil || !*r {
+		t.Errorf("schema restored %v, diff %v", r, d.schema.diff)
+	}
+}
+
+// TestMigrationSlowHoldsTheMigrationsLocks: while the slow migration
+// sleeps, its ALTER TABLE's ACCESS EXCLUSIVE lock on orders is held.
+func TestMigrationSlowHoldsTheMigrationsLocks(t *testing.T) {
+	h := pgOrDie(t)
+	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	arm(t, d, "migration-slow", injectors.MigrationSlowParams{Delay: injectors.Duration(3 * time.Second)})
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- canaryMigration(t, d) }()
+	db := openSQL(t, h)
+	seen := false
+	for deadline := time.Now().Add(10 * time.Second); !seen && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		seen = count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted`) > 0
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("slow migration: %v", err)
+	}
+	if !seen {
+		t.Error("the migration's ACCESS EXCLUSIVE lock on orders was never seen held")
+	}
+	if el := time.Since(start); el < 3*time.Second {
+		t.Errorf("the migration took %s, less than its 3s delay", el)
+	}
+}
+
+func count(t *testing.T, db *sql.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
