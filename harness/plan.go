@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -38,6 +39,10 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 	ro := sc.Rollout
 	add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,
 		sc.Environment.Service(ro.Service).Baseline, ro.To, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
+	svc := sc.Environment.Service(ro.Service)
+	if base, to := svc.Version(svc.Baseline), svc.Version(ro.To); svc.Database != "" && base != nil && to != nil && base.Migration != to.Migration {
+		add(ss, false, "canary migration: %s %d -> %d, before the canary takes traffic (a failed migration rolls back)", svc.Database, base.Migration, to.Migration)
+	}
 	events := map[string]time.Duration{"rollout.start": ss}
 	stepAt := map[int]time.Duration{}
 	t, approx := ss, false
@@ -76,7 +81,16 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 		if f.Duration > 0 {
 			dur = "for " + f.Duration.String()
 		}
-		add(start, fapprox, "fault %s applied (%s on %s, %s, %s)", f.Name, f.Kind, f.Target, when, dur)
+		verb := "applied"
+		if k, ok := injectors.Lookup(f.Kind); ok {
+			switch injectors.MigrationDirection(k) {
+			case "up":
+				verb = "armed for the canary's migration"
+			case "down":
+				verb = "armed for the rollback's down migration"
+			}
+		}
+		add(start, fapprox, "fault %s %s (%s on %s, %s, %s)", f.Name, verb, f.Kind, f.Target, when, dur)
 		if f.Duration > 0 {
 			add(start+f.Duration, fapprox, "fault %s reverted", f.Name)
 		}

@@ -33,7 +33,9 @@ func (c *cli) cmdList(_ context.Context, args []string) int {
 			fmt.Fprintf(w, "  %-14s   %-13s %-11s %s\n", "", p.Name, p.Default, p.Description)
 		}
 	}
-	fmt.Fprintf(w, "  (planned, not supported yet: %s)\n", strings.Join(injectors.Planned, ", "))
+	if len(injectors.Planned) > 0 {
+		fmt.Fprintf(w, "  (planned, not supported yet: %s)\n", strings.Join(injectors.Planned, ", "))
+	}
 	fmt.Fprintln(w, "\nrenderers:")
 	for _, n := range reports.Names() {
 		fmt.Fprintf(w, "  %-14s %s\n", n, reports.Describe(n))
