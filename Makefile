@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet bench soak clean images
+.PHONY: help build demo test fmt vet bench bench-ledger soak clean images
 
 ## help: list the targets
 help:
@@ -30,7 +30,7 @@ test: vet
 	@# Real processes and containers after the unit tests: the steady-state
 	@# re-check, the images, the docker provider. Without a Docker engine
 	@# these fail; DRILL_DOCKER=off skips the docker parts on purpose.
-	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker' ./harness/
+	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker|TestPlantedFaults' ./harness/
 	@# The shipped scenarios on both providers, one drill at a time: on 2
 	@# cores two drills at 200 rps each plus the host's stalls gave false
 	@# verdicts (measured); sharing cores with race builds would do the same.
@@ -49,6 +49,10 @@ vet:
 ## bench: router overhead and metrics recorder benchmarks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/
+
+## bench-ledger: ledger check of 1,000,000 acknowledged writes on SQLite and PostgreSQL (time, writes/s, peak heap and RSS of the check)
+bench-ledger:
+	$(GO) test -run '^$$' -bench BenchmarkLedgerCheck1M -benchtime 1x -timeout 30m ./harness/
 
 ## clean: remove build outputs and run directories
 clean:

@@ -5,13 +5,16 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/drillhq/drill/scenarios"
@@ -44,6 +47,12 @@ func quoteIdent(s string) (string, error) {
 // the database in batches: a key not found is lost, a key whose recorded
 // columns differ is changed, a key found more than once is duplicated.
 // Indeterminate writes (no answer) are counted apart, never as lost.
+//
+// The table's columns are read first, so a schema that lost part of what
+// was acknowledged is a finding, not an error: without the table or its
+// key column every acknowledged write is lost; without a recorded column
+// (a down migration dropped it) every write that recorded a value for it
+// is changed, its other columns still compared.
 func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path string) (LedgerResult, error) {
 	var res LedgerResult
 	table, err := quoteIdent(spec.Table)
@@ -54,9 +63,8 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 	if err != nil {
 		return res, err
 	}
-	cols := make([]string, len(spec.Columns))
-	for i, c := range spec.Columns {
-		if cols[i], err = quoteIdent(c); err != nil {
+	for _, c := range spec.Columns {
+		if _, err := quoteIdent(c); err != nil {
 			return res, err
 		}
 	}
@@ -65,30 +73,39 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 		return res, fmt.Errorf("open ledger: %w", err)
 	}
 	defer f.Close()
+	b := &ledgerBatcher{db: db, table: table, key: key, cols: spec.Columns, numbered: numberedParams(db)}
+	defer b.close()
+	have, err := tableColumns(ctx, db, table)
+	switch {
+	case errors.Is(err, errNoTable):
+		b.gone = fmt.Sprintf("table %s missing", spec.Table)
+	case err != nil:
+		return res, err
+	case !have.has(spec.Key):
+		b.gone = fmt.Sprintf("key column %s missing", spec.Key)
+	}
+	b.init(have)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	batch := make([]ledgerEntry, 0, ledgerBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := checkBatch(ctx, db, table, key, cols, spec.Columns, batch, &res)
-		batch = batch[:0]
-		return err
-	}
 	for sc.Scan() {
-		var e ledgerEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		k, status, err := b.decode(sc.Bytes())
+		if err != nil {
 			return res, fmt.Errorf("ledger line: %w", err)
 		}
-		if e.Status != ledgerAcked {
+		if status != ledgerAcked {
 			res.Indeterminate++
 			continue
 		}
 		res.Acknowledged++
-		batch = append(batch, e)
-		if len(batch) == ledgerBatch {
-			if err := flush(); err != nil {
+		if b.gone != "" {
+			res.Lost++
+			res.example("lost: %s (%s)", k, b.gone)
+			continue
+		}
+		b.keys[b.n] = k
+		b.n++
+		if b.n == ledgerBatch {
+			if err := b.check(ctx, &res); err != nil {
 				return res, err
 			}
 		}
@@ -96,71 +113,410 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 	if err := sc.Err(); err != nil {
 		return res, fmt.Errorf("read ledger: %w", err)
 	}
-	return res, flush()
+	return res, b.check(ctx, &res)
 }
 
-func checkBatch(ctx context.Context, db *sql.DB, table, key string, qcols, cols []string, batch []ledgerEntry, res *LedgerResult) error {
-	args := make([]any, len(batch))
-	marks := make([]string, len(batch))
-	numbered := numberedParams(db)
-	for i, e := range batch {
-		args[i] = e.Key
-		marks[i] = "?"
-		if numbered {
-			marks[i] = "$" + strconv.Itoa(i+1)
+// errNoTable is tableColumns' answer for a table that does not exist.
+var errNoTable = errors.New("no such table")
+
+// columnSet is the column names of a table.
+type columnSet struct {
+	names []string
+	fold  bool // names match case-insensitively (SQLite)
+}
+
+func (s columnSet) has(name string) bool {
+	for _, n := range s.names {
+		if n == name || s.fold && strings.EqualFold(n, name) {
+			return true
 		}
 	}
-	sel := append([]string{key}, qcols...)
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)", strings.Join(sel, ", "), table, key, strings.Join(marks, ","))
-	rows, err := db.QueryContext(ctx, q, args...)
+	return false
+}
+
+// tableColumns lists the columns of table (a quoted identifier) with a
+// query that returns none of its rows, the same on SQLite and PostgreSQL.
+func tableColumns(ctx context.Context, db *sql.DB, table string) (columnSet, error) {
+	numbered := numberedParams(db)
+	rows, err := db.QueryContext(ctx, "SELECT * FROM "+table+" WHERE 1=0")
+	if err != nil {
+		if undefinedTable(err, numbered) {
+			return columnSet{}, errNoTable
+		}
+		return columnSet{}, fmt.Errorf("ledger query: %w", err)
+	}
+	defer rows.Close()
+	names, err := rows.Columns()
+	if err != nil {
+		return columnSet{}, fmt.Errorf("ledger query: %w", err)
+	}
+	// SQLite matches quoted identifiers without regard to case;
+	// PostgreSQL's quoted identifiers are exact.
+	return columnSet{names: names, fold: !numbered}, rows.Close()
+}
+
+// undefinedTable tells a missing table from any other failure (a database
+// that cannot be reached must stay an error, not become lost writes).
+func undefinedTable(err error, postgres bool) bool {
+	if postgres {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "42P01" // undefined_table
+	}
+	return strings.Contains(err.Error(), "no such table")
+}
+
+// ledgerBatcher holds up to ledgerBatch acknowledged entries and checks
+// them with one query. Its buffers are allocated once and reused, so the
+// check's memory does not grow with the ledger, and no map or slice is
+// allocated per entry or per row.
+type ledgerBatcher struct {
+	db         *sql.DB
+	table, key string
+	cols       []string // the ledger's columns, in spec order
+	numbered   bool
+	gone       string // set when the table or key column is missing: every write is lost
+
+	// col[i] is the index of cols[i] among the queried columns, or -1
+	// when the table no longer has it.
+	col   []int
+	query string // for a full batch; built once
+	sel   string // "SELECT key, cols FROM table WHERE key IN "
+
+	n    int
+	keys []string // n keys
+	want []string // n*len(cols) acknowledged values
+	sent []bool   // n*len(cols): whether the entry recorded the column
+
+	scratch ledgerEntry // a line encoding/json decodes
+
+	stmt *sql.Stmt // the full batch's query, prepared once
+
+	slot  map[string]int // distinct key -> index into seen/got
+	uniq  []any          // distinct keys, the query's arguments
+	seen  []int          // rows found per distinct key
+	got   []string       // first row's values per distinct key, nq each
+	nq    int            // queried columns besides the key
+	scan  []any
+	vals  []any
+	marks []string
+}
+
+func (b *ledgerBatcher) init(have columnSet) {
+	b.col = make([]int, len(b.cols))
+	sel := []string{b.key}
+	for i, c := range b.cols {
+		b.col[i] = -1
+		if b.gone == "" && have.has(c) {
+			b.col[i] = len(sel) - 1
+			q, _ := quoteIdent(c) // checked by checkLedger
+			sel = append(sel, q)
+		}
+	}
+	b.nq = len(sel) - 1
+	b.sel = fmt.Sprintf("SELECT %s FROM %s WHERE %s IN ", strings.Join(sel, ", "), b.table, b.key)
+	b.vals = make([]any, len(sel))
+	b.scan = make([]any, len(sel))
+	for i := range b.vals {
+		b.scan[i] = &b.vals[i]
+	}
+	if b.gone != "" {
+		return
+	}
+	nc := len(b.cols)
+	b.keys = make([]string, ledgerBatch)
+	b.want = make([]string, ledgerBatch*nc)
+	b.sent = make([]bool, ledgerBatch*nc)
+	b.slot = make(map[string]int, ledgerBatch)
+	b.uniq = make([]any, 0, ledgerBatch)
+	b.seen = make([]int, ledgerBatch)
+	b.got = make([]string, ledgerBatch*b.nq)
+	b.marks = make([]string, ledgerBatch)
+	for i := range b.marks {
+		b.marks[i] = "?"
+		if b.numbered {
+			b.marks[i] = "$" + strconv.Itoa(i+1)
+		}
+	}
+	b.query = b.sel + "(" + strings.Join(b.marks, ",") + ")"
+}
+
+// decode reads one ledger line. The entry's recorded columns go to row
+// b.n of the batch, which the caller then keeps (b.n++) or not.
+func (b *ledgerBatcher) decode(line []byte) (key, status string, err error) {
+	if key, status, ok := b.decodeFast(line); ok {
+		return key, status, nil
+	}
+	e := &b.scratch
+	clear(e.Columns)
+	e.Key, e.Status = "", ""
+	if err := json.Unmarshal(line, e); err != nil {
+		return "", "", err
+	}
+	if b.want != nil {
+		row := b.n * len(b.cols)
+		for j, c := range b.cols {
+			b.want[row+j], b.sent[row+j] = e.Columns[c]
+		}
+	}
+	return e.Key, e.Status, nil
+}
+
+// decodeFast reads a line the way ledgerWriter writes it (json.Marshal of
+// a ledgerEntry: an object of "k", "c", "s" and "t") without reflection
+// and without a map per entry: a million-line ledger spent most of its
+// check in encoding/json. It gives up (ok false) on anything else: escape
+// sequences, invalid UTF-8, other fields or value kinds. encoding/json
+// then decodes the line, so the result never depends on which path ran.
+func (b *ledgerBatcher) decodeFast(line []byte) (key, status string, ok bool) {
+	row := b.n * len(b.cols)
+	if b.want != nil {
+		clear(b.sent[row : row+len(b.cols)])
+	}
+	s := jsonLine{b: line}
+	if !s.next('{') {
+		return "", "", false
+	}
+	if s.next('}') {
+		return "", "", s.end()
+	}
+	for {
+		name, ok := s.str()
+		if !ok || !s.next(':') {
+			return "", "", false
+		}
+		switch string(name) {
+		case "k", "s":
+			v, ok := s.str()
+			if !ok {
+				return "", "", false
+			}
+			if name[0] == 'k' {
+				key = string(v)
+			} else {
+				status = string(v)
+			}
+		case "t":
+			if !s.integer() {
+				return "", "", false
+			}
+		case "c":
+			if !b.columnsFast(&s, row) {
+				return "", "", false
+			}
+		default:
+			return "", "", false
+		}
+		if s.next(',') {
+			continue
+		}
+		if !s.next('}') {
+			return "", "", false
+		}
+		return key, status, s.end()
+	}
+}
+
+// columnsFast reads the "c" object into row's columns.
+func (b *ledgerBatcher) columnsFast(s *jsonLine, row int) bool {
+	if s.literal("null") {
+		if b.want != nil {
+			clear(b.sent[row : row+len(b.cols)]) // as encoding/json drops the map
+		}
+		return true
+	}
+	if !s.next('{') {
+		return false
+	}
+	if s.next('}') {
+		return true
+	}
+	for {
+		name, ok := s.str()
+		if !ok || !s.next(':') {
+			return false
+		}
+		v, ok := s.str()
+		if !ok {
+			return false
+		}
+		if b.want != nil {
+			for j, c := range b.cols {
+				if c == string(name) {
+					b.want[row+j], b.sent[row+j] = string(v), true
+				}
+			}
+		}
+		if s.next(',') {
+			continue
+		}
+		return s.next('}')
+	}
+}
+
+// jsonLine scans the plain subset of JSON decodeFast accepts.
+type jsonLine struct {
+	b []byte
+	i int
+}
+
+func (s *jsonLine) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\r' || s.b[s.i] == '\n') {
+		s.i++
+	}
+}
+
+// next consumes c (after white space) if it comes next.
+func (s *jsonLine) next(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *jsonLine) literal(lit string) bool {
+	s.space()
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *jsonLine) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// str reads a string without escapes; its bytes alias the line.
+func (s *jsonLine) str() ([]byte, bool) {
+	if !s.next('"') {
+		return nil, false
+	}
+	start, ascii := s.i, true
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			v := s.b[start:s.i]
+			s.i++
+			return v, ascii || utf8.Valid(v)
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// integer reads an optionally negative run of digits (the "t" field).
+func (s *jsonLine) integer() bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start && (s.i == start+1 || s.b[start] != '0')
+}
+
+// check looks the batch up and counts what it finds; the batch is empty
+// afterwards.
+func (b *ledgerBatcher) check(ctx context.Context, res *LedgerResult) error {
+	if b.n == 0 {
+		return nil
+	}
+	defer b.reset()
+	for _, k := range b.keys[:b.n] {
+		if _, ok := b.slot[k]; !ok {
+			b.slot[k] = len(b.uniq)
+			b.uniq = append(b.uniq, k)
+		}
+	}
+	var rows *sql.Rows
+	var err error
+	if len(b.uniq) == ledgerBatch {
+		if b.stmt == nil {
+			if b.stmt, err = b.db.PrepareContext(ctx, b.query); err != nil {
+				return fmt.Errorf("ledger query: %w", err)
+			}
+		}
+		rows, err = b.stmt.QueryContext(ctx, b.uniq...)
+	} else {
+		q := b.sel + "(" + strings.Join(b.marks[:len(b.uniq)], ",") + ")"
+		rows, err = b.db.QueryContext(ctx, q, b.uniq...)
+	}
 	if err != nil {
 		return fmt.Errorf("ledger query: %w", err)
 	}
 	defer rows.Close()
-	found := make(map[string][]map[string]string, len(batch))
-	vals := make([]any, len(sel))
-	ptrs := make([]any, len(sel))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
+		if err := rows.Scan(b.scan...); err != nil {
 			return fmt.Errorf("ledger scan: %w", err)
 		}
-		row := make(map[string]string, len(cols))
-		for i, c := range cols {
-			row[c] = dbScalar(vals[i+1])
+		s, ok := b.slot[dbScalar(b.vals[0])]
+		if !ok {
+			continue // not a key that was asked for
 		}
-		k := dbScalar(vals[0])
-		found[k] = append(found[k], row)
+		if b.seen[s]++; b.seen[s] == 1 {
+			for j := range b.nq {
+				b.got[s*b.nq+j] = dbScalar(b.vals[j+1])
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ledger rows: %w", err)
 	}
-	for _, e := range batch {
-		rowsFor := found[e.Key]
-		switch {
-		case len(rowsFor) == 0:
+	nc := len(b.cols)
+	for i, k := range b.keys[:b.n] {
+		s := b.slot[k]
+		switch n := b.seen[s]; {
+		case n == 0:
 			res.Lost++
-			res.example("lost: %s", e.Key)
+			res.example("lost: %s", k)
 			continue
-		case len(rowsFor) > 1:
+		case n > 1:
 			res.Duplicated++
-			res.example("duplicated: %s (%d rows)", e.Key, len(rowsFor))
+			res.example("duplicated: %s (%d rows)", k, n)
 		}
-		for _, c := range cols {
-			want, ok := e.Columns[c]
-			if !ok {
+		for j, c := range b.cols {
+			if !b.sent[i*nc+j] {
 				continue // the request did not send this column
 			}
-			if got := rowsFor[0][c]; got != want {
+			want := b.want[i*nc+j]
+			if b.col[j] < 0 {
 				res.Changed++
-				res.example("changed: %s %s=%q, acknowledged %q", e.Key, c, got, want)
+				res.example("changed: %s %s: column dropped, acknowledged %q", k, c, want)
+				break
+			}
+			if got := b.got[s*b.nq+b.col[j]]; got != want {
+				res.Changed++
+				res.example("changed: %s %s=%q, acknowledged %q", k, c, got, want)
 				break
 			}
 		}
 	}
 	return nil
+}
+
+func (b *ledgerBatcher) close() {
+	if b.stmt != nil {
+		b.stmt.Close()
+	}
+}
+
+func (b *ledgerBatcher) reset() {
+	clear(b.slot)
+	clear(b.uniq)
+	b.uniq = b.uniq[:0]
+	clear(b.seen[:b.n])
+	clear(b.keys[:b.n])
+	clear(b.want[:b.n*len(b.cols)])
+	b.n = 0
 }
 
 // numberedParams reports whether db's driver wants $1, $2… placeholders
