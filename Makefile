@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet bench bench-ledger soak clean images
+.PHONY: help build demo test fmt vet bench bench-ledger bench-judge soak clean images
 
 ## help: list the targets
 help:
@@ -49,6 +49,11 @@ vet:
 ## bench: router overhead and metrics recorder benchmarks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/
+
+## bench-judge: seeded canary-analysis simulation of every registered judge (detection, time to promote, A/A false rollbacks) at 250ms and 1s intervals; flags via BENCH_JUDGE_FLAGS
+bench-judge:
+	$(GO) run ./harness/judgesim/bench -interval 250ms $(BENCH_JUDGE_FLAGS)
+	$(GO) run ./harness/judgesim/bench -interval 1s $(BENCH_JUDGE_FLAGS)
 
 ## bench-ledger: ledger check of 1,000,000 acknowledged writes on SQLite and PostgreSQL (time, writes/s, peak heap and RSS of the check)
 bench-ledger:

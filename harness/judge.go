@@ -20,6 +20,15 @@ type Interval struct {
 	// Extra holds metrics that do not come from the router (invariants,
 	// cpu, rss), keyed by metric name, per side.
 	Extra map[string]SidePair
+	// LiveBaseline is false when Baseline is not traffic of the same span
+	// (at a 100% step no baseline traffic is left, and Baseline is the
+	// steady-state reference): a judge that compares the two sides within
+	// an interval has nothing to compare then.
+	LiveBaseline bool
+	// Reference is the baseline version at the router over the steady
+	// state, fixed before the rollout: thresholds a test must not learn
+	// from the data it tests (the baseline's p99, say) come from it.
+	Reference metrics.Window
 }
 
 // SidePair is one metric's value on each side; ok is false for no data.
@@ -120,4 +129,40 @@ func (iv Interval) sideValue(metric string, canary bool) (float64, bool) {
 		w = iv.Canary
 	}
 	return w.Value(metric)
+}
+
+// noDataPolicy applies analysis.on_no_data for every judge, so that no
+// judge can let an interval without data pass silently.
+type noDataPolicy struct {
+	policy string
+	run    int // consecutive intervals without data
+}
+
+// reset ends a run of no-data intervals (an interval had data).
+func (p *noDataPolicy) reset() { p.run = 0 }
+
+// decide is the decision for an interval without data: pause (the hold
+// does not advance; after noDataLimit intervals in a row the canary
+// fails), fail (counts in *failures; rollback once allowed are reached) or
+// pass (journaled as passed by policy).
+func (p *noDataPolicy) decide(evidence map[string]any, why string, failures *int, allowed int) Decision {
+	p.run++
+	evidence["no_data"] = why
+	evidence["policy"] = p.policy
+	switch p.policy {
+	case scenarios.NoDataFail:
+		*failures++
+		evidence["failed_checks"] = *failures
+		v := Continue
+		if *failures >= allowed {
+			v = Rollback
+		}
+		return Decision{Verdict: v, Reason: "no data counts as a failed check (on_no_data: fail): " + why, Evidence: evidence}
+	case scenarios.NoDataPass:
+		return Decision{Verdict: Continue, Reason: "no data passed by policy (on_no_data: pass): " + why, Evidence: evidence}
+	}
+	if p.run >= noDataLimit {
+		return Decision{Verdict: Rollback, Reason: fmt.Sprintf("no data for %d intervals in a row (on_no_data: pause gives up): %s", p.run, why), Evidence: evidence}
+	}
+	return Decision{Verdict: Pause, Reason: "paused, no data (on_no_data: pause): " + why, Evidence: evidence}
 }

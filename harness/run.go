@@ -793,10 +793,10 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 	rt.SetSplit(base.Name, to.Name, 0)
 	observe := func(tw map[string]map[string]metrics.Window) *Decision {
 		src := tw[rec.Source()]
-		iv := Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name]}
+		iv := Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name], LiveBaseline: true, Reference: d.rolloutBaseline}
 		_, _, w := rt.Split()
 		if w >= 1 {
-			iv.Baseline = d.rolloutBaseline
+			iv.Baseline, iv.LiveBaseline = d.rolloutBaseline, false
 		}
 		// Per-instance cpu and rss sampled by this tick; at 100% the
 		// baseline side is the baseline's usage before the canary started,

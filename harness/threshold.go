@@ -31,7 +31,7 @@ type threshold struct {
 	a          scenarios.Analysis
 	history    []Interval // the last maxLookback intervals, for quantiles
 	failures   int
-	noDataRun  int
+	nd         noDataPolicy
 	intervals  int
 	last       Decision
 	lastFailed []string
@@ -47,7 +47,7 @@ func newThreshold(a scenarios.Analysis) *threshold {
 	if a.OnNoData == "" {
 		a.OnNoData = scenarios.NoDataPause
 	}
-	return &threshold{a: a, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
+	return &threshold{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
 }
 
 // maxLookback bounds how many intervals a latency quantile may pool.
@@ -126,7 +126,7 @@ func (t *threshold) Observe(iv Interval) {
 		t.noData(evidence, strings.Join(nodata, "; "))
 		return
 	}
-	t.noDataRun = 0
+	t.nd.reset()
 	if len(failed) > 0 {
 		t.failures++
 	}
@@ -225,27 +225,7 @@ func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []str
 }
 
 func (t *threshold) noData(evidence map[string]any, why string) {
-	t.noDataRun++
-	evidence["no_data"] = why
-	evidence["policy"] = t.a.OnNoData
-	switch t.a.OnNoData {
-	case scenarios.NoDataFail:
-		t.failures++
-		evidence["failed_checks"] = t.failures
-		v := Continue
-		if t.failures >= t.a.Failures {
-			v = Rollback
-		}
-		t.last = Decision{Verdict: v, Reason: "no data counts as a failed check (on_no_data: fail): " + why, Evidence: evidence}
-	case scenarios.NoDataPass:
-		t.last = Decision{Verdict: Continue, Reason: "no data passed by policy (on_no_data: pass): " + why, Evidence: evidence}
-	default:
-		if t.noDataRun >= noDataLimit {
-			t.last = Decision{Verdict: Rollback, Reason: fmt.Sprintf("no data for %d intervals in a row (on_no_data: pause gives up): %s", t.noDataRun, why), Evidence: evidence}
-			return
-		}
-		t.last = Decision{Verdict: Pause, Reason: "paused, no data (on_no_data: pause): " + why, Evidence: evidence}
-	}
+	t.last = t.nd.decide(evidence, why, &t.failures, t.a.Failures)
 }
 
 func (t *threshold) Decide() Decision { return t.last }

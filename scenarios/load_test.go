@@ -260,10 +260,19 @@ rollout:
   service: api
   to: v2
   steps: [{weight: 10%}]
-  analysis: {judge: sequential}
+  analysis:
+    judge: mann-whitney
+    pass_score: 80
+    marginal_score: 120
+    metrics:
+      - {metric: error_rate, max_increase: 1%, weight: 0}
+      - {metric: latency_p99, max_ratio: 2, critical: yes please}
 `,
 			wants: []want{
-				{"11:21", `judge "sequential" is not supported yet (supported: threshold)`, ""},
+				{"14:21", "marginal_score: 120 is outside 0..100", "canary scores run from 0 to 100"},
+				{"14:21", "marginal_score 120 is above pass_score 80", "the marginal band lies below the passing score"},
+				{"16:56", "weight: must be positive, got 0", "leave the metric out"},
+				{"17:55", "critical: expected true or false", "write true or false"},
 			},
 		},
 		{
@@ -944,7 +953,7 @@ load:`))
 		t.Errorf("rollout strategy %q, on_failure %q", ro.Strategy, ro.OnFailure)
 	}
 	wantAnalysis := Analysis{Interval: time.Second, Judge: JudgeThreshold, FalsePositiveRate: 0.01,
-		Failures: 2, MinSamples: 10, OnNoData: NoDataPause, Pos: ro.Pos}
+		Failures: 2, MinSamples: 10, PassScore: 95, MarginalScore: 75, OnNoData: NoDataPause, Pos: ro.Pos}
 	if !reflect.DeepEqual(ro.Analysis, wantAnalysis) {
 		t.Errorf("analysis\n got %+v\nwant %+v", ro.Analysis, wantAnalysis)
 	}
@@ -990,26 +999,23 @@ func TestExplicitValuesOverrideDefaults(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	t.Run("as written, it is refused only for what is not supported yet", func(t *testing.T) {
+	t.Run("as written, it loads", func(t *testing.T) {
 		path := filepath.Join("testdata", "design-example.yaml")
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Load(path)
-		var ps Problems
-		if !errors.As(err, &ps) {
-			t.Fatalf("Load: %v, want Problems", err)
+		_ = data
+		s, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
 		}
-		for i := range ps {
-			if ps[i].Pos.File != path {
-				t.Errorf("problem file %q, want %q", ps[i].Pos.File, path)
-			}
-			ps[i].Pos.File = "t.yaml"
+		if a := s.Rollout.Analysis; a.Judge != JudgeSequential || len(a.Metrics) != 3 || a.Metrics[2].Metric != "invariant:totals-match" {
+			t.Errorf("analysis %+v", a)
 		}
-		checkProblems(t, data, ps, []want{
-			{"67:12", `judge "sequential" is not supported yet (supported: threshold)`, ""},
-		})
+		if d := s.Verify.Data; d.Schema != SchemaBaseline || len(d.Invariants) != 1 || d.Invariants[0].Name != "totals-match" {
+			t.Errorf("verify.data %+v", d)
+		}
 	})
 
 	t.Run("adapted to what is supported, it loads", func(t *testing.T) {
@@ -1146,10 +1152,6 @@ func TestNotSupportedYet(t *testing.T) {
 		edits []string
 		msg   string
 	}{
-		{"judge mann-whitney", []string{"  to: v2\n", "  to: v2\n  analysis: {judge: mann-whitney}\n"},
-			`judge "mann-whitney" is not supported yet (supported: threshold)`},
-		{"judge sequential", []string{"  to: v2\n", "  to: v2\n  analysis: {judge: sequential}\n"},
-			`judge "sequential" is not supported yet (supported: threshold)`},
 		{"strategy blue-green", []string{"  to: v2\n", "  to: v2\n  strategy: blue-green\n"},
 			`strategy "blue-green" is not supported yet (supported: canary)`},
 		{"cpu in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: cpu, max: 50%}]}\nrollout:\n"},

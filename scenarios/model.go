@@ -311,9 +311,14 @@ type Analysis struct {
 	FalsePositiveRate float64       // fraction; default 0.01
 	Failures          int           // threshold judge: failed checks before rollback; default 2
 	MinSamples        int           // requests a side needs in an interval to count as data; default 10
-	Metrics           []*Check
-	OnNoData          string // default pause
-	Pos               Pos
+	// PassScore and MarginalScore are the mann-whitney judge's bands on
+	// its 0–100 canary score (Kayenta's): at or above PassScore the canary
+	// passes, below MarginalScore it fails, in between it is marginal
+	// (it goes on, and the decision says so). Defaults 95 and 75.
+	PassScore, MarginalScore float64
+	Metrics                  []*Check
+	OnNoData                 string // default pause
+	Pos                      Pos
 }
 
 // Check is one canary analysis metric. At least one bound is set: Max is
@@ -324,7 +329,12 @@ type Check struct {
 	Max         *Value
 	MaxIncrease *Value
 	MaxRatio    *Value
-	Pos         Pos
+	// Weight is the metric's share of the mann-whitney canary score
+	// (default 1); Critical makes a failing metric fail the canary
+	// whatever the score.
+	Weight   float64
+	Critical bool
+	Pos      Pos
 }
 
 // Fault is one scheduled fault injection. Params have been decoded and

@@ -425,6 +425,19 @@ func (o *object) number(k string, dst *float64) bool {
 	return ok
 }
 
+func (o *object) boolean(k string, dst *bool) bool {
+	n := o.vals[k]
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		o.p.add(n, "write true or false", "%s: expected true or false, got %s", k, describe(n))
+		return false
+	}
+	*dst = n.Value == "true"
+	return true
+}
+
 func (o *object) duration(k string, dst *time.Duration) bool {
 	n := o.vals[k]
 	if n == nil {

@@ -43,6 +43,8 @@ const (
 	DefaultFalsePositiveRate = 0.01
 	DefaultFailures          = 2
 	DefaultMinSamples        = 10
+	DefaultPassScore         = 95
+	DefaultMarginalScore     = 75
 	DefaultOnNoData          = NoDataPause
 	DefaultOnFailure         = OnFailureRollback
 	DefaultProbability       = 1.0
@@ -58,8 +60,8 @@ var (
 	supportedEngines    = []string{EngineSQLite, EnginePostgres}
 	supportedStrategies = []string{StrategyCanary}
 	plannedStrategies   = []string{StrategyBlueGreen}
-	supportedJudges     = []string{JudgeThreshold}
-	plannedJudges       = []string{JudgeMannWhitney, JudgeSequential}
+	supportedJudges     = []string{JudgeThreshold, JudgeMannWhitney, JudgeSequential}
+	plannedJudges       = []string{}
 	noDataPolicies      = []string{NoDataPause, NoDataFail, NoDataPass}
 	failurePolicies     = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
 	outcomes            = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
@@ -549,7 +551,7 @@ func (w *walk) rollout(o *object) Rollout {
 		r.Steps = append(r.Steps, w.step(n, i, &last))
 	}
 	r.Analysis = w.analysis(o.child("analysis", "interval", "judge", "false_positive_rate",
-		"failures", "min_samples", "metrics", "on_no_data"))
+		"failures", "min_samples", "metrics", "on_no_data", "pass_score", "marginal_score"))
 	if !o.has("analysis") {
 		r.Analysis.Pos = r.Pos
 	}
@@ -620,8 +622,24 @@ func (w *walk) analysis(o *object) Analysis {
 	if o.int("min_samples", &a.MinSamples) && a.MinSamples < 1 {
 		w.add(o.get("min_samples"), "", "min_samples: must be at least 1, got %d", a.MinSamples)
 	}
+	a.PassScore, a.MarginalScore = DefaultPassScore, DefaultMarginalScore
+	okPass := o.number("pass_score", &a.PassScore)
+	okMarginal := o.number("marginal_score", &a.MarginalScore)
+	for _, f := range []struct {
+		k  string
+		ok bool
+		v  float64
+	}{{"pass_score", okPass, a.PassScore}, {"marginal_score", okMarginal, a.MarginalScore}} {
+		if f.ok && (f.v < 0 || f.v > 100) {
+			w.add(o.get(f.k), "canary scores run from 0 to 100", "%s: %g is outside 0..100", f.k, f.v)
+		}
+	}
+	if (okPass || okMarginal) && a.MarginalScore > a.PassScore {
+		w.add(o.get(map[bool]string{true: "marginal_score", false: "pass_score"}[okMarginal]), "the marginal band lies below the passing score",
+			"marginal_score %g is above pass_score %g", a.MarginalScore, a.PassScore)
+	}
 	for i, n := range o.list("metrics") {
-		a.Metrics = append(a.Metrics, w.check(n, fmt.Sprintf("rollout.analysis.metrics[%d]", i)))
+		a.Metrics = append(a.Metrics, w.check(n, fmt.Sprintf("rollout.analysis.metrics[%d]", i), a.Judge))
 	}
 	if o.str("on_no_data", &a.OnNoData) {
 		w.choice(o.get("on_no_data"), "on_no_data policy", a.OnNoData, noDataPolicies, nil)
@@ -629,16 +647,27 @@ func (w *walk) analysis(o *object) Analysis {
 	return a
 }
 
-func (w *walk) check(n *yaml.Node, where string) *Check {
-	c := &Check{Pos: w.pos(n)}
-	o := w.object(nil, n, where, "metric", "max", "max_increase", "max_ratio")
+// SequentialTested lists the metrics the sequential judge tests on its
+// own (errors, and latency through the share of slow requests): a check
+// of one of them needs no bound under that judge.
+var SequentialTested = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99}
+
+func (w *walk) check(n *yaml.Node, where, judge string) *Check {
+	c := &Check{Pos: w.pos(n), Weight: 1}
+	o := w.object(nil, n, where, "metric", "max", "max_increase", "max_ratio", "weight", "critical")
 	o.require("metric")
-	if !o.has("max") && !o.has("max_increase") && !o.has("max_ratio") && o.present && o.ok {
-		w.add(o.at, "set max, max_increase or max_ratio", "a metric check needs a bound")
+	if o.number("weight", &c.Weight) && c.Weight <= 0 {
+		w.add(o.get("weight"), "a metric's share of the mann-whitney score; leave the metric out instead of weighting it 0",
+			"weight: must be positive, got %g", c.Weight)
 	}
+	o.boolean("critical", &c.Critical)
 	known := false
 	if o.str("metric", &c.Metric) {
 		known = w.metric(o.get("metric"), c.Metric, true)
+	}
+	unbounded := judge == JudgeSequential && slices.Contains(SequentialTested, c.Metric)
+	if !o.has("max") && !o.has("max_increase") && !o.has("max_ratio") && o.present && o.ok && !unbounded {
+		w.add(o.at, "set max, max_increase or max_ratio", "a metric check needs a bound")
 	}
 	if known && strings.HasPrefix(c.Metric, InvariantPrefix) {
 		// An invariant is a query over the whole database, not a

@@ -166,6 +166,7 @@ func TestShippedScenarios(t *testing.T) {
 		{"scenarios/orders-migration-trap.yaml", reports.OutcomeRolledBack, checkTrap, false},
 		{"scenarios/orders-migration-expand-contract.yaml", reports.OutcomeRolledBack, checkExpandContract, true},
 		{"scenarios/pricing-canary-wrong-total.yaml", reports.OutcomeRolledBack, checkWrongTotal, true},
+		{"scenarios/orders-canary-errors-sequential.yaml", reports.OutcomeRolledBack, checkSequential, true},
 		// Written by someone else from DESIGN.md alone.
 		{"cmd/drill/testdata/design-written.yaml", reports.OutcomeRolledBack, nil, false},
 	}
@@ -282,6 +283,18 @@ func checkWrongTotal(t *testing.T, rep *reports.Report, dir string) {
 	}
 	if rep.Score.Parts.DataIntegrity != 10 {
 		t.Errorf("data integrity %.1f, want 10 (invariant failed, nothing acknowledged lost)", rep.Score.Parts.DataIntegrity)
+	}
+}
+
+// checkSequential: the sequential judge rolled the 5% canary back within
+// 3 s of exposure, on its test (not a bound).
+func checkSequential(t *testing.T, rep *reports.Report, dir string) {
+	ledgerIntact(t, rep, dir)
+	if rep.Decision == nil || !strings.Contains(rep.Decision.Reason, "sequential test rejected: error_rate") {
+		t.Errorf("decision %+v: want the sequential error_rate test as the reason", rep.Decision)
+	}
+	if d := rep.DetectionSeconds; d == nil || *d > 3 {
+		t.Errorf("detection %v s, want <= 3 s of exposure", d)
 	}
 }
 

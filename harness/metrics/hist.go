@@ -126,6 +126,18 @@ func (h *Hist) Buckets() iter.Seq2[time.Duration, int64] {
 	}
 }
 
+// CountAbove returns how many latencies lie in buckets entirely above d:
+// the requests slower than d, to histogram precision.
+func (h *Hist) CountAbove(d time.Duration) int64 {
+	var n int64
+	for v, c := range h.Buckets() {
+		if v > d {
+			n += c
+		}
+	}
+	return n
+}
+
 // Len returns the number of non-zero buckets, which is what the memory of
 // a Hist grows with.
 func (h *Hist) Len() int {

@@ -1,0 +1,252 @@
+// Command bench runs the canary-analysis simulation of package judgesim
+// for every judge registered in harness and prints one table row per judge
+// and case: how often and how fast bad canaries are rolled back, how long
+// good ones take to be promoted, and the false-rollback rate of A/A runs.
+//
+//	go run ./harness/judgesim/bench [-runs 200] [-aa-runs 1000] [-seed 1] [-interval 250ms]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/judgesim"
+	"github.com/drillhq/drill/scenarios"
+)
+
+func main() {
+	runs := flag.Int("runs", 200, "runs of each bad-canary case and of the good canary")
+	aaRuns := flag.Int("aa-runs", 1000, "A/A runs (false-rollback rate)")
+	seed := flag.Uint64("seed", 1, "seed of every run's PCG stream")
+	interval := flag.Duration("interval", 250*time.Millisecond, "analysis interval")
+	only := flag.String("judges", "", "comma-separated judges to run (default: every registered judge)")
+	workers := flag.Int("workers", 0, "runs simulated in parallel (default GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	flag.Parse()
+	if *runs < 1 || *aaRuns < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -aa-runs must be at least 1")
+		os.Exit(2)
+	}
+	tr := judgesim.DefaultTraffic()
+	tr.Interval = *interval
+	if err := tr.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	judges := harness.JudgeNames()
+	if *only != "" {
+		var picked []string
+		for _, j := range strings.Split(*only, ",") {
+			if j = strings.TrimSpace(j); !slices.Contains(judges, j) {
+				fmt.Fprintf(os.Stderr, "bench: unknown judge %q (registered: %s)\n", j, strings.Join(judges, ", "))
+				os.Exit(2)
+			}
+			picked = append(picked, j)
+		}
+		judges = picked
+	}
+	if *workers <= 0 {
+		*workers = runtime.GOMAXPROCS(0)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(os.Stdout, tr, judges, *runs, *aaRuns, *seed, *workers); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type judgeResult struct {
+	name      string
+	err       error
+	summaries []judgesim.Summary
+	intervals int // intervals observed, every case
+}
+
+func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, seed uint64, workers int) error {
+	cases := judgesim.Cases(tr, runs, aaRuns)
+	fmt.Fprintf(w, "judgesim: seed %d, %d runs per case, %d A/A runs, interval %v, %d workers, judges: %s\n\n",
+		seed, runs, aaRuns, tr.Interval, workers, strings.Join(names, ", "))
+	fmt.Fprintln(w, tr.Describe())
+	fmt.Fprintf(w, "Rollout: the canary holds %g%% for %v (paused intervals do not count); bad canaries: %s, each capped at %v\n",
+		tr.CanaryWeight*100, judgesim.Rollout, badNames(cases), judgesim.Rollout)
+	fmt.Fprintf(w, "(not rolled back by then: missed). Seeds depend on seed, case and run only: every judge sees the same streams.\n\n")
+	fmt.Fprintf(w, "Analysis, the same for every judge (each reads the fields it knows):\n  %s\n",
+		judgesim.DescribeAnalysis(judgesim.Analysis("", tr.Interval)))
+	results := make([]*judgeResult, len(names))
+	var judges []judgesim.Judged
+	var live []*judgeResult
+	for k, name := range names {
+		a := judgesim.Analysis(name, tr.Interval)
+		if r, ok := reads[name]; ok {
+			fmt.Fprintf(w, "  %s reads: %s\n", name, r)
+		}
+		results[k] = &judgeResult{name: name}
+		j := judgesim.Judged{Name: name, New: judgesim.JudgeFactory(name, a)}
+		if _, err := j.New(); err != nil {
+			results[k].err = err
+			continue
+		}
+		judges = append(judges, j)
+		live = append(live, results[k])
+	}
+	fmt.Fprintln(w)
+
+	start := time.Now()
+	var streamTime time.Duration
+	intervals := 0
+	for _, c := range cases {
+		cs := time.Now()
+		out, err := judgesim.RunCase(judges, tr, c, seed, workers)
+		if err != nil {
+			return err
+		}
+		streamTime += out.StreamTime
+		intervals += out.Intervals
+		for k, rs := range out.Results {
+			live[k].summaries = append(live[k].summaries, judgesim.Aggregate(c, rs))
+			for _, r := range rs {
+				live[k].intervals += r.Intervals
+			}
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s: %d runs in %.1fs\n", c.Name, c.Runs, time.Since(cs).Seconds())
+	}
+	wall := time.Since(start)
+	if err := table(w, results); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "detected: rolled back within the cap. Detection times: seconds from the canary's start to the Rollback")
+	fmt.Fprintln(w, "verdict, over detected runs. Excess failed: canary failures minus canary requests x the baseline's")
+	fmt.Fprintf(w, "%g%%, until the run ended (rollback or cap), mean over all runs. Time to promote: mean over promoted runs.\n",
+		tr.BaselineErrorRate*100)
+	for _, jr := range results {
+		for _, s := range jr.summaries {
+			if s.Errors > 0 {
+				fmt.Fprintf(w, "warning: %s / %s: %d runs panicked, first: %s\n", jr.name, s.Case.Name, s.Errors, s.FirstErr)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "time: %.1fs wall on %d workers (GOMAXPROCS %d). Each run's stream is simulated once and observed by every judge:\n",
+		wall.Seconds(), workers, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "  streams        %6.1fs CPU (%d intervals)\n", streamTime.Seconds(), intervals)
+	fmt.Fprintln(w, "wall time per judge, if run alone (-judges NAME measures it): (time in Observe+Decide + its share of the")
+	fmt.Fprintln(w, "streams, by intervals observed) / workers; CPU in the judge itself alongside:")
+	for _, jr := range live {
+		var in time.Duration
+		for _, s := range jr.summaries {
+			in += s.JudgeTime
+		}
+		share := 0.0
+		if intervals > 0 {
+			share = float64(jr.intervals) / float64(intervals)
+		}
+		alone := (in.Seconds() + share*streamTime.Seconds()) / float64(workers)
+		fmt.Fprintf(w, "  %-14s ~%5.1fs wall alone; %6.1fs CPU in the judge (%d intervals)\n", jr.name, alone, in.Seconds(), jr.intervals)
+	}
+	return nil
+}
+
+// reads says which fields of the analysis each known judge uses.
+var reads = map[string]string{
+	scenarios.JudgeThreshold:   "both bounds per interval (p99 pooled to 100 requests a side), failures, min_samples, on_no_data",
+	scenarios.JudgeMannWhitney: "the bounds as tolerances, weights, failures, pass_score / marginal_score, false_positive_rate, min_samples",
+	scenarios.JudgeSequential:  "error_rate and latency_p99 as tests (against the steady-state Reference's p99), false_positive_rate, min_samples",
+}
+
+func badNames(cases []judgesim.Case) string {
+	var out []string
+	for _, c := range cases {
+		if c.Kind == judgesim.Bad {
+			out = append(out, c.Name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func table(w io.Writer, results []*judgeResult) error {
+	header := []any{"judge", "case", "runs", "detected", "detect mean s", "detect p95 s", "excess failed", "promote mean s", "false rollbacks"}
+	right, left := tw.AlignRight, tw.AlignLeft
+	t := tablewriter.NewTable(w,
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{left, left, right, right, right, right, right, right, right}}),
+	)
+	t.Header(header...)
+	for _, jr := range results {
+		if jr.err != nil {
+			if err := t.Append(jr.name, "error: "+jr.err.Error(), "", "", "", "", "", "", ""); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, s := range jr.summaries {
+			if err := t.Append(toAny(row(jr.name, s))...); err != nil {
+				return err
+			}
+		}
+	}
+	return t.Render()
+}
+
+func row(judge string, s judgesim.Summary) []string {
+	const none = "-"
+	r := []string{judge, s.Case.Name, strconv.Itoa(s.Runs), none, none, none, none, none, none}
+	switch s.Case.Kind {
+	case judgesim.Bad:
+		r[3] = pct(s.DetectedRate())
+		if s.Detected > 0 {
+			r[4], r[5] = secs(s.DetectMean), secs(s.DetectP95)
+		}
+		r[6] = strconv.FormatFloat(s.ExcessMean, 'f', 1, 64)
+		if math.Abs(s.ExcessMean) < 0.05 {
+			r[6] = "0.0" // not "-0.0": noise around no excess at all
+		}
+	case judgesim.Good:
+		if s.Promoted > 0 {
+			r[7] = fmt.Sprintf("%s (%d)", secs(s.PromoteMean), s.Promoted)
+		}
+		if s.Stalled > 0 {
+			r[7] += fmt.Sprintf(", %d stalled", s.Stalled)
+		}
+		r[8] = fmt.Sprintf("%d/%d", s.Detected, s.Runs)
+	case judgesim.AA:
+		r[8] = fmt.Sprintf("%s (%d/%d)", pct(s.DetectedRate()), s.Detected, s.Runs)
+	}
+	return r
+}
+
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) }
+
+func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" }
+
+func toAny(s []string) []any {
+	a := make([]any, len(s))
+	for i, v := range s {
+		a[i] = v
+	}
+	return a
+}

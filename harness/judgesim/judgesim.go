@@ -1,0 +1,639 @@
+// Package judgesim is a seeded simulation of canary analysis: it feeds
+// every registered judge (harness.JudgeNames) synthetic streams of request
+// outcomes, with no service and no network, and measures how fast each one
+// rolls back a bad canary, how often it rolls back a good one, and how
+// long a good one takes to be promoted.
+//
+// # Traffic model
+//
+// With the defaults (DefaultTraffic):
+//
+//   - 1000 requests/s in total; the canary's weight is 10%, so the canary
+//     receives 100 requests/s and the baseline 900 requests/s.
+//   - Arrivals are a Poisson process: in each analysis interval (250 ms by
+//     default; a parameter) the baseline receives Poisson(225) requests
+//     and the canary Poisson(25), drawn independently.
+//   - Each request fails (HTTP 500) independently with probability p
+//     (baseline p = 0.1%) and otherwise answers 200.
+//   - Each request's latency is lognormal, median 20 ms and sigma 0.5 (of
+//     the latency's natural log), failed requests included, so the
+//     baseline p99 is 20 ms·e^(0.5·2.326) ≈ 64.0 ms.
+//   - Before the canary starts, a steady state of 10 s sends all 1000
+//     requests/s to the baseline; that window (about 10 000 requests) is
+//     every interval's Reference, as the drill's steady state is
+//     (harness/run.go). During the rollout the baseline is live:
+//     LiveBaseline is true throughout (the canary never reaches 100%).
+//   - A bad canary differs in p (1% or 5% instead of 0.1%) or multiplies
+//     every latency by a factor (×1.5, so every quantile, p99 included, is
+//     1.5× the baseline's: ≈ 96.0 ms). A good canary, and the A/A case, is
+//     identical to the baseline.
+//
+// Outcomes go through a real metrics.Recorder driven by a simulated clock:
+// one Cut per analysis interval yields the baseline's and the canary's
+// windows, which are handed to the judge as one harness.Interval, exactly
+// as the drill's rollout loop does (harness/run.go).
+//
+// # Rollout model
+//
+// The canary holds 10% from its first interval on, for one step of Hold
+// (60 s). After each interval the judge decides: Rollback ends the run,
+// Continue advances the hold by one interval, Pause does not (as in the
+// rollout loop). A run ends at the first Rollback, when the hold is
+// complete (promoted), or at Limit of simulated time (a bad canary not
+// rolled back within 60 s is missed; a good one neither rolled back nor
+// promoted within Limit is stalled).
+//
+// # Reproducibility
+//
+// Every run draws from its own PCG stream (math/rand/v2) seeded from the
+// seed, the case's name and the run's number (RunSeed), so a run does not
+// depend on the order or the parallelism runs execute in, and every judge
+// sees the very same request streams (common random numbers: differences
+// between judges are the judges', not the dice's). RunCase goes further:
+// it simulates each run's stream once and hands every interval to all the
+// judges (SimulateAll), which gives each judge the result it would get
+// alone, for a third of the simulation's cost with three judges.
+package judgesim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// Traffic is the request stream both versions receive.
+type Traffic struct {
+	TotalRPS          float64       // requests per second to the service, both versions
+	CanaryWeight      float64       // fraction of TotalRPS routed to the canary
+	Interval          time.Duration // analysis interval: one window per side per interval
+	BaselineErrorRate float64       // probability that a baseline request fails
+	LatencyMedian     time.Duration // median of the lognormal latency
+	LatencySigma      float64       // sigma of the latency's natural log
+	// SteadyState is how long the baseline takes all the traffic before
+	// the canary starts; its window is the judges' Reference.
+	SteadyState time.Duration
+}
+
+// DefaultTraffic returns the traffic model described in the package
+// documentation: 1000 requests/s, 10% canary, 250 ms intervals, 0.1%
+// errors, lognormal latency with median 20 ms and sigma 0.5.
+func DefaultTraffic() Traffic {
+	return Traffic{
+		TotalRPS:          1000,
+		CanaryWeight:      0.10,
+		Interval:          250 * time.Millisecond,
+		BaselineErrorRate: 0.001,
+		LatencyMedian:     20 * time.Millisecond,
+		LatencySigma:      0.5,
+		SteadyState:       10 * time.Second,
+	}
+}
+
+// z99 is the standard normal quantile of 0.99.
+const z99 = 2.3263478740408408
+
+// PerInterval returns the mean number of requests the baseline and the
+// canary receive per analysis interval.
+func (t Traffic) PerInterval() (baseline, canary float64) {
+	s := t.Interval.Seconds()
+	return t.TotalRPS * (1 - t.CanaryWeight) * s, t.TotalRPS * t.CanaryWeight * s
+}
+
+// LatencyQuantile returns the latency quantile at standard normal score z
+// (0 for the median, 2.326 for p99) of the baseline, scaled by factor for
+// a canary that multiplies latencies.
+func (t Traffic) LatencyQuantile(z, factor float64) time.Duration {
+	return time.Duration(float64(t.LatencyMedian) * math.Exp(t.LatencySigma*z) * factor)
+}
+
+// Validate reports a traffic model that cannot be simulated.
+func (t Traffic) Validate() error {
+	switch {
+	case t.TotalRPS <= 0:
+		return fmt.Errorf("total rate must be positive, got %g", t.TotalRPS)
+	case t.CanaryWeight <= 0 || t.CanaryWeight >= 1:
+		return fmt.Errorf("canary weight must be in (0, 1), got %g", t.CanaryWeight)
+	case t.Interval <= 0:
+		return fmt.Errorf("interval must be positive, got %v", t.Interval)
+	case t.BaselineErrorRate < 0 || t.BaselineErrorRate > 1:
+		return fmt.Errorf("baseline error rate must be in [0, 1], got %g", t.BaselineErrorRate)
+	case t.LatencyMedian <= 0 || t.LatencySigma < 0:
+		return fmt.Errorf("latency median must be positive and sigma non-negative")
+	case t.SteadyState < 0:
+		return fmt.Errorf("steady state must not be negative, got %v", t.SteadyState)
+	}
+	return nil
+}
+
+// Describe returns the traffic model in words, with the numbers it
+// implies, for the top of a printout.
+func (t Traffic) Describe() string {
+	b, c := t.PerInterval()
+	var s strings.Builder
+	fmt.Fprintf(&s, "Traffic model: %g requests/s in total; canary weight %g%% -> %g canary requests/s, %g baseline requests/s.\n",
+		t.TotalRPS, t.CanaryWeight*100, t.TotalRPS*t.CanaryWeight, t.TotalRPS*(1-t.CanaryWeight))
+	fmt.Fprintf(&s, "Arrivals are Poisson: per %v analysis interval, baseline ~ Poisson(%g), canary ~ Poisson(%g).\n",
+		t.Interval, b, c)
+	fmt.Fprintf(&s, "Each request fails (500) with probability p (baseline p = %g%%); latency is lognormal, median %v, sigma %g,\n",
+		t.BaselineErrorRate*100, t.LatencyMedian, t.LatencySigma)
+	fmt.Fprintf(&s, "failed requests included: baseline p50 %v, p99 %v. A latency xF canary multiplies every latency by F.\n",
+		t.LatencyQuantile(0, 1).Round(100*time.Microsecond), t.LatencyQuantile(z99, 1).Round(100*time.Microsecond))
+	fmt.Fprintf(&s, "Steady state first: %v of baseline alone at %g requests/s, one window: every interval's Reference (LiveBaseline true).\n",
+		t.SteadyState, t.TotalRPS)
+	fmt.Fprintf(&s, "Outcomes go through a metrics.Recorder on a simulated clock, cut once per interval into the judge's Interval.")
+	return s.String()
+}
+
+// Side is how the canary differs from the baseline.
+type Side struct {
+	ErrorRate     float64 // probability that a canary request fails
+	LatencyFactor float64 // every canary latency is multiplied by it; 0 means 1
+}
+
+// Labels the recorder's windows carry.
+const (
+	LabelBaseline = "baseline"
+	LabelCanary   = "canary"
+)
+
+// t0 is when every simulated run starts; the date does not matter, a fixed
+// one keeps windows (and so judges' evidence) reproducible.
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Stream generates, interval by interval, the windows a router would
+// record for the baseline and the canary.
+type Stream struct {
+	tr      Traffic
+	canary  Side
+	rng     *rand.Rand
+	src     *rand.PCG
+	lambdaB float64
+	lambdaC float64
+	rec     *metrics.Recorder
+	now     time.Time
+	// Reference is the baseline's window over the steady state.
+	Reference metrics.Window
+	// Elapsed is the simulated time since the canary started.
+	Elapsed time.Duration
+}
+
+// NewStream returns a stream of the traffic with the canary side given,
+// drawing from a PCG source seeded with (seed1, seed2). It simulates the
+// steady state at once; Next simulates the rollout's intervals.
+func NewStream(tr Traffic, canary Side, seed1, seed2 uint64) *Stream {
+	if canary.LatencyFactor == 0 {
+		canary.LatencyFactor = 1
+	}
+	src := rand.NewPCG(seed1, seed2)
+	b, c := tr.PerInterval()
+	s := &Stream{tr: tr, canary: canary, rng: rand.New(src), src: src, lambdaB: b, lambdaC: c, now: t0}
+	s.rec = metrics.NewRecorder("judgesim")
+	s.rec.Declare(LabelBaseline)
+	s.rec.Declare(LabelCanary)
+	// The first windows start at the steady state's start, not at
+	// time.Now(). One window over the whole steady state is what merging
+	// its intervals would give (the same histogram geometry), for one Cut.
+	s.rec.Cut(t0.Add(-tr.SteadyState))
+	s.record(LabelBaseline, s.poisson(tr.TotalRPS*tr.SteadyState.Seconds()), tr.BaselineErrorRate, 1)
+	for _, w := range s.rec.Cut(t0) {
+		if w.Label == LabelBaseline {
+			s.Reference = w
+		}
+	}
+	return s
+}
+
+// poisson draws a Poisson count with mean lambda.
+func (s *Stream) poisson(lambda float64) int {
+	if lambda <= 0 {
+		return 0
+	}
+	return int(distuv.Poisson{Lambda: lambda, Src: s.src}.Rand())
+}
+
+// record draws n requests of one side into the recorder.
+func (s *Stream) record(label string, n int, errRate, factor float64) {
+	scale := float64(s.tr.LatencyMedian) * factor
+	for range n {
+		o := metrics.Outcome{Status: 200}
+		if s.rng.Float64() < errRate {
+			o.Status = 500
+		}
+		o.Latency = time.Duration(scale * math.Exp(s.tr.LatencySigma*s.rng.NormFloat64()))
+		s.rec.Record(label, o)
+	}
+}
+
+// Next simulates one analysis interval and returns what the judge
+// observes at its end.
+func (s *Stream) Next() harness.Interval {
+	nb, nc := s.poisson(s.lambdaB), s.poisson(s.lambdaC)
+	s.record(LabelBaseline, nb, s.tr.BaselineErrorRate, 1)
+	s.record(LabelCanary, nc, s.canary.ErrorRate, s.canary.LatencyFactor)
+	s.now = s.now.Add(s.tr.Interval)
+	s.Elapsed += s.tr.Interval
+	iv := harness.Interval{At: s.now, LiveBaseline: true, Reference: s.Reference}
+	for _, w := range s.rec.Cut(s.now) {
+		switch w.Label {
+		case LabelBaseline:
+			iv.Baseline = w
+		case LabelCanary:
+			iv.Canary = w
+		}
+	}
+	return iv
+}
+
+// Analysis returns the analysis every judge runs with; each judge reads
+// the fields it knows:
+//
+//   - threshold: metrics error_rate (max_increase 0.5%) and latency_p99
+//     (max_ratio 1.2), failures 2, min_samples 10;
+//   - mann-whitney: the same metric checks (weight 1 each), failures 2,
+//     pass_score 95, marginal_score 75;
+//   - sequential: metrics error_rate and latency_p99 (the loader demands a
+//     bound on every check, so they carry the same bounds),
+//     false_positive_rate 1%.
+//
+// All of them: the given interval, on_no_data pause, min_samples 10.
+func Analysis(judge string, interval time.Duration) scenarios.Analysis {
+	return scenarios.Analysis{
+		Interval:          interval,
+		Judge:             judge,
+		FalsePositiveRate: 0.01,
+		Failures:          2,
+		MinSamples:        10,
+		PassScore:         95,
+		MarginalScore:     75,
+		OnNoData:          scenarios.NoDataPause,
+		Metrics: []*scenarios.Check{
+			{Metric: scenarios.MetricErrorRate, MaxIncrease: &scenarios.Value{V: 0.005, Raw: "0.5%"}, Weight: 1},
+			{Metric: scenarios.MetricLatencyP99, MaxRatio: &scenarios.Value{V: 1.2, Raw: "1.2"}, Weight: 1},
+		},
+	}
+}
+
+// DescribeAnalysis returns the analysis in the words a scenario would
+// write it.
+func DescribeAnalysis(a scenarios.Analysis) string {
+	var ms []string
+	for _, c := range a.Metrics {
+		m := c.Metric
+		if c.Max != nil {
+			m += " max " + c.Max.Raw
+		}
+		if c.MaxIncrease != nil {
+			m += " max_increase " + c.MaxIncrease.Raw
+		}
+		if c.MaxRatio != nil {
+			m += " max_ratio " + c.MaxRatio.Raw
+		}
+		ms = append(ms, m)
+	}
+	return fmt.Sprintf("interval %v; metrics {%s}; failures %d; min_samples %d; pass_score %g / marginal_score %g; false_positive_rate %g%%; on_no_data %s",
+		a.Interval, strings.Join(ms, "}, {"), a.Failures, a.MinSamples, a.PassScore, a.MarginalScore, a.FalsePositiveRate*100, a.OnNoData)
+}
+
+// Kind is what a case measures.
+type Kind int
+
+// Kinds of case.
+const (
+	// Bad: the canary is worse; measure detection.
+	Bad Kind = iota
+	// Good: the canary is the baseline; measure time to promote.
+	Good
+	// AA: the canary is the baseline; measure the false-rollback rate.
+	AA
+)
+
+// Case is one simulated scenario, run Runs times.
+type Case struct {
+	Name   string
+	Kind   Kind
+	Canary Side
+	Runs   int
+	// Hold is the rollout's one step: the canary is promoted once the
+	// judge has let Hold of intervals pass (paused intervals do not
+	// count).
+	Hold time.Duration
+	// Limit caps the simulated time of a run.
+	Limit time.Duration
+}
+
+// Rollout is the hold of every case, and the detection cap of bad ones.
+const Rollout = 60 * time.Second
+
+// Cases returns the standard cases: three bad canaries (runs each, capped
+// at 60 s), a good canary (runs, 60 s rollout, stalled after 120 s) and
+// A/A (aaRuns, the same).
+func Cases(tr Traffic, runs, aaRuns int) []Case {
+	p := tr.BaselineErrorRate
+	return []Case{
+		{Name: "errors 1%", Kind: Bad, Canary: Side{ErrorRate: 0.01}, Runs: runs, Hold: Rollout, Limit: Rollout},
+		{Name: "errors 5%", Kind: Bad, Canary: Side{ErrorRate: 0.05}, Runs: runs, Hold: Rollout, Limit: Rollout},
+		{Name: "latency x1.5", Kind: Bad, Canary: Side{ErrorRate: p, LatencyFactor: 1.5}, Runs: runs, Hold: Rollout, Limit: Rollout},
+		{Name: "good canary", Kind: Good, Canary: Side{ErrorRate: p}, Runs: runs, Hold: Rollout, Limit: 2 * Rollout},
+		{Name: "A/A", Kind: AA, Canary: Side{ErrorRate: p}, Runs: aaRuns, Hold: Rollout, Limit: 2 * Rollout},
+	}
+}
+
+// Result is one simulated run.
+type Result struct {
+	RolledBack bool
+	Promoted   bool
+	// At is the simulated time from the canary's start to the end of the
+	// run: the rollback, the promotion, or the limit.
+	At        time.Duration
+	Intervals int
+	Paused    int // intervals the judge paused
+	// CanaryRequests and CanaryFailed count the canary's requests until
+	// the end of the run.
+	CanaryRequests, CanaryFailed int64
+	// Excess is the canary's failures above what the baseline's
+	// configured failure rate predicts for the same requests.
+	Excess float64
+	Reason string // the last decision's reason
+	Err    string // the judge panicked
+	// JudgeTime is the wall time spent in the judge's Observe and Decide:
+	// the only field that is not reproducible.
+	JudgeTime time.Duration
+}
+
+// Factory builds a fresh judge for one run.
+type Factory func() (harness.Judge, error)
+
+// JudgeFactory returns the factory of a judge registered in harness.
+func JudgeFactory(name string, a scenarios.Analysis) Factory {
+	return func() (harness.Judge, error) { return harness.NewJudge(name, a) }
+}
+
+// Simulate runs one run of a case for one judge: observe, decide, until a
+// rollback, a promotion or the limit.
+func Simulate(j harness.Judge, s *Stream, c Case) Result {
+	return SimulateAll([]harness.Judge{j}, s, c)[0]
+}
+
+// SimulateAll runs one run of a case for several judges on one stream:
+// each interval is simulated once and observed by every judge still
+// running, and each judge's run ends at its own rollback, promotion or the
+// limit. The stream does not depend on the judges' decisions (the canary's
+// weight is fixed), so every result is the one Simulate would give for the
+// judge alone. A judge that panics ends its run with Err set.
+func SimulateAll(js []harness.Judge, s *Stream, c Case) []Result {
+	rs := make([]Result, len(js))
+	held := make([]time.Duration, len(js))
+	done := make([]bool, len(js))
+	active := len(js)
+	for active > 0 && s.Elapsed < c.Limit {
+		iv := s.Next()
+		for k, j := range js {
+			if done[k] {
+				continue
+			}
+			r := &rs[k]
+			r.Intervals++
+			r.CanaryRequests += iv.Canary.Requests
+			r.CanaryFailed += iv.Canary.Failed
+			r.At = s.Elapsed
+			d, err := judge(j, iv, &r.JudgeTime)
+			r.Reason = d.Reason
+			switch {
+			case err != "":
+				r.Err = err
+			case d.Verdict == harness.Rollback:
+				r.RolledBack = true
+			case d.Verdict == harness.Pause:
+				r.Paused++
+			default:
+				held[k] += s.tr.Interval
+				r.Promoted = held[k] >= c.Hold
+			}
+			if r.Err != "" || r.RolledBack || r.Promoted {
+				done[k] = true
+				active--
+			}
+		}
+	}
+	for k := range rs {
+		rs[k].Excess = float64(rs[k].CanaryFailed) - float64(rs[k].CanaryRequests)*s.tr.BaselineErrorRate
+	}
+	return rs
+}
+
+// judge feeds one interval to j and returns its decision, adding the time
+// it took to *spent; err is set when the judge panicked.
+func judge(j harness.Judge, iv harness.Interval, spent *time.Duration) (d harness.Decision, err string) {
+	start := time.Now()
+	defer func() {
+		*spent += time.Since(start)
+		if p := recover(); p != nil {
+			err = fmt.Sprint(p)
+		}
+	}()
+	j.Observe(iv)
+	return j.Decide(), ""
+}
+
+// RunSeed returns the PCG seed of one run: a function of the seed, the
+// case's name and the run's number only.
+func RunSeed(seed uint64, caseName string, run int) (uint64, uint64) {
+	h := fnv.New64a()
+	h.Write([]byte(caseName))
+	return splitmix64(seed ^ h.Sum64()), splitmix64(seed + uint64(run)*0x9e3779b97f4a7c15)
+}
+
+// splitmix64 scrambles nearby seeds into unrelated ones.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// Judged is a judge to simulate.
+type Judged struct {
+	Name string
+	New  Factory
+}
+
+// CaseRuns is every run of one case.
+type CaseRuns struct {
+	// Results holds, per judge in the order given, every run's result in
+	// run order; they do not depend on the number of workers.
+	Results [][]Result
+	// StreamTime is the time spent simulating the streams, summed over
+	// workers; every judge shares it.
+	StreamTime time.Duration
+	// Intervals counts the intervals simulated: per run, as many as the
+	// judge that ran longest observed.
+	Intervals int
+}
+
+// RunCase runs every run of a case for every judge, on workers goroutines
+// (GOMAXPROCS when workers <= 0). Each run's stream is simulated once and
+// observed by all the judges (SimulateAll).
+func RunCase(judges []Judged, tr Traffic, c Case, seed uint64, workers int) (CaseRuns, error) {
+	if err := tr.Validate(); err != nil {
+		return CaseRuns{}, err
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	// Build each judge once up front, so that a judge that cannot be built
+	// fails once, not once per run.
+	for _, j := range judges {
+		if _, err := j.New(); err != nil {
+			return CaseRuns{}, fmt.Errorf("judge %s: %w", j.Name, err)
+		}
+	}
+	out := CaseRuns{Results: make([][]Result, len(judges))}
+	for k := range out.Results {
+		out.Results[k] = make([]Result, c.Runs)
+	}
+	var mu sync.Mutex
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, max(c.Runs, 1)) {
+		wg.Go(func() {
+			var spent time.Duration
+			intervals := 0
+			for i := range next {
+				js := make([]harness.Judge, len(judges))
+				for k, j := range judges {
+					var err error
+					if js[k], err = j.New(); err != nil {
+						js[k] = failed{err}
+					}
+				}
+				s1, s2 := RunSeed(seed, c.Name, i)
+				start := time.Now()
+				s := NewStream(tr, c.Canary, s1, s2)
+				rs := SimulateAll(js, s, c)
+				var judging time.Duration
+				for k, r := range rs {
+					out.Results[k][i] = r
+					judging += r.JudgeTime
+				}
+				spent += time.Since(start) - judging
+				intervals += int(s.Elapsed / tr.Interval)
+			}
+			mu.Lock()
+			out.StreamTime += spent
+			out.Intervals += intervals
+			mu.Unlock()
+		})
+	}
+	for i := range c.Runs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, nil
+}
+
+// failed stands in for a judge whose factory failed in one run: it panics
+// at its first interval, so that the run reports the error.
+type failed struct{ err error }
+
+func (f failed) Observe(harness.Interval) { panic(f.err.Error()) }
+func (f failed) Decide() harness.Decision { return harness.Decision{} }
+
+// Summary aggregates a case's runs.
+type Summary struct {
+	Case     Case
+	Runs     int
+	Detected int // rolled back (a false rollback for Good and AA cases)
+	// DetectMean and DetectP95 are over the rolled-back runs, from the
+	// canary's start.
+	DetectMean, DetectP95 time.Duration
+	// ExcessMean is the mean over every run of its excess failed canary
+	// requests until the run ended (rollback or limit).
+	ExcessMean float64
+	Promoted   int
+	// PromoteMean is over the promoted runs.
+	PromoteMean time.Duration
+	Stalled     int // neither rolled back nor promoted within the limit
+	PausedMean  float64
+	Errors      int
+	FirstErr    string
+	// JudgeTime sums the runs' JudgeTime: time in the judge, against the
+	// simulation's own.
+	JudgeTime time.Duration
+}
+
+// DetectedRate is the fraction of runs rolled back.
+func (s Summary) DetectedRate() float64 {
+	if s.Runs == 0 {
+		return 0
+	}
+	return float64(s.Detected) / float64(s.Runs)
+}
+
+// Aggregate summarizes the results of a case.
+func Aggregate(c Case, rs []Result) Summary {
+	s := Summary{Case: c, Runs: len(rs)}
+	var detect, promote []time.Duration
+	var excess, paused float64
+	for _, r := range rs {
+		if r.Err != "" {
+			s.Errors++
+			if s.FirstErr == "" {
+				s.FirstErr = r.Err
+			}
+		}
+		switch {
+		case r.RolledBack:
+			detect = append(detect, r.At)
+		case r.Promoted:
+			promote = append(promote, r.At)
+		case r.Err == "":
+			s.Stalled++
+		}
+		excess += r.Excess
+		paused += float64(r.Paused)
+		s.JudgeTime += r.JudgeTime
+	}
+	s.Detected, s.Promoted = len(detect), len(promote)
+	s.DetectMean, s.DetectP95 = mean(detect), percentile(detect, 0.95)
+	s.PromoteMean = mean(promote)
+	if len(rs) > 0 {
+		s.ExcessMean = excess / float64(len(rs))
+		s.PausedMean = paused / float64(len(rs))
+	}
+	return s
+}
+
+func mean(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
+// percentile returns the nearest-rank q-quantile of ds, 0 for none.
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := int(math.Ceil(q * float64(len(s))))
+	return s[max(rank, 1)-1]
+}

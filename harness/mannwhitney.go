@@ -1,0 +1,699 @@
+package harness
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/drillhq/drill/scenarios"
+)
+
+func init() {
+	RegisterJudge(scenarios.JudgeMannWhitney,
+		"Kayenta's method: per metric, a Mann-Whitney U test of the canary's last 20 intervals against the baseline's; a weighted 0–100 score banded by pass_score / marginal_score; rolls back after `failures` failing scores",
+		func(a scenarios.Analysis) (Judge, error) { return newMannWhitney(a), nil })
+}
+
+// mwLookback is how many of the most recent intervals a metric's test
+// looks at. Kayenta judges a fixed window; a sliding one of 20 intervals
+// (20 s at the default interval) is long enough for the test to have power
+// and short enough that a regression is not diluted by a long healthy past.
+const mwLookback = 20
+
+// mwMinIntervals is how many samples each side needs before a metric is
+// tested. Below 5 a side the U test cannot reach p < 1% at all (4 against 4
+// gives at best 2/70 ≈ 0.029; 5 against 5 gives 2/252 ≈ 0.0079), so testing
+// earlier would only ever say "pass" and look like evidence.
+const mwMinIntervals = 5
+
+// mwExactMax is the largest sample per side for which, without ties, the
+// p-value comes from the exact null distribution of U. Up to it the dynamic
+// programme is cheap (at most 21·21 arrays of 401 counts, all exact in a
+// float64), and it is where the normal approximation is worst: at 5 against
+// 5 it says p ≈ 0.012 for a complete separation whose exact p is 0.0079, so
+// it would hide a regression at the default 1% false-positive rate. Beyond it
+// (the lookback never gets there) the normal approximation is good and the
+// table's cost grows as n⁴.
+const mwExactMax = 20
+
+// Metric classes, as Kayenta names them.
+const (
+	mwHigh   = "high"    // significantly worse than the baseline beyond the tolerance, or above max
+	mwLow    = "low"     // significantly below the baseline; reported, and counts as passing
+	mwPass   = "pass"    // no significant difference (or one within the tolerance)
+	mwNoData = "no-data" // too few samples to test; left out of the score
+)
+
+// Score bands.
+const (
+	mwBandPass     = "pass"
+	mwBandMarginal = "marginal"
+	mwBandFail     = "fail"
+)
+
+// mwSample is one interval's value of one metric on one side; ok is false
+// when the value is not a sample (no value, too few requests). Intervals
+// that are not samples still take their slot in the window, so the window
+// spans the last mwLookback intervals of time, not the last mwLookback
+// samples however old.
+type mwSample struct {
+	v  float64
+	ok bool
+}
+
+// mwPush appends s to a window and drops what falls out of the lookback.
+func mwPush(w []mwSample, s mwSample) []mwSample {
+	w = append(w, s)
+	if len(w) > mwLookback {
+		w = w[len(w)-mwLookback:]
+	}
+	return w
+}
+
+// mannWhitney is Kayenta's style of analysis: each interval, every metric's
+// canary values over the last mwLookback intervals are compared with the
+// baseline's by a Mann-Whitney U test; the metrics' classes make a weighted
+// 0–100 score, and a score below marginal_score is a failed evaluation. Like
+// the threshold judge it rolls back once `failures` evaluations have failed
+// (counted over the whole rollout), so one unlucky window is not a rollback.
+//
+// The baseline's window moves only on intervals with a live baseline. At
+// a 100% step Interval.Baseline is the steady-state reference, the same
+// window every interval: as twenty samples it would be one value twenty
+// times, and the test would compare the canary with a point, not with a
+// distribution. So the canary is then compared with the baseline's last
+// live intervals (those of the step before), whose evidence stands.
+type mannWhitney struct {
+	a         scenarios.Analysis
+	canary    [][]mwSample // per check of a.Metrics, the last mwLookback intervals
+	baseline  [][]mwSample // per check, the last mwLookback intervals with a live baseline
+	failures  int
+	nd        noDataPolicy
+	intervals int
+	last      Decision
+}
+
+// newMannWhitney fills in the loader's defaults, so that an Analysis built
+// in Go (tests, the API) behaves like one loaded from YAML.
+func newMannWhitney(a scenarios.Analysis) *mannWhitney {
+	if a.Failures <= 0 {
+		a.Failures = scenarios.DefaultFailures
+	}
+	if a.MinSamples <= 0 {
+		a.MinSamples = scenarios.DefaultMinSamples
+	}
+	if a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1 {
+		a.FalsePositiveRate = scenarios.DefaultFalsePositiveRate
+	}
+	// Both scores zero is an Analysis that never set them: a scenario that
+	// meant "always pass" would still have to say so with a marginal band.
+	if a.PassScore == 0 && a.MarginalScore == 0 {
+		a.PassScore, a.MarginalScore = scenarios.DefaultPassScore, scenarios.DefaultMarginalScore
+	}
+	if a.OnNoData == "" {
+		a.OnNoData = scenarios.DefaultOnNoData
+	}
+	return &mannWhitney{
+		a:        a,
+		canary:   make([][]mwSample, len(a.Metrics)),
+		baseline: make([][]mwSample, len(a.Metrics)),
+		nd:       noDataPolicy{policy: a.OnNoData},
+		last:     Decision{Verdict: Continue, Reason: "no interval observed yet"},
+	}
+}
+
+// Decide returns the decision made by the last Observe.
+func (m *mannWhitney) Decide() Decision { return m.last }
+
+// mwResult is one metric's evaluation over its window.
+type mwResult struct {
+	check      *scenarios.Check
+	key        string    // its name in the evidence
+	canary     []float64 // the window's samples, sorted
+	baseline   []float64
+	fresh      bool // this interval added a canary sample
+	tested     bool // both sides had mwMinIntervals samples: test, hl and medBase are set
+	test       mwTest
+	hl         float64
+	medCanary  float64 // the canary's median; set when len(canary) > 0
+	medBase    float64 // the baseline's median
+	maxHigh    bool    // the canary's median is above the absolute max
+	class      string
+	noData     string // why the metric has no data
+	highDetail string // what made it high, for the reason
+}
+
+// Observe adds the interval to every metric's window and decides.
+func (m *mannWhitney) Observe(iv Interval) {
+	m.intervals++
+	evidence := map[string]any{
+		"interval":          m.intervals,
+		"canary_requests":   iv.Canary.Requests,
+		"baseline_requests": iv.Baseline.Requests,
+		"lookback":          mwLookback,
+		"live_baseline":     iv.LiveBaseline,
+	}
+	results := make([]*mwResult, len(m.a.Metrics))
+	keys := map[string]bool{}
+	tested, fresh := 0, false
+	for i, c := range m.a.Metrics {
+		m.canary[i] = mwPush(m.canary[i], m.sample(iv, c.Metric, true))
+		if iv.LiveBaseline {
+			m.baseline[i] = mwPush(m.baseline[i], m.sample(iv, c.Metric, false))
+		}
+		r := m.summarize(c, m.canary[i], m.baseline[i])
+		// Two checks of one metric (say, a max and a max_ratio written
+		// apart) must not overwrite each other's evidence.
+		r.key = c.Metric
+		if keys[r.key] {
+			r.key = fmt.Sprintf("%s#%d", c.Metric, i+1)
+		}
+		keys[r.key] = true
+		results[i] = r
+		if r.tested {
+			tested++
+		}
+		fresh = fresh || r.fresh
+	}
+	// Bonferroni: the false-positive rate is the scenario's across all the
+	// metrics, so each test gets its share. Only metrics actually tested
+	// spend any of it.
+	alpha := m.a.FalsePositiveRate / float64(max(tested, 1))
+	perMetric := map[string]any{}
+	var nodata []string
+	withData := 0
+	for _, r := range results {
+		mwClassify(r, alpha)
+		perMetric[r.key] = r.evidence(alpha)
+		if r.class == mwNoData {
+			nodata = append(nodata, r.key+": "+r.noData)
+		} else {
+			withData++
+		}
+	}
+	evidence["metrics"] = perMetric
+	if len(m.a.Metrics) == 0 {
+		m.last = Decision{Verdict: Continue, Reason: "no metrics to judge", Evidence: evidence}
+		return
+	}
+	if withData == 0 && m.intervals < mwMinIntervals && fresh {
+		// Warming up: no window can hold mwMinIntervals samples yet. That
+		// is the judge's own lag, not missing data, so it pauses whatever
+		// on_no_data says (with `fail` every canary would otherwise be
+		// rolled back at its second interval).
+		m.last = Decision{Verdict: Pause, Reason: fmt.Sprintf("warming up: %d of %d intervals collected", m.intervals, mwMinIntervals), Evidence: evidence}
+		return
+	}
+	if withData == 0 {
+		m.noData(evidence, strings.Join(nodata, "; "))
+		return
+	}
+	sc := m.scoreOf(results, nodata)
+	if !fresh {
+		// The windows still hold older samples, but this interval added
+		// none: passing them again would let a step's hold advance on
+		// stale evidence (a canary that stopped taking traffic would keep
+		// "passing"), so, as the threshold judge does for an interval with
+		// fewer than min_samples canary requests, this is no data. A
+		// failing window still counts: no data must never mask a failure.
+		evidence["stale"] = true
+		if sc.band != mwBandFail {
+			m.noData(evidence, fmt.Sprintf("no metric got a canary sample this interval (canary had %d requests, min_samples %d)",
+				iv.Canary.Requests, m.a.MinSamples))
+			return
+		}
+	} else {
+		m.nd.reset()
+	}
+	m.decide(evidence, sc)
+}
+
+// sample reads one metric of one side of an interval. The value is a
+// sample only when that side took at least min_samples requests (and, for
+// a latency quantile, the requests the quantile needs: a p99 of 40
+// requests is their maximum) and it is finite (a NaN would also break the
+// journal's JSON).
+func (m *mannWhitney) sample(iv Interval, metric string, canary bool) mwSample {
+	need := max(int64(m.a.MinSamples), quantileSamples(metric))
+	reqs := iv.Baseline.Requests
+	if canary {
+		reqs = iv.Canary.Requests
+	}
+	v, ok := iv.sideValue(metric, canary)
+	return mwSample{v: v, ok: ok && reqs >= need && !math.IsNaN(v) && !math.IsInf(v, 0)}
+}
+
+// summarize gathers a metric's windows and runs what can be run on them:
+// the absolute max on the canary's median, and the U test when both sides
+// have enough samples. mwClassify then decides the class.
+func (m *mannWhitney) summarize(c *scenarios.Check, cw, bw []mwSample) *mwResult {
+	r := &mwResult{check: c}
+	for _, s := range cw {
+		if s.ok {
+			r.canary = append(r.canary, s.v)
+		}
+	}
+	for _, s := range bw {
+		if s.ok {
+			r.baseline = append(r.baseline, s.v)
+		}
+	}
+	r.fresh = len(cw) > 0 && cw[len(cw)-1].ok
+	slices.Sort(r.canary)
+	slices.Sort(r.baseline)
+	if len(r.canary) > 0 {
+		r.medCanary = mwMedian(r.canary)
+	}
+	// An absolute max is a bound, not a hypothesis: it is judged on the
+	// latest canary value, at once (an invariant's count of corrupt rows
+	// must not wait for it to cover half the window).
+	if last := cw[len(cw)-1]; c.Max != nil && r.fresh && last.v > c.Max.V+epsilon {
+		r.maxHigh = true
+		r.highDetail = fmt.Sprintf("%s > max %s", mwFmt(c.Metric, last.v), c.Max.Raw)
+	}
+	if len(r.canary) < mwMinIntervals && !r.maxHigh {
+		r.noData = fmt.Sprintf("%d of %d canary samples in the last %d intervals", len(r.canary), mwMinIntervals, len(cw))
+		return r
+	}
+	if len(r.canary) < mwMinIntervals {
+		return r
+	}
+	if len(r.baseline) < mwMinIntervals {
+		// Without a baseline (an invariant has none; a baseline without
+		// traffic, or a rollout that went to 100% before the baseline had
+		// five live intervals, has too few) only the absolute max can be
+		// judged. A
+		// relative bound that cannot be judged is no data, unless the max
+		// already failed: no data must never mask a failure.
+		if (c.MaxIncrease != nil || c.MaxRatio != nil) && !r.maxHigh {
+			r.noData = fmt.Sprintf("%d of %d baseline samples in the last %d live-baseline intervals", len(r.baseline), mwMinIntervals, len(bw))
+		}
+		return r
+	}
+	r.tested = true
+	r.test = mwUTest(r.canary, r.baseline)
+	r.hl = mwHodgesLehmann(r.canary, r.baseline)
+	r.medBase = mwMedian(r.baseline)
+	return r
+}
+
+// mwClassify sets a summarized metric's class at the Bonferroni level alpha.
+func mwClassify(r *mwResult, alpha float64) {
+	switch {
+	case r.noData != "":
+		r.class = mwNoData
+	case r.maxHigh:
+		r.class = mwHigh
+	case !r.tested: // absolute-only, and within its max
+		r.class = mwPass
+	case r.test.P < alpha && mwExceeds(r.check, r.hl, r.medBase):
+		r.class = mwHigh
+		r.highDetail = fmt.Sprintf("HL %s, p=%s", mwSigned(r.check.Metric, r.hl), mwFmtP(r.test.P))
+	case r.test.P < alpha && r.hl < 0:
+		r.class = mwLow
+	default:
+		r.class = mwPass
+	}
+}
+
+// mwExceeds reports whether the estimated shift hl of the canary
+// over the baseline (median medBase) is more than the check tolerates. The
+// test says whether the sides differ; the tolerance says whether the
+// difference matters. Without a relative bound any increase matters.
+func mwExceeds(c *scenarios.Check, hl, medBase float64) bool {
+	if c.MaxIncrease == nil && c.MaxRatio == nil {
+		return hl > epsilon
+	}
+	if c.MaxIncrease != nil && hl > c.MaxIncrease.V+epsilon {
+		return true
+	}
+	if c.MaxRatio != nil && medBase+hl > c.MaxRatio.V*medBase+epsilon {
+		// As in the threshold judge, a latency ratio below the noise floor
+		// measures the scheduler, not the release.
+		if scenarios.MetricUnit(c.Metric) != scenarios.UnitSeconds || hl >= latencyNoiseFloor-epsilon {
+			return true
+		}
+	}
+	return false
+}
+
+// evidence is a metric's part of the decision's evidence. Test results
+// are present only when the test ran, so that a zero never reads as a
+// measurement.
+func (r *mwResult) evidence(alpha float64) map[string]any {
+	c := r.check
+	e := map[string]any{
+		"class":      r.class,
+		"n_canary":   len(r.canary),
+		"n_baseline": len(r.baseline),
+		"weight":     mwWeight(c),
+		"critical":   c.Critical,
+	}
+	if len(r.canary) > 0 {
+		e["median_canary"] = r.medCanary
+	}
+	if r.tested {
+		e["u"] = r.test.U
+		e["z"] = r.test.Z
+		e["p"] = r.test.P
+		e["exact"] = r.test.Exact
+		e["alpha"] = alpha
+		e["hodges_lehmann"] = r.hl
+		e["median_baseline"] = r.medBase
+	}
+	if c.Max != nil {
+		e["max"] = c.Max.V
+	}
+	if c.MaxIncrease != nil {
+		e["max_increase"] = c.MaxIncrease.V
+	}
+	if c.MaxRatio != nil {
+		e["max_ratio"] = c.MaxRatio.V
+	}
+	if r.noData != "" {
+		e["no_data"] = r.noData
+	}
+	return e
+}
+
+// mwWeight is a check's weight; a Check built in Go without one weighs 1,
+// as the loader's default.
+func mwWeight(c *scenarios.Check) float64 {
+	if c.Weight > 0 {
+		return c.Weight
+	}
+	return scenarios.DefaultWeight
+}
+
+// mwScore is an evaluation's outcome: Kayenta's canary score, its band,
+// and the reason's text.
+type mwScore struct {
+	score float64
+	band  string
+	why   string
+}
+
+// scoreOf turns the metrics' classes into the canary score: 100 × the
+// weight of passing (pass or low) metrics over the weight of metrics with
+// data, or 0 when a critical metric is high.
+func (m *mannWhitney) scoreOf(results []*mwResult, nodata []string) mwScore {
+	var total, passing float64
+	var high, low, critical []string
+	for _, r := range results {
+		if r.class == mwNoData {
+			continue
+		}
+		w := mwWeight(r.check)
+		total += w
+		switch r.class {
+		case mwPass:
+			passing += w
+		case mwLow:
+			passing += w
+			low = append(low, fmt.Sprintf("%s low (HL %s, p=%s)", r.key, mwSigned(r.check.Metric, r.hl), mwFmtP(r.test.P)))
+		case mwHigh:
+			high = append(high, fmt.Sprintf("%s high (%s)", r.key, r.highDetail))
+			if r.check.Critical {
+				critical = append(critical, r.key)
+			}
+		}
+	}
+	s := mwScore{score: 100 * passing / total, band: mwBandFail}
+	if len(critical) > 0 {
+		// A critical metric is one no amount of healthy others can
+		// outvote.
+		s.score = 0
+	}
+	switch {
+	case s.score >= m.a.PassScore-epsilon:
+		s.band = mwBandPass
+		s.why = fmt.Sprintf("canary score %s >= pass %s", mwFmtScore(s.score), mwFmtScore(m.a.PassScore))
+	case s.score >= m.a.MarginalScore-epsilon:
+		s.band = mwBandMarginal
+		s.why = fmt.Sprintf("canary score %s is marginal (>= %s, < pass %s)", mwFmtScore(s.score), mwFmtScore(m.a.MarginalScore), mwFmtScore(m.a.PassScore))
+	default:
+		s.why = fmt.Sprintf("canary score %s < marginal %s", mwFmtScore(s.score), mwFmtScore(m.a.MarginalScore))
+	}
+	var details []string
+	if len(critical) > 0 {
+		details = append(details, fmt.Sprintf("critical %s high forces the score to 0", strings.Join(critical, ", ")))
+	}
+	details = append(details, high...)
+	details = append(details, low...)
+	if len(details) > 0 {
+		s.why += ": " + strings.Join(details, "; ")
+	}
+	if len(nodata) > 0 {
+		s.why += " (no data: " + strings.Join(nodata, "; ") + ")"
+	}
+	return s
+}
+
+// decide records an evaluation: a failing band is one more failed
+// evaluation, and the one that reaches `failures` rolls back; a marginal
+// band goes on and says so.
+func (m *mannWhitney) decide(evidence map[string]any, s mwScore) {
+	if s.band == mwBandFail {
+		m.failures++
+	}
+	evidence["score"] = s.score
+	evidence["band"] = s.band
+	evidence["pass_score"] = m.a.PassScore
+	evidence["marginal_score"] = m.a.MarginalScore
+	evidence["failed_evaluations"] = m.failures
+	evidence["failures_allowed"] = m.a.Failures
+	switch {
+	case s.band == mwBandFail && m.failures >= m.a.Failures:
+		m.last = Decision{Verdict: Rollback, Reason: fmt.Sprintf("%d of %d allowed failed evaluations; last: %s", m.failures, m.a.Failures, s.why), Evidence: evidence}
+	case s.band == mwBandFail:
+		m.last = Decision{Verdict: Continue, Reason: fmt.Sprintf("evaluation failed (%d of %d allowed): %s", m.failures, m.a.Failures, s.why), Evidence: evidence}
+	default:
+		m.last = Decision{Verdict: Continue, Reason: s.why, Evidence: evidence}
+	}
+}
+
+// noData applies on_no_data through the policy every judge shares, so
+// that switching judges never changes what "no data" means: pause (giving
+// up after noDataLimit intervals in a row), fail (a failed evaluation), or
+// pass (said so in the reason).
+func (m *mannWhitney) noData(evidence map[string]any, why string) {
+	m.last = m.nd.decide(evidence, why, &m.failures, m.a.Failures)
+	evidence["failed_evaluations"] = m.failures
+}
+
+// mwSigned formats a shift with its sign, so that "+" reads as "the canary
+// is higher".
+func mwSigned(metric string, v float64) string {
+	if v >= 0 {
+		return "+" + mwFmt(metric, v)
+	}
+	return mwFmt(metric, v)
+}
+
+// mwFmt is fmtMetric, except that plain numbers get six significant
+// figures: medians and shifts are computed, and %g would print the float
+// noise of an average (1.0074999999999998).
+func mwFmt(metric string, v float64) string {
+	if scenarios.MetricUnit(metric) == scenarios.UnitNumber {
+		return strconv.FormatFloat(v, 'g', 6, 64)
+	}
+	return fmtMetric(metric, v)
+}
+
+// mwFmtP formats a p-value to two significant figures: more would be false
+// precision for an approximation.
+func mwFmtP(p float64) string { return strconv.FormatFloat(p, 'g', 2, 64) }
+
+// mwFmtScore formats a score without trailing zeros (75, 66.7).
+func mwFmtScore(s float64) string { return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64) }
+
+// mwTest is the outcome of a two-sided Mann-Whitney U test.
+type mwTest struct {
+	// U is the canary's statistic: the pairs (canary_i, baseline_j) with
+	// canary_i > baseline_j, a tie counting one half. It runs from 0 to
+	// n_canary·n_baseline, with n_canary·n_baseline/2 expected when the
+	// sides do not differ.
+	U float64
+	// Z is the normal approximation's z (continuity-corrected, signed as
+	// U − mean); 0 when the p-value is exact.
+	Z float64
+	// P is the two-sided p-value.
+	P float64
+	// Exact says P comes from the exact distribution of U.
+	Exact bool
+}
+
+// mwUTest tests whether x (the canary) and y (the baseline) come from
+// the same distribution, against a shift either way. x and y need not be
+// sorted.
+//
+// Without ties and with at most mwExactMax values a side, P is exact (see
+// mwExactCounts). Otherwise it is the normal approximation with mid-ranks
+// for ties, the tie-corrected variance
+//
+//	σ² = n₁n₂/12 · ((N+1) − Σ(t³−t)/(N(N−1)))
+//
+// (t the size of each group of tied values, N = n₁+n₂) and a continuity
+// correction of ½ towards the mean. Ties are routine here, not an edge
+// case: error rates of healthy intervals are mostly exactly 0, and latency
+// quantiles come from a histogram with three significant figures. When
+// every value is tied the variance is 0 and there is no evidence: P is 1.
+func mwUTest(x, y []float64) mwTest {
+	n1, n2 := len(x), len(y)
+	if n1 == 0 || n2 == 0 {
+		return mwTest{P: 1}
+	}
+	type obs struct {
+		v      float64
+		canary bool
+	}
+	all := make([]obs, 0, n1+n2)
+	for _, v := range x {
+		all = append(all, obs{v, true})
+	}
+	for _, v := range y {
+		all = append(all, obs{v, false})
+	}
+	slices.SortFunc(all, func(a, b obs) int { return cmp.Compare(a.v, b.v) })
+	// Mid-ranks: a group of t tied values at 1-based ranks i+1..i+t all
+	// get their mean rank, i + (t+1)/2.
+	var rankSum, tieSum float64
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].v == all[i].v {
+			j++
+		}
+		t := float64(j - i)
+		mid := float64(i) + (t+1)/2
+		for k := i; k < j; k++ {
+			if all[k].canary {
+				rankSum += mid
+			}
+		}
+		tieSum += t*t*t - t
+		i = j
+	}
+	f1, f2, n := float64(n1), float64(n2), float64(n1+n2)
+	u := rankSum - f1*(f1+1)/2
+	if tieSum == 0 && n1 <= mwExactMax && n2 <= mwExactMax {
+		return mwTest{U: u, P: mwExactP(n1, n2, int(math.Round(u))), Exact: true}
+	}
+	mean := f1 * f2 / 2
+	variance := f1 * f2 / 12 * ((n + 1) - tieSum/(n*(n-1)))
+	if variance <= 0 {
+		return mwTest{U: u, P: 1}
+	}
+	d := math.Max(math.Abs(u-mean)-0.5, 0)
+	z := d / math.Sqrt(variance)
+	p := math.Min(1, 2*distuv.UnitNormal.Survival(z))
+	if u < mean {
+		z = -z
+	}
+	return mwTest{U: u, Z: z, P: p}
+}
+
+// mwExactP is the two-sided exact p-value of U = u for samples of n1 and n2:
+// twice the smaller tail, P(U ≤ u) or P(U ≥ u), at most 1.
+func mwExactP(n1, n2, u int) float64 {
+	counts := mwExactCounts(n1, n2)
+	var total, lower, upper float64
+	for k, c := range counts {
+		total += c
+		if k <= u {
+			lower += c
+		}
+		if k >= u {
+			upper += c
+		}
+	}
+	return math.Min(1, 2*math.Min(lower, upper)/total)
+}
+
+// mwExactCounts returns, for k = 0..n1·n2, how many of the C(n1+n2, n1)
+// equally likely orderings of n1 canary and n2 baseline values (no ties)
+// give U = k.
+//
+// It is the classic recurrence on the largest value: it is either a canary
+// value, which beats all n2 baseline values (U gains n2), or a baseline
+// value, which beats none:
+//
+//	f(n1, n2, k) = f(n1−1, n2, k−n2) + f(n1, n2−1, k),  f(i, 0, 0) = f(0, j, 0) = 1.
+//
+// Counts stay below C(40, 20) ≈ 1.4e11 for mwExactMax = 20, exact in a
+// float64. Results are cached: a judge asks for the same few sizes every
+// interval, and the table costs O(n1²n2²). The returned slice is shared
+// and must not be modified.
+func mwExactCounts(n1, n2 int) []float64 {
+	key := [2]int{n1, n2}
+	if c, ok := mwExactCache.Load(key); ok {
+		return c.([]float64)
+	}
+	c, _ := mwExactCache.LoadOrStore(key, mwExactTable(n1, n2))
+	return c.([]float64)
+}
+
+// mwExactCache maps [2]int{n1, n2} to mwExactTable(n1, n2). At most
+// (mwExactMax+1)² entries of at most 401 counts: about 1.4 MB at worst.
+var mwExactCache sync.Map
+
+// mwExactTable computes mwExactCounts.
+func mwExactTable(n1, n2 int) []float64 {
+	// f[i][j] is the count distribution for i canary and j baseline values.
+	f := make([][][]float64, n1+1)
+	for i := range f {
+		f[i] = make([][]float64, n2+1)
+		for j := range f[i] {
+			d := make([]float64, i*j+1)
+			if i == 0 || j == 0 {
+				d[0] = 1
+			} else {
+				for k, c := range f[i-1][j] { // largest is canary: k+j
+					d[k+j] += c
+				}
+				for k, c := range f[i][j-1] { // largest is baseline
+					d[k] += c
+				}
+			}
+			f[i][j] = d
+		}
+	}
+	return f[n1][n2]
+}
+
+// mwHodgesLehmann estimates how far x (the canary) is shifted from y (the
+// baseline): the median of all n₁n₂ differences x_i − y_j. It is the shift
+// estimate that goes with the U test (robust to outliers, unlike a
+// difference of means), and it is what the tolerance is compared with.
+func mwHodgesLehmann(x, y []float64) float64 {
+	if len(x) == 0 || len(y) == 0 {
+		return 0
+	}
+	d := make([]float64, 0, len(x)*len(y))
+	for _, a := range x {
+		for _, b := range y {
+			d = append(d, a-b)
+		}
+	}
+	slices.Sort(d)
+	return mwMedian(d)
+}
+
+// mwMedian is the median of sorted, non-empty values, the two middle ones
+// averaged for an even count. gonum's stat.Quantile(0.5, …) is not used:
+// its Empirical kind returns the lower middle value and its LinInterp kind
+// interpolates on the empirical CDF, and neither is the median the
+// Hodges-Lehmann estimator is defined with (for 1,2,3,4 both give 2, not
+// 2.5), which would bias every even-sized estimate downwards.
+func mwMedian(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}

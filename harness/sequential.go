@@ -1,0 +1,244 @@
+package harness
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/scenarios"
+)
+
+func init() {
+	RegisterJudge(scenarios.JudgeSequential,
+		"anytime-valid sequential test of canary against the live baseline: error counts and requests slower than the baseline's steady-state quantile, "+
+			"conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, with the false-positive rate held under continuous monitoring",
+		func(a scenarios.Analysis) (Judge, error) { return newSequential(a), nil })
+}
+
+// seqRatios is the grid of alternatives the mixture averages over: the
+// canary's event rate as a multiple of the baseline's. A mixture, rather
+// than one alternative, keeps the test powerful for a 1.5× and a 50×
+// canary alike; each component costs ln(len) nats of evidence.
+var seqRatios = []float64{1.5, 2, 4, 10, 50}
+
+// sequential is an e-process (a nonnegative supermartingale under the null)
+// per tested metric. Every interval, the events of the metric — failed
+// requests for error_rate; requests slower than the steady-state
+// baseline's quantile q for latency_pQQ — are split between the canary
+// and the live baseline. If the canary is no worse, each event is the
+// canary's with probability π, its share of the interval's requests
+// (events as Poisson arrivals on each side's traffic). Under the
+// alternative "the canary's rate is ρ times the baseline's" that
+// probability is ρπ/(ρπ+1−π). The product over events of the likelihood
+// ratio, averaged over seqRatios, has expectation at most 1 under the
+// null at every interval, however the share changes, so by Ville's
+// inequality it passes 1/α with probability at most α — under continuous
+// monitoring, with no fixed sample size. α is the false-positive rate
+// split evenly over the tested metrics (Bonferroni), so the family-wise
+// rate holds.
+//
+// Checks on other metrics (cpu, rss, throughput, invariants) and the
+// absolute `max` bounds of every check go to an embedded threshold judge:
+// a bound is a bound, not a hypothesis.
+type sequential struct {
+	a        scenarios.Analysis
+	tests    []*seqTest
+	bounds   *threshold // nil when no check has a bound to evaluate
+	nd       noDataPolicy
+	failures int // no-data intervals counted as failures (on_no_data: fail)
+	last     Decision
+	n        int
+}
+
+// seqTest is the running test of one metric.
+type seqTest struct {
+	metric   string
+	q        float64 // latency quantile; 0 for error_rate
+	alpha    float64
+	logM     []float64 // per alternative, the log likelihood ratio so far
+	evC, evB int64     // events counted on each side
+	nC, nB   int64     // requests counted on each side
+	frozen   int       // intervals without a live baseline
+}
+
+func newSequential(a scenarios.Analysis) *sequential {
+	s := &sequential{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
+	if s.a.Failures <= 0 {
+		s.a.Failures = scenarios.DefaultFailures
+	}
+	if s.a.MinSamples <= 0 {
+		s.a.MinSamples = scenarios.DefaultMinSamples
+	}
+	var bounded []*scenarios.Check
+	for _, c := range a.Metrics {
+		if q, ok := seqQuantile(c.Metric); ok {
+			s.tests = append(s.tests, &seqTest{metric: c.Metric, q: q, logM: make([]float64, len(seqRatios))})
+			if c.Max != nil {
+				bounded = append(bounded, &scenarios.Check{Metric: c.Metric, Max: c.Max, Pos: c.Pos})
+			}
+			continue
+		}
+		bounded = append(bounded, c)
+	}
+	for _, t := range s.tests {
+		t.alpha = a.FalsePositiveRate / float64(len(s.tests))
+	}
+	if len(bounded) > 0 {
+		ta := a
+		ta.Metrics = bounded
+		s.bounds = newThreshold(ta)
+	}
+	return s
+}
+
+// seqQuantile says whether the sequential test covers metric, and for a
+// latency quantile which one.
+func seqQuantile(metric string) (float64, bool) {
+	switch metric {
+	case scenarios.MetricErrorRate:
+		return 0, true
+	case scenarios.MetricLatencyP50:
+		return 0.50, true
+	case scenarios.MetricLatencyP90:
+		return 0.90, true
+	case scenarios.MetricLatencyP95:
+		return 0.95, true
+	case scenarios.MetricLatencyP99:
+		return 0.99, true
+	}
+	return 0, false
+}
+
+// events counts a window's events for the test: failures, or requests
+// slower than the threshold.
+func (t *seqTest) events(w metrics.Window, threshold time.Duration) int64 {
+	if t.q == 0 {
+		return w.Failed
+	}
+	return w.Hist.CountAbove(threshold)
+}
+
+// observe adds one interval and reports whether the test had anything to
+// count.
+func (t *seqTest) observe(iv Interval) (counted bool, why string) {
+	if !iv.LiveBaseline {
+		t.frozen++
+		return false, "no live baseline (100% step)"
+	}
+	var threshold time.Duration
+	if t.q > 0 {
+		if iv.Reference.Requests < quantileSamples(t.metric) {
+			return false, fmt.Sprintf("the steady state has %d baseline requests, too few for its %s", iv.Reference.Requests, t.metric)
+		}
+		threshold = iv.Reference.Quantile(t.q)
+	}
+	nc, nb := iv.Canary.Requests, iv.Baseline.Requests
+	if nc == 0 || nb == 0 {
+		return false, "a side has no requests"
+	}
+	ec, eb := t.events(iv.Canary, threshold), t.events(iv.Baseline, threshold)
+	t.nC, t.nB, t.evC, t.evB = t.nC+nc, t.nB+nb, t.evC+ec, t.evB+eb
+	pi := float64(nc) / float64(nc+nb)
+	for k, r := range seqRatios {
+		theta := r * pi / (r*pi + 1 - pi)
+		t.logM[k] += float64(ec)*math.Log(theta/pi) + float64(eb)*math.Log((1-theta)/(1-pi))
+	}
+	return true, ""
+}
+
+// logE is the log of the mixture e-value: the mean over alternatives of
+// the likelihood ratios, computed stably.
+func (t *seqTest) logE() (float64, float64) {
+	best, bestK := math.Inf(-1), 0
+	for k, l := range t.logM {
+		if l > best {
+			best, bestK = l, k
+		}
+	}
+	sum := 0.0
+	for _, l := range t.logM {
+		sum += math.Exp(l - best)
+	}
+	return best + math.Log(sum/float64(len(t.logM))), seqRatios[bestK]
+}
+
+func (t *seqTest) evidence() map[string]any {
+	le, rho := t.logE()
+	return map[string]any{
+		"statistic":         "mixture likelihood ratio (e-value)",
+		"e_value":           math.Exp(le),
+		"bound":             1 / t.alpha,
+		"alpha":             t.alpha,
+		"canary_events":     t.evC,
+		"baseline_events":   t.evB,
+		"canary_requests":   t.nC,
+		"baseline_requests": t.nB,
+		"likeliest_ratio":   rho,
+	}
+}
+
+func (s *sequential) Observe(iv Interval) {
+	s.n++
+	evidence := map[string]any{"interval": s.n, "canary_requests": iv.Canary.Requests, "baseline_requests": iv.Baseline.Requests}
+	var boundDec *Decision
+	if s.bounds != nil {
+		s.bounds.Observe(iv)
+		d := s.bounds.Decide()
+		boundDec = &d
+		evidence["bounds"] = d.Evidence
+	}
+	if iv.Canary.Requests < int64(s.a.MinSamples) {
+		if boundDec != nil && boundDec.Verdict == Rollback {
+			s.last = *boundDec
+			return
+		}
+		s.last = s.nd.decide(evidence, fmt.Sprintf("canary had %d requests (< min_samples %d)", iv.Canary.Requests, s.a.MinSamples), &s.failures, s.a.Failures)
+		return
+	}
+	s.nd.reset()
+	tests := map[string]any{}
+	var rejected, nodata []string
+	for _, t := range s.tests {
+		counted, why := t.observe(iv)
+		ev := t.evidence()
+		if !counted {
+			ev["not_counted"] = why
+			// At a 100% step there is no live baseline to compare with:
+			// that is the rollout's shape, not missing data, and the
+			// evidence gathered at the earlier steps stands.
+			if iv.LiveBaseline {
+				nodata = append(nodata, t.metric+": "+why)
+			}
+		}
+		tests[t.metric] = ev
+		if le, rho := t.logE(); le >= math.Log(1/t.alpha) {
+			rejected = append(rejected, fmt.Sprintf("%s: e-value %.3g >= 1/alpha %.0f (canary %d of %d events on %.1f%% of the traffic; likeliest %gx the baseline's rate)",
+				t.metric, math.Exp(le), 1/t.alpha, t.evC, t.evC+t.evB, 100*float64(t.nC)/float64(max(t.nC+t.nB, 1)), rho))
+		}
+	}
+	evidence["tests"] = tests
+	sort.Strings(rejected)
+	switch {
+	case len(rejected) > 0:
+		s.last = Decision{Verdict: Rollback, Reason: "sequential test rejected: " + strings.Join(rejected, "; "), Evidence: evidence}
+	case boundDec != nil && boundDec.Verdict == Rollback:
+		s.last = Decision{Verdict: Rollback, Reason: boundDec.Reason, Evidence: evidence}
+	case boundDec != nil && boundDec.Verdict == Pause && len(s.tests) == 0:
+		s.last = *boundDec
+	case len(s.tests) > 0 && len(nodata) == len(s.tests) && boundDec == nil:
+		// Not one test could count anything, and nothing else is
+		// checked: honour on_no_data rather than pass in silence.
+		s.last = s.nd.decide(evidence, strings.Join(nodata, "; "), &s.failures, s.a.Failures)
+	default:
+		reason := "no test has enough evidence against the canary"
+		if boundDec != nil && boundDec.Reason != "all checks passed" {
+			reason += "; bounds: " + boundDec.Reason
+		}
+		s.last = Decision{Verdict: Continue, Reason: reason, Evidence: evidence}
+	}
+}
+
+func (s *sequential) Decide() Decision { return s.last }
