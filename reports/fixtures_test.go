@@ -75,8 +75,8 @@ func rolledBackReport() *Report {
 		Leftovers: []string{},
 		Timeline: []Event{
 			{T: at(0), ElapsedSeconds: 0, Event: "run.start", Fields: map[string]any{"seed": float64(42)}},
-			{T: at(20), ElapsedSeconds: 20, Event: "fault.apply", Fields: map[string]any{"fault": "slow-pricing"}},
-			{T: at(22.4), ElapsedSeconds: 22.4, Event: "judge.rollback", Fields: map[string]any{"metric": "latency_p99"}},
+			{T: at(20), ElapsedSeconds: 20, Event: "fault.applied", Fields: map[string]any{"fault": "slow-pricing"}},
+			{T: at(22.4), ElapsedSeconds: 22.4, Event: "decision.rollback", Fields: map[string]any{"metric": "latency_p99"}},
 		},
 		Series: map[string]map[string][]SeriesPoint{
 			"orders": {

@@ -319,24 +319,7 @@ func Write(dir string, r *Report) error {
 	if err := Encode(&buf, r); err != nil {
 		return fmt.Errorf("write report: encode: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".report-*.json")
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(buf.Bytes())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// CreateTemp makes the file 0600; a report is meant to be shared.
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, FileName))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeAtomic(filepath.Join(dir, FileName), buf.Bytes()); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

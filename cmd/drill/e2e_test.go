@@ -403,6 +403,11 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 	if !strings.Contains(string(output), "report: ") {
 		t.Errorf("no summary printed:\n%s", output)
 	}
+	for _, f := range []string{"report.md", "junit.xml"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s in the run directory: %v", f, err)
+		}
+	}
 	assertNothingLeft(t, dir)
 	if provider == "docker" {
 		assertNoContainers(t, rep.RunID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/drillhq/drill/harness"
 	"github.com/drillhq/drill/reports"
@@ -18,6 +19,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	var seed seedFlag
 	fs.Var(&seed, "seed", "override the scenario seed")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the summary")
+	format := fs.String("format", "all", "files written into the run directory besides report.json: all, none, or a comma-separated list of "+joinNames(reports.FileFormats()))
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return ExitInvalid
@@ -29,6 +31,11 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	}
 	if *provider != "" && !contains(harness.ProviderNames(), *provider) {
 		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
+		return ExitInvalid
+	}
+	formats, ok := parseFormats(*format)
+	if !ok {
+		c.errorf("unknown --format %q (file formats: %s; or all, none)", *format, joinNames(reports.FileFormats()))
 		return ExitInvalid
 	}
 	scs, ok := c.loadAll(files, *provider)
@@ -43,6 +50,17 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 			opts.Log = nil
 		}
 		rep, err := harness.Run(ctx, sc, opts)
+		if rep != nil && rep.RunDir != "" {
+			// From report.json as written, like `drill report`: every
+			// file is re-renderable later, to the same bytes.
+			saved, rerr := reports.Read(rep.RunDir)
+			if rerr == nil {
+				_, rerr = reports.WriteFormats(rep.RunDir, saved, formats)
+			}
+			if rerr != nil {
+				c.errorf("%v", rerr)
+			}
+		}
 		code := c.finishRun(rep, err)
 		worst = worse(worst, code)
 		if code == ExitInterrupted {
@@ -117,4 +135,23 @@ func (s *seedFlag) ptr() *int64 {
 		return nil
 	}
 	return &s.v
+}
+
+// parseFormats reads --format: all, none, or a list of file formats.
+func parseFormats(s string) ([]string, bool) {
+	switch strings.TrimSpace(s) {
+	case "all":
+		return reports.FileFormats(), true
+	case "none", "":
+		return nil, true
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !contains(reports.FileFormats(), f) {
+			return nil, false
+		}
+		out = append(out, f)
+	}
+	return out, true
 }
