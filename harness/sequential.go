@@ -57,6 +57,7 @@ type sequential struct {
 type seqTest struct {
 	metric   string
 	q        float64 // latency quantile; 0 for error_rate
+	ratio    float64 // latency: max_ratio, the slowdown tolerated; 1 when unset
 	alpha    float64
 	logM     []float64 // per alternative, the log likelihood ratio so far
 	evC, evB int64     // events counted on each side
@@ -75,7 +76,11 @@ func newSequential(a scenarios.Analysis) *sequential {
 	var bounded []*scenarios.Check
 	for _, c := range a.Metrics {
 		if q, ok := seqQuantile(c.Metric); ok {
-			s.tests = append(s.tests, &seqTest{metric: c.Metric, q: q, logM: make([]float64, len(seqRatios))})
+			t := &seqTest{metric: c.Metric, q: q, ratio: 1, logM: make([]float64, len(seqRatios))}
+			if c.MaxRatio != nil && q > 0 {
+				t.ratio = c.MaxRatio.V
+			}
+			s.tests = append(s.tests, t)
 			if c.Max != nil {
 				bounded = append(bounded, &scenarios.Check{Metric: c.Metric, Max: c.Max, Pos: c.Pos})
 			}
@@ -133,7 +138,12 @@ func (t *seqTest) observe(iv Interval) (counted bool, why string) {
 		if iv.Reference.Requests < quantileSamples(t.metric) {
 			return false, fmt.Sprintf("the steady state has %d baseline requests, too few for its %s", iv.Reference.Requests, t.metric)
 		}
-		threshold = iv.Reference.Quantile(t.q)
+		// A request is slow when it is slower than the steady state's
+		// quantile by more than the latency noise floor (or than its
+		// max_ratio multiple): a 1 ms shift of a 5 ms p99 is a real
+		// difference a test would find, and not one worth a rollback.
+		ref := iv.Reference.Quantile(t.q)
+		threshold = max(ref+time.Duration(latencyNoiseFloor*float64(time.Second)), time.Duration(float64(ref)*t.ratio))
 	}
 	nc, nb := iv.Canary.Requests, iv.Baseline.Requests
 	if nc == 0 || nb == 0 {
