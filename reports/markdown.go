@@ -361,23 +361,8 @@ func mdData(p *printer, r *Report) {
 	p.linef("")
 	p.linef("## Data checks")
 	p.linef("")
-	l := r.Data.Ledger
-	if l.Checked {
-		p.linef("- ledger: %d acknowledged, %d lost, %d changed, %d duplicated, %d indeterminate",
-			l.Acknowledged, l.Lost, l.Changed, l.Duplicated, l.Indeterminate)
-	} else {
-		p.linef("- ledger: not checked")
-	}
-	schema := "not checked"
-	if s := r.Data.SchemaRestored; s != nil {
-		schema = "restored"
-		if !*s {
-			schema = "**NOT restored**"
-		}
-	}
-	if r.Data.SchemaVersion != "" {
-		schema += ", at version " + inline(r.Data.SchemaVersion)
-	}
+	p.linef("- ledger: %s", ledgerSummary(r.Data.Ledger))
+	schema := schemaSummary(r.Data, "**NOT restored**", inline)
 	p.linef("- schema: %s", schema)
 	if len(r.Data.SchemaDiff) > 0 {
 		p.linef("")

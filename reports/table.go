@@ -100,23 +100,8 @@ func renderTable(w io.Writer, r *Report) error {
 		req += fmt.Sprintf(", %d excess", q.ExcessFailed)
 	}
 	p.linef("%s; baseline failure rate %s", req, percent(q.BaselineFailureRate))
-	l := r.Data.Ledger
-	if l.Checked {
-		p.linef("ledger: %d acknowledged, %d lost, %d changed, %d duplicated, %d indeterminate",
-			l.Acknowledged, l.Lost, l.Changed, l.Duplicated, l.Indeterminate)
-	} else {
-		p.linef("ledger: not checked")
-	}
-	schema := "not checked"
-	if s := r.Data.SchemaRestored; s != nil {
-		schema = "restored"
-		if !*s {
-			schema = "NOT restored"
-		}
-		if r.Data.SchemaVersion != "" {
-			schema += ", at version " + r.Data.SchemaVersion
-		}
-	}
+	p.linef("ledger: %s", ledgerSummary(r.Data.Ledger))
+	schema := schemaSummary(r.Data, "NOT restored", func(s string) string { return s })
 	p.linef("schema: %s", schema)
 	for _, line := range r.Data.SchemaDiff {
 		p.linef("  schema %s", line)
@@ -339,4 +324,30 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// ledgerSummary is the ledger's counts in one line, for every renderer.
+func ledgerSummary(l Ledger) string {
+	if !l.Checked {
+		return "not checked"
+	}
+	return fmt.Sprintf("%d acknowledged, %d lost, %d changed, %d duplicated, %d indeterminate",
+		l.Acknowledged, l.Lost, l.Changed, l.Duplicated, l.Indeterminate)
+}
+
+// schemaSummary says whether the schema was restored and at which
+// version; notRestored and code are the renderer's markup for the failure
+// and for the version.
+func schemaSummary(d Data, notRestored string, code func(string) string) string {
+	s := "not checked"
+	if d.SchemaRestored != nil {
+		s = "restored"
+		if !*d.SchemaRestored {
+			s = notRestored
+		}
+	}
+	if d.SchemaVersion != "" {
+		s += ", at version " + code(d.SchemaVersion)
+	}
+	return s
 }
