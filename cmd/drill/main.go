@@ -42,7 +42,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N]", "run drills and write their reports", (*cli).cmdRun},
+		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", "run drills and write their reports", (*cli).cmdRun},
 		{"validate", "drill validate FILE... [--provider process|docker]", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate},
 		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan},
 		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList},
