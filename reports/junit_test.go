@@ -76,19 +76,7 @@ func TestJUnitGolden(t *testing.T) {
 	for _, tt := range junitReports() {
 		t.Run(tt.name, func(t *testing.T) {
 			got := renderJUnitString(t, tt.report)
-			golden := filepath.Join("testdata", "junit_"+tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reports -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("junit output differs from %s (run with -update if the change is intended)\ngot:\n%s", golden, got)
-			}
+			checkGolden(t, "junit_"+tt.name+".golden", got)
 		})
 	}
 }

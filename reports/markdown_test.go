@@ -2,8 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,19 +31,7 @@ func TestMarkdownGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := renderMD(t, tt.report)
-			golden := filepath.Join("testdata", "markdown_"+tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reports -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("markdown output differs from %s (run with -update if the change is intended)\ngot:\n%s", golden, got)
-			}
+			checkGolden(t, "markdown_"+tt.name+".golden", got)
 			if again := renderMD(t, tt.report); again != got {
 				t.Error("two renders of the same report differ")
 			}

@@ -31,24 +31,31 @@ func TestTableGolden(t *testing.T) {
 			if err := table.Render(&buf, tt.report); err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			golden := filepath.Join("testdata", "table_"+tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reports -update to create it)", err)
-			}
-			if got := buf.String(); got != string(want) {
-				t.Errorf("table output differs from %s (run with -update if the change is intended)\ngot:\n%s", golden, got)
-			}
+			checkGolden(t, "table_"+tt.name+".golden", buf.String())
 			for i, line := range strings.Split(buf.String(), "\n") {
 				if n := utf8.RuneCountInString(line); n > TableWidth {
 					t.Errorf("line %d is %d columns wide, more than %d:\n%s", i+1, n, TableWidth, line)
 				}
 			}
 		})
+	}
+}
+
+// checkGolden compares got with testdata/name, writing it there first
+// with -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (run with -update if the change is intended)\ngot:\n%s", golden, got)
 	}
 }
