@@ -1135,15 +1135,6 @@ func TestDesignExample(t *testing.T) {
 	})
 }
 
-// plannedKind is a fault kind still planned: which one changes as kinds
-// are built.
-func plannedKind() string {
-	if len(injectors.Planned) == 0 {
-		return "no-planned-kind-left"
-	}
-	return injectors.Planned[0]
-}
-
 // TestNotSupportedYet lists every refusal of a planned feature, so that
 // none is silently dropped.
 func TestNotSupportedYet(t *testing.T) {
