@@ -23,19 +23,22 @@ func init() {
 // on nothing but r (maps are walked in sorted order).
 func renderMarkdown(w io.Writer, r *Report) error {
 	p := &printer{w: w}
-	mdHeader(p, r)
-	mdDecision(p, r)
-	mdScore(p, r)
-	mdExpectations(p, r)
-	mdTimeline(p, r)
-	mdMetrics(p, r)
-	mdData(p, r)
-	mdFaults(p, r)
-	mdRollback(p, r)
-	mdLeftovers(p, r)
-	mdQuestions(p, r)
+	for _, section := range mdSections {
+		section(p, r)
+	}
 	return p.err
 }
+
+// mdSections are the report's sections in reading order. The HTML report
+// renders the same sections, with its charts after the first mdLead of
+// them (the verdict and the decision), so the two never drift apart.
+var mdSections = []func(*printer, *Report){
+	mdHeader, mdDecision,
+	mdScore, mdExpectations, mdTimeline, mdMetrics, mdData, mdFaults, mdRollback, mdLeftovers, mdQuestions,
+}
+
+// mdLead is how many of mdSections come before the HTML report's charts.
+const mdLead = 2
 
 func mdHeader(p *printer, r *Report) {
 	verdict := "FAIL"

@@ -22,18 +22,18 @@ func TestWriteFormatsRendersFromTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := FileFormats(); !slices.Equal(got, []string{"junit", "markdown"}) {
+	if got := FileFormats(); !slices.Equal(got, []string{"html", "junit", "markdown"}) {
 		t.Errorf("FileFormats = %v", got)
 	}
-	written, err := WriteFormats(dir, saved, []string{"markdown", "pdf", "junit"})
+	written, err := WriteFormats(dir, saved, []string{"markdown", "pdf", "junit", "html"})
 	if err == nil || !strings.Contains(err.Error(), `format "pdf" writes no file`) {
 		t.Errorf("err = %v, want the unknown format named", err)
 	}
-	want := []string{filepath.Join(dir, "report.md"), filepath.Join(dir, "junit.xml")}
+	want := []string{filepath.Join(dir, "report.md"), filepath.Join(dir, "junit.xml"), filepath.Join(dir, "report.html")}
 	if !slices.Equal(written, want) {
 		t.Errorf("written %v, want %v", written, want)
 	}
-	for name, file := range map[string]string{"markdown": "report.md", "junit": "junit.xml"} {
+	for name, file := range map[string]string{"markdown": "report.md", "junit": "junit.xml", "html": "report.html"} {
 		got, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {
 			t.Fatal(err)
