@@ -56,24 +56,19 @@ func notIdempotentReport() *Report {
 	return r
 }
 
-func junitReports() []struct {
-	name   string
-	report *Report
-} {
-	return []struct {
-		name   string
-		report *Report
-	}{
-		{"rolled_back", rolledBackReport()},
-		{"failed", failedReport()},
-		{"stepped", steppedReport()},
-		{"not_idempotent", notIdempotentReport()},
-		{"empty", &Report{Scenario: "empty"}},
-	}
+// junitReports are the golden reports and two that only the JUnit
+// renderer treats apart: a rollout of several steps and a rollback that is
+// not idempotent.
+func junitReports() []goldenReport {
+	return append(goldenReports(),
+		goldenReport{"stepped", steppedReport()},
+		goldenReport{"not_idempotent", notIdempotentReport()})
 }
 
+// TestJUnitGolden checks the two JUnit-only reports (TestGolden checks the
+// others).
 func TestJUnitGolden(t *testing.T) {
-	for _, tt := range junitReports() {
+	for _, tt := range junitReports()[len(goldenReports()):] {
 		t.Run(tt.name, func(t *testing.T) {
 			got := renderJUnitString(t, tt.report)
 			checkGolden(t, "junit_"+tt.name+".golden", got)
@@ -100,10 +95,7 @@ func xmllint(t *testing.T, doc string) (string, error) {
 
 func TestJUnitValidatesAgainstSchema(t *testing.T) {
 	reports := junitReports()
-	reports = append(reports, struct {
-		name   string
-		report *Report
-	}{"escaping", escapingReport()})
+	reports = append(reports, goldenReport{"escaping", escapingReport()})
 	for _, tt := range reports {
 		t.Run(tt.name, func(t *testing.T) {
 			if out, err := xmllint(t, renderJUnitString(t, tt.report)); err != nil {
@@ -247,10 +239,7 @@ func TestJUnitEscaping(t *testing.T) {
 
 func TestJUnitCounts(t *testing.T) {
 	reports := junitReports()
-	reports = append(reports, struct {
-		name   string
-		report *Report
-	}{"escaping", escapingReport()})
+	reports = append(reports, goldenReport{"escaping", escapingReport()})
 	for _, tt := range reports {
 		t.Run(tt.name, func(t *testing.T) {
 			s := parseJUnit(t, renderJUnitString(t, tt.report))
