@@ -491,7 +491,7 @@ func (m *chartModel) newPlot(ylabel string) *plot.Plot {
 	p := plot.New()
 	p.X.Label.Text = "seconds since the run started"
 	p.Y.Label.Text = ylabel
-	p.X.Min, p.X.Max = 0, m.end
+	p.X.Min, p.X.Max = 0, m.end*1.03 // room for the last tick label
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true

@@ -1,0 +1,274 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds the browser the HTML test opens reports in: the
+// DRILL_CHROMIUM variable, else chromium on PATH. Its absence fails the
+// test, as xmllint's does: that the page renders is the point.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("DRILL_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found in PATH (nor DRILL_CHROMIUM set): the HTML report test opens each page in headless Chromium; " +
+		"install Debian's chromium package (apt-get install chromium)")
+	return ""
+}
+
+// chartBox is what the page says of one chart once laid out.
+type chartBox struct {
+	ID     string  `json:"id"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+	Paths  int     `json:"paths"`
+	Texts  int     `json:"texts"`
+}
+
+const measureCharts = `[...document.querySelectorAll("figure.chart")].map(f => {
+	const s = f.querySelector("svg"), b = s ? s.getBoundingClientRect() : {width: 0, height: 0};
+	return {id: f.id, width: b.width, height: b.height,
+		paths: s ? s.querySelectorAll("path").length : 0, texts: s ? s.querySelectorAll("text").length : 0};
+})`
+
+// TestHTMLInChromium opens the HTML report of every golden report from
+// disk in headless Chromium, with the flags the issue names, and checks
+// that the page loads nothing but itself, logs no console error or
+// exception, lays its three charts out at a readable size with their lines
+// and labels, and that the first chart paints pixels. Set
+// DRILL_SCREENSHOT_DIR to keep a full-page screenshot of each.
+func TestHTMLInChromium(t *testing.T) {
+	bin := chromiumPath(t)
+	dir := t.TempDir()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.WindowSize(1200, 900),
+	)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	startCtx, cancelStart := context.WithTimeout(browserCtx, 60*time.Second)
+	defer cancelStart()
+	if err := chromedp.Do(startCtx); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	proc := chromedp.FromContext(browserCtx).Browser.Process()
+
+	for _, g := range append(goldenReports(), goldenReport{"hostile", hostileReport()}) {
+		t.Run(g.name, func(t *testing.T) {
+			page := filepath.Join(dir, g.name+".html")
+			if err := os.WriteFile(page, []byte(renderHTMLString(t, g.report)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			problems, boxes, shot, chartPNG := openInChromium(t, browserCtx, "file://"+page, len(g.report.Series) > 0)
+			for _, p := range problems {
+				t.Error(p)
+			}
+			want := 3
+			if len(g.report.Series) == 0 {
+				want = 0
+			}
+			if len(boxes) != want {
+				t.Fatalf("%d charts laid out, want %d: %+v", len(boxes), want, boxes)
+			}
+			for _, b := range boxes {
+				if b.Width < 400 || b.Height < 150 || b.Paths < 10 || b.Texts < 8 {
+					t.Errorf("chart %s renders %.0fx%.0f px with %d paths and %d texts: too small or empty", b.ID, b.Width, b.Height, b.Paths, b.Texts)
+				}
+			}
+			if want > 0 {
+				if inked := inkShare(t, chartPNG); inked < 0.02 {
+					t.Errorf("the first chart paints %.1f%% of its pixels: it did not render", 100*inked)
+				}
+			}
+			if keep := os.Getenv("DRILL_SCREENSHOT_DIR"); keep != "" {
+				if err := os.WriteFile(filepath.Join(keep, "report-"+g.name+".png"), shot, 0o644); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+
+	// The checks can fail: a page that fetches an image (from a closed
+	// local port), logs a console error and throws must show all three.
+	t.Run("detectors", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.html")
+		page := `<!DOCTYPE html><html><body><img src="http://127.0.0.1:1/x.png">` +
+			`<script>console.error("boom")</script><script>null.x</script></body></html>`
+		if err := os.WriteFile(bad, []byte(page), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		problems, _, _, _ := openInChromium(t, browserCtx, "file://"+bad, false)
+		all := strings.Join(problems, "\n")
+		for _, want := range []string{"the page fetched http://127.0.0.1:1/x.png", "console error: boom", "exception: Uncaught TypeError"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no %q among the problems of a broken page:\n%s", want, all)
+			}
+		}
+	})
+
+	// Leave no trace: closing the browser ends its process.
+	cancelBrowser()
+	cancelAlloc()
+	if proc != nil {
+		deadline := time.Now().Add(10 * time.Second)
+		for proc.Signal(syscall.Signal(0)) == nil {
+			if time.Now().After(deadline) {
+				t.Errorf("chromium (pid %d) still running after the test closed it", proc.Pid)
+				_ = proc.Kill()
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// openInChromium loads url in a new tab and returns what went wrong
+// (requests to anything but the page, console errors, exceptions, error
+// log entries), the charts' layout, a full-page screenshot and a
+// screenshot of the first chart (nil when charts is false).
+func openInChromium(t *testing.T, browserCtx context.Context, url string, charts bool) (problems []string, boxes []chartBox, shot, chart []byte) {
+	t.Helper()
+	var mu sync.Mutex
+	add := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+	// The listener is on the tab before its first command, so it sees
+	// every request and message of the page's load. It runs in the tab's
+	// event loop: it only records.
+	tab, cancelTab := chromedp.NewContext(browserCtx, chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if u := ev.Request.URL; u != url && !strings.HasPrefix(u, "data:") {
+				add("the page fetched %s", u)
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				add("console %s: %s", ev.Type, consoleText(ev.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			what := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				what += " " + d.Exception.Description
+			}
+			add("exception: %s at %s:%d", what, d.URL, d.LineNumber+1)
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				add("log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			}
+		}
+	}))
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	run := func() error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+			return err
+		}
+		var err error
+		if boxes, err = chromedp.Run(ctx, chromedp.Evaluate[[]chartBox](measureCharts)); err != nil {
+			return err
+		}
+		if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil { // 100: PNG, lossless
+			return err
+		}
+		if charts {
+			chart, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#chart-error-rate svg"), chromedp.NodeVisible))
+		}
+		return err
+	}
+	if err := run(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Chromium did not load %s within 60s", url)
+		}
+		t.Fatalf("Chromium on %s: %v", url, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return problems, boxes, shot, chart
+}
+
+func consoleText(args []*runtime.RemoteObject) string {
+	var parts []string
+	for _, a := range args {
+		var str string
+		switch {
+		case a.Value != nil && json.Unmarshal(a.Value, &str) == nil:
+			parts = append(parts, str) // a string argument, as the console shows it
+		case a.Value != nil:
+			parts = append(parts, string(a.Value))
+		default:
+			parts = append(parts, a.Description)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// inkShare is the fraction of a PNG's pixels that are not near white.
+func inkShare(t *testing.T, data []byte) float64 {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("decode the chart's screenshot: %v", err)
+	}
+	b := img.Bounds()
+	inked := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if !nearWhite(img, x, y) {
+				inked++
+			}
+		}
+	}
+	return float64(inked) / float64(max(1, b.Dx()*b.Dy()))
+}
+
+func nearWhite(img image.Image, x, y int) bool {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return r > 0xf000 && g > 0xf000 && b > 0xf000
+}
