@@ -375,6 +375,11 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 		t.Fatalf("exit %d, want 0\n%s", code, output)
 	}
 	dir := runDir(t, out)
+	if b, err := os.ReadFile(filepath.Join(dir, reports.FileName)); err != nil {
+		t.Error(err)
+	} else if err := reports.ValidateJSON(b); err != nil {
+		t.Errorf("%s: %v", file, err)
+	}
 	rep, err := reports.Read(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -403,9 +408,15 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 	if !strings.Contains(string(output), "report: ") {
 		t.Errorf("no summary printed:\n%s", output)
 	}
-	for _, f := range []string{"report.md", "junit.xml"} {
+	for _, f := range []string{"report.md", "junit.xml", "report.html"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s in the run directory: %v", f, err)
+		}
+	}
+	// A real drill's HTML report charts its error rate, p99 and weight.
+	if page, err := os.ReadFile(filepath.Join(dir, "report.html")); err == nil {
+		if n := strings.Count(string(page), "<svg"); n != 3 {
+			t.Errorf("report.html holds %d charts, want 3", n)
 		}
 	}
 	assertNothingLeft(t, dir)
