@@ -14,8 +14,10 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// schemaFixtures are the reports the renderer tests are built on, plus the
-// emptiest report the harness writes (setup failed before anything ran).
+// schemaFixtures are the reports the renderer tests are built on (the
+// fixtures_*_test.go files and the variants of the junit and markdown
+// tests), plus the emptiest report the harness writes (setup failed before
+// anything ran).
 // Validating them all keeps the renderers' fixtures from drifting away from
 // what report.json may hold.
 func schemaFixtures() map[string]*Report {
@@ -26,6 +28,7 @@ func schemaFixtures() map[string]*Report {
 		"rolled_back":    rolledBackReport(),
 		"failed":         failedReport(),
 		"promoted":       promotedReport(),
+		"aborted":        abortedReport(),
 		"stepped":        steppedReport(),
 		"not_idempotent": notIdempotentReport(),
 		"escaping":       escapingReport(),
