@@ -142,6 +142,7 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 	fmt.Fprintln(w, "verdict, over detected runs. Excess failed: canary failures minus canary requests x the baseline's")
 	fmt.Fprintf(w, "%g%%, until the run ended (rollback or cap), mean over all runs. Time to promote: mean over promoted runs.\n",
 		tr.BaselineErrorRate*100)
+	floors(w, tr, cases)
 	for _, jr := range results {
 		for _, s := range jr.summaries {
 			if s.Errors > 0 {
@@ -168,6 +169,30 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 		fmt.Fprintf(w, "  %-14s ~%5.1fs wall alone; %6.1fs CPU in the judge (%d intervals)\n", jr.name, alone, in.Seconds(), jr.intervals)
 	}
 	return nil
+}
+
+// floors prints, for each error case, the p95 detection time no judge can
+// beat at the bench's false-positive rate (judgesim.DetectionFloor): the
+// yardstick for the detection columns above.
+func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
+	alpha := judgesim.Analysis("", tr.Interval).FalsePositiveRate
+	fmt.Fprintf(w, "floor: the p95 detection time no judge can beat with a false-rollback rate of at most alpha: the first time on\n")
+	fmt.Fprintf(w, "the %v grid at which the most powerful test (Neyman-Pearson, told both error rates) has 95%% power.\n", tr.Interval)
+	for _, c := range cases {
+		if c.Kind != judgesim.Bad || c.Canary.LatencyFactor > 1 || c.Canary.ErrorRate <= tr.BaselineErrorRate {
+			continue
+		}
+		var parts []string
+		for _, a := range []float64{alpha, alpha / 2} {
+			f, ok := judgesim.DetectionFloor(tr, c.Canary.ErrorRate, a, 0.95, c.Limit)
+			v := "beyond the cap"
+			if ok {
+				v = secs(f) + "s"
+			}
+			parts = append(parts, fmt.Sprintf("%s at alpha %g%%", v, a*100))
+		}
+		fmt.Fprintf(w, "  %-10s %s (alpha/2: the error test's share when latency_p99 is tested too)\n", c.Name, strings.Join(parts, ", "))
+	}
 }
 
 // reads says which fields of the analysis each known judge uses.

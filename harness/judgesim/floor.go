@@ -1,0 +1,63 @@
+package judgesim
+
+import (
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// NeymanPearsonPower is the power of the most powerful test of size alpha
+// of "the canary's failures are Poisson(mu0)" against "Poisson(mu1)"
+// (mu1 > mu0): reject when the count is at least k, and with probability
+// gamma when it is k−1, k and gamma chosen so that the size is exactly
+// alpha. By the Neyman–Pearson lemma no test of size alpha that sees the
+// count, or anything else about the same requests, has more power.
+func NeymanPearsonPower(mu0, mu1, alpha float64) float64 {
+	if alpha <= 0 || mu1 <= mu0 {
+		return alpha
+	}
+	if mu0 <= 0 {
+		// A single failure proves the alternative.
+		return 1 - math.Exp(-mu1)
+	}
+	null := distuv.Poisson{Lambda: mu0}
+	alt := distuv.Poisson{Lambda: mu1}
+	// tail(k) = P(C >= k).
+	tail := func(p distuv.Poisson, k float64) float64 {
+		if k <= 0 {
+			return 1
+		}
+		return 1 - p.CDF(k-1)
+	}
+	k := 0.0
+	for tail(null, k) > alpha {
+		k++
+	}
+	if k == 0 {
+		return 1
+	}
+	gamma := (alpha - tail(null, k)) / null.Prob(k-1)
+	return tail(alt, k) + gamma*alt.Prob(k-1)
+}
+
+// DetectionFloor is the shortest time after the canary's start, on the
+// traffic's interval grid and up to limit, at which any judge whose
+// false-rollback rate is at most alpha could have rolled back a canary
+// failing with probability p1 in a share q of runs: no judge's q-quantile
+// detection time can be shorter. Whatever a sequential judge does, "rolled
+// back by t" is a test at time t whose size is at most its false-rollback
+// rate, so its power is at most NeymanPearsonPower, here told the
+// baseline's error rate (which a judge must estimate) and p1 (which a
+// judge does not know). Canary failures by t are Poisson with mean canary
+// requests/s × t × p. ok is false when even limit is too short.
+func DetectionFloor(tr Traffic, p1, alpha, q float64, limit time.Duration) (floor time.Duration, ok bool) {
+	rate := tr.TotalRPS * tr.CanaryWeight
+	for t := tr.Interval; t <= limit; t += tr.Interval {
+		n := rate * t.Seconds()
+		if NeymanPearsonPower(n*tr.BaselineErrorRate, n*p1, alpha) >= q {
+			return t, true
+		}
+	}
+	return 0, false
+}
