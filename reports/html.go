@@ -229,7 +229,9 @@ func reportCharts(r *Report) ([]chart, error) {
 	if m == nil {
 		return nil, nil
 	}
-	percentOf := func(pt SeriesPoint) (float64, bool) { return pt.ErrorRate * 100, true }
+	// A window without requests has no error rate (a stopped canary's
+	// windows after the rollback), not a rate of 0.
+	percentOf := func(pt SeriesPoint) (float64, bool) { return pt.ErrorRate * 100, pt.Requests > 0 }
 	p99 := func(pt SeriesPoint) (float64, bool) { return pt.P99Ms, pt.Requests > 0 }
 	specs := []struct {
 		id, title, y, caption string
