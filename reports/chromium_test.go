@@ -90,7 +90,7 @@ func TestHTMLInChromium(t *testing.T) {
 	for _, g := range append(goldenReports(), goldenReport{"hostile", hostileReport()}) {
 		t.Run(g.name, func(t *testing.T) {
 			page := filepath.Join(dir, g.name+".html")
-			if err := os.WriteFile(page, []byte(renderHTMLString(t, g.report)), 0o644); err != nil {
+			if err := os.WriteFile(page, []byte(render(t, "html", g.report)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			problems, boxes, shot, chartPNG := openInChromium(t, browserCtx, "file://"+page, len(g.report.Series) > 0)

@@ -5,13 +5,7 @@ package reports
 // reverted the fault and stopped the canary, and the report says the
 // expected rollback was never decided.
 func abortedReport() *Report {
-	ev := func(sec float64, name string, kv ...any) Event {
-		f := map[string]any{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			f[kv[i].(string)] = kv[i+1]
-		}
-		return Event{T: at(sec), ElapsedSeconds: sec, Event: name, Fields: f}
-	}
+	ev := event
 	pt := func(sec float64, req, failed int64, p99 float64) SeriesPoint {
 		return SeriesPoint{Start: at(sec), Requests: req, Failed: failed, ErrorRate: float64(failed) / float64(req),
 			Throughput: float64(req), P50Ms: p99 / 4, P90Ms: p99 / 2, P95Ms: p99 * 0.7, P99Ms: p99, MaxMs: p99 * 1.3}

@@ -4,13 +4,7 @@ package reports
 // state, three canary steps with a harmless fault, no rollback, and a full
 // journal and series, so that the markdown renderer splits metrics by step.
 func promotedReport() *Report {
-	ev := func(sec float64, name string, kv ...any) Event {
-		f := map[string]any{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			f[kv[i].(string)] = kv[i+1]
-		}
-		return Event{T: at(sec), ElapsedSeconds: sec, Event: name, Fields: f}
-	}
+	ev := event
 	pt := func(sec float64, req, failed int64, p99 float64) SeriesPoint {
 		return SeriesPoint{Start: at(sec), Requests: req, Failed: failed, ErrorRate: float64(failed) / float64(req),
 			Throughput: float64(req) / 5, P50Ms: p99 / 3, P90Ms: p99 / 2, P95Ms: p99 * 0.8, P99Ms: p99, MaxMs: p99 * 1.2}

@@ -5,6 +5,30 @@ import (
 	"testing"
 )
 
+// render renders r with the renderer registered as name.
+func render(t *testing.T, name string, r *Report) string {
+	t.Helper()
+	rd, ok := Lookup(name)
+	if !ok {
+		t.Fatalf("renderer %q not registered", name)
+	}
+	var buf bytes.Buffer
+	if err := rd.Render(&buf, r); err != nil {
+		t.Fatalf("Render %s: %v", name, err)
+	}
+	return buf.String()
+}
+
+// event is a journal entry at sec seconds of a test report, with fields
+// given as key, value pairs.
+func event(sec float64, name string, kv ...any) Event {
+	f := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		f[kv[i].(string)] = kv[i+1]
+	}
+	return Event{T: at(sec), ElapsedSeconds: sec, Event: name, Fields: f}
+}
+
 // goldenReport is a drill every renderer is checked on.
 type goldenReport struct {
 	name   string

@@ -1,25 +1,11 @@
 package reports
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
 	"golang.org/x/net/html"
 )
-
-func renderHTMLString(t *testing.T, r *Report) string {
-	t.Helper()
-	rd, ok := Lookup("html")
-	if !ok {
-		t.Fatal(`renderer "html" not registered`)
-	}
-	var buf bytes.Buffer
-	if err := rd.Render(&buf, r); err != nil {
-		t.Fatalf("Render: %v", err)
-	}
-	return buf.String()
-}
 
 // hostileReport carries markup and a script link in every string a
 // scenario author controls that the HTML report shows.
@@ -40,7 +26,7 @@ func hostileReport() *Report {
 // checks that none of its markup became an element or an attribute, and
 // that the strings are still there, as text.
 func TestHTMLEscapesScenarioStrings(t *testing.T) {
-	page := renderHTMLString(t, hostileReport())
+	page := render(t, "html", hostileReport())
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +97,7 @@ func fetches(t *testing.T, page string) []string {
 func TestHTMLIsSelfContained(t *testing.T) {
 	for _, g := range append(goldenReports(), goldenReport{"hostile", hostileReport()}) {
 		t.Run(g.name, func(t *testing.T) {
-			page := renderHTMLString(t, g.report)
+			page := render(t, "html", g.report)
 			if f := fetches(t, page); len(f) > 0 {
 				t.Errorf("the page refers to something outside itself: %q", f)
 			}

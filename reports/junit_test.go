@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -12,19 +11,6 @@ import (
 )
 
 const junitSchema = "testdata/junit-schema/junit.xsd"
-
-func renderJUnitString(t *testing.T, r *Report) string {
-	t.Helper()
-	j, ok := Lookup("junit")
-	if !ok {
-		t.Fatal(`renderer "junit" not registered`)
-	}
-	var buf bytes.Buffer
-	if err := j.Render(&buf, r); err != nil {
-		t.Fatalf("Render: %v", err)
-	}
-	return buf.String()
-}
 
 // steppedReport is rolledBackReport with a journal that shows two rollout
 // steps, the rollback decision falling during the second.
@@ -70,7 +56,7 @@ func junitReports() []goldenReport {
 func TestJUnitGolden(t *testing.T) {
 	for _, tt := range junitReports()[len(goldenReports()):] {
 		t.Run(tt.name, func(t *testing.T) {
-			got := renderJUnitString(t, tt.report)
+			got := render(t, "junit", tt.report)
 			checkGolden(t, "junit_"+tt.name+".golden", got)
 		})
 	}
@@ -98,7 +84,7 @@ func TestJUnitValidatesAgainstSchema(t *testing.T) {
 	reports = append(reports, goldenReport{"escaping", escapingReport()})
 	for _, tt := range reports {
 		t.Run(tt.name, func(t *testing.T) {
-			if out, err := xmllint(t, renderJUnitString(t, tt.report)); err != nil {
+			if out, err := xmllint(t, render(t, "junit", tt.report)); err != nil {
 				t.Errorf("output does not validate against %s: %v\n%s", junitSchema, err, out)
 			}
 		})
@@ -188,7 +174,7 @@ func parseJUnit(t *testing.T, doc string) parsedSuites {
 
 func TestJUnitEscaping(t *testing.T) {
 	r := escapingReport()
-	doc := renderJUnitString(t, r)
+	doc := render(t, "junit", r)
 	s := parseJUnit(t, doc)
 	suite := s.Suites[0]
 	if want := "drill." + r.Scenario; suite.Name != want {
@@ -242,7 +228,7 @@ func TestJUnitCounts(t *testing.T) {
 	reports = append(reports, goldenReport{"escaping", escapingReport()})
 	for _, tt := range reports {
 		t.Run(tt.name, func(t *testing.T) {
-			s := parseJUnit(t, renderJUnitString(t, tt.report))
+			s := parseJUnit(t, render(t, "junit", tt.report))
 			suite := s.Suites[0]
 			var failures, errs, skipped int
 			for _, c := range suite.Cases {
@@ -287,7 +273,7 @@ func TestJUnitCounts(t *testing.T) {
 
 func TestJUnitCases(t *testing.T) {
 	cases := func(r *Report) map[string]parsedCase {
-		s := parseJUnit(t, renderJUnitString(t, r))
+		s := parseJUnit(t, render(t, "junit", r))
 		m := map[string]parsedCase{}
 		for _, c := range s.Suites[0].Cases {
 			m[c.Name] = c

@@ -1,30 +1,16 @@
 package reports
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
-
-func renderMD(t *testing.T, r *Report) string {
-	t.Helper()
-	md, ok := Lookup("markdown")
-	if !ok {
-		t.Fatal(`renderer "markdown" not registered`)
-	}
-	var buf bytes.Buffer
-	if err := md.Render(&buf, r); err != nil {
-		t.Fatalf("Render: %v", err)
-	}
-	return buf.String()
-}
 
 // TestMarkdownTables checks the tables of every golden report (TestGolden
 // checks the text).
 func TestMarkdownTables(t *testing.T) {
 	for _, tt := range goldenReports() {
 		t.Run(tt.name, func(t *testing.T) {
-			checkTables(t, renderMD(t, tt.report))
+			checkTables(t, render(t, "markdown", tt.report))
 		})
 	}
 }
@@ -74,7 +60,7 @@ func TestMarkdownEscapesCells(t *testing.T) {
 	r.Data.Invariants[0].Name = "x|y"
 	r.Timeline = append(r.Timeline, Event{T: at(23), ElapsedSeconds: 23, Event: "rollback.step",
 		Fields: map[string]any{"step": "route|baseline", "ok": true, "detail": "line one\nline | two"}})
-	md := renderMD(t, r)
+	md := render(t, "markdown", r)
 	checkTables(t, md)
 	lines := strings.Split(md, "\n")
 	if !strings.HasPrefix(lines[0], "# evil|name with a newline: rolled back") {
@@ -116,7 +102,7 @@ func problemReport() *Report {
 }
 
 func TestMarkdownReviewQuestions(t *testing.T) {
-	md := renderMD(t, problemReport())
+	md := render(t, "markdown", problemReport())
 	_, qs, ok := strings.Cut(md, "## Questions for the review\n")
 	if !ok {
 		t.Fatalf("no questions section:\n%s", md)
@@ -148,14 +134,14 @@ func TestMarkdownReviewQuestions(t *testing.T) {
 	}
 
 	for name, r := range map[string]*Report{"rolled_back": rolledBackReport(), "promoted": promotedReport()} {
-		_, qs, _ := strings.Cut(renderMD(t, r), "## Questions for the review\n")
+		_, qs, _ := strings.Cut(render(t, "markdown", r), "## Questions for the review\n")
 		if !strings.Contains(qs, "Nothing went wrong in this drill; next time, try") {
 			t.Errorf("%s: a clean drill should say nothing went wrong:\n%s", name, qs)
 		}
 	}
 
 	// The failed drill: promoted though a rollback was expected, never detected.
-	_, qs, _ = strings.Cut(renderMD(t, failedReport()), "## Questions for the review\n")
+	_, qs, _ = strings.Cut(render(t, "markdown", failedReport()), "## Questions for the review\n")
 	for _, want := range []string{
 		"promoted although rolled back was expected",
 		"Fault db-partition had no observable effect",
@@ -169,7 +155,7 @@ func TestMarkdownReviewQuestions(t *testing.T) {
 }
 
 func TestMarkdownPhases(t *testing.T) {
-	md := renderMD(t, promotedReport())
+	md := render(t, "markdown", promotedReport())
 	for _, want := range []string{
 		"| checkout | baseline | steady state | 2 | 1000 | 0.10% | 39.0 |",
 		"| checkout | canary | step 1 | 2 | 100 | 0.00% | 61.0 |",
