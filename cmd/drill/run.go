@@ -50,18 +50,19 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 			opts.Log = nil
 		}
 		rep, err := harness.Run(ctx, sc, opts)
+		var written []string
 		if rep != nil && rep.RunDir != "" {
 			// From report.json as written, like `drill report`: every
 			// file is re-renderable later, to the same bytes.
 			saved, rerr := reports.Read(rep.RunDir)
 			if rerr == nil {
-				_, rerr = reports.WriteFormats(rep.RunDir, saved, formats)
+				written, rerr = reports.WriteFormats(rep.RunDir, saved, formats)
 			}
 			if rerr != nil {
 				c.errorf("%v", rerr)
 			}
 		}
-		code := c.finishRun(rep, err)
+		code := c.finishRun(rep, err, written)
 		worst = worse(worst, code)
 		if code == ExitInterrupted {
 			break // the operator wants out: do not start the next drill
@@ -70,8 +71,9 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	return worst
 }
 
-// finishRun prints the summary and maps the result to an exit code.
-func (c *cli) finishRun(rep *reports.Report, err error) int {
+// finishRun prints the summary, with the report files written, and maps
+// the result to an exit code.
+func (c *cli) finishRun(rep *reports.Report, err error, written []string) int {
 	if rep != nil {
 		if tr, ok := reports.Lookup("table"); ok {
 			if rerr := tr.Render(c.stdout, rep); rerr != nil {
@@ -79,6 +81,9 @@ func (c *cli) finishRun(rep *reports.Report, err error) int {
 			}
 		}
 		fmt.Fprintf(c.stdout, "report: %s/report.json\n", rep.RunDir)
+		for _, path := range written {
+			fmt.Fprintf(c.stdout, "        %s\n", path)
+		}
 	}
 	var env *harness.EnvError
 	switch {
