@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -282,6 +283,14 @@ func newChartModel(r *Report) *chartModel {
 		return nil
 	}
 	m.points = r.Series[m.source]
+	// Without a rollout.start (a report of an older drill, a hand-made
+	// one) the labels may still say which side is which.
+	if _, ok := m.points["baseline"]; ok && m.baseline == "" {
+		m.baseline = "baseline"
+	}
+	if _, ok := m.points["canary"]; ok && m.canary == "" {
+		m.canary = "canary"
+	}
 	m.labels = sortedKeys(m.points)
 	// The baseline first, the canary second, so that they get the first
 	// two colours whatever their names sort as.
@@ -424,10 +433,10 @@ func headroom(p *plot.Plot) {
 const legendShare = 0.45
 
 func (m *chartModel) versionName(label string) string {
-	switch label {
-	case m.baseline:
+	switch {
+	case label == m.baseline && label != "baseline":
 		return label + " (baseline)"
-	case m.canary:
+	case label == m.canary && label != "canary":
 		return label + " (canary)"
 	}
 	return label
@@ -494,6 +503,7 @@ func (m *chartModel) newPlot(ylabel string) *plot.Plot {
 	p.X.Label.Text = "seconds since the run started"
 	p.Y.Label.Text = ylabel
 	p.X.Min, p.X.Max = 0, m.end*1.03 // room for the last tick label
+	p.X.Tick.Marker = plainTicks{}
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
@@ -554,6 +564,22 @@ func (m *chartModel) addMarks(p *plot.Plot) {
 		p.Add(l)
 		p.Legend.Add(name, l)
 	}
+}
+
+// plainTicks are gonum's default ticks labelled as plain numbers: "25",
+// not "25.00", which the default writes when the axis ends off the grid.
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			// Rounded first: a tick at 3 × 0.1 is 0.30000000000000004.
+			ticks[i].Label = strconv.FormatFloat(math.Round(ticks[i].Value*1e6)/1e6, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // span shades the stretch [x0, x1] of the x axis over the plot's height.
