@@ -37,6 +37,13 @@ var mdSections = []func(*printer, *Report){
 	mdScore, mdExpectations, mdTimeline, mdMetrics, mdData, mdFaults, mdRollback, mdLeftovers, mdQuestions,
 }
 
+// mdHeading starts a section: a blank line, the heading, a blank line.
+func mdHeading(p *printer, title string) {
+	p.linef("")
+	p.linef("## %s", title)
+	p.linef("")
+}
+
 // mdLead is how many of mdSections come before the HTML report's charts.
 const mdLead = 2
 
@@ -82,9 +89,7 @@ func mdHeader(p *printer, r *Report) {
 }
 
 func mdDecision(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Decision")
-	p.linef("")
+	mdHeading(p, "Decision")
 	d := r.Decision
 	if d == nil {
 		p.linef("The analysis never decided.")
@@ -107,9 +112,7 @@ func mdDecision(p *printer, r *Report) {
 }
 
 func mdScore(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Score")
-	p.linef("")
+	mdHeading(p, "Score")
 	if r.Score.Grade == "" {
 		p.linef("Not scored.")
 	} else {
@@ -131,9 +134,7 @@ func mdScore(p *printer, r *Report) {
 }
 
 func mdExpectations(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Expectations")
-	p.linef("")
+	mdHeading(p, "Expectations")
 	if len(r.Expectations) == 0 {
 		p.linef("None set.")
 		return
@@ -189,9 +190,7 @@ var eventKeys = map[string][]string{
 var eventSkip = map[string]bool{"evidence": true, "examples": true, "diff": true}
 
 func mdTimeline(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Timeline")
-	p.linef("")
+	mdHeading(p, "Timeline")
 	var rows [][]string
 	for _, e := range r.Timeline {
 		if !reviewed(e) {
@@ -297,18 +296,8 @@ func (a agg) errorRate() float64 {
 }
 
 func mdMetrics(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Requests and per-version metrics")
-	p.linef("")
-	q := r.Requests
-	line := fmt.Sprintf("%d requests, %d failed", q.Total, q.Failed)
-	if q.Total > 0 {
-		line += fmt.Sprintf(" (%s), %d excess (%s)", percent(float64(q.Failed)/float64(q.Total)),
-			q.ExcessFailed, percent(float64(q.ExcessFailed)/float64(q.Total)))
-	} else {
-		line += fmt.Sprintf(", %d excess", q.ExcessFailed)
-	}
-	p.linef("%s; baseline failure rate %s.", line, percent(q.BaselineFailureRate))
+	mdHeading(p, "Requests and per-version metrics")
+	p.linef("Requests: %s.", requestsSummary(r.Requests))
 	first, splits := phases(r)
 	var rows [][]string
 	for _, src := range sortedKeys(r.Series) {
@@ -361,9 +350,7 @@ func mdMetrics(p *printer, r *Report) {
 }
 
 func mdData(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Data checks")
-	p.linef("")
+	mdHeading(p, "Data checks")
 	p.linef("- ledger: %s", ledgerSummary(r.Data.Ledger))
 	schema := schemaSummary(r.Data, "**NOT restored**", inline)
 	p.linef("- schema: %s", schema)
@@ -390,9 +377,7 @@ func mdData(p *printer, r *Report) {
 }
 
 func mdFaults(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Faults")
-	p.linef("")
+	mdHeading(p, "Faults")
 	if len(r.Faults) == 0 {
 		p.linef("None injected.")
 		return
@@ -413,9 +398,7 @@ func mdFaults(p *printer, r *Report) {
 }
 
 func mdRollback(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Rollback")
-	p.linef("")
+	mdHeading(p, "Rollback")
 	if len(r.Rollback.Steps) == 0 {
 		p.linef("None ran.")
 		return
@@ -444,9 +427,7 @@ func mdRollback(p *printer, r *Report) {
 }
 
 func mdLeftovers(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Leftovers")
-	p.linef("")
+	mdHeading(p, "Leftovers")
 	if len(r.Leftovers) == 0 {
 		p.linef("Nothing was left behind.")
 		return
@@ -457,9 +438,7 @@ func mdLeftovers(p *printer, r *Report) {
 }
 
 func mdQuestions(p *printer, r *Report) {
-	p.linef("")
-	p.linef("## Questions for the review")
-	p.linef("")
+	mdHeading(p, "Questions for the review")
 	qs := reviewQuestions(r)
 	if len(qs) == 0 {
 		next := "a harsher fault (more latency, a higher error rate, a partition) or a smaller canary step"

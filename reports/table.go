@@ -91,15 +91,7 @@ func renderTable(w io.Writer, r *Report) error {
 	}
 
 	p.section("Requests and data")
-	q := r.Requests
-	req := fmt.Sprintf("requests: %d total, %d failed", q.Total, q.Failed)
-	if q.Total > 0 {
-		req += fmt.Sprintf(" (%s), %d excess (%s)", percent(float64(q.Failed)/float64(q.Total)),
-			q.ExcessFailed, percent(float64(q.ExcessFailed)/float64(q.Total)))
-	} else {
-		req += fmt.Sprintf(", %d excess", q.ExcessFailed)
-	}
-	p.linef("%s; baseline failure rate %s", req, percent(q.BaselineFailureRate))
+	p.linef("requests: %s", requestsSummary(r.Requests))
 	p.linef("ledger: %s", ledgerSummary(r.Data.Ledger))
 	schema := schemaSummary(r.Data, "NOT restored", func(s string) string { return s })
 	p.linef("schema: %s", schema)
@@ -324,6 +316,18 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// requestsSummary is the load's counts in one line, for every renderer.
+func requestsSummary(q Requests) string {
+	s := fmt.Sprintf("%d total, %d failed", q.Total, q.Failed)
+	if q.Total > 0 {
+		s += fmt.Sprintf(" (%s), %d excess (%s)", percent(float64(q.Failed)/float64(q.Total)),
+			q.ExcessFailed, percent(float64(q.ExcessFailed)/float64(q.Total)))
+	} else {
+		s += fmt.Sprintf(", %d excess", q.ExcessFailed)
+	}
+	return s + "; baseline failure rate " + percent(q.BaselineFailureRate)
 }
 
 // ledgerSummary is the ledger's counts in one line, for every renderer.
