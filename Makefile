@@ -23,7 +23,7 @@ demo: build
 	$(BIN) run scenarios/orders-canary-latency.yaml --auto-approve; \
 	code=$$?; echo "drill exited $$code (0 = every expectation met)"; exit $$code
 
-## test: vet, unit tests with -race, Rust tests, docker provider tests, then the shipped scenarios on both providers (DRILL_DOCKER=off: process only)
+## test: vet, unit tests with -race, Rust tests, docker provider tests, then the shipped scenarios as drills on both providers, provider-independent ones on process only (DRILL_DOCKER=off: process only)
 test: vet
 	$(GO) test -race -short -count=1 -timeout 10m ./...
 	cargo test --quiet $(CARGO_FLAGS) --manifest-path fixtures/pricing/Cargo.toml --target-dir .drill/cache/cargo/pricing

@@ -3,7 +3,7 @@
 // the formats a user reads.
 //
 // A Report is self-contained: everything a renderer or the scorer needs is in
-// report.json, so `drill report` re-renders and re-scores an old run without
+// report.json, so `drill report` re-renders an old run without
 // the scenario file or any other drill package. That is why this package
 // imports no other drill package and why the scenario's expectations are
 // copied into Report.Expect.
@@ -40,7 +40,7 @@ const (
 )
 
 // Report is the result of one drill run, the source of every other format.
-// Its JSON form (report.json) is a contract documented in DESIGN.md: fields
+// Its JSON form (report.json) is a contract documented in docs/report-json.md (schema: report.schema.json): fields
 // are only ever added within a SchemaVersion.
 //
 // Times are absolute; durations are float64 seconds. A pointer field is null

@@ -18,7 +18,7 @@ import (
 	_ "github.com/drillhq/drill/injectors" // fault kinds register themselves
 )
 
-// Exit codes of docs/cli.md.
+// Exit codes, as the README lists them.
 const (
 	ExitOK          = 0   // every expectation met
 	ExitFailed      = 1   // a drill ran and an expectation failed
@@ -47,7 +47,7 @@ func init() {
 		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan},
 		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList},
 		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", (*cli).cmdCleanup},
-		{"report", "drill report RUN_DIR|report.json [--format table|json|markdown|junit]", "re-render a run's report", (*cli).cmdReport},
+		{"report", "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", "re-render a run's report", (*cli).cmdReport},
 		{"compare", "drill compare OLD NEW [--max-drop 5]", "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", (*cli).cmdCompare},
 	}
 }
