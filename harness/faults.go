@@ -251,11 +251,20 @@ func traffic(w metrics.Window) injectors.Traffic {
 // revertAll closes the set to new faults and reverts every applied one. It
 // returns the names it reverted; a second call reverts nothing.
 func (fs *faultSet) revertAll(ctx context.Context, why string) (reverted []string, failed []string) {
+	return fs.revertWhere(ctx, why, func(*faultRun) bool { return true })
+}
+
+// revertWhere closes the set to new faults and reverts the applied ones
+// that match.
+func (fs *faultSet) revertWhere(ctx context.Context, why string, match func(*faultRun) bool) (reverted []string, failed []string) {
 	fs.mu.Lock()
 	fs.closed = true
 	runs := append([]*faultRun(nil), fs.runs...)
 	fs.mu.Unlock()
 	for _, r := range runs {
+		if !match(r) {
+			continue
+		}
 		if fs.revert(ctx, r, why) {
 			reverted = append(reverted, r.f.Name)
 		} else if fs.active(r) {
@@ -263,6 +272,15 @@ func (fs *faultSet) revertAll(ctx context.Context, why string) (reverted []strin
 		}
 	}
 	return reverted, failed
+}
+
+// onDown says whether r acts on the rollback's own down migration (a
+// down-failure): such a fault must stay armed through the rollback's
+// revert-faults step until migrate-to-baseline has run, or it could never
+// take effect.
+func onDown(r *faultRun) bool {
+	k, ok := injectors.Lookup(r.f.Kind)
+	return ok && injectors.MigrationDirection(k) == "down"
 }
 
 func (fs *faultSet) active(r *faultRun) bool {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -31,6 +32,7 @@ func migrationDrill(t *testing.T, h *DatabaseHandle, dir string, base, to uint) 
 	}
 	t.Cleanup(func() { j.Close() })
 	d := &drill{sc: sc, dbs: map[string]*DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
+	d.faults = newFaultSet(d)
 	if _, err := d.migrator(svc).to(base); err != nil {
 		t.Fatalf("migrate to the baseline %d: %v", base, err)
 	}
@@ -152,15 +154,33 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	if err := canaryMigration(t, d); err != nil {
 		t.Fatal(err)
 	}
-	inj := arm(t, d, "down-failure", injectors.DownFailureParams{Statement: 2, MultiStatement: yes()})
-	changed, detail, err := d.migrateToBaseline(context.Background())
-	if err == nil || !changed || !strings.Contains(detail, "schema stuck at version 2 (dirty)") {
-		t.Fatalf("migrateToBaseline: changed=%v %q %v, want stuck at 2 (dirty)", changed, detail, err)
+	// Through the drill's fault set and the whole rollback plan, as a
+	// drill runs it: the revert-faults step comes before
+	// migrate-to-baseline and must leave the down-failure armed for it.
+	d.sc.Faults = []*scenarios.Fault{{Name: "down-fails", Kind: "down-failure", Target: "ordersdb", Probability: 1,
+		Params: injectors.DownFailureParams{Statement: 2, MultiStatement: yes()}}}
+	d.faults = newFaultSet(d)
+	run := d.faults.runs[0]
+	if !d.faults.apply(context.Background(), run) {
+		t.Fatalf("apply down-failure: %s", run.applyErr)
 	}
-	if e := inj.(injectors.Verifier).Verify(injectors.Observation{}); !e.Effective {
+	steps := map[string]reports.Step{}
+	for _, st := range d.runRollbackPlan(context.Background(), "rollback.step") {
+		steps[st.Name] = st
+	}
+	if st := steps["revert-faults"]; !st.OK || st.Changed {
+		t.Errorf("revert-faults step %+v: want nothing reverted, the down-failure still armed", st)
+	}
+	if st := steps["migrate-to-baseline"]; st.OK || !st.Changed || !strings.Contains(st.Detail, "schema stuck at version 2 (dirty)") {
+		t.Fatalf("migrate-to-baseline step %+v, want stuck at 2 (dirty)", st)
+	}
+	if run.reverted == nil {
+		t.Error("the down-failure is still applied after migrate-to-baseline ran")
+	}
+	if e := run.inj.(injectors.Verifier).Verify(injectors.Observation{}); !e.Effective {
 		t.Errorf("down-failure effect %+v", e)
 	}
-	changed, detail, err = d.migrateToBaseline(context.Background())
+	changed, detail, err := d.migrateToBaseline(context.Background())
 	var dirty *errDirty
 	if !errors.As(err, &dirty) || changed || !strings.Contains(detail, "a down migration failed part-way") {
 		t.Errorf("second run: changed=%v %q %v, want the same refusal and no change", changed, detail, err)

@@ -86,8 +86,10 @@ func (d *drill) routeToBaseline(context.Context) (bool, string, error) {
 	return true, fmt.Sprintf("100%% to %s (was %.0f%% to %s)", svc.Baseline, w*100, canary), nil
 }
 
+// revertFaults reverts every fault but those armed for the rollback's down
+// migration, which migrateToBaseline reverts once that has run.
 func (d *drill) revertFaults(ctx context.Context) (bool, string, error) {
-	reverted, failed := d.faults.revertAll(ctx, "rollback")
+	reverted, failed := d.faults.revertWhere(ctx, "rollback", func(r *faultRun) bool { return !onDown(r) })
 	if len(failed) > 0 {
 		return len(reverted) > 0, "", fmt.Errorf("could not revert %s", strings.Join(failed, ", "))
 	}
@@ -121,6 +123,9 @@ func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
 }
 
 func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
+	// A down-failure acts on this step's migration: it is reverted once
+	// the step is over, whatever the step did.
+	defer d.faults.revertWhere(ctx, "rollback: down migration done", onDown)
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
 	base := svc.Version(svc.Baseline)
 	if svc.Database == "" || base.Migration == 0 || d.dbs[svc.Database] == nil {
