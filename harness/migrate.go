@@ -204,7 +204,18 @@ func (m migrator) force(v int) error {
 // shown to the armed migration faults and run in the mode they ask for. A
 // dirty database is an *errDirty.
 func (m migrator) run(ctx context.Context, version uint) (changed bool, err error) {
+	if version != 0 {
+		// golang-migrate's Migrate(v) refuses a version without a file;
+		// stepping towards one would go back and forth around it forever.
+		if err := m.exists(version); err != nil {
+			return false, err
+		}
+	}
 	for {
+		if err := ctx.Err(); err != nil {
+			// Between two files: the database is at a clean version.
+			return changed, fmt.Errorf("migrate to %d: %w", version, err)
+		}
 		st, err := m.state()
 		if err != nil {
 			return changed, err
@@ -220,6 +231,20 @@ func (m migrator) run(ctx context.Context, version uint) (changed bool, err erro
 		}
 		changed = true
 	}
+}
+
+// exists says whether the migrations hold an up file of version.
+func (m migrator) exists(version uint) error {
+	src, err := m.source()
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	r, _, err := src.ReadUp(version)
+	if err != nil {
+		return fmt.Errorf("no migration version %d in %s: %w", version, m.dir, err)
+	}
+	return r.Close()
 }
 
 // step runs the next file from st towards target.

@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -206,6 +208,45 @@ func mustTo(t *testing.T, m migrator, v uint) {
 // minus one. The fixture's migrations renumbered 10 and 20 stand for
 // that.
 func TestMigratorDirtyWithGappedVersions(t *testing.T) {
+	m := migrator{db: newSQLite(t), dir: gappedMigrations(t)}
+	mustTo(t, m, 10)
+	execOn(t, m.db, `UPDATE schema_migrations SET version = 20, dirty = 1`)
+	if _, err := m.to(20); err != nil {
+		t.Fatalf("to(20) on dirty 20: %v", err)
+	}
+	if st, err := m.state(); err != nil || st != (MigrationState{Version: 20}) {
+		t.Errorf("state = %+v, %v; want 20", st, err)
+	}
+}
+
+// TestMigratorRunRefusesAVersionWithoutAFile: stepping towards 15 between
+// files 10 and 20 would go up to 20, down to 10 and so on forever; run
+// refuses it before touching the schema. A cancelled context stops it
+// between two files.
+func TestMigratorRunRefusesAVersionWithoutAFile(t *testing.T) {
+	m := migrator{db: newSQLite(t), dir: gappedMigrations(t)}
+	mustTo(t, m, 10)
+	changed, err := m.run(context.Background(), 15)
+	if err == nil || changed || !strings.Contains(err.Error(), "no migration version 15") {
+		t.Fatalf("run(15) = %v, %v; want a refusal naming version 15 and no change", changed, err)
+	}
+	if st, err := m.state(); err != nil || st != (MigrationState{Version: 10}) {
+		t.Errorf("state after the refusal = %+v, %v; want 10", st, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.run(ctx, 20); !errors.Is(err, context.Canceled) {
+		t.Errorf("run(20) with a cancelled context = %v, want context.Canceled", err)
+	}
+	if st, err := m.state(); err != nil || st != (MigrationState{Version: 10}) {
+		t.Errorf("state after the cancelled run = %+v, %v; want 10", st, err)
+	}
+}
+
+// gappedMigrations is the fixture's migrations 1 and 2 renumbered 10 and
+// 20.
+func gappedMigrations(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	for from, to := range map[string]string{
 		"1_create_orders.up.sql": "10_create_orders.up.sql", "1_create_orders.down.sql": "10_create_orders.down.sql",
@@ -219,15 +260,7 @@ func TestMigratorDirtyWithGappedVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := migrator{db: newSQLite(t), dir: dir}
-	mustTo(t, m, 10)
-	execOn(t, m.db, `UPDATE schema_migrations SET version = 20, dirty = 1`)
-	if _, err := m.to(20); err != nil {
-		t.Fatalf("to(20) on dirty 20: %v", err)
-	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 20}) {
-		t.Errorf("state = %+v, %v; want 20", st, err)
-	}
+	return dir
 }
 
 func TestMigratorErrors(t *testing.T) {

@@ -109,12 +109,12 @@ func (d *drill) verifyData(ctx context.Context) error {
 			return fmt.Errorf("before data check: %w", err)
 		}
 	}
-	if err := d.checkLedgerData(ctx); err != nil {
-		return err
-	}
+	// The three checks are independent: a ledger that cannot be read
+	// must not cost the report its schema and invariant verdicts.
+	err := d.checkLedgerData(ctx)
 	d.invariantRes = d.checkInvariants(ctx)
 	d.checkSchema(ctx)
-	return nil
+	return err
 }
 
 func (d *drill) checkLedgerData(ctx context.Context) error {
