@@ -154,27 +154,30 @@ func TestProxyStackedFaults(t *testing.T) {
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	removeA := p.Install(upper{})
+	// The open connection switches to a fault asynchronously: wait for a
+	// to pipe the client's direction before expecting it to act.
+	pipedA := make(chan bool, 16)
+	removeA := p.Install(upper{piped: pipedA})
+	waitPiped(t, pipedA, true)
 	if got := roundTrip(t, c, r, "x"); got != "X" {
 		t.Fatalf("a: %q", got)
 	}
 	piped := make(chan bool, 16)
 	removeB := p.Install(upper{piped: piped})
-	if got := roundTrip(t, c, r, "y"); got != "Y" {
-		t.Fatalf("b: %q", got)
-	}
-	// Both directions; a direction may be piped again when a's ctx
-	// watcher interrupts b's read late, which the proxy shrugs off.
+	// b takes both directions of the open connection, asynchronously (a
+	// direction may be piped again when a's ctx watcher interrupts b's
+	// read late, which the proxy shrugs off).
 	up, down := false, false
-	for len(piped) > 0 {
-		if <-piped {
-			up = true
-		} else {
-			down = true
+	for deadline := time.After(5 * time.Second); !up || !down; {
+		select {
+		case dir := <-piped:
+			up, down = up || dir, down || !dir
+		case <-deadline:
+			t.Fatalf("b piped up=%v down=%v of the open connection, want both", up, down)
 		}
 	}
-	if !up || !down {
-		t.Errorf("b piped up=%v down=%v of the open connection, want both", up, down)
+	if got := roundTrip(t, c, r, "y"); got != "Y" {
+		t.Fatalf("b: %q", got)
 	}
 	removeB()
 	if got := roundTrip(t, c, r, "z"); got != "Z" {
