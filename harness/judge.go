@@ -116,6 +116,26 @@ func JudgeDescription(name string) string {
 	return judges[name].desc
 }
 
+// withDefaults fills the analysis fields every judge reads with the
+// loader's defaults when an Analysis built in Go (a test, the bench) left
+// them zero: one rule for every judge, so that none counts failures, or
+// tests at a false-positive rate, its own way.
+func withDefaults(a scenarios.Analysis) scenarios.Analysis {
+	if a.Failures <= 0 {
+		a.Failures = scenarios.DefaultFailures
+	}
+	if a.MinSamples <= 0 {
+		a.MinSamples = scenarios.DefaultMinSamples
+	}
+	if a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1 {
+		a.FalsePositiveRate = scenarios.DefaultFalsePositiveRate
+	}
+	if a.OnNoData == "" {
+		a.OnNoData = scenarios.DefaultOnNoData
+	}
+	return a
+}
+
 // sideValue reads a metric for one side of an interval.
 func (iv Interval) sideValue(metric string, canary bool) (float64, bool) {
 	if p, ok := iv.Extra[metric]; ok {

@@ -102,22 +102,11 @@ type mannWhitney struct {
 // newMannWhitney fills in the loader's defaults, so that an Analysis built
 // in Go (tests, the API) behaves like one loaded from YAML.
 func newMannWhitney(a scenarios.Analysis) *mannWhitney {
-	if a.Failures <= 0 {
-		a.Failures = scenarios.DefaultFailures
-	}
-	if a.MinSamples <= 0 {
-		a.MinSamples = scenarios.DefaultMinSamples
-	}
-	if a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1 {
-		a.FalsePositiveRate = scenarios.DefaultFalsePositiveRate
-	}
+	a = withDefaults(a)
 	// Both scores zero is an Analysis that never set them: a scenario that
 	// meant "always pass" would still have to say so with a marginal band.
 	if a.PassScore == 0 && a.MarginalScore == 0 {
 		a.PassScore, a.MarginalScore = scenarios.DefaultPassScore, scenarios.DefaultMarginalScore
-	}
-	if a.OnNoData == "" {
-		a.OnNoData = scenarios.DefaultOnNoData
 	}
 	return &mannWhitney{
 		a:        a,

@@ -62,17 +62,11 @@ type seqTest struct {
 	logM     []float64 // per alternative, the log likelihood ratio so far
 	evC, evB int64     // events counted on each side
 	nC, nB   int64     // requests counted on each side
-	frozen   int       // intervals without a live baseline
 }
 
 func newSequential(a scenarios.Analysis) *sequential {
+	a = withDefaults(a)
 	s := &sequential{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
-	if s.a.Failures <= 0 {
-		s.a.Failures = scenarios.DefaultFailures
-	}
-	if s.a.MinSamples <= 0 {
-		s.a.MinSamples = scenarios.DefaultMinSamples
-	}
 	var bounded []*scenarios.Check
 	for _, c := range a.Metrics {
 		if q, ok := seqQuantile(c.Metric); ok {
@@ -130,26 +124,31 @@ func (t *seqTest) events(w metrics.Window, threshold time.Duration) int64 {
 // count.
 func (t *seqTest) observe(iv Interval) (counted bool, why string) {
 	if !iv.LiveBaseline {
-		t.frozen++
 		return false, "no live baseline (100% step)"
 	}
-	var threshold time.Duration
+	var canaryAt, baselineAt time.Duration
 	if t.q > 0 {
 		if iv.Reference.Requests < quantileSamples(t.metric) {
 			return false, fmt.Sprintf("the steady state has %d baseline requests, too few for its %s", iv.Reference.Requests, t.metric)
 		}
-		// A request is slow when it is slower than the steady state's
-		// quantile by more than the latency noise floor (or than its
-		// max_ratio multiple): a 1 ms shift of a 5 ms p99 is a real
-		// difference a test would find, and not one worth a rollback.
+		// A baseline request is slow above the steady state's quantile
+		// ref; a canary request above the slowdown tolerated: ref plus
+		// the latency noise floor, or max_ratio times ref. A canary
+		// exactly at the tolerance (ref shifted by the floor, or scaled
+		// by max_ratio) is slow as often as the baseline, so the null
+		// the test holds α under is "the canary is within its
+		// tolerance", not "the canary is no slower at all": a 1 ms shift
+		// of a 5 ms p99 is a real difference, and not one worth a
+		// rollback.
 		ref := iv.Reference.Quantile(t.q)
-		threshold = max(ref+time.Duration(latencyNoiseFloor*float64(time.Second)), time.Duration(float64(ref)*t.ratio))
+		baselineAt = ref
+		canaryAt = max(ref+time.Duration(latencyNoiseFloor*float64(time.Second)), time.Duration(float64(ref)*t.ratio))
 	}
 	nc, nb := iv.Canary.Requests, iv.Baseline.Requests
 	if nc == 0 || nb == 0 {
 		return false, "a side has no requests"
 	}
-	ec, eb := t.events(iv.Canary, threshold), t.events(iv.Baseline, threshold)
+	ec, eb := t.events(iv.Canary, canaryAt), t.events(iv.Baseline, baselineAt)
 	t.nC, t.nB, t.evC, t.evB = t.nC+nc, t.nB+nb, t.evC+ec, t.evB+eb
 	pi := float64(nc) / float64(nc+nb)
 	for k, r := range seqRatios {
@@ -178,8 +177,12 @@ func (t *seqTest) logE() (float64, float64) {
 func (t *seqTest) evidence() map[string]any {
 	le, rho := t.logE()
 	return map[string]any{
-		"statistic":         "mixture likelihood ratio (e-value)",
-		"e_value":           math.Exp(le),
+		"statistic": "mixture likelihood ratio (e-value)",
+		// exp overflows past 709 nats (a crashing canary at high
+		// traffic); JSON has no +Inf, so the value is capped and the
+		// log kept exact.
+		"e_value":           math.Min(math.Exp(le), math.MaxFloat64),
+		"log_e_value":       le,
 		"bound":             1 / t.alpha,
 		"alpha":             t.alpha,
 		"canary_events":     t.evC,
@@ -208,7 +211,6 @@ func (s *sequential) Observe(iv Interval) {
 		s.last = s.nd.decide(evidence, fmt.Sprintf("canary had %d requests (< min_samples %d)", iv.Canary.Requests, s.a.MinSamples), &s.failures, s.a.Failures)
 		return
 	}
-	s.nd.reset()
 	tests := map[string]any{}
 	var rejected, nodata []string
 	for _, t := range s.tests {
@@ -231,18 +233,20 @@ func (s *sequential) Observe(iv Interval) {
 	}
 	evidence["tests"] = tests
 	sort.Strings(rejected)
+	if boundDec != nil && boundDec.Verdict == Pause {
+		nodata = append(nodata, "bounds: "+boundDec.Reason)
+	}
 	switch {
 	case len(rejected) > 0:
 		s.last = Decision{Verdict: Rollback, Reason: "sequential test rejected: " + strings.Join(rejected, "; "), Evidence: evidence}
 	case boundDec != nil && boundDec.Verdict == Rollback:
 		s.last = Decision{Verdict: Rollback, Reason: boundDec.Reason, Evidence: evidence}
-	case boundDec != nil && boundDec.Verdict == Pause && len(s.tests) == 0:
-		s.last = *boundDec
-	case len(s.tests) > 0 && len(nodata) == len(s.tests) && boundDec == nil:
-		// Not one test could count anything, and nothing else is
-		// checked: honour on_no_data rather than pass in silence.
+	case len(nodata) > 0:
+		// A test, or a bound, had nothing to count: on_no_data decides,
+		// as in every judge, rather than the hold advancing in silence.
 		s.last = s.nd.decide(evidence, strings.Join(nodata, "; "), &s.failures, s.a.Failures)
 	default:
+		s.nd.reset()
 		reason := "no test has enough evidence against the canary"
 		if boundDec != nil && boundDec.Reason != "all checks passed" {
 			reason += "; bounds: " + boundDec.Reason

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -112,6 +113,91 @@ func TestSequentialLatencyCountsRequestsAboveTheReferenceQuantile(t *testing.T) 
 	// One metric: α is the whole 1%, bound 100; 3 slow requests give 158.5.
 	if d := j.Decide(); d.Verdict != Rollback {
 		t.Errorf("decision %s: %s", d.Verdict, d.Reason)
+	}
+}
+
+// TestSequentialLatencyWithinToleranceIsNotRolledBack: the canary is the
+// baseline ×1.2 with max_ratio 1.5. Its requests above the tolerance
+// (1.5 × the reference p99 of 99 ms) are as frequent as the baseline's
+// above the reference p99 itself, so nothing accumulates. Counting both
+// sides above the tolerance would compare 1 slow canary request an
+// interval with none on the baseline and roll back in a few intervals.
+func TestSequentialLatencyWithinToleranceIsNotRolledBack(t *testing.T) {
+	ref := make([]time.Duration, 1000)
+	for i := range ref {
+		ref[i] = time.Duration(i+1) * 100 * time.Microsecond // p99 = 99 ms
+	}
+	hist := func(n, slow int, fast, slowAt time.Duration) *metrics.Hist {
+		var ls []time.Duration
+		for i := 0; i < n; i++ {
+			l := fast
+			if i < slow {
+				l = slowAt
+			}
+			ls = append(ls, l)
+		}
+		return metrics.NewHist(ls...)
+	}
+	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricLatencyP99, MaxRatio: &scenarios.Value{V: 1.5, Raw: "1.5"}}))
+	iv := Interval{LiveBaseline: true, Reference: metrics.Window{Requests: 1000, Hist: metrics.NewHist(ref...)},
+		Baseline: metrics.Window{Requests: 900, Hist: hist(900, 9, 10*time.Millisecond, 130*time.Millisecond)},
+		Canary:   metrics.Window{Requests: 100, Hist: hist(100, 1, 12*time.Millisecond, 156*time.Millisecond)}}
+	for i := range 100 {
+		j.Observe(iv)
+		if d := j.Decide(); d.Verdict != Continue {
+			t.Fatalf("interval %d: %s (%s), want continue: the canary is within max_ratio", i+1, d.Verdict, d.Reason)
+		}
+	}
+	ev := j.Decide().Evidence["tests"].(map[string]any)["latency_p99"].(map[string]any)
+	if ev["canary_events"] != int64(100) || ev["baseline_events"] != int64(900) {
+		t.Errorf("events %v / %v, want 100 / 900", ev["canary_events"], ev["baseline_events"])
+	}
+}
+
+// TestSequentialPauseGivesUp: on_no_data pause pauses, and after
+// noDataLimit intervals in a row without data rolls back, so that a
+// rollout cannot wait forever for a baseline that never comes.
+func TestSequentialPauseGivesUp(t *testing.T) {
+	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	for i := 1; i <= noDataLimit; i++ {
+		j.Observe(errIv(100, 50, 0, 0)) // no baseline requests
+		want := Pause
+		if i == noDataLimit {
+			want = Rollback
+		}
+		if d := j.Decide(); d.Verdict != want {
+			t.Fatalf("interval %d: %s (%s), want %s", i, d.Verdict, d.Reason, want)
+		}
+	}
+}
+
+// TestSequentialNoDataWithBounds: a bound (an invariant's max) beside the
+// test does not make a test without data pass: on_no_data still decides.
+func TestSequentialNoDataWithBounds(t *testing.T) {
+	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate},
+		&scenarios.Check{Metric: "invariant:totals", Max: &scenarios.Value{V: 0, Raw: "0"}}))
+	iv := errIv(100, 50, 0, 0)
+	iv.Extra = map[string]SidePair{"invariant:totals": {Canary: 0, CanaryOK: true}}
+	j.Observe(iv)
+	if d := j.Decide(); d.Verdict != Pause {
+		t.Errorf("no baseline requests, invariant fine: %s (%s), want pause", d.Verdict, d.Reason)
+	}
+}
+
+// TestSequentialHugeEvidenceIsJSON: a crashing canary at high traffic
+// passes exp's range in one interval; the decision must still encode.
+func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
+	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j.Observe(errIv(100000, 50000, 900000, 0))
+	d := j.Decide()
+	if d.Verdict != Rollback {
+		t.Fatalf("%s (%s), want rollback", d.Verdict, d.Reason)
+	}
+	if _, err := json.Marshal(d); err != nil {
+		t.Fatalf("the decision does not encode: %v", err)
+	}
+	if le := d.Evidence["tests"].(map[string]any)["error_rate"].(map[string]any)["log_e_value"].(float64); le < 1000 {
+		t.Errorf("log e-value %v, want the exact log (> 709, past exp's range)", le)
 	}
 }
 

@@ -38,15 +38,7 @@ type threshold struct {
 }
 
 func newThreshold(a scenarios.Analysis) *threshold {
-	if a.Failures <= 0 {
-		a.Failures = 2
-	}
-	if a.MinSamples <= 0 {
-		a.MinSamples = 10
-	}
-	if a.OnNoData == "" {
-		a.OnNoData = scenarios.NoDataPause
-	}
+	a = withDefaults(a)
 	return &threshold{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
 }
 

@@ -18,8 +18,9 @@ func NeymanPearsonPower(mu0, mu1, alpha float64) float64 {
 		return alpha
 	}
 	if mu0 <= 0 {
-		// A single failure proves the alternative.
-		return 1 - math.Exp(-mu1)
+		// A single failure proves the alternative; with none, reject
+		// with probability alpha, the size the null allows.
+		return 1 - (1-alpha)*math.Exp(-mu1)
 	}
 	null := distuv.Poisson{Lambda: mu0}
 	alt := distuv.Poisson{Lambda: mu1}

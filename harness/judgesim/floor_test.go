@@ -23,8 +23,9 @@ func TestNeymanPearsonPower(t *testing.T) {
 		{0.075, 3.75, 0.01, 0.897572},
 		// alpha 0: nothing is ever rejected beyond what alpha allows.
 		{0.1, 5, 0, 0},
-		// no baseline failures at all: one failure decides.
-		{0, 2, 0.01, 1 - math.Exp(-2)},
+		// no baseline failures at all: one failure decides, and no
+		// failure is rejected with probability alpha.
+		{0, 2, 0.01, 1 - 0.99*math.Exp(-2)},
 	} {
 		if got := NeymanPearsonPower(c.mu0, c.mu1, c.alpha); math.Abs(got-c.want) > 5e-6 {
 			t.Errorf("NeymanPearsonPower(%g, %g, %g) = %.6f, want %.6f", c.mu0, c.mu1, c.alpha, got, c.want)
