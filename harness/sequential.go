@@ -13,8 +13,9 @@ import (
 
 func init() {
 	RegisterJudge(scenarios.JudgeSequential,
-		"anytime-valid sequential test of canary against the live baseline: error counts and requests slower than the baseline's steady-state quantile, "+
-			"conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, with the false-positive rate held under continuous monitoring",
+		"anytime-valid sequential test of canary against the live baseline: error counts, and requests slower than the baseline's steady-state quantile "+
+			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, "+
+			"with the false-positive rate of these tests held under continuous monitoring (max bounds are checked as the threshold judge does)",
 		func(a scenarios.Analysis) (Judge, error) { return newSequential(a), nil })
 }
 
