@@ -81,7 +81,11 @@ func init() {
 // (versions need not be consecutive). stepwise runs each file statement by
 // statement (PostgreSQL's x-multi-statement, SQLite's x-no-tx-wrap); src,
 // when not nil, replaces the files on disk.
-func (m migrator) openWithSource(stepwise bool, src source.Driver) (*migrate.Migrate, *sql.DB, source.Driver, error) {
+// A lockTimeout > 0 bounds, on SQLite, how long the migration's connection
+// waits for the write lock (busy_timeout), from golang-migrate's first
+// write on: it takes the lock to mark the version dirty before the file
+// runs.
+func (m migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout time.Duration) (*migrate.Migrate, *sql.DB, source.Driver, error) {
 	if src == nil {
 		var err error
 		if src, err = m.source(); err != nil {
@@ -91,6 +95,14 @@ func (m migrator) openWithSource(stepwise bool, src source.Driver) (*migrate.Mig
 	db, err := openDB(m.db)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if lockTimeout > 0 && m.db.Engine == "sqlite" {
+		// openDB keeps one connection: the PRAGMA holds for everything
+		// golang-migrate does on it.
+		if _, err := db.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", lockTimeout.Milliseconds())); err != nil {
+			db.Close()
+			return nil, nil, nil, fmt.Errorf("set the migration's lock timeout: %w", err)
+		}
 	}
 	var drv database.Driver
 	switch m.db.Engine {
@@ -131,7 +143,7 @@ func (m migrator) source() (source.Driver, error) {
 
 // state reads the current version.
 func (m migrator) state() (MigrationState, error) {
-	mg, db, _, err := m.openWithSource(false, nil)
+	mg, db, _, err := m.openWithSource(false, nil, 0)
 	if err != nil {
 		return MigrationState{}, err
 	}
@@ -188,7 +200,7 @@ func (m migrator) prev(v uint) int {
 // force sets the recorded version without running anything (migrate
 // force); -1 records no version.
 func (m migrator) force(v int) error {
-	mg, db, _, err := m.openWithSource(false, nil)
+	mg, db, _, err := m.openWithSource(false, nil, 0)
 	if err != nil {
 		return err
 	}
@@ -297,11 +309,12 @@ func (m migrator) step(ctx context.Context, st MigrationState, target uint) erro
 		}
 	}
 	rewritten := &rewrittenSource{Driver: src, version: v, up: up, sql: mig.SQL}
-	mg, db, _, err := m.openWithSource(mig.StatementByStatement, rewritten)
+	mg, db, _, err := m.openWithSource(mig.StatementByStatement, rewritten, mig.LockTimeout)
 	if err != nil {
 		src.Close()
 		return err
 	}
+
 	defer db.Close()
 	defer mg.Close() // closes src too
 	n := 1

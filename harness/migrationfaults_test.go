@@ -232,6 +232,26 @@ func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 	}
 }
 
+// TestMigrationLockTimeoutOnSQLite: another session holds SQLite's write
+// lock for 3 s; with lock_timeout 300ms the migration gives up rather than
+// wait it out. golang-migrate takes the lock to mark the version dirty
+// before the file runs, so the timeout must be on the migration's
+// connection: set in the file, it came too late, the migration waited for
+// the connection's default 5 s, got the lock at 3 s and succeeded.
+func TestMigrationLockTimeoutOnSQLite(t *testing.T) {
+	h := newSQLite(t)
+	d := migrationDrill(t, h, ordersMigrations, 2, 3)
+	arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "orders",
+		Hold: injectors.Duration(3 * time.Second), LockTimeout: injectors.Duration(300 * time.Millisecond)})
+	err := canaryMigration(t, d)
+	if err == nil || !strings.Contains(err.Error(), "database is locked") {
+		t.Fatalf("canary migration: %v, want it to give up on the lock", err)
+	}
+	if st, serr := d.migrator(d.sc.Environment.Services[0]).state(); serr != nil || st.Version != 2 {
+		t.Errorf("state %+v, %v after the lock timeout, want still at 2", st, serr)
+	}
+}
+
 // TestMigrationSlowHoldsTheMigrationsLocks: while the slow migration
 // sleeps, its ALTER TABLE's ACCESS EXCLUSIVE lock on orders is held.
 func TestMigrationSlowHoldsTheMigrationsLocks(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The migration kinds act on the schema migrations the harness runs for a
@@ -46,6 +47,12 @@ type Migration struct {
 	// (SQLite's x-no-tx-wrap): each statement on its own, so the ones
 	// before a failure stay applied.
 	StatementByStatement bool
+	// LockTimeout, when set, bounds how long the migration's own
+	// connection waits for a lock. On SQLite the harness sets it on that
+	// connection (busy_timeout) before golang-migrate takes the write lock
+	// to mark the version dirty, which happens before the file runs: a
+	// PRAGMA in the file would come too late.
+	LockTimeout time.Duration
 	// Session opens a pool of one connection to the database, of its own,
 	// as another client would have; the caller closes it.
 	Session func(ctx context.Context) (*sql.DB, error)

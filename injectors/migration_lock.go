@@ -112,12 +112,13 @@ func (f *lockFault) Migration(ctx context.Context, m *Migration) error {
 		return fmt.Errorf("migration-lock: take the lock on %s: %w", f.p.Table, err)
 	}
 	if f.p.LockTimeout > 0 {
-		ms := time.Duration(f.p.LockTimeout).Milliseconds()
-		set := fmt.Sprintf("PRAGMA busy_timeout = %d", ms)
+		m.LockTimeout = time.Duration(f.p.LockTimeout)
 		if m.Engine == "postgres" {
-			set = fmt.Sprintf("SET lock_timeout = '%dms'", ms)
+			// On PostgreSQL the lock is on the migration's table, first
+			// wanted by the file itself: SET in the file is in time.
+			set := fmt.Sprintf("SET lock_timeout = '%dms'", m.LockTimeout.Milliseconds())
+			m.SQL = joinStatements(append([]string{set}, Statements(m.SQL)...))
 		}
-		m.SQL = joinStatements(append([]string{set}, Statements(m.SQL)...))
 	}
 	f.a.record("another session held %s on %s for %s when %s started (lock_timeout %s)",
 		f.lockName(m.Engine), f.p.Table, time.Duration(f.p.Hold), m.Name, time.Duration(f.p.LockTimeout))
