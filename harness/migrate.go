@@ -304,7 +304,11 @@ func (m migrator) step(ctx context.Context, st MigrationState, target uint) erro
 		for _, f := range m.faults() {
 			if err := f.Migration(ctx, &mig); err != nil {
 				src.Close()
-				return err
+				// The fault could not act (a lock on a table that is not
+				// there): not the canary's failure, which a drill expecting
+				// a rollback would count as its success.
+				return &EnvError{What: "migration fault on " + mig.Name, Err: err,
+					Hint: "check the fault's params against the database (the table it locks must exist)"}
 			}
 		}
 	}

@@ -232,6 +232,25 @@ func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 	}
 }
 
+// TestMigrationFaultThatCannotActIsNotACanaryFailure: a lock on a table
+// that does not exist fails the fault, not the canary's migration: an
+// environment error (the drill aborts), not a rollback decision a drill
+// expecting one would count as met.
+func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
+	h := pgOrDie(t)
+	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "no_such_table", Mode: "ACCESS SHARE",
+		Hold: injectors.Duration(time.Minute)})
+	err := canaryMigration(t, d)
+	var env *EnvError
+	if !errors.As(err, &env) || !strings.Contains(err.Error(), "no_such_table") {
+		t.Fatalf("canary migration: %v, want an *EnvError naming the table", err)
+	}
+	if st, serr := d.migrator(d.sc.Environment.Services[0]).state(); serr != nil || st != (MigrationState{Version: 2}) {
+		t.Errorf("state %+v, %v, want still at clean 2", st, serr)
+	}
+}
+
 // TestMigrationLockTimeoutOnSQLite: another session holds SQLite's write
 // lock for 3 s; with lock_timeout 300ms the migration gives up rather than
 // wait it out. golang-migrate takes the lock to mark the version dirty
