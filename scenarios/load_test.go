@@ -1001,11 +1001,6 @@ func TestExplicitValuesOverrideDefaults(t *testing.T) {
 func TestDesignExample(t *testing.T) {
 	t.Run("as written, it loads", func(t *testing.T) {
 		path := filepath.Join("testdata", "design-example.yaml")
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = data
 		s, err := Load(path)
 		if err != nil {
 			t.Fatalf("Load: %v", err)

@@ -263,8 +263,8 @@ func (s *Stream) Next() harness.Interval {
 //     (max_ratio 1.2), failures 2, min_samples 10;
 //   - mann-whitney: the same metric checks (weight 1 each), failures 2,
 //     pass_score 95, marginal_score 75;
-//   - sequential: metrics error_rate and latency_p99 (the loader demands a
-//     bound on every check, so they carry the same bounds),
+//   - sequential: metrics error_rate and latency_p99 as tests (max_ratio
+//     1.2 is latency_p99's tolerance; max_increase is not used),
 //     false_positive_rate 1%.
 //
 // All of them: the given interval, on_no_data pause, min_samples 10.
