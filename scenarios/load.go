@@ -86,6 +86,9 @@ func (p *parser) document(data []byte) *Scenario {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root = doc.Content[0]
 	}
+	if !p.countNodes(root) {
+		return nil
+	}
 	return p.scenario(root)
 }
 

@@ -1503,7 +1503,7 @@ rollout:
 `)
 	checkProblems(t, y, problemsOf(t, y), []want{
 		{"5:9", "a step needs a weight or an approval", ""},
-		{"5:26", "merge keys nest too deeply", ""},
+		{"5:26", "<< merges a mapping that includes this merge (line 5)", "cannot merge itself"},
 		{"15:7", "a step needs a weight or an approval", ""},
 		{"15:12", "<< merges mappings, got 5", ""},
 		{"16:13", "<< merges mappings, got 5", ""},

@@ -17,6 +17,7 @@ import (
 type parser struct {
 	file  string
 	probs Problems
+	lim   *limits // see limits; nil until first used
 }
 
 func (p *parser) pos(n *yaml.Node) Pos {
@@ -75,19 +76,106 @@ func describe(n *yaml.Node) string {
 // kv is one key: value pair of a mapping; the value is dereferenced.
 type kv struct{ k, v *yaml.Node }
 
-// maxMergeDepth bounds merge-key expansion: YAML lets an anchor contain an
-// alias of itself, which must not send the walk into a loop.
-const maxMergeDepth = 16
+// Bounds on what one file may make the walk do. YAML aliases let a small
+// file stand for a huge tree: each level of nested merge keys (<<: [*a,
+// *a, …]) multiplies the pairs a naive expansion produces, so a 2 KB file
+// could keep validate busy for ever. The walk therefore computes each
+// mapping's pairs once, counts what the merges would expand to, and
+// refuses a file that goes over these bounds instead of working through
+// it. Real scenarios stay far below them.
+const (
+	// maxMergeDepth bounds the nesting of merge keys (a merged mapping
+	// that itself merges, and so on).
+	maxMergeDepth = 16
+	// maxMergedPairs bounds the pairs all the merge keys of a file stand
+	// for, counted as if every merge were expanded in full.
+	maxMergedPairs = 10_000
+	// maxNodes bounds the YAML nodes of a file, plus those a fault's
+	// params reach again through aliases.
+	maxNodes = 100_000
+)
+
+// limits is the walk's budget for one file, shared by the parsers that
+// read parts of it (a fault's params are decoded by a parser of their
+// own).
+type limits struct {
+	memo   map[*yaml.Node][]kv // each mapping's pairs, merges expanded
+	size   map[*yaml.Node]int  // what each mapping stands for when merges are expanded in full, capped
+	busy   map[*yaml.Node]bool // mappings whose pairs are being computed: reaching one again is a cycle
+	merged int                 // pairs stood for by the merge keys read so far
+	nodes  int                 // nodes counted so far
+	over   bool                // a bound was exceeded and reported: expand nothing more
+}
+
+// limits returns the parser's budget, creating it on first use.
+func (p *parser) limits() *limits {
+	if p.lim == nil {
+		p.lim = &limits{memo: map[*yaml.Node][]kv{}, size: map[*yaml.Node]int{}, busy: map[*yaml.Node]bool{}}
+	}
+	return p.lim
+}
+
+// tooBig reports, once per file, that it went over one of the bounds.
+func (p *parser) tooBig(n *yaml.Node, hint, format string, args ...any) {
+	lim := p.limits()
+	if lim.over {
+		return
+	}
+	lim.over = true
+	p.add(n, hint, format, args...)
+}
+
+// countNodes counts the nodes of the tree under n (aliases are counted,
+// not followed) and reports the file when there are more than maxNodes.
+// It runs before the walk so that a huge file is refused before anything
+// else is done with it.
+func (p *parser) countNodes(n *yaml.Node) bool {
+	stack := []*yaml.Node{n}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !p.visit(n) {
+			return false
+		}
+		if n.Kind != yaml.AliasNode {
+			stack = append(stack, n.Content...)
+		}
+	}
+	return true
+}
+
+// visit counts one node against maxNodes, reporting it when the count
+// goes over; it returns false once the file is over any bound.
+func (p *parser) visit(n *yaml.Node) bool {
+	lim := p.limits()
+	if lim.over {
+		return false
+	}
+	lim.nodes++
+	if lim.nodes > maxNodes {
+		p.tooBig(n, "a scenario is a few hundred nodes; split the file, or write aliases of aliases out",
+			"the file has more than %d YAML nodes (counting what aliases in params repeat)", maxNodes)
+		return false
+	}
+	return true
+}
 
 // pairs returns the pairs of mapping n in file order, with merge keys
 // (<<: *anchor) expanded — keys written in n win over merged ones — and
-// reports duplicate and non-scalar keys.
+// reports duplicate and non-scalar keys. Each mapping is expanded once per
+// file, however many aliases reach it.
 func (p *parser) pairs(n *yaml.Node) []kv {
 	return p.pairsDepth(n, 0)
 }
 
 func (p *parser) pairsDepth(n *yaml.Node, depth int) []kv {
+	lim := p.limits()
+	if out, done := lim.memo[n]; done {
+		return out
+	}
+	lim.busy[n] = true
 	var out, merged []kv
+	size := 0
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := deref(n.Content[i]), deref(n.Content[i+1])
@@ -96,7 +184,9 @@ func (p *parser) pairsDepth(n *yaml.Node, depth int) []kv {
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
-			merged = append(merged, p.merge(k, v, depth)...)
+			m, msize := p.merge(k, v, depth)
+			merged = append(merged, m...)
+			size = min(size+msize, maxMergedPairs+1)
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
@@ -105,6 +195,7 @@ func (p *parser) pairsDepth(n *yaml.Node, depth int) []kv {
 		}
 		seen[k.Value] = k
 		out = append(out, kv{k, v})
+		size = min(size+1, maxMergedPairs+1)
 	}
 	for _, e := range merged {
 		if _, ok := seen[e.k.Value]; !ok {
@@ -112,39 +203,68 @@ func (p *parser) pairsDepth(n *yaml.Node, depth int) []kv {
 			out = append(out, e)
 		}
 	}
+	delete(lim.busy, n)
+	lim.memo[n], lim.size[n] = out, size
 	return out
 }
 
 // merge expands the value of a merge key: a mapping or a list of them,
-// earlier ones winning.
-func (p *parser) merge(k, v *yaml.Node, depth int) []kv {
+// earlier ones winning. It also returns how many pairs the merge stands
+// for when expanded in full (duplicates included), which is what the
+// file is charged against maxMergedPairs.
+func (p *parser) merge(k, v *yaml.Node, depth int) ([]kv, int) {
 	if depth >= maxMergeDepth {
-		p.add(k, "", "merge keys nest too deeply (an anchor may include itself)")
-		return nil
+		p.add(k, "merge a mapping that holds no << of its own", "merge keys nest too deeply (more than %d levels)", maxMergeDepth)
+		return nil, 0
 	}
+	var sources []*yaml.Node
 	switch v.Kind {
 	case yaml.MappingNode:
-		return p.pairsDepth(v, depth+1)
+		sources = []*yaml.Node{v}
 	case yaml.SequenceNode:
-		var out []kv
-		seen := map[string]bool{}
 		for _, m := range v.Content {
 			m = deref(m)
 			if m.Kind != yaml.MappingNode {
 				p.add(m, "", "<< merges mappings, got %s", describe(m))
 				continue
 			}
-			for _, e := range p.pairsDepth(m, depth+1) {
-				if !seen[e.k.Value] {
-					seen[e.k.Value] = true
-					out = append(out, e)
-				}
+			sources = append(sources, m)
+		}
+	default:
+		p.add(v, "", "<< merges mappings, got %s", describe(v))
+		return nil, 0
+	}
+	lim := p.limits()
+	var out []kv
+	size := 0
+	seen := map[string]bool{}
+	for _, m := range sources {
+		if lim.over {
+			return nil, 0
+		}
+		if lim.busy[m] {
+			p.add(k, "an anchor cannot merge itself, directly or through other anchors",
+				"<< merges a mapping that includes this merge (line %d)", m.Line)
+			continue
+		}
+		pairs := p.pairsDepth(m, depth+1)
+		// Charge the merge before reading what it brings in, so that
+		// a list of many aliases of one big mapping stops at once.
+		size = min(size+lim.size[m], maxMergedPairs+1)
+		lim.merged = min(lim.merged+lim.size[m], maxMergedPairs+1)
+		if lim.merged > maxMergedPairs {
+			p.tooBig(k, "merge each anchor once, and do not nest merges of merges: write the fields out instead",
+				"merge keys expand to more than %d pairs (each level of << over merged anchors multiplies them)", maxMergedPairs)
+			return nil, 0
+		}
+		for _, e := range pairs {
+			if !seen[e.k.Value] {
+				seen[e.k.Value] = true
+				out = append(out, e)
 			}
 		}
-		return out
 	}
-	p.add(v, "", "<< merges mappings, got %s", describe(v))
-	return nil
+	return out, size
 }
 
 // in renders " in WHERE" for messages, or nothing at the top level.

@@ -23,7 +23,19 @@ var (
 // prefixes field paths in messages ("params.delay"). An absent or empty n
 // decodes to nothing and leaves v as it was, so v's defaults stand.
 func decodeStrict(file string, n *yaml.Node, name string, v any) Problems {
-	p := &parser{file: file}
+	return decodeWith(&parser{file: file}, n, name, v)
+}
+
+// decodeStrict is decodeStrict for a part of p's file: the problems are
+// returned, not added to p, but the walk's budget (see limits) is p's, so
+// that aliases in params count against the same bounds as the rest of
+// the file.
+func (p *parser) decodeStrict(n *yaml.Node, name string, v any) Problems {
+	return decodeWith(&parser{file: p.file, lim: p.limits()}, n, name, v)
+}
+
+// decodeWith is decodeStrict with a fresh parser p collecting the problems.
+func decodeWith(p *parser, n *yaml.Node, name string, v any) Problems {
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
 		p.add(n, "", "%s: cannot decode into %T, which is not a non-nil pointer (a bug in the fault kind)", name, v)
@@ -52,7 +64,7 @@ const maxCheckDepth = 32
 // each leaf on its own so that type errors point at their node.
 func (p *parser) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 	n = deref(n)
-	if n == nil || isNull(n) || depth > maxCheckDepth {
+	if n == nil || isNull(n) || depth > maxCheckDepth || !p.visit(n) {
 		return
 	}
 	if customDecoded(t) {

@@ -913,7 +913,7 @@ func (w *walk) params(fo *object, kind string, k injectors.Kind, where string) a
 	called := false
 	decode := func(v any) error {
 		called = true
-		probs := decodeStrict(w.file, pn, where, v)
+		probs := w.decodeStrict(pn, where, v)
 		w.probs = append(w.probs, probs...)
 		if len(probs) > 0 {
 			return probs
