@@ -29,16 +29,26 @@ type Journal struct {
 	seen    map[string]time.Time
 }
 
-// OpenJournal creates path and starts the clock.
+// OpenJournal creates path and starts the clock. The file is private to
+// the user (0600): even redacted, a run's timeline names its paths and
+// processes.
 func OpenJournal(path string, start time.Time) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	return &Journal{f: f, start: start, waiters: map[string][]chan time.Time{}, seen: map[string]time.Time{}}, nil
 }
 
-// Record writes an event now. Fields are given as key, value pairs.
+// AddSecret makes the journal, and every other output of drill in this
+// process (messages, service logs), hide value from now on. Values of
+// fields whose names look secret (*PASSWORD*, *TOKEN*, *SECRET*, *KEY*) and
+// passwords in URLs are hidden without it; this is for a secret that turns
+// up under another name, such as a scenario's env value marked secret.
+func (j *Journal) AddSecret(value string) { registerSecret(value) }
+
+// Record writes an event now. Fields are given as key, value pairs; every
+// string in them is redacted (see AddSecret) before it is written or kept.
 func (j *Journal) Record(event string, kv ...any) Event {
 	return j.RecordAt(time.Now(), event, kv...)
 }
@@ -49,12 +59,13 @@ func (j *Journal) RecordAt(t time.Time, event string, kv ...any) Event {
 	if len(kv) > 0 {
 		e.Fields = make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
-			e.Fields[fmt.Sprint(kv[i])] = kv[i+1]
+			k := fmt.Sprint(kv[i])
+			e.Fields[k] = redactField(k, kv[i+1])
 		}
 	}
 	line, err := json.Marshal(e)
 	if err != nil {
-		line, _ = json.Marshal(Event{T: e.T, Elapsed: e.Elapsed, Event: event, Fields: map[string]any{"marshal_error": err.Error()}})
+		line, _ = json.Marshal(Event{T: e.T, Elapsed: e.Elapsed, Event: event, Fields: map[string]any{"marshal_error": redact(err.Error())}})
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()

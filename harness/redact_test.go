@@ -1,0 +1,156 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRedact(t *testing.T) {
+	registerSecret("registered-s3cr3t-value")
+	registerSecret("abc") // too short to register: it would blank out every "abc"
+	tests := []struct{ in, want string }{
+		{"postgres://postgres:hunter22@127.0.0.1:5432/db?sslmode=disable",
+			"postgres://postgres:[REDACTED]@127.0.0.1:5432/db?sslmode=disable"},
+		{"dial postgres://u:p%40ss@h/db: refused", "dial postgres://u:[REDACTED]@h/db: refused"},
+		{"postgres://postgres@127.0.0.1:5432/db", "postgres://postgres@127.0.0.1:5432/db"},
+		{"http://127.0.0.1:8080/orders/x@y", "http://127.0.0.1:8080/orders/x@y"},
+		{"run migrate --db-password=hunter22 now", "run migrate --db-password=[REDACTED] now"},
+		{"DB_PASSWORD=x GITHUB_TOKEN='ghp abc' AWS_SECRET_ACCESS_KEY=\"q w\" PORT=8080",
+			"DB_PASSWORD=[REDACTED] GITHUB_TOKEN=[REDACTED] AWS_SECRET_ACCESS_KEY=[REDACTED] PORT=8080"},
+		{"GET /x?api_key=zzz&page=2", "GET /x?api_key=[REDACTED]&page=2"},
+		{`{"level":"info","Password":"p\"w","n":1}`, `{"level":"info","Password":"[REDACTED]","n":1}`},
+		{"the value registered-s3cr3t-value leaked", "the value [REDACTED] leaked"},
+		{"abc stays", "abc stays"},
+		{"weight=50 version=v2", "weight=50 version=v2"},
+	}
+	for _, tc := range tests {
+		if got := redact(tc.in); got != tc.want {
+			t.Errorf("redact(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactField(t *testing.T) {
+	registerSecret("field-s3cr3t-value")
+	type evidence struct {
+		Note  string `json:"note"`
+		Count int    `json:"count"`
+	}
+	tests := []struct {
+		key       string
+		in, want  any
+		sameValue bool // no secret: the value is kept as it was, type and all
+	}{
+		{key: "db_password", in: "whatever", want: redactMark},
+		{key: "url", in: "postgres://u:pw12345@h/db", want: "postgres://u:[REDACTED]@h/db"},
+		{key: "error", in: errors.New("connect field-s3cr3t-value: refused"), want: "connect [REDACTED]: refused"},
+		{key: "env", in: map[string]string{"API_TOKEN": "t", "PORT": "1"}, want: map[string]string{"API_TOKEN": redactMark, "PORT": "1"}},
+		{key: "args", in: []string{"--token=x", "-v"}, want: []string{"--token=[REDACTED]", "-v"}},
+		{key: "ev", in: evidence{Note: "with field-s3cr3t-value", Count: 2}, want: map[string]any{"note": "with [REDACTED]", "count": float64(2)}},
+		{key: "ev", in: evidence{Note: "clean", Count: 2}, sameValue: true},
+		{key: "n", in: 42, sameValue: true},
+		{key: "d", in: time.Second, sameValue: true},
+	}
+	for _, tc := range tests {
+		got := redactField(tc.key, tc.in)
+		want := tc.want
+		if tc.sameValue {
+			want = tc.in
+		}
+		if !equalJSONish(got, want) {
+			t.Errorf("redactField(%q, %#v) = %#v, want %#v", tc.key, tc.in, got, want)
+		}
+	}
+}
+
+func equalJSONish(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k := range x {
+			if !equalJSONish(x[k], y[k]) {
+				return false
+			}
+		}
+		return true
+	case map[string]string:
+		y, ok := b.(map[string]string)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k := range x {
+			if x[k] != y[k] {
+				return false
+			}
+		}
+		return true
+	case []string:
+		y, ok := b.([]string)
+		return ok && strings.Join(x, "\x00") == strings.Join(y, "\x00")
+	}
+	return a == b
+}
+
+// TestRedactWriter: a secret split across writes is still caught, and a
+// last line without a newline comes out at Flush.
+func TestRedactWriter(t *testing.T) {
+	registerSecret("writer-s3cr3t-value")
+	var out bytes.Buffer
+	w := &redactWriter{w: &out}
+	for _, chunk := range []string{"start\nconnecting with writer-s3", "cr3t-value\nDB_PASS", "WORD=abc\ntail"} {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "start\nconnecting with [REDACTED]\nDB_PASSWORD=[REDACTED]\ntail"
+	if out.String() != want {
+		t.Errorf("wrote %q, want %q", out.String(), want)
+	}
+}
+
+// TestJournalRedactsSecrets: a URL with the database password, a value
+// registered with AddSecret and a secret-named field reach neither the
+// file nor the in-memory events (which become the report's timeline), and
+// the file is private to the user.
+func TestJournalRedactsSecrets(t *testing.T) {
+	j, path := openTestJournal(t, time.Now())
+	j.AddSecret("journal-s3cr3t-token")
+	j.Record("instance.failed", "url", "postgres://postgres:0123456789abcdef@127.0.0.1:5432/ordersdb?sslmode=disable",
+		"error", errors.New("exit 1: auth journal-s3cr3t-token rejected"), "api_token", "plain")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"0123456789abcdef", "journal-s3cr3t-token", "plain"} {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("journal file holds %q:\n%s", leak, b)
+		}
+		for _, e := range j.Events() {
+			for k, v := range e.Fields {
+				if s, _ := v.(string); strings.Contains(s, leak) {
+					t.Errorf("in-memory event field %s holds %q: %q", k, leak, s)
+				}
+			}
+		}
+	}
+	if !strings.Contains(string(b), "postgres://postgres:[REDACTED]@127.0.0.1:5432/ordersdb") {
+		t.Errorf("journal lost the rest of the URL:\n%s", b)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("journal mode %v, want 0600", perm)
+	}
+}
