@@ -108,3 +108,83 @@ func TestNodeLimit(t *testing.T) {
 		t.Errorf("no node-limit problem in %v", ps)
 	}
 }
+
+// TestDurationAndRateLimits: every duration is at most 24h and every rate
+// at most 100000/s. Before, 9223372036854775807/s validated (and
+// overflowed the load's worker count) and durations of years validated
+// (and overflowed the run's length once added up).
+func TestDurationAndRateLimits(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"100000/s", true}, {"6000000/m", true}, {"100001/s", false}, {"6000001/m", false},
+		{"9223372036854775807/s", false}, {"99999999999999999999/s", false},
+	} {
+		if _, err := parseRate(tc.in); (err == nil) != tc.ok {
+			t.Errorf("parseRate(%q) = %v, want ok %v", tc.in, err, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"24h", true}, {"0s", true}, {"24h0m0.000000001s", false}, {"2562047h", false}, {"-1ns", false},
+	} {
+		if _, err := parseDuration(tc.in); (err == nil) != tc.ok {
+			t.Errorf("parseDuration(%q) = %v, want ok %v", tc.in, err, tc.ok)
+		}
+	}
+
+	y := src(`
+version: 1
+name: limits
+environment:
+  services:
+    api: {build: x, versions: {v1: {}, v2: {}}}
+load:
+  target: api
+  ramp: {from: 9223372036854775807/s, to: 6000001/m, over: 25h}
+  timeout: 24h1s
+  requests: [{path: /}]
+steady_state:
+  duration: 100000h
+  attempts: 101
+  slo: [{metric: latency_p99, max: 25h}, {metric: throughput, max: 100001/s}]
+rollout:
+  service: api
+  to: v2
+  steps: [{weight: 50%, hold: 2562047h}]
+  analysis: {interval: 48h, metrics: [{metric: latency_p95, max_increase: 48h}]}
+faults:
+  - {name: f, kind: latency, target: api, at: 25h, duration: 25h, params: {delay: 25h, jitter: -1s}}
+  - {name: g, kind: latency, target: api, at: {after: rollout.start, delay: 25h}, params: {delay: 1s}}
+verify:
+  recovery: {window: 25h, within: 25h}
+expect: {detect_within: 25h, recover_within: 25h}
+`)
+	limit := "is longer than 24h"
+	checkProblems(t, y, problemsOf(t, y), []want{
+		{"8:16", "from: rate 9223372036854775807/s is above 100000/s", "at most 100000/s"},
+		{"8:43", "to: rate 6000001/m is above 100000/s", ""},
+		{"8:60", "over: duration 25h " + limit, "at most 24h"},
+		{"9:12", "timeout: duration 24h1s " + limit, ""},
+		{"12:13", "duration: duration 100000h " + limit, ""},
+		{"13:13", "attempts: at most 100, got 101", ""},
+		{"14:36", "max: duration 25h " + limit, ""},
+		{"14:68", "max: rate 100001/s is above 100000/s", ""},
+		{"18:31", "hold: duration 2562047h " + limit, ""},
+		{"19:24", "interval: duration 48h " + limit, ""},
+		{"19:75", "max_increase: duration 48h " + limit, ""},
+		{"21:47", "at: duration 25h " + limit, ""},
+		{"21:62", "duration: duration 25h " + limit, ""},
+		// The kind's own problems are still reported.
+		{"21:75", "latency params.jitter must not be negative", ""},
+		{"21:83", "faults[0].params.delay: duration 25h " + limit, "at most 24h"},
+		{"22:77", "delay: duration 25h " + limit, ""},
+		{"24:22", "window: duration 25h " + limit, ""},
+		{"24:35", "within: duration 25h " + limit, ""},
+		{"25:25", "detect_within: duration 25h " + limit, ""},
+		{"25:46", "recover_within: duration 25h " + limit, ""},
+	})
+}

@@ -246,6 +246,10 @@ type SteadyState struct {
 // DefaultSteadyStateAttempts is steady_state.attempts when it is not given.
 const DefaultSteadyStateAttempts = 3
 
+// MaxSteadyStateAttempts bounds steady_state.attempts, so that attempts ×
+// duration (at most MaxDuration each) stays far from overflowing.
+const MaxSteadyStateAttempts = 100
+
 // SLO is an absolute bound on a metric of the load target, as the load
 // generator sees it.
 type SLO struct {

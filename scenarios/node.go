@@ -18,6 +18,9 @@ type parser struct {
 	file  string
 	probs Problems
 	lim   *limits // see limits; nil until first used
+	// side, when set, takes the problems that do not stop a decode
+	// (see checkDurationParam).
+	side *parser
 }
 
 func (p *parser) pos(n *yaml.Node) Pos {

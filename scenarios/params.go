@@ -7,8 +7,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/drillhq/drill/injectors"
 )
 
 var (
@@ -31,7 +34,7 @@ func decodeStrict(file string, n *yaml.Node, name string, v any) Problems {
 // that aliases in params count against the same bounds as the rest of
 // the file.
 func (p *parser) decodeStrict(n *yaml.Node, name string, v any) Problems {
-	return decodeWith(&parser{file: p.file, lim: p.limits()}, n, name, v)
+	return decodeWith(&parser{file: p.file, lim: p.limits(), side: p}, n, name, v)
 }
 
 // decodeWith is decodeStrict with a fresh parser p collecting the problems.
@@ -128,10 +131,16 @@ func customDecoded(t reflect.Type) bool {
 		t.Implements(textUnmarshalerType) || pt.Implements(textUnmarshalerType)
 }
 
+// durationTypes are the parameter types that hold a duration: each is
+// bounded like the scenario's own durations (see MaxDuration).
+var durationTypes = []reflect.Type{reflect.TypeFor[time.Duration](), reflect.TypeFor[injectors.Duration]()}
+
 // leaf decodes n into a fresh value of type t to find out whether it fits.
 func (p *parser) leaf(n *yaml.Node, t reflect.Type, path string) {
-	err := n.Decode(reflect.New(t).Interface())
+	v := reflect.New(t)
+	err := n.Decode(v.Interface())
 	if err == nil {
+		p.checkDurationParam(n, v.Elem(), path)
 		return
 	}
 	var te *yaml.TypeError
@@ -140,6 +149,26 @@ func (p *parser) leaf(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	p.add(n, "", "%s: %v", path, err)
+}
+
+// checkDurationParam refuses a decoded duration parameter above
+// MaxDuration: no kind bounds them, and a huge one would overflow what
+// the harness adds up. (Every kind refuses a negative one itself, with
+// its own message.) The problem goes to p.side when there is one, so
+// that the decode goes on and the kind still reports its own problems:
+// every problem at once.
+func (p *parser) checkDurationParam(n *yaml.Node, v reflect.Value, path string) {
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if !slices.Contains(durationTypes, v.Type()) || time.Duration(v.Int()) <= MaxDuration {
+		return
+	}
+	to := p
+	if p.side != nil {
+		to = p.side
+	}
+	to.addErr(n, path, checkDuration(n.Value, time.Duration(v.Int())))
 }
 
 // typeName names a Go type the way a scenario author thinks of it.

@@ -17,6 +17,48 @@ func (e *valueError) Error() string { return e.msg }
 
 const durationHint = "use Go syntax: 250ms, 10s, 1m30s"
 
+// Upper bounds on durations and rates. A drill lasts minutes; what the
+// harness computes from these values (the whole run's length, a load's
+// worker count) must not overflow, so a value no drill needs is refused
+// when the file is loaded rather than wrapping around at run time.
+const (
+	// MaxDuration bounds every duration of a scenario, each field on its
+	// own (fault params included).
+	MaxDuration = 24 * time.Hour
+	// MaxRate bounds every rate, in requests per second.
+	MaxRate = 100_000
+)
+
+var (
+	durationLimitHint = fmt.Sprintf("a duration in a scenario is at most %s", formatDuration(MaxDuration))
+	rateLimitHint     = fmt.Sprintf("a rate in a scenario is at most %d/s (%d/m)", MaxRate, MaxRate*60)
+)
+
+// formatDuration renders d without the zero units time.Duration.String
+// adds (24h, not 24h0m0s).
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// checkDuration refuses a negative duration or one above MaxDuration; s
+// is how it was written.
+func checkDuration(s string, d time.Duration) error {
+	switch {
+	case d < 0:
+		return &valueError{fmt.Sprintf("duration %s must not be negative", s), ""}
+	case d > MaxDuration:
+		return &valueError{fmt.Sprintf("duration %s is longer than %s", s, formatDuration(MaxDuration)), durationLimitHint}
+	}
+	return nil
+}
+
 var (
 	rateRE      = regexp.MustCompile(`^([0-9]+)/([sm])$`)
 	floatRateRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)/([sm])$`)
@@ -39,19 +81,20 @@ var byteUnits = map[string]float64{
 	"tib": 1 << 40,
 }
 
-// parseDuration parses a non-negative Go duration.
+// parseDuration parses a Go duration between 0 and MaxDuration.
 func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, &valueError{fmt.Sprintf("invalid duration %q", s), durationHint}
 	}
-	if d < 0 {
-		return 0, &valueError{fmt.Sprintf("duration %s must not be negative", s), ""}
+	if err := checkDuration(s, d); err != nil {
+		return 0, err
 	}
 	return d, nil
 }
 
-// parseRate parses a request rate, N/s or N/m with a whole N.
+// parseRate parses a request rate, N/s or N/m with a whole N, up to
+// MaxRate.
 func parseRate(s string) (Rate, error) {
 	m := rateRE.FindStringSubmatch(s)
 	if m == nil {
@@ -61,13 +104,13 @@ func parseRate(s string) (Rate, error) {
 		}
 		return Rate{}, &valueError{fmt.Sprintf("invalid rate %q", s), hint}
 	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil {
-		return Rate{}, &valueError{fmt.Sprintf("rate %q is out of range", s), ""}
-	}
 	per := time.Second
 	if m[2] == "m" {
 		per = time.Minute
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || float64(n)/per.Seconds() > MaxRate {
+		return Rate{}, &valueError{fmt.Sprintf("rate %s is above %d/s", s, MaxRate), rateLimitHint}
 	}
 	return Rate{Freq: n, Per: per}, nil
 }
@@ -126,6 +169,9 @@ func parseThreshold(u Unit, s string) (float64, error) {
 		if err != nil {
 			return 0, &valueError{fmt.Sprintf("invalid duration %q", s), durationHint}
 		}
+		if d > MaxDuration {
+			return 0, checkDuration(s, d)
+		}
 		return d.Seconds(), nil
 	case UnitPerSecond:
 		m := floatRateRE.FindStringSubmatch(s)
@@ -138,6 +184,9 @@ func parseThreshold(u Unit, s string) (float64, error) {
 		}
 		if m[2] == "m" {
 			v /= 60
+		}
+		if v > MaxRate {
+			return 0, &valueError{fmt.Sprintf("rate %s is above %d/s", s, MaxRate), rateLimitHint}
 		}
 		return v, nil
 	case UnitBytes:

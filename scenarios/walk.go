@@ -449,6 +449,11 @@ func (w *walk) steadyState(o *object) SteadyState {
 	}
 	if o.int("attempts", &ss.Attempts) && ss.Attempts < 1 {
 		w.add(o.get("attempts"), "1 measures the hypothesis once and gives up at the first miss", "attempts: must be at least 1, got %d", ss.Attempts)
+	} else if ss.Attempts > MaxSteadyStateAttempts {
+		// The run's length is attempts × duration: bounded, it cannot
+		// overflow.
+		w.add(o.get("attempts"), "a system that misses this many measurements is not in a steady state",
+			"attempts: at most %d, got %d", MaxSteadyStateAttempts, ss.Attempts)
 	}
 	for i, n := range o.list("slo") {
 		slo := &SLO{Pos: w.pos(n)}
