@@ -21,6 +21,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -40,12 +41,20 @@ type loadGen struct {
 	ledger   *ledgerWriter
 	attacker *vegeta.Attacker
 
-	reqs      []loadRequest
-	total     int
-	mu        sync.Mutex // guards rc (the seeded PRNG and sequence)
-	rc        renderCtx
-	done      chan struct{}
-	counts    struct{ total, failed atomic.Int64 }
+	reqs   []loadRequest
+	total  int
+	mu     sync.Mutex // guards rc (the seeded PRNG and sequence)
+	rc     renderCtx
+	done   chan struct{}
+	counts struct{ total, failed atomic.Int64 }
+	// exposure is T0 in Unix nanoseconds (0 until the release or a fault
+	// first touches traffic); exposed counts the requests sent at or after
+	// it. Only those can be the release's doing: failures while the system
+	// warmed up or during a failed steady-state attempt are not its blast
+	// radius. A result is attributed by when its request was sent, so a
+	// request in flight across T0 counts as before.
+	exposure  atomic.Int64
+	exposed   struct{ total, failed atomic.Int64 }
 	started   time.Time
 	stoppedAt time.Time
 }
@@ -170,8 +179,46 @@ func (g *loadGen) run(ctx context.Context, maxDuration time.Duration) {
 		o := metrics.Outcome{Status: int(res.Code), Latency: res.Latency, Err: res.Code == 0}
 		g.rec.Record("all", o)
 		g.counts.total.Add(1)
+		exposed := false
+		if t0 := g.exposure.Load(); t0 != 0 && res.Timestamp.UnixNano() >= t0 {
+			exposed = true
+			g.exposed.total.Add(1)
+		}
 		if o.Failed() {
 			g.counts.failed.Add(1)
+			if exposed {
+				g.exposed.failed.Add(1)
+			}
+		}
+	}
+}
+
+// requests is the report's count of the load. The blast radius is the
+// failures above the baseline rate among the requests sent at or after T0
+// only; what came before is counted as excluded, with the reason.
+func (g *loadGen) requests(baselineRate float64) reports.Requests {
+	total, failed := g.counts.total.Load(), g.counts.failed.Load()
+	et, ef := g.exposed.total.Load(), g.exposed.failed.Load()
+	excess := int64(float64(ef) - baselineRate*float64(et) + 0.5)
+	q := reports.Requests{Total: total, Failed: failed, ExcessFailed: max(excess, 0), BaselineFailureRate: baselineRate,
+		ExposedTotal: et, ExposedFailed: ef, ExcludedTotal: total - et, ExcludedFailed: failed - ef}
+	if q.ExcludedTotal > 0 {
+		q.ExcludedReason = "warm-up and steady state"
+		if g.exposure.Load() == 0 {
+			q.ExcludedReason = "the release never reached traffic"
+		}
+	}
+	return q
+}
+
+// markExposure sets T0 for the exposed counts, keeping the earliest mark
+// as the drill does (a fault and a step may race to mark it).
+func (g *loadGen) markExposure(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := g.exposure.Load()
+		if (cur != 0 && cur <= n) || g.exposure.CompareAndSwap(cur, n) {
+			return
 		}
 	}
 }

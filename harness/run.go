@@ -876,6 +876,9 @@ func (d *drill) markExposure(t time.Time) {
 	defer d.mu.Unlock()
 	if d.exposure == nil || t.Before(*d.exposure) {
 		d.exposure = &t
+		if d.load != nil {
+			d.load.markExposure(t)
+		}
 		d.j.RecordAt(t, "exposure", "note", "T0: first bad-release or fault exposure")
 	}
 }

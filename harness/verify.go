@@ -265,10 +265,7 @@ func (d *drill) report() *reports.Report {
 		rep.RecoverySeconds = &v
 	}
 	if d.load != nil {
-		total, failed := d.load.counts.total.Load(), d.load.counts.failed.Load()
-		rate := d.baseline.ErrorRate()
-		excess := int64(float64(failed) - rate*float64(total) + 0.5)
-		rep.Requests = reports.Requests{Total: total, Failed: failed, ExcessFailed: max(excess, 0), BaselineFailureRate: rate}
+		rep.Requests = d.load.requests(d.baseline.ErrorRate())
 	}
 	if d.ledgerRes != nil {
 		r := d.ledgerRes

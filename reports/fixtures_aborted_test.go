@@ -33,7 +33,8 @@ func abortedReport() *Report {
 		Error:         "interrupted",
 		Expect:        Expect{Outcome: OutcomeRolledBack, DetectWithinSeconds: f64(10), MinScore: intp(80)},
 		ExposureAt:    atp(14),
-		Requests:      Requests{Total: 5600, Failed: 7, ExcessFailed: 5, BaselineFailureRate: 0.0004},
+		Requests: Requests{Total: 5600, Failed: 7, ExcessFailed: 5, BaselineFailureRate: 0.0004,
+			ExposedTotal: 1600, ExposedFailed: 6, ExcludedTotal: 4000, ExcludedFailed: 1, ExcludedReason: "warm-up and steady state"},
 		Data: Data{
 			Ledger:         Ledger{Acknowledged: 4100, Indeterminate: 1, Checked: true},
 			SchemaRestored: boolp(true),

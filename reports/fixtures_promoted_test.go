@@ -21,7 +21,8 @@ func promotedReport() *Report {
 		Outcome:       OutcomePromoted,
 		Expect:        Expect{Outcome: OutcomePromoted, DetectWithinSeconds: f64(10), MinScore: intp(90)},
 		ExposureAt:    atp(10),
-		Requests:      Requests{Total: 9000, Failed: 9, ExcessFailed: 0, BaselineFailureRate: 0.001},
+		Requests: Requests{Total: 9000, Failed: 9, ExcessFailed: 0, BaselineFailureRate: 0.001,
+			ExposedTotal: 6000, ExposedFailed: 6, ExcludedTotal: 3000, ExcludedFailed: 3, ExcludedReason: "warm-up and steady state"},
 		Data: Data{
 			Ledger:     Ledger{Acknowledged: 6000, Checked: true},
 			Invariants: []Invariant{{Name: "totals-match", Value: 0, Expect: 0, OK: true}},

@@ -40,7 +40,8 @@ func rolledBackReport() *Report {
 		RecoveredAt:      atp(34.7),
 		DetectionSeconds: f64(2.4),
 		RecoverySeconds:  f64(12.3),
-		Requests:         Requests{Total: 12000, Failed: 36, ExcessFailed: 12, BaselineFailureRate: 0.002},
+		Requests: Requests{Total: 12000, Failed: 36, ExcessFailed: 12, BaselineFailureRate: 0.002,
+			ExposedTotal: 8000, ExposedFailed: 28, ExcludedTotal: 4000, ExcludedFailed: 8, ExcludedReason: "warm-up and steady state"},
 		Data: Data{
 			Ledger:         Ledger{Acknowledged: 8950, Indeterminate: 3, Checked: true},
 			SchemaRestored: boolp(true),
@@ -109,7 +110,7 @@ func failedReport() *Report {
 		Error:         "revert fault \"db-partition\": proxy not reachable",
 		Expect:        Expect{Outcome: OutcomeRolledBack, DetectWithinSeconds: f64(5), MinScore: intp(80)},
 		ExposureAt:    atp(10),
-		Requests:      Requests{Total: 4000, Failed: 400, ExcessFailed: 392, BaselineFailureRate: 0.002},
+		Requests:      Requests{Total: 4000, Failed: 400, ExcessFailed: 392, BaselineFailureRate: 0.002, ExposedTotal: 4000, ExposedFailed: 400},
 		Data: Data{
 			Ledger:         Ledger{Acknowledged: 2900, Lost: 4, Changed: 1, Duplicated: 2, Checked: true},
 			SchemaRestored: boolp(false),

@@ -298,6 +298,9 @@ func (a agg) errorRate() float64 {
 func mdMetrics(p *printer, r *Report) {
 	mdHeading(p, "Requests and per-version metrics")
 	p.linef("Requests: %s.", requestsSummary(r.Requests))
+	if ex := excludedSummary(r.Requests); ex != "" {
+		p.linef("Blast radius: %s.", ex)
+	}
 	first, splits := phases(r)
 	var rows [][]string
 	for _, src := range sortedKeys(r.Series) {

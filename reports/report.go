@@ -120,16 +120,29 @@ type Expectation struct {
 	Detail string `json:"detail"` // what was measured against what, and by how much
 }
 
-// Requests counts the load's requests over the whole drill.
+// Requests counts the load's requests over the whole drill, and which of
+// them the blast radius is measured over.
 type Requests struct {
 	Total  int64 `json:"total"`
 	Failed int64 `json:"failed"`
 	// ExcessFailed is the failures above what the baseline failure rate
-	// predicts for the same requests: the blast radius of the drill.
+	// predicts among the requests sent at or after T0: the blast radius of
+	// the drill.
 	ExcessFailed int64 `json:"excess_failed"`
 	// BaselineFailureRate is a fraction (0.002 is 0.2%) measured in the
 	// steady state.
 	BaselineFailureRate float64 `json:"baseline_failure_rate"`
+	// ExposedTotal and ExposedFailed count the requests sent at or after
+	// T0 (exposure): the only ones the release or a fault can have caused,
+	// and the ones ExcessFailed is computed over.
+	ExposedTotal  int64 `json:"exposed_total"`
+	ExposedFailed int64 `json:"exposed_failed"`
+	// ExcludedTotal and ExcludedFailed count the requests sent before T0
+	// (warm-up, every steady-state attempt): left out of the blast radius,
+	// for ExcludedReason.
+	ExcludedTotal  int64  `json:"excluded_total"`
+	ExcludedFailed int64  `json:"excluded_failed"`
+	ExcludedReason string `json:"excluded_reason,omitempty"`
 }
 
 // Data is the result of the data checks after rollback.

@@ -34,8 +34,8 @@ detection: 25 if Td-T0 <= detect_within (default 10s); 0 at >= 4x that or never;
 recovery: 25 if Tr-Td <= recover_within (default 30s); 0 at >= 4x that or never; linear between
   both full when promotion (or no outcome) was expected and nothing was rolled back;
   both 0 when a rollback or abort was expected but the drill promoted
-blast radius: 20 at no excess failed requests (above the baseline rate); 0 at >= 1% of all
-  requests; linear between
+blast radius: 20 at no excess failed requests (above the baseline rate) among those sent at or
+  after T0; 0 at >= 1% of all requests; linear between
 data integrity: 20 if ledger, schema and invariants all hold; 0 if an acknowledged write was lost
   or changed or the schema was not restored; 10 if only duplicates or invariants failed
 hygiene: 10 if every applied fault was reverted, nothing was left behind and the rollback is

@@ -92,6 +92,9 @@ func renderTable(w io.Writer, r *Report) error {
 
 	p.section("Requests and data")
 	p.linef("requests: %s", requestsSummary(r.Requests))
+	if ex := excludedSummary(r.Requests); ex != "" {
+		p.linef("blast radius: %s", ex)
+	}
 	p.linef("ledger: %s", ledgerSummary(r.Data.Ledger))
 	schema := schemaSummary(r.Data, "NOT restored", func(s string) string { return s })
 	p.linef("schema: %s", schema)
@@ -328,6 +331,16 @@ func requestsSummary(q Requests) string {
 		s += fmt.Sprintf(", %d excess", q.ExcessFailed)
 	}
 	return s + "; baseline failure rate " + percent(q.BaselineFailureRate)
+}
+
+// excludedSummary says which requests the blast radius left out and why,
+// or "" when it counted every request.
+func excludedSummary(q Requests) string {
+	if q.ExcludedTotal == 0 {
+		return ""
+	}
+	return fmt.Sprintf("over %d sent after T0; %d before (%d failed) left out: %s",
+		q.ExposedTotal, q.ExcludedTotal, q.ExcludedFailed, q.ExcludedReason)
 }
 
 // ledgerSummary is the ledger's counts in one line, for every renderer.
