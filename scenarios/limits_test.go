@@ -188,3 +188,40 @@ expect: {detect_within: 25h, recover_within: 25h}
 		{"25:46", "recover_within: duration 25h " + limit, ""},
 	})
 }
+
+// TestControlCharactersInNames: names are printed by drill plan and in
+// reports; an ESC in a fault name cleared the screen, a CR or LF faked a
+// line. They used to be accepted.
+func TestControlCharactersInNames(t *testing.T) {
+	y := src(`
+version: !!int "1\e[2J"
+name: ctl
+description: "two\nlines\tare fine, \e[31m is not"
+tags: [ok, "\x9b2J"]
+environment:
+  services:
+    api: {build: x, versions: {v1: {}, v2: {}}}
+load:
+  target: api
+  rate: 1/s
+  requests: [{name: "a\rb", path: /}, {name: "\u202eevil", path: /x}]
+rollout: {service: api, to: v2, steps: [{weight: 50%}]}
+faults:
+  - {name: "f\e]0;title\a", kind: latency, target: api, params: {delay: 1s}}
+  - {name: "plain name, with spaces", kind: latency, target: api, params: {delay: 1s}}
+verify:
+  data:
+    invariants: [{name: "x\ny", database: db, sql: SELECT 0}]
+`)
+	hint := "use visible characters only"
+	checkProblems(t, y, problemsOf(t, y), []want{
+		{"1:10", `version: expected an integer, got "1\x1b[2J"`, ""},
+		{"3:14", `description "two\nlines\tare fine, \x1b[31m is not" holds the control character U+001B`, hint},
+		{"4:12", `tag "\u009b2J" holds the control character U+009B`, hint},
+		{"11:21", `request name "a\rb" holds the control character U+000D`, hint},
+		{"11:46", `request name "\u202eevil" holds the control character U+202E`, hint},
+		{"14:12", `fault name "f\x1b]0;title\a" holds the control character U+001B`, hint},
+		{"18:25", `invariant name "x\ny" holds the control character U+000A`, hint},
+		{"18:43", `unknown database "db"`, ""},
+	})
+}

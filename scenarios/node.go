@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -72,6 +73,10 @@ func describe(n *yaml.Node) string {
 		return "nothing"
 	case "!!str":
 		return strconv.Quote(n.Value)
+	}
+	if _, bad := badRune(n.Value, ""); bad {
+		// An explicit tag (!!int "\e[2J") makes any text a non-string.
+		return quote(n.Value)
 	}
 	return n.Value
 }
@@ -269,6 +274,48 @@ func (p *parser) merge(k, v *yaml.Node, depth int) ([]kv, int) {
 	}
 	return out, size
 }
+
+// unprintable are the invisible characters a name must not hold besides
+// the control characters (unicode.IsControl: C0, DEL, C1): those that
+// reorder or break the text around them on a terminal or in a browser.
+var unprintable = []rune{
+	'\u061c', '\u200e', '\u200f', // bidi marks
+	'\u2028', '\u2029', // line and paragraph separators
+	'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', // bidi embeddings and overrides
+	'\u2066', '\u2067', '\u2068', '\u2069', // bidi isolates
+	'\ufeff', // zero-width no-break space
+}
+
+// badRune returns the first rune of s that a name must not hold, other
+// than those in allowed.
+func badRune(s, allowed string) (rune, bool) {
+	for _, r := range s {
+		if strings.ContainsRune(allowed, r) {
+			continue
+		}
+		if unicode.IsControl(r) || slices.Contains(unprintable, r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// printable reports a name holding a control character (ESC, CR, LF, …)
+// or an invisible formatting one, besides those in allowed, and says
+// whether v is clean. Names are printed by drill plan and in every
+// report: ESC could clear a terminal, a CR or LF fake a line.
+func (p *parser) printable(n *yaml.Node, what, v, allowed string) bool {
+	r, bad := badRune(v, allowed)
+	if bad {
+		p.add(n, "names are printed in plans and reports: use visible characters only",
+			"%s %s holds the control character %U", what, quote(v), r)
+	}
+	return !bad
+}
+
+// quote renders a value for a message, escaping what a terminal would
+// act on.
+func quote(s string) string { return strconv.QuoteToGraphic(s) }
 
 // in renders " in WHERE" for messages, or nothing at the top level.
 func in(where string) string {

@@ -125,8 +125,15 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 		p.add(o.get("name"), "use lowercase letters, digits and dashes, e.g. orders-canary-latency",
 			"name %q may only hold a-z, 0-9 and -", s.Name)
 	}
-	o.str("description", &s.Description)
-	o.strList("tags", &s.Tags)
+	if o.str("description", &s.Description) {
+		// A description may run over lines; nothing else unprintable.
+		p.printable(o.get("description"), "description", s.Description, "\n\t")
+	}
+	if o.strList("tags", &s.Tags) {
+		for i, n := range o.list("tags") {
+			p.printable(n, "tag", s.Tags[i], "")
+		}
+	}
 	o.int64("seed", &s.Seed)
 
 	// Sections are walked in dependency order, not file order: everything
@@ -384,7 +391,7 @@ func (w *walk) load(o *object) LoadSpec {
 		r := &Request{Method: DefaultMethod, Weight: DefaultWeight, Pos: w.pos(n)}
 		ro := w.object(nil, n, fmt.Sprintf("load.requests[%d]", i), "name", "method", "path", "body", "headers", "weight", "ledger")
 		ro.require("path")
-		if ro.str("name", &r.Name) {
+		if ro.str("name", &r.Name) && w.printable(ro.get("name"), "request name", r.Name, "") {
 			if first, dup := names[r.Name]; dup {
 				w.add(ro.get("name"), "", "duplicate request name %q (first at line %d)", r.Name, first.Line)
 			} else {
@@ -718,7 +725,7 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 		f := &Fault{Probability: DefaultProbability, Pos: w.pos(n)}
 		fo := w.object(nil, n, where, "name", "kind", "target", "at", "duration", "probability", "params")
 		fo.require("name", "kind", "target")
-		if fo.str("name", &f.Name) {
+		if fo.str("name", &f.Name) && w.printable(fo.get("name"), "fault name", f.Name, "") {
 			if first, dup := names[f.Name]; dup {
 				w.add(fo.get("name"), "", "duplicate fault name %q (first at line %d)", f.Name, first.Line)
 			} else {
@@ -992,7 +999,7 @@ func (w *walk) verify(o *object) Verify {
 		iv := w.object(nil, n, fmt.Sprintf("verify.data.invariants[%d]", i), "name", "database", "sql", "expect")
 		inv := &Invariant{Pos: w.pos(n)}
 		iv.require("name", "database", "sql")
-		if iv.str("name", &inv.Name) {
+		if iv.str("name", &inv.Name) && w.printable(iv.get("name"), "invariant name", inv.Name, "") {
 			if first, dup := names[inv.Name]; dup {
 				w.add(iv.get("name"), "", "duplicate invariant name %q (first at line %d)", inv.Name, first.Line)
 			} else {
