@@ -245,12 +245,19 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	if err != nil {
 		return nil, err
 	}
+	password, err := newPGPassword()
+	if err != nil {
+		return nil, &EnvError{What: "generate the PostgreSQL password", Err: err}
+	}
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image: image,
-			// For a scenario's own `image:` (the official image's way to
-			// trust the drill's private network); ours ignores it.
-			Env:            map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
+			// The run's own password, never trust: the server is published
+			// on the host's loopback, where every local user could reach it.
+			// Both are the official image's variables, so a scenario's own
+			// `image:` takes them too; ours sets the password at start (see
+			// fixtures/postgres/start.sh).
+			Env:            map[string]string{"POSTGRES_HOST_AUTH_METHOD": "scram-sha-256", "POSTGRES_PASSWORD": password},
 			ExposedPorts:   []string{"5432/tcp"},
 			Labels:         p.labels("drill.database", db.Name),
 			Networks:       []string{nw.Name},
@@ -273,12 +280,12 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		return nil, &EnvError{What: "published port of PostgreSQL " + db.Name, Err: err}
 	}
 	direct := fmt.Sprintf("127.0.0.1:%d", port.Num())
-	srv := &pgServer{name: db.Name}
+	srv := &pgServer{name: db.Name, password: password}
 	err = pollUntil(ctx, pgStartTimeout, func(ctx context.Context) error {
 		if st, err := ctr.State(ctx); err == nil && !st.Running {
 			return fmt.Errorf("container exited with code %d", st.ExitCode)
 		}
-		return pingPostgres(ctx, direct)
+		return pingPostgres(ctx, direct, password)
 	})
 	if err != nil {
 		return nil, &EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
@@ -301,10 +308,10 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		Name: db.Name, Engine: db.Engine,
 		// As on the process provider: services go through the proxy (the
 		// fault point), migrations and checks straight to the server.
-		URL:        pgURL(proxy.Addr(), db.Name),
-		MigrateURL: pgURL(direct, db.Name) + "&x-multi-statement=false",
+		URL:        pgURL(proxy.Addr(), db.Name, password),
+		MigrateURL: pgURL(direct, db.Name, password) + "&x-multi-statement=false",
 		DriverName: "pgx",
-		DSN:        pgURL(direct, db.Name),
+		DSN:        pgURL(direct, db.Name, password),
 		Proxy:      proxy,
 	}, nil
 }
@@ -345,8 +352,8 @@ func (p *dockerProvider) sqliteMount() (bind, user string) {
 	return p.cfg.TempDir + ":" + p.cfg.TempDir, fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 }
 
-func pingPostgres(ctx context.Context, addr string) error {
-	db, err := openDB(&DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres") + "&connect_timeout=1"})
+func pingPostgres(ctx context.Context, addr, password string) error {
+	db, err := openDB(&DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
 	if err != nil {
 		return err
 	}

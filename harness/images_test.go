@@ -76,8 +76,9 @@ func TestEnsureImages(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = nw.Remove(context.Background()) })
 
-	pg := runTestContainer(t, nw, "pg", tags["postgres"], "5432/tcp", nil)
-	dsn := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&connect_timeout=1", pg)
+	const pw = "images-test-password"
+	pg := runTestContainer(t, nw, "pg", tags["postgres"], "5432/tcp", map[string]string{"POSTGRES_PASSWORD": pw})
+	dsn := fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable&connect_timeout=1", pw, pg)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestEnsureImages(t *testing.T) {
 	waitHTTP200(t, "http://"+pricing+"/healthz")
 	orders := runTestContainer(t, nw, "orders", tags["orders"], "8080/tcp", map[string]string{
 		"PRICING_URL":  "http://pricing:8080",
-		"DATABASE_URL": "postgres://postgres@pg:5432/postgres?sslmode=disable",
+		"DATABASE_URL": "postgres://postgres:" + pw + "@pg:5432/postgres?sslmode=disable",
 	})
 	waitHTTP200(t, "http://"+orders+"/healthz")
 }

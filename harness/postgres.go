@@ -3,6 +3,8 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -82,9 +84,10 @@ const pgStartTimeout = 60 * time.Second
 // pgServer is one PostgreSQL cluster the process provider runs for one
 // scenario database, with the TCP proxy in front of it.
 type pgServer struct {
-	name    string
-	dir     string // <TempDir>/pg-<name>: data/, the unix socket
-	port    int
+	name     string
+	dir      string // <TempDir>/pg-<name>: data/, the unix socket
+	password string // the postgres superuser's, for this run only
+	port     int
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
@@ -170,21 +173,20 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 		}
 	}
 	data := filepath.Join(s.dir, "data")
-	// --no-sync and trust: a drill's cluster lives for minutes on loopback
-	// and is deleted afterwards; nothing in it needs to survive a crash.
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
-		"-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out bytes.Buffer
-	initdb.Stdout, initdb.Stderr = &out, &out
-	if err := initdb.Run(); err != nil {
-		return fail(&EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + tail(out.String(), 15)})
+	// A password of the run's own, not trust: on loopback, trust makes
+	// every local user (and every process of the host) the cluster's
+	// superuser, able to run programs as postgres (COPY … FROM PROGRAM).
+	if s.password, err = newPGPassword(); err != nil {
+		return fail(&EnvError{What: "generate the PostgreSQL password", Err: err})
+	}
+	if err := s.initdb(ctx, bin, data, cred); err != nil {
+		return fail(err)
 	}
 	logDir := filepath.Join(cfg.RunDir, "logs")
 	if cfg.RunDir == "" {
 		logDir = s.dir // no run directory (tests): the log goes with the cluster
 	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return fail(&EnvError{What: "create log dir", Err: err})
 	}
 	s.logPath = filepath.Join(logDir, "postgres-"+sanitize(db.Name)+".log")
@@ -215,10 +217,10 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 		// faults act on them; the harness's migrations and checks
 		// (MigrateURL, DSN) go to the server directly, so a fault can
 		// never break the verification of its own drill.
-		URL:        pgURL(proxy.Addr(), db.Name),
-		MigrateURL: pgURL(direct, db.Name) + "&x-multi-statement=false",
+		URL:        pgURL(proxy.Addr(), db.Name, s.password),
+		MigrateURL: pgURL(direct, db.Name, s.password) + "&x-multi-statement=false",
 		DriverName: "pgx",
-		DSN:        pgURL(direct, db.Name),
+		DSN:        pgURL(direct, db.Name, s.password),
 		PID:        s.cmd.Process.Pid,
 		Proxy:      proxy,
 	}
@@ -228,10 +230,51 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 }
 
 // pgURL is a libpq URL for the database on addr, as the postgres user
-// (trust authentication on loopback only).
-func pgURL(addr, dbName string) string {
-	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: addr, Path: "/" + dbName, RawQuery: "sslmode=disable"}
+// with the run's password.
+func pgURL(addr, dbName, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("postgres", password), Host: addr, Path: "/" + dbName, RawQuery: "sslmode=disable"}
 	return u.String()
+}
+
+// newPGPassword returns a random password for one run's PostgreSQL and
+// registers it as a secret, so it is redacted from everything drill
+// writes. Hex: it needs no escaping in a URL, a file or SQL.
+func newPGPassword() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	pw := hex.EncodeToString(b[:])
+	registerSecret(pw)
+	return pw, nil
+}
+
+// initdb creates the cluster in data with SCRAM authentication for every
+// connection and s.password for the postgres superuser. The password goes
+// through a file only the server's user can read (initdb takes it no other
+// way but a terminal prompt), removed as soon as initdb has read it.
+// --no-sync: a drill's cluster lives for minutes and is deleted
+// afterwards; nothing in it needs to survive a crash.
+func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.Credential) error {
+	pwfile := filepath.Join(s.dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
+		return &EnvError{What: "write the PostgreSQL password file", Err: err}
+	}
+	defer os.Remove(pwfile)
+	if cred != nil {
+		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
+			return &EnvError{What: "hand the password file to the postgres user", Err: err}
+		}
+	}
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+		"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	initdb.Stdout, initdb.Stderr = &out, &out
+	if err := initdb.Run(); err != nil {
+		return &EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact(tail(out.String(), 15))}
+	}
+	return nil
 }
 
 // run starts the server on a fresh free port and waits until it accepts
@@ -242,7 +285,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 		return &EnvError{What: "find a free port on 127.0.0.1", Err: err}
 	}
 	s.port = port
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return &EnvError{What: "open PostgreSQL log", Err: err}
 	}
@@ -277,7 +320,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 	}()
 	if err := s.waitReady(ctx, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		return &EnvError{What: fmt.Sprintf("PostgreSQL did not accept connections on 127.0.0.1:%d", port), Err: err,
-			Hint: "its log (" + s.logPath + ") ends with:\n" + tail(readTail(s.logPath), 15)}
+			Hint: "its log (" + s.logPath + ") ends with:\n" + redact(tail(readTail(s.logPath), 15))}
 	}
 	return nil
 }
@@ -291,7 +334,7 @@ func (s *pgServer) reset() {
 // waitReady polls the server with a connection until it answers, the
 // process exits, or ctx ends.
 func (s *pgServer) waitReady(ctx context.Context, addr string) error {
-	db, err := sql.Open("pgx", pgURL(addr, "postgres")+"&connect_timeout=1")
+	db, err := sql.Open("pgx", pgURL(addr, "postgres", s.password)+"&connect_timeout=1")
 	if err != nil {
 		return err
 	}
@@ -316,7 +359,7 @@ func (s *pgServer) waitReady(ctx context.Context, addr string) error {
 }
 
 func (s *pgServer) createDatabase(ctx context.Context, addr, name string) error {
-	db, err := sql.Open("pgx", pgURL(addr, "postgres"))
+	db, err := sql.Open("pgx", pgURL(addr, "postgres", s.password))
 	if err != nil {
 		return err
 	}
@@ -327,7 +370,7 @@ func (s *pgServer) createDatabase(ctx context.Context, addr, name string) error 
 	// The first session of a new database builds its relation cache file
 	// (several times a later connection's cost): pay that here, before the
 	// drill's clock starts, not in the services' first requests.
-	warm, err := sql.Open("pgx", pgURL(addr, name))
+	warm, err := sql.Open("pgx", pgURL(addr, name, s.password))
 	if err != nil {
 		return err
 	}

@@ -70,8 +70,8 @@ func TestPostgresProviderStartsAndLeavesNothingBehind(t *testing.T) {
 	if h.PID <= 0 || !alive(h.PID) {
 		t.Fatalf("PID %d: want the running postmaster", h.PID)
 	}
-	if h.Proxy == nil || !strings.HasPrefix(h.URL, "postgres://postgres@127.0.0.1:") {
-		t.Fatalf("handle %+v: want a proxy URL", h)
+	if h.Proxy == nil || !strings.HasPrefix(h.URL, "postgres://postgres:") || !strings.Contains(h.URL, "@127.0.0.1:") {
+		t.Fatalf("handle URL %s: want the proxy's", redact(h.URL))
 	}
 	if h.URL == h.DSN {
 		t.Fatalf("URL and DSN are both %s: services must go through the proxy, checks around it", h.URL)
