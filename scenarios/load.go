@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -37,33 +36,11 @@ func Parse(file string, data []byte) (*Scenario, error) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 
-// syntaxError records a YAML syntax error, which ends the parse: there is
-// no tree to walk. yaml.v3 gives a line but no column.
-func (p *parser) syntaxError(err error) {
-	msg := err.Error()
-	pr := Problem{Pos: Pos{File: p.file, Line: 1, Col: 1}}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		pr.Pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		if parserError(msg) {
-			// yaml.v3 counts lines from 0 for parser (not scanner)
-			// errors, and then names the line where the unclosed
-			// construct starts.
-			pr.Pos.Line++
-			pr.Hint = "a list or mapping starting on this line is not closed or not indented consistently"
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	pr.Msg = "invalid YAML: " + msg
-	if strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "tab character") {
-		pr.Hint = "YAML indents with spaces, never tabs"
-	}
-	p.probs = append(p.probs, pr)
-}
-
 // document parses data into a node tree and walks it.
 func (p *parser) document(data []byte) *Scenario {
+	if !p.checkEncoding(data) {
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -72,7 +49,7 @@ func (p *parser) document(data []byte) *Scenario {
 				Hint: "a scenario starts with version: 1 and name: NAME"})
 			return nil
 		}
-		p.syntaxError(err)
+		p.syntaxError(data, err)
 		return nil
 	}
 	var extra yaml.Node
@@ -80,7 +57,7 @@ func (p *parser) document(data []byte) *Scenario {
 	case err == nil:
 		p.add(&extra, "put each scenario in its own file", "a scenario file holds one YAML document, found another")
 	case !errors.Is(err, io.EOF):
-		p.syntaxError(err)
+		p.syntaxError(data, err)
 	}
 	root := &doc
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {

@@ -827,7 +827,7 @@ rollout: {service: api, to: v2, steps: [{weight: 10%}]}
 		{
 			name:  "YAML syntax error",
 			yaml:  "version: 1\nname: [x\nenvironment: {}\n",
-			wants: []want{{"2:1", "invalid YAML: did not find expected ',' or ']'", "not closed"}},
+			wants: []want{{"2:7", "invalid YAML: did not find expected ',' or ']'", "not closed"}},
 		},
 		{
 			name:  "tab indentation",
