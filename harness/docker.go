@@ -74,10 +74,11 @@ func newDockerProvider(cfg ProviderConfig) *dockerProvider {
 var _ Provider = (*dockerProvider)(nil)
 
 func (p *dockerProvider) labels(extra ...string) map[string]string {
-	// The harness's pid and executable let `drill cleanup` tell a live
-	// run's containers from a dead one's without its journal.
-	l := map[string]string{RunLabel: p.cfg.RunID,
-		harnessPIDLabel: strconv.Itoa(os.Getpid()), harnessExeLabel: exePath(os.Getpid())}
+	// The harness's identity (host, pid, start time) lets `drill cleanup`
+	// tell a live run's containers from a dead one's without its journal,
+	// and this host's runs from those of others sharing the engine.
+	l := ownerLabels(os.Getpid())
+	l[RunLabel] = p.cfg.RunID
 	for i := 0; i+1 < len(extra); i += 2 {
 		l[extra[i]] = extra[i+1]
 	}

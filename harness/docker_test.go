@@ -509,7 +509,11 @@ func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
 	dead, live := fmt.Sprintf("test-dead-%d", stamp), fmt.Sprintf("test-live-%d", stamp)
 	cli, _ := dockerClient()
 	start := func(runID string, pid int, exe string) string {
-		labels := map[string]string{RunLabel: runID, harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exe}
+		labels := map[string]string{RunLabel: runID, harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exe,
+			harnessHostLabel: hostID(), harnessStartLabel: "1"} // for the pid that has exited
+		if st, err := procStartTime(pid); err == nil {
+			labels[harnessStartLabel] = strconv.FormatUint(st, 10)
+		}
 		nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
 		if err != nil {
 			t.Fatal(err)

@@ -4,19 +4,148 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/moby/moby/client"
 )
 
 // Labels beside RunLabel on every container and network of a docker run:
 // the harness process that owns it, so leftovers of a dead run can be told
-// from a live run's wherever its journal is.
+// from a live run's wherever its journal is. A PID means something only in
+// the PID namespace and boot it was read in, and one engine may serve
+// several hosts (CI jobs in containers of their own, a remote DOCKER_HOST):
+// harnessHostLabel names where the PID was read, harnessStartLabel makes
+// it one process rather than whatever holds that PID later.
 const (
-	harnessPIDLabel = "drill.pid"
-	harnessExeLabel = "drill.exe"
+	harnessPIDLabel   = "drill.pid"
+	harnessExeLabel   = "drill.exe"
+	harnessStartLabel = "drill.pid.start"
+	harnessHostLabel  = "drill.host"
 )
+
+// hostID names the place a harness's PID is valid in: the hostname, the
+// boot ID and the PID namespace. Two CI jobs in containers on one engine
+// differ in hostname and PID namespace; a reboot changes the boot ID.
+// Empty when the boot ID cannot be read: then nothing is swept.
+var hostID = sync.OnceValue(func() string {
+	boot := bootID()
+	if boot == "" {
+		return ""
+	}
+	host, _ := os.Hostname()
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return host + "/" + boot + "/" + ns
+})
+
+// ownerLabels are the labels naming process pid, on this host, as the
+// owner of what carries them (see harnessHostLabel).
+func ownerLabels(pid int) map[string]string {
+	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exePath(pid), harnessHostLabel: hostID()}
+	if st, err := procStartTime(pid); err == nil {
+		l[harnessStartLabel] = strconv.FormatUint(st, 10)
+	}
+	return l
+}
+
+// runOwner is what the labels of a run's objects say about its harness.
+type runOwner int
+
+const (
+	ownerDead    runOwner = iota // started here, by a process that is gone: remove
+	ownerRunning                 // its harness still runs: leave alone
+	ownerUnknown                 // another host's, or unlabelled: leave alone
+)
+
+// judgeRun decides from the labels of every object of one run whether
+// drill may remove it: only when all of them name this host and one
+// harness process (pid and start time) that is gone. Anything else is left
+// alone, with why: a run whose owner cannot be checked here may be live.
+func judgeRun(runID string, objs []map[string]string) (runOwner, string) {
+	me := hostID()
+	var pid, start string
+	for i, l := range objs {
+		switch {
+		case l[harnessHostLabel] == "" || l[harnessPIDLabel] == "" || l[harnessStartLabel] == "":
+			return ownerUnknown, fmt.Sprintf("docker run %s has no %s/%s labels (made by an older drill): left alone; "+
+				"remove it by hand if it is dead: docker rm -f $(docker ps -aq --filter label=%s=%s)", runID, harnessHostLabel, harnessStartLabel, RunLabel, runID)
+		case me == "":
+			return ownerUnknown, fmt.Sprintf("docker run %s left alone: this host's boot ID is unreadable, so no run can be proved dead", runID)
+		case l[harnessHostLabel] != me:
+			return ownerUnknown, fmt.Sprintf("docker run %s was started on another host (%s): left alone", runID, l[harnessHostLabel])
+		case i > 0 && (l[harnessPIDLabel] != pid || l[harnessStartLabel] != start):
+			return ownerUnknown, fmt.Sprintf("docker run %s: its objects name different owners: left alone", runID)
+		}
+		pid, start = l[harnessPIDLabel], l[harnessStartLabel]
+	}
+	n, _ := strconv.Atoi(pid)
+	want, _ := strconv.ParseUint(start, 10, 64)
+	if st, err := procStartTime(n); n > 0 && err == nil && st == want {
+		return ownerRunning, ""
+	}
+	return ownerDead, ""
+}
+
+// runObjects lists the labels of every container and network of a run
+// (of every run when runID is empty), by run id.
+func runObjects(ctx context.Context, cli client.APIClient, runID string) (map[string][]map[string]string, error) {
+	filter := client.Filters{}.Add("label", RunLabel)
+	if runID != "" {
+		filter = client.Filters{}.Add("label", RunLabel+"="+runID)
+	}
+	objs := map[string][]map[string]string{}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil {
+		return nil, fmt.Errorf("list drill containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		objs[c.Labels[RunLabel]] = append(objs[c.Labels[RunLabel]], c.Labels)
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		return nil, fmt.Errorf("list drill networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		objs[n.Labels[RunLabel]] = append(objs[n.Labels[RunLabel]], n.Labels)
+	}
+	return objs, nil
+}
+
+// removeDeadRun removes the containers and networks of run runID when
+// their labels prove it was started on this host by a harness that is gone
+// (see judgeRun), and says what it left alone otherwise.
+func removeDeadRun(ctx context.Context, runID string) (CleanupResult, error) {
+	res := CleanupResult{RunDir: "docker run " + runID}
+	cli, err := dockerClient()
+	if err != nil {
+		return res, err
+	}
+	objs, err := runObjects(ctx, cli, runID)
+	if err != nil {
+		return res, err
+	}
+	return removeIfDead(ctx, runID, objs[runID])
+}
+
+func removeIfDead(ctx context.Context, runID string, objs []map[string]string) (CleanupResult, error) {
+	res := CleanupResult{RunDir: "docker run " + runID}
+	if len(objs) == 0 {
+		return res, nil
+	}
+	switch owner, why := judgeRun(runID, objs); owner {
+	case ownerRunning:
+		res.Running = true
+		return res, nil
+	case ownerUnknown:
+		res.Skipped = append(res.Skipped, why)
+		return res, nil
+	}
+	done, err := RemoveRun(ctx, runID)
+	res.Actions = done
+	return res, err
+}
 
 // RemoveRun force-removes every container and network labelled with the
 // run id: what Close does last, and what `drill cleanup` does for a run
@@ -94,51 +223,31 @@ func runLeftovers(ctx context.Context, runID string) []string {
 	return out
 }
 
-// sweepDocker removes the containers and networks of every drill run whose
-// harness is gone, found by label alone: runs whose journal is elsewhere
-// (another --out), lost, or never written. Runs whose harness still runs
-// are left alone. Without a reachable engine there is nothing to sweep.
+// sweepDocker removes the containers and networks of every drill run that
+// this host started and whose harness is gone, found by label alone: runs
+// whose journal is elsewhere (another --out), lost, or never written. Runs
+// whose harness still runs are left alone, and so are those this host
+// cannot judge (another host's on a shared engine, or labelled by an older
+// drill): they are reported in Skipped. Without a reachable engine there
+// is nothing to sweep.
 func sweepDocker(ctx context.Context) ([]CleanupResult, error) {
 	cli, err := dockerClient()
 	if err != nil {
 		return nil, nil
 	}
-	filter := client.Filters{}.Add("label", RunLabel)
-	owners := map[string]map[string]string{} // run id -> labels of one of its objects
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	objs, err := runObjects(ctx, cli, "")
 	if err != nil {
-		return nil, fmt.Errorf("list drill containers: %w", err)
+		return nil, err
 	}
-	for _, c := range cs.Items {
-		owners[c.Labels[RunLabel]] = c.Labels
-	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
-	if err != nil {
-		return nil, fmt.Errorf("list drill networks: %w", err)
-	}
-	for _, n := range ns.Items {
-		if _, ok := owners[n.Labels[RunLabel]]; !ok {
-			owners[n.Labels[RunLabel]] = n.Labels
-		}
-	}
-	ids := make([]string, 0, len(owners))
-	for id := range owners {
+	ids := make([]string, 0, len(objs))
+	for id := range objs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	var out []CleanupResult
 	var errs []error
 	for _, id := range ids {
-		l := owners[id]
-		res := CleanupResult{RunDir: "docker run " + id}
-		pid, _ := strconv.Atoi(l[harnessPIDLabel])
-		if pid > 0 && sameProcess(pid, l[harnessExeLabel]) {
-			res.Running = true
-			out = append(out, res)
-			continue
-		}
-		done, err := RemoveRun(ctx, id)
-		res.Actions = done
+		res, err := removeIfDead(ctx, id, objs[id])
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -208,8 +208,8 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		return nil, &EnvError{What: "create journal", Err: err}
 	}
 	d.j = j
-	d.j.Record("run.start", "run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
-		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", exePath(os.Getpid()))
+	d.j.Record("run.start", append([]any{"run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
+		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", exePath(os.Getpid())}, procIdentity(os.Getpid())...)...)
 	for _, r := range previous {
 		if len(r.Actions) > 0 {
 			d.j.Record("cleanup.previous", "run_dir", r.RunDir, "actions", r.Actions)
@@ -299,7 +299,7 @@ func (d *drill) provision(ctx context.Context) error {
 			d.mu.Unlock()
 		}
 		// database.ready carries what drill cleanup needs to find it again.
-		d.j.Record("database.ready", "database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID))
+		d.j.Record("database.ready", append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID)}, procIdentity(h.PID)...)...)
 	}
 	// Routers first: every service's dependency URLs point at routers, so
 	// they must exist before any instance starts.
@@ -438,7 +438,7 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	if err := d.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
 		return nil, err
 	}
-	d.j.Record("instance.ready", "service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID()))
+	d.j.Record("instance.ready", append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID())}, procIdentity(inst.PID())...)...)
 	return inst, nil
 }
 

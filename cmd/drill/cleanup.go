@@ -19,17 +19,23 @@ func (c *cli) cmdCleanup(_ context.Context, args []string) int {
 		return ExitInvalid
 	}
 	results, err := harness.Cleanup(*out)
-	did := 0
+	did, skipped := 0, 0
 	for _, r := range results {
 		switch {
 		case r.Running:
 			fmt.Fprintf(c.stdout, "%s: still running, left alone\n", r.RunDir)
-		case len(r.Actions) == 0:
+		case len(r.Actions) == 0 && len(r.Skipped) == 0:
 			fmt.Fprintf(c.stdout, "%s: unfinished run, nothing left behind\n", r.RunDir)
 		default:
 			for _, a := range r.Actions {
 				fmt.Fprintf(c.stdout, "%s: %s\n", r.RunDir, a)
 				did++
+			}
+			// What cleanup could not prove is drill's own: the operator
+			// should know it is there, and why drill did not touch it.
+			for _, s := range r.Skipped {
+				fmt.Fprintf(c.stdout, "%s: skipped: %s\n", r.RunDir, s)
+				skipped++
 			}
 		}
 	}
@@ -37,7 +43,7 @@ func (c *cli) cmdCleanup(_ context.Context, args []string) int {
 		c.errorf("%v", err)
 		return ExitEnvironment
 	}
-	if did == 0 {
+	if did == 0 && skipped == 0 {
 		fmt.Fprintln(c.stdout, "nothing to do")
 	}
 	return ExitOK
