@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -237,39 +238,50 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	}
 	name := s.Name + "-" + v.Name
 	logDir := filepath.Join(p.cfg.RunDir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, &EnvError{What: "create log dir", Err: err}
 	}
 	logPath := filepath.Join(logDir, name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, &EnvError{What: "open instance log", Err: err}
 	}
+	// The service writes into a pipe the harness copies to its log through
+	// redaction: a service printing its DATABASE_URL or a token must not
+	// put the secret on disk. An *os.File, not an io.Writer, so cmd.Wait
+	// does not wait for a grandchild that keeps the pipe open.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return nil, &EnvError{What: "create the instance's output pipe", Err: err}
+	}
+	registerSecretEnv(spec.Env)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, val, ok := strings.Cut(kv, "="); ok {
-			env[k] = val
-		}
-	}
-	for k, val := range spec.Env {
-		env[k] = val
-	}
-	env["PORT"] = strconv.Itoa(port)
-	cmd.Env = envList(env)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = childEnv(spec.Env, port)
+	cmd.Stdout, cmd.Stderr = pw, pw
 	// Own process group (so a stop reaches the children too) and a kill
 	// signal from the kernel if the harness dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close() // the child holds its own copy; EOF comes when it (and its children) exit
+	if err != nil {
+		pr.Close()
 		logf.Close()
 		return nil, &EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err,
 			Hint: fmt.Sprintf("check services.%s's command/build: the program must exist and be executable", s.Name)}
 	}
-	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf, done: make(chan struct{})}
+	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf,
+		done: make(chan struct{}), logDone: make(chan struct{})}
+	go func() {
+		rw := &redactWriter{w: logf}
+		_, _ = io.Copy(rw, pr)
+		_ = rw.Flush()
+		pr.Close()
+		logf.Close()
+		close(inst.logDone)
+	}()
 	go func() {
 		inst.waitErr = cmd.Wait()
-		logf.Close()
 		close(inst.done)
 	}()
 	p.mu.Lock()
@@ -279,8 +291,10 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	if err := waitHealthy(ctx, inst, health, healthTimeout); err != nil {
 		_ = inst.Stop(context.Background())
 		logText, _ := os.ReadFile(logPath)
+		// The log is redacted already; redact again for what was
+		// registered after a line was written.
 		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
-			Hint: "its log (" + logPath + ") ends with:\n" + tail(string(logText), 15), Err: err}
+			Hint: "its log (" + logPath + ") ends with:\n" + redact(tail(string(logText), 15)), Err: err}
 	}
 	p.logf("started %s pid %d on %s", name, inst.PID(), inst.url)
 	return inst, nil
@@ -309,8 +323,34 @@ func (p *processProvider) Close(ctx context.Context) error {
 
 func (p *processProvider) logf(format string, args ...any) {
 	if p.cfg.Log != nil {
-		fmt.Fprintf(p.cfg.Log, "  "+format+"\n", args...)
+		fmt.Fprint(p.cfg.Log, redact(fmt.Sprintf("  "+format+"\n", args...)))
 	}
+}
+
+// childEnvKeys are the only variables of the harness's own environment a
+// service started by the process provider inherits (when set): enough to
+// find programs, a home, a temp dir and the locale. Anything else of the
+// harness's (CI tokens, cloud credentials) stays out of scenario commands;
+// a service that needs more gets it from the scenario's env.
+var childEnvKeys = []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"}
+
+// childEnv is a service's environment: childEnvKeys from the harness, the
+// scenario's env, and PORT and HOST last, so a scenario cannot move a
+// service off loopback: HOST is always 127.0.0.1, where the routers reach
+// it and nothing outside the machine does.
+func childEnv(scenarioEnv map[string]string, port int) []string {
+	env := map[string]string{}
+	for _, k := range childEnvKeys {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	for k, val := range scenarioEnv {
+		env[k] = val
+	}
+	env["PORT"] = strconv.Itoa(port)
+	env["HOST"] = "127.0.0.1"
+	return envList(env)
 }
 
 // processInstance is one child process.
@@ -319,6 +359,7 @@ type processInstance struct {
 	cmd       *exec.Cmd
 	log       *os.File
 	done      chan struct{}
+	logDone   chan struct{} // the output copier has written everything; nil: no copier
 	waitErr   error
 	stopOnce  sync.Once
 }
@@ -377,16 +418,30 @@ func (i *processInstance) Stop(ctx context.Context) error {
 		// service must not outlive it.
 		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-i.done
+		// The service's last lines reach its log before Stop returns,
+		// unless something outside its group still holds the pipe.
+		if i.logDone != nil {
+			t := time.NewTimer(logDrainGrace)
+			defer t.Stop()
+			select {
+			case <-i.logDone:
+			case <-t.C:
+			}
+		}
 	})
 	return nil
 }
+
+// logDrainGrace bounds how long Stop waits for an instance's output to be
+// copied to its log after the process group is gone.
+const logDrainGrace = 2 * time.Second
 
 // waitHealthy polls the health path until it answers 200, the process
 // exits, or the deadline passes.
 func waitHealthy(ctx context.Context, inst *processInstance, path string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
+	client := newHealthClient()
 	backoff := 10 * time.Millisecond
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, inst.url+path, nil)
@@ -409,6 +464,14 @@ func waitHealthy(ctx context.Context, inst *processInstance, path string, timeou
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
+}
+
+// newHealthClient is the HTTP client of health checks. It never follows a
+// redirect: a 3xx is not "healthy", and following one would let a service
+// send the harness's check to any address.
+func newHealthClient() *http.Client {
+	return &http.Client{Timeout: time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // freePort asks the kernel for an unused loopback port.
