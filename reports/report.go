@@ -340,7 +340,9 @@ func Write(dir string, r *Report) error {
 
 // Read reads a report from path, which is either a run directory or a
 // report.json file. It refuses a report written by a newer drill
-// (a higher schema_version) instead of misreading it.
+// (a higher schema_version) instead of misreading it, and a report.json
+// that is not a regular file or is larger than MaxReportSize (a link to
+// /dev/zero must not fill memory).
 func Read(path string) (*Report, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -349,23 +351,16 @@ func Read(path string) (*Report, error) {
 	if fi.IsDir() {
 		path = filepath.Join(path, FileName)
 	}
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, MaxReportSize)
 	if errors.Is(err, fs.ErrNotExist) && fi.IsDir() {
 		return nil, fmt.Errorf("read report: %s has no %s (did the run get as far as writing one?)", filepath.Dir(path), FileName)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := Decode(b)
+	if err != nil {
 		return nil, fmt.Errorf("read report %s: %w", path, err)
 	}
-	switch {
-	case r.SchemaVersion == 0:
-		return nil, fmt.Errorf("read report %s: no schema_version: not a drill report", path)
-	case r.SchemaVersion > SchemaVersion:
-		return nil, fmt.Errorf("read report %s: schema_version %d is newer than this drill understands (%d); upgrade drill", path, r.SchemaVersion, SchemaVersion)
-	}
-	r = r.normalized()
-	return &r, nil
+	return r, nil
 }
