@@ -40,6 +40,11 @@ type Scenario struct {
 	Faults      []*Fault
 	Verify      Verify
 	Expect      Expect
+
+	// loopbacks are problems the docker provider has with the scenario
+	// (literal loopback addresses in env) when the file names another
+	// provider: ProviderProblems reports them for a run on docker.
+	loopbacks []Problem
 }
 
 // Environment describes the system under test.
@@ -233,7 +238,13 @@ type Value struct {
 // rollback.
 type SteadyState struct {
 	Duration time.Duration
-	SLO      []*SLO
+	// Warmup is how long load runs before the steady state is measured
+	// (default DefaultWarmup; 0 for none). A freshly started system
+	// opens its connections and fills its caches in its first seconds:
+	// that is its start-up, not its steady state. Load during the warmup
+	// is sent, not measured.
+	Warmup time.Duration
+	SLO    []*SLO
 	// Attempts is how many consecutive measurements of Duration the
 	// hypothesis gets before the drill gives up (default
 	// DefaultSteadyStateAttempts). A host hiccup in the first one says
@@ -242,6 +253,11 @@ type SteadyState struct {
 	Attempts int
 	Pos      Pos
 }
+
+// DefaultWarmup is steady_state.warmup when it is not given: a few
+// seconds, as Flagger and k6 users expect, enough for connection pools to
+// fill. Write warmup: 0s for none.
+const DefaultWarmup = 3 * time.Second
 
 // DefaultSteadyStateAttempts is steady_state.attempts when it is not given.
 const DefaultSteadyStateAttempts = 3

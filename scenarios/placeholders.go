@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -57,6 +59,11 @@ func parseRand(expr string) (lo, hi int64, ok bool, err error) {
 	}
 	if lo > hi {
 		return 0, 0, true, fmt.Errorf("MIN %d is greater than MAX %d", lo, hi)
+	}
+	// The harness draws lo + IntN(hi-lo+1): the count of values must
+	// fit an int64, or the load generator panics mid-run.
+	if uint64(hi)-uint64(lo) >= math.MaxInt64 {
+		return 0, 0, true, fmt.Errorf("MIN %d to MAX %d is too wide a range (at most %d values)", lo, hi, int64(math.MaxInt64))
 	}
 	return lo, hi, true, nil
 }
@@ -164,3 +171,32 @@ func orNone(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// loopbackRE matches a host loopback address with a port, as the docker
+// provider finds them in a container's env to forward them (it looks for
+// 127.0.0.1:N and localhost:N; this matches more, so that nothing it
+// forwards gets past the loader).
+var loopbackRE = regexp.MustCompile(`(?i)\b(?:localhost|127(?:\.[0-9]{1,3}){3}):[0-9]+|\[(?:::1|(?:0{1,4}:){7}0{0,3}1)\]:[0-9]+`)
+
+// loopback returns a problem for each literal loopback address with a
+// port in an env value; placeholders (${services.X.url}) are the way to
+// reach the drill's own services and databases and are not looked at.
+// The docker provider forwards every 127.0.0.1:N of a container's env to
+// the host, so a literal one would let a scenario reach any port of the
+// host from inside a container (the Docker API on 2375, the host's own
+// PostgreSQL).
+func (p *parser) loopback(n *yaml.Node, name, value string) []Problem {
+	literal := placeholderRE.ReplaceAllString(value, " ")
+	var out []Problem
+	for _, addr := range loopbackRE.FindAllString(literal, -1) {
+		out = append(out, Problem{Pos: p.pos(n),
+			Msg: fmt.Sprintf("%s: %s is a port on the host's loopback, which the docker provider would open to the container",
+				name, strconv.Quote(addr)),
+			Hint: "use ${services.NAME.url} or ${databases.NAME.url} to reach the drill's own services and databases; nothing else on the host is reachable"})
+	}
+	return out
+}
+
+// placeholderRE matches a complete placeholder, as scanPlaceholders reads
+// them.
+var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}`)

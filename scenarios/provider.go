@@ -29,7 +29,9 @@ func (s *Service) Program(v *Version) Program {
 
 // ProviderProblems reports, at the versions' positions, every version the
 // provider cannot run: an image needs the docker provider, a command runs
-// a local program that the docker provider cannot put in a container. The
+// a local program that the docker provider cannot put in a container;
+// and, for the docker provider, every literal loopback address in an env
+// value (at the value), which it would open to the container. The
 // loader cannot know `--provider`, so the CLI checks this with the
 // provider a run will really use, before anything starts. The result is
 // nil or Problems.
@@ -50,6 +52,9 @@ func (sc *Scenario) ProviderProblems(provider string) error {
 					Hint: "give it build: DIR (with a Dockerfile) or image: NAME, or run it with --provider process"})
 			}
 		}
+	}
+	if provider == ProviderDocker {
+		ps = append(ps, sc.loopbacks...)
 	}
 	if len(ps) == 0 {
 		return nil

@@ -98,6 +98,9 @@ type walk struct {
 	// against verify.data.invariants once that section is read.
 	invariantRefs []invariantRef
 	ro            *Rollout // set once the rollout is read
+	// loopbacks are the literal loopback addresses in env values: a
+	// problem under the docker provider only (see parser.loopback).
+	loopbacks []Problem
 }
 
 // invariantRef is one use of an invariant:NAME metric.
@@ -140,8 +143,14 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	// refers to the environment, faults refer to rollout steps.
 	w := &walk{parser: p, env: &s.Environment}
 	w.environment(o.child("environment", "provider", "databases", "services"))
+	if s.Environment.Provider == ProviderDocker {
+		p.probs = append(p.probs, w.loopbacks...)
+	} else {
+		// --provider docker may still run it: ProviderProblems says so.
+		s.loopbacks = w.loopbacks
+	}
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
-	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "slo", "attempts"))
+	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
 	s.Rollout = w.rollout(o.child("rollout", "service", "to", "strategy", "steps", "analysis", "on_failure"))
 	w.ro = &s.Rollout
 	s.Faults = w.faults(o, len(s.Rollout.Steps))
@@ -319,6 +328,7 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 		}
 		for _, kv := range append(env, versionEnvs...) {
 			w.checkEnvPlaceholders(kv.v, "env "+kv.k.Value, kv.v.Value, w.env)
+			w.loopbacks = append(w.loopbacks, w.loopback(kv.v, "env "+kv.k.Value, kv.v.Value)...)
 		}
 		if w.env.Database(s.Name) != nil {
 			w.add(e.k, "rename one of them", "service %q has the name of a database: fault targets would be ambiguous", s.Name)
@@ -449,11 +459,12 @@ func (w *walk) ramp(o *object) *Ramp {
 }
 
 func (w *walk) steadyState(o *object) SteadyState {
-	ss := SteadyState{Pos: w.pos(o.at), Attempts: DefaultSteadyStateAttempts}
+	ss := SteadyState{Pos: w.pos(o.at), Attempts: DefaultSteadyStateAttempts, Warmup: DefaultWarmup}
 	o.require("duration")
 	if o.duration("duration", &ss.Duration) && ss.Duration <= 0 {
 		w.add(o.get("duration"), "", "duration: must be positive")
 	}
+	o.duration("warmup", &ss.Warmup) // 0s: none
 	if o.int("attempts", &ss.Attempts) && ss.Attempts < 1 {
 		w.add(o.get("attempts"), "1 measures the hypothesis once and gives up at the first miss", "attempts: must be at least 1, got %d", ss.Attempts)
 	} else if ss.Attempts > MaxSteadyStateAttempts {

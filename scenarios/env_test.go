@@ -1,0 +1,86 @@
+package scenarios
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLoopbackEnv: the docker provider forwards every 127.0.0.1:N and
+// localhost:N of a container's env to the host; a literal one (not
+// produced by a ${services.X.url} or ${databases.X.url} placeholder)
+// opened any host port to the container (localhost:2375 is the Docker
+// API). It is refused under docker: by Parse when the file says docker,
+// by ProviderProblems when --provider docker runs a process scenario.
+// It used to validate.
+func TestLoopbackEnv(t *testing.T) {
+	y := src(`
+version: 1
+name: loopback
+environment:
+  provider: docker
+  databases: {db: {engine: postgres}}
+  services:
+    api:
+      image: example/api
+      env:
+        DOCKER_HOST: tcp://localhost:2375
+        DB: "postgres://u@127.0.0.1:5432/x?sslmode=disable"
+        OWN: "${services.api.url}/x ${databases.db.url}"
+        HOSTNAME_ONLY: localhost
+        NOT_LOOPBACK: "mylocalhost.example:80 128.0.0.1:80"
+      versions:
+        v1: {env: {V6: "http://[::1]:8080", LONG: "[0:0:0:0:0:0:0:1]:1", UPPER: "LOCALHOST:1", NET8: "127.1.2.3:9"}}
+        v2: {}
+load: {target: api, rate: 1/s, requests: [{path: /}]}
+rollout: {service: api, to: v2, steps: [{weight: 50%}]}
+`)
+	hint := "use ${services.NAME.url} or ${databases.NAME.url}"
+	wants := []want{
+		{"10:22", `env DOCKER_HOST: "localhost:2375" is a port on the host's loopback, which the docker provider would open to the container`, hint},
+		{"11:13", `env DB: "127.0.0.1:5432" is a port on the host's loopback`, hint},
+		{"16:24", `env V6: "[::1]:8080"`, hint},
+		{"16:51", `env LONG: "[0:0:0:0:0:0:0:1]:1"`, hint},
+		{"16:81", `env UPPER: "LOCALHOST:1"`, hint},
+		{"16:102", `env NET8: "127.1.2.3:9"`, hint},
+	}
+	checkProblems(t, y, problemsOf(t, y), wants)
+
+	// The same file for the process provider is valid, but not for a run
+	// with --provider docker.
+	process := []byte(strings.Replace(string(y), "provider: docker", "provider: process", 1))
+	sc, err := Parse("t.yaml", process)
+	if err != nil {
+		t.Fatalf("process provider: %v", err)
+	}
+	var ps Problems
+	if err := sc.ProviderProblems(ProviderDocker); !errors.As(err, &ps) {
+		t.Fatalf("ProviderProblems(docker) = %v", err)
+	}
+	checkProblems(t, process, ps, wants)
+}
+
+// TestWarmup: steady_state.warmup is a duration, 3s when absent, 0s
+// meaning none, bounded like every duration. It used to be an unknown
+// field.
+func TestWarmup(t *testing.T) {
+	if w := mustParse(t, []byte(minimal)).SteadyState.Warmup; w != DefaultWarmup || DefaultWarmup != 3*time.Second {
+		t.Errorf("default warmup %s", w)
+	}
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{{"0s", 0}, {"10s", 10 * time.Second}, {"24h", 24 * time.Hour}} {
+		y := edit(t, "rollout:\n", "steady_state: {duration: 5s, warmup: "+tc.in+"}\nrollout:\n")
+		if w := mustParse(t, y).SteadyState.Warmup; w != tc.want {
+			t.Errorf("warmup: %s read as %s", tc.in, w)
+		}
+	}
+	y := edit(t, "rollout:\n", "steady_state:\n  duration: 5s\n  warmup: -1s\nrollout:\n")
+	checkProblems(t, y, problemsOf(t, y), []want{{"17:11", "warmup: duration -1s must not be negative", ""}})
+	y = edit(t, "rollout:\n", "steady_state: {duration: 5s, warmup: 25h}\nrollout:\n")
+	checkProblems(t, y, problemsOf(t, y), []want{{"15:38", "warmup: duration 25h is longer than 24h", "at most 24h"}})
+	y = edit(t, "rollout:\n", "steady_state: {duration: 5s, warmup: soon}\nrollout:\n")
+	checkProblems(t, y, problemsOf(t, y), []want{{"15:38", `warmup: invalid duration "soon"`, "1m30s"}})
+}
