@@ -84,3 +84,27 @@ func TestWarmup(t *testing.T) {
 	y = edit(t, "rollout:\n", "steady_state: {duration: 5s, warmup: soon}\nrollout:\n")
 	checkProblems(t, y, problemsOf(t, y), []want{{"15:38", `warmup: invalid duration "soon"`, "1m30s"}})
 }
+
+// TestRandRange: the harness draws lo + IntN(hi-lo+1); a range of more
+// than MaxInt64 values overflowed that into a negative count and panicked
+// the load generator mid-run. It used to validate.
+func TestRandRange(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		ok   bool
+	}{
+		{"rand:1:9223372036854775807", true},
+		{"rand:-9223372036854775808:-2", true},
+		{"rand:-9223372036854775808:-1", false},
+		{"rand:0:9223372036854775807", false},
+		{"rand:-1:9223372036854775806", false},
+		{"rand:-9223372036854775808:9223372036854775807", false},
+	} {
+		_, _, isRand, err := parseRand(tc.expr)
+		if !isRand || (err == nil) != tc.ok {
+			t.Errorf("parseRand(%q) = %v, want ok %v", tc.expr, err, tc.ok)
+		}
+	}
+	y := edit(t, "    - path: /\n", "    - path: /${rand:0:9223372036854775807}\n")
+	checkProblems(t, y, problemsOf(t, y), []want{{"14:13", "too wide a range", "${rand:1:5}"}})
+}
