@@ -1,0 +1,222 @@
+package scenarios
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Fuzz targets. `go test` runs each on its seeds (the shipped scenarios,
+// the bad ones in testdata/bad, and what testdata/fuzz keeps of past
+// finds); `go test -run '^$' -fuzz FuzzLoad ./scenarios/` explores. The
+// invariants are those a hostile scenario must not break: no panic, an
+// invalid file yields positioned problems, and nothing takes long.
+
+// maxFuzzTime is how long one input may take: more is a hang.
+const maxFuzzTime = 2 * time.Second
+
+// seedFiles returns the contents of the shipped and the bad scenarios.
+func seedFiles(f *testing.F) [][]byte {
+	f.Helper()
+	var out [][]byte
+	for _, glob := range []string{"*.yaml", "testdata/*.yaml", "testdata/bad/*.yaml", "../cmd/drill/testdata/*.yaml"} {
+		files, err := filepath.Glob(glob)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			out = append(out, data)
+		}
+	}
+	if len(out) == 0 {
+		f.Fatal("no seed scenarios found")
+	}
+	return out
+}
+
+// seedScalars returns every scalar of the seed files, for the fuzz
+// targets of the value parsers.
+func seedScalars(f *testing.F) []string {
+	f.Helper()
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			out = append(out, n.Value)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	for _, data := range seedFiles(f) {
+		var doc yaml.Node
+		if yaml.Unmarshal(data, &doc) == nil {
+			walk(&doc)
+		}
+	}
+	return out
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, data := range seedFiles(f) {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		s, err := Parse("f.yaml", data)
+		if d := time.Since(start); d > maxFuzzTime {
+			t.Errorf("Parse took %s", d)
+		}
+		if err == nil {
+			if s == nil {
+				t.Fatal("Parse returned neither a scenario nor an error")
+			}
+			checkValid(t, s)
+			return
+		}
+		if s != nil {
+			t.Error("Parse returned a scenario along with problems")
+		}
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) == 0 {
+			t.Fatalf("error is not problems: %v", err)
+		}
+		for _, p := range ps {
+			if p.Pos.File != "f.yaml" || p.Pos.Line < 1 || p.Pos.Col < 1 || p.Msg == "" {
+				t.Errorf("problem without a position or a message: %+v", p)
+			}
+			if _, bad := badRune(p.Error(), "\n"); bad {
+				t.Errorf("problem carries a control character to the terminal: %q", p.Error())
+			}
+		}
+	})
+}
+
+// checkValid checks what a valid scenario promises the harness: bounded
+// durations and rates, printable names.
+func checkValid(t *testing.T, s *Scenario) {
+	t.Helper()
+	durations := []time.Duration{s.Load.Timeout, s.SteadyState.Duration, s.SteadyState.Warmup, s.Rollout.Analysis.Interval,
+		s.Expect.DetectWithin, s.Expect.RecoverWithin}
+	rates := []Rate{s.Load.Rate}
+	if r := s.Load.Ramp; r != nil {
+		durations = append(durations, r.Over)
+		rates = append(rates, r.From, r.To)
+	}
+	for _, st := range s.Rollout.Steps {
+		durations = append(durations, st.Hold)
+	}
+	for _, f := range s.Faults {
+		durations = append(durations, f.Duration, f.At.Offset, f.At.Delay)
+		if _, bad := badRune(f.Name, ""); bad {
+			t.Errorf("fault name %q", f.Name)
+		}
+	}
+	for _, r := range s.Load.Requests {
+		if _, bad := badRune(r.Name, ""); bad {
+			t.Errorf("request name %q", r.Name)
+		}
+	}
+	if rec := s.Verify.Recovery; rec != nil {
+		durations = append(durations, rec.Window, rec.Within)
+	}
+	for _, d := range durations {
+		if d < 0 || d > MaxDuration {
+			t.Errorf("duration %s out of bounds", d)
+		}
+	}
+	for _, r := range rates {
+		if r.Freq < 0 || r.PerSecond() > MaxRate {
+			t.Errorf("rate %s out of bounds", r)
+		}
+	}
+	if a := s.SteadyState.Attempts; a < 1 || a > MaxSteadyStateAttempts {
+		t.Errorf("attempts %d", a)
+	}
+}
+
+func FuzzPlaceholders(f *testing.F) {
+	for _, s := range seedScalars(f) {
+		if strings.Contains(s, "${") {
+			f.Add(s)
+		}
+	}
+	for _, s := range []string{"${seq}", "${rand:1:5}", "${rand:-9223372036854775808:9223372036854775807}", "${a${b}}", "${", "$${x}}"} {
+		f.Add(s)
+	}
+	env := &Environment{Services: []*Service{{Name: "api"}}, Databases: []*Database{{Name: "db"}}}
+	f.Fuzz(func(t *testing.T, s string) {
+		start := time.Now()
+		exprs, open := scanPlaceholders(s)
+		if len(exprs) > strings.Count(s, "${") {
+			t.Errorf("%d placeholders from %d openings", len(exprs), strings.Count(s, "${"))
+		}
+		if open && !strings.Contains(s, "${") {
+			t.Error("unterminated without an opening")
+		}
+		for _, e := range exprs {
+			if strings.Contains(e, "}") {
+				t.Errorf("placeholder %q holds its closing brace", e)
+			}
+			if lo, hi, ok, err := parseRand(e); ok && err == nil && (lo > hi || uint64(hi)-uint64(lo) >= 1<<63-1) {
+				t.Errorf("rand %q gives [%d, %d]", e, lo, hi)
+			}
+		}
+		p := &parser{file: "f.yaml"}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: 1, Column: 1}
+		p.checkEnvPlaceholders(n, "env X", s, env)
+		p.checkRequestPlaceholders(n, "path", s, true)
+		p.loopback(n, "env X", s)
+		if d := time.Since(start); d > maxFuzzTime {
+			t.Errorf("took %s", d)
+		}
+	})
+}
+
+func FuzzDurationRate(f *testing.F) {
+	for _, s := range seedScalars(f) {
+		f.Add(s)
+	}
+	for _, s := range []string{"9223372036854775807/s", "2562047h", "-1ns", "1e300/s", "0.5/m", "100000/s", "6000001/m", "24h0m1s", "1.5%", "200MiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := parseDuration(s); err == nil && (d < 0 || d > MaxDuration) {
+			t.Errorf("parseDuration(%q) = %s", s, d)
+		}
+		if r, err := parseRate(s); err == nil {
+			if r.Freq < 0 || r.PerSecond() > MaxRate || (r.Per != time.Second && r.Per != time.Minute) {
+				t.Errorf("parseRate(%q) = %+v", s, r)
+			}
+			if back, err := parseRate(r.String()); err != nil || back != r {
+				t.Errorf("parseRate(%q) = %v, which reads back as %v, %v", s, r, back, err)
+			}
+		}
+		if v, err := parsePercent(s); err == nil && (v < 0 || v != v) {
+			t.Errorf("parsePercent(%q) = %g", s, v)
+		}
+		for _, u := range []Unit{UnitNumber, UnitFraction, UnitSeconds, UnitPerSecond, UnitBytes} {
+			v, err := parseThreshold(u, s)
+			if err != nil {
+				continue
+			}
+			switch {
+			case v != v || v > 1e308 || v < -1e308:
+				t.Errorf("parseThreshold(%v, %q) = %g", u, s, v)
+			case u == UnitSeconds && v > MaxDuration.Seconds():
+				t.Errorf("parseThreshold(seconds, %q) = %g", s, v)
+			case u == UnitPerSecond && v > MaxRate:
+				t.Errorf("parseThreshold(per second, %q) = %g", s, v)
+			}
+		}
+	})
+}
