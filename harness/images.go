@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/testcontainers/testcontainers-go"
@@ -284,7 +285,11 @@ func stageRust(ctx context.Context, dir, staging string) error {
 	// A target dir of its own: +crt-static objects must not replace the
 	// process provider's dynamically linked ones. An explicit --target keeps
 	// the flag off build scripts and proc macros.
-	target := filepath.Join(os.TempDir(), "drill-cargo-static", string(m[1]))
+	target, done, err := cargoStaticDir(string(m[1]))
+	if err != nil {
+		return err
+	}
+	defer done()
 	cmd := exec.CommandContext(ctx, "cargo", "build", "--release", "--quiet", "--offline",
 		"--target", string(triple[1]), "--target-dir", target)
 	cmd.Dir = dir
@@ -293,6 +298,50 @@ func stageRust(ctx context.Context, dir, staging string) error {
 		return err
 	}
 	return copyPreserving(filepath.Join(target, string(triple[1]), "release", string(m[1])), filepath.Join(staging, string(m[1])))
+}
+
+// cargoStaticDir is the target dir of crate's +crt-static build: per user,
+// in the user's cache dir (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache),
+// so cargo's cache makes the next image build of unchanged sources quick.
+// Not a fixed path under /tmp, which any local user could create first
+// and fill with objects that would end up in the image. Without a cache
+// dir it is a fresh private temp dir, removed by done (no caching then).
+func cargoStaticDir(crate string) (dir string, done func(), err error) {
+	if cache, cerr := os.UserCacheDir(); cerr == nil && filepath.IsAbs(cache) {
+		base := filepath.Join(cache, "drill", "cargo-static")
+		if err := os.MkdirAll(base, 0o700); err != nil {
+			return "", nil, &EnvError{What: "create the Rust build cache " + base, Err: err}
+		}
+		if err := privateDir(base); err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(base, crate), func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "drill-cargo-static-")
+	if err != nil {
+		return "", nil, &EnvError{What: "create a Rust build dir", Err: err}
+	}
+	return filepath.Join(tmp, crate), func() { os.RemoveAll(tmp) }, nil
+}
+
+// privateDir makes sure dir is a real directory of this user that no one
+// else can write to (0700), tightening its mode if this user owns it.
+func privateDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return &EnvError{What: "check " + dir, Err: err}
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() {
+		return &EnvError{What: dir + " is not a directory of this user",
+			Hint: "drill builds into it what goes into images; remove it, or point XDG_CACHE_HOME elsewhere"}
+	}
+	if st.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return &EnvError{What: "make " + dir + " private", Err: err}
+		}
+	}
+	return nil
 }
 
 func runBuild(cmd *exec.Cmd, what string) error {

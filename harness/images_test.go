@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -178,5 +179,83 @@ func TestContextHashIgnoresBuildOutputs(t *testing.T) {
 	write("src/main.rs", "fn main() {}")
 	if h3, _ := contextHash(dir); h3 == h1 {
 		t.Errorf("a new source file left the hash at %s", h1)
+	}
+}
+
+// TestStageRustBuildsInAPrivateCacheDir: the +crt-static build of a crate
+// goes to the user's cache dir, 0700, and nothing under TMPDIR (it was
+// /tmp/drill-cargo-static/<crate>, which any local user could create
+// first and fill with objects for the image).
+func TestStageRustBuildsInAPrivateCacheDir(t *testing.T) {
+	if _, err := exec.LookPath("cargo"); err != nil {
+		t.Skip("no cargo")
+	}
+	tmp, cache := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_CACHE_HOME", cache)
+	crate := t.TempDir()
+	for name, body := range map[string]string{
+		"Cargo.toml":  "[package]\nname = \"drilltiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n",
+		"src/main.rs": "fn main() {}\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(crate, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crate, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staging := t.TempDir()
+	if err := stageRust(context.Background(), crate, staging); err != nil {
+		var env *EnvError
+		if errors.As(err, &env) {
+			t.Log(env.Hint)
+		}
+		t.Fatal(err)
+	}
+	if !fileExists(filepath.Join(staging, "drilltiny")) {
+		t.Error("no binary staged")
+	}
+	if m, _ := filepath.Glob(filepath.Join(tmp, "*")); len(m) > 0 {
+		t.Errorf("the build left %v under TMPDIR", m)
+	}
+	base := filepath.Join(cache, "drill", "cargo-static")
+	st, err := os.Stat(base)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v, %v; want a 0700 directory", base, st, err)
+	}
+	if !fileExists(filepath.Join(base, "drilltiny")) {
+		t.Errorf("no target dir for the crate in %s", base)
+	}
+}
+
+// TestCargoStaticDirIsPrivate: a cache dir that is group or
+// world writable is made private; one that is a symlink is refused.
+func TestCargoStaticDirIsPrivate(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	base := filepath.Join(cache, "drill", "cargo-static")
+	if err := os.MkdirAll(base, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(base, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	dir, done, err := cargoStaticDir("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done()
+	if st, err := os.Stat(base); err != nil || st.Mode().Perm() != 0o700 || filepath.Dir(dir) != base {
+		t.Errorf("cargoStaticDir = %s; %s mode %v, %v; want it private", dir, base, st.Mode().Perm(), err)
+	}
+	if err := os.RemoveAll(base); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), base); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cargoStaticDir("x"); err == nil {
+		t.Errorf("cargoStaticDir accepted %s, a symlink", base)
 	}
 }
