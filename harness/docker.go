@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,11 @@ type dockerProvider struct {
 	forwarders map[string]*forwarder // 127.0.0.1 address -> its gateway entry
 	sqlite     bool                  // a SQLite database lives in TempDir
 	closed     bool
+
+	// allowed are the loopback addresses (127.0.0.1:port) the harness
+	// named as its own (routers' caller entries): with the provider's own
+	// database proxies, the only ones forwarded into the run's network.
+	allowed map[string]bool
 }
 
 func newDockerProvider(cfg ProviderConfig) *dockerProvider {
@@ -374,14 +380,78 @@ func (p *dockerProvider) track(add func()) bool {
 	return true
 }
 
-// loopbackAddr matches the harness's own listeners in a service's
-// environment: routers' caller entries and database proxies.
+// loopbackAddr matches loopback addresses in a service's environment:
+// inside a container, 127.0.0.1 is the container itself, so each one
+// must become a forwarder or stay unreachable.
 var loopbackAddr = regexp.MustCompile(`\b(?:127\.0\.0\.1|localhost):(\d{1,5})\b`)
 
-// containerEnv rewrites every 127.0.0.1:<port> in env to a forwarder on the
-// run network's gateway that leads to it: inside a container, 127.0.0.1 is
-// the container itself.
+// forwardAllower is a Provider that forwards only the loopback listeners
+// the harness names as its own: the harness calls AllowForward with every
+// router entry it hands a service (resolveFor). Database proxies are the
+// provider's own and need no naming.
+type forwardAllower interface {
+	AllowForward(url string)
+}
+
+var _ forwardAllower = (*dockerProvider)(nil)
+
+// AllowForward lets containers reach every 127.0.0.1:<port> or
+// localhost:<port> in url (a router's caller entry) through a forwarder.
+// Without it, containerEnv refuses the address: a forwarder on the
+// bridge gateway would otherwise hand containers any service on the
+// host's loopback (the Docker API on localhost:2375, the host's own
+// PostgreSQL on localhost:5432).
+func (p *dockerProvider) AllowForward(url string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.allowed == nil {
+		p.allowed = map[string]bool{}
+	}
+	for _, m := range loopbackAddr.FindAllStringSubmatch(url, -1) {
+		p.allowed["127.0.0.1:"+m[1]] = true
+	}
+}
+
+// forwardable reports whether target (127.0.0.1:<port>) is one of the
+// harness's own listeners: a router entry named by AllowForward, or one of
+// the provider's database proxies. p.mu must be held.
+func (p *dockerProvider) forwardable(target string) bool {
+	if p.allowed[target] {
+		return true
+	}
+	for _, px := range p.proxies {
+		if px.Addr() == target {
+			return true
+		}
+	}
+	return false
+}
+
+// containerEnv rewrites every 127.0.0.1:<port> (or localhost:<port>) in env
+// to a forwarder on the run network's gateway that leads to it: inside a
+// container, 127.0.0.1 is the container itself. Only the harness's own
+// listeners are forwarded (see forwardable); env naming any other loopback
+// port is an EnvError, and then no forwarder is opened at all.
 func (p *dockerProvider) containerEnv(gateway string, env map[string]string) (map[string]string, error) {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the same error for the same env
+	p.mu.Lock()
+	for _, k := range keys {
+		for _, m := range loopbackAddr.FindAllStringSubmatch(env[k], -1) {
+			if !p.forwardable("127.0.0.1:" + m[1]) {
+				p.mu.Unlock()
+				// The key and the address only: the value may hold a secret.
+				return nil, &EnvError{What: fmt.Sprintf("env %s names %s, which is not one of the drill's routers or database proxies: "+
+					"the docker provider forwards only those into the run's network", k, m[0]),
+					Hint: "reach services through ${services.NAME.url} and databases through ${databases.NAME.url}; " +
+						"other host services are not the drill's to expose to containers"}
+			}
+		}
+	}
+	p.mu.Unlock()
 	out := make(map[string]string, len(env)+2)
 	var firstErr error
 	for k, v := range env {
@@ -402,6 +472,9 @@ func (p *dockerProvider) containerEnv(gateway string, env map[string]string) (ma
 	return out, firstErr
 }
 
+// forwarderTo returns the forwarder to target, opening it on first use. It
+// refuses a target that is not the harness's own (see forwardable), also
+// for callers other than containerEnv.
 func (p *dockerProvider) forwarderTo(gateway, target string) (*forwarder, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -410,6 +483,9 @@ func (p *dockerProvider) forwarderTo(gateway, target string) (*forwarder, error)
 	}
 	if fw, ok := p.forwarders[target]; ok {
 		return fw, nil
+	}
+	if !p.forwardable(target) {
+		return nil, &EnvError{What: target + " is not one of the drill's routers or database proxies: not forwarded into the run's network"}
 	}
 	fw, err := newForwarder(net.JoinHostPort(gateway, "0"), target)
 	if err != nil {

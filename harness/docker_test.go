@@ -102,6 +102,7 @@ func TestDockerProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prov.(forwardAllower).AllowForward(pricingURL) // as resolveFor does
 	ordersInst := start(orders, map[string]string{
 		"PRICING_URL": pricingURL, "DATABASE_URL": h.URL,
 		"DRILL_SERVICE": "orders", "DRILL_VERSION": "v1", "DRILL_MIGRATION": "1",
@@ -197,6 +198,9 @@ func TestDockerProvider(t *testing.T) {
 func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
 	p := newDockerProvider(ProviderConfig{RunID: "t"})
 	defer p.Close(context.Background())
+	// As the harness names its routers (and, here, stands in for a proxy).
+	p.AllowForward("http://127.0.0.1:8081")
+	p.AllowForward("localhost:5432")
 	env, err := p.containerEnv("127.0.0.1", map[string]string{
 		"PRICING_URL":  "http://127.0.0.1:8081",
 		"DATABASE_URL": "postgres://postgres@localhost:5432/db?sslmode=disable",
@@ -275,6 +279,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	// Straight to pricing's published port on 127.0.0.1: the gateway
 	// forwarder brings the container to it.
 	so := &sqliteOrders{prov: prov, runID: runID, db: h}
+	prov.(forwardAllower).AllowForward(pricingInst.URL())
 	for _, v := range orders.Versions {
 		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: orders, Version: v, Env: map[string]string{
 			"PRICING_URL": pricingInst.URL(), "DATABASE_URL": h.URL,

@@ -188,7 +188,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	previous, cerr := Cleanup(out)
 	d.runDir = filepath.Join(out, sc.Name+"-"+stamp)
 	for i := 2; ; i++ {
-		err := os.Mkdir(d.runDir, 0o755)
+		err := os.Mkdir(d.runDir, 0o700) // private: the journal, logs and ledger of a run are its user's
 		if err == nil {
 			break
 		}
@@ -462,6 +462,11 @@ func (d *drill) resolveFor(caller, s string) (string, error) {
 			u, err := rt.CallerURL(caller)
 			if err != nil && firstErr == nil {
 				firstErr = &EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
+			}
+			// A provider that forwards loopback into containers forwards
+			// only what the harness names as its own.
+			if fa, ok := d.prov.(forwardAllower); ok && err == nil {
+				fa.AllowForward(u)
 			}
 			return u
 		case "databases":

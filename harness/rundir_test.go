@@ -1,0 +1,31 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/drillhq/drill/scenarios"
+)
+
+// TestRunDirIsPrivate: a run's directory is 0700 and its journal 0600, so
+// other users of the machine read neither its timeline nor its logs.
+func TestRunDirIsPrivate(t *testing.T) {
+	d, err := newDrill(&scenarios.Scenario{Name: "modes"}, Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.j.Close()
+		os.RemoveAll(d.tmpDir)
+	})
+	for path, want := range map[string]os.FileMode{d.runDir: 0o700, filepath.Join(d.runDir, "journal.jsonl"): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+	}
+}
