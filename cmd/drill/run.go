@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/drillhq/drill/harness"
@@ -42,10 +43,11 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	if !ok {
 		return ExitInvalid
 	}
+	stdin := c.sharedStdin()
 	worst := ExitOK
 	for _, sc := range scs {
 		opts := harness.Options{Provider: *provider, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
-			Seed: seed.ptr(), Stdin: c.stdin, Log: c.stderr}
+			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr}
 		if *quiet {
 			opts.Log = nil
 		}
@@ -69,6 +71,17 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		}
 	}
 	return worst
+}
+
+// sharedStdin returns the one reader of operator answers that every drill
+// of the invocation gets as its Stdin: a drill with a reader of its own
+// would read ahead into the next drill's answers. It is nil when the cli
+// has no stdin, which the harness reads as no operator.
+func (c *cli) sharedStdin() io.Reader {
+	if c.stdin == nil {
+		return nil
+	}
+	return newLineSource(c.stdin)
 }
 
 // finishRun prints the summary, with the report files written, and maps
