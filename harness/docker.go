@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -541,7 +542,7 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 		}})
 	var inst *dockerInstance
 	if ctr != nil {
-		inst = &dockerInstance{name: name, ctr: ctr, cli: cli}
+		inst = &dockerInstance{name: name, ctr: ctr, cli: cli, logPath: p.logPath(name + ".log"), logf: p.logf}
 		if !p.track(func() { p.instances = append(p.instances, inst) }) {
 			_ = inst.Stop(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("start %s: provider closed", name)
@@ -610,6 +611,7 @@ func (p *dockerProvider) Close(ctx context.Context) error {
 	// Databases after the services: a service stopping gracefully may
 	// still write.
 	for _, c := range dbs {
+		p.saveDatabaseLog(ctx, c)
 		if err := c.Terminate(ctx, testcontainers.StopTimeout(pgStopGrace)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("remove database container: %w", err))
 		}
@@ -646,6 +648,10 @@ type dockerInstance struct {
 	cli       client.APIClient
 	stopOnce  sync.Once
 	stopErr   error
+	// logPath is where Stop saves the container's output before removing
+	// it ("" for none); logf reports a log that could not be saved.
+	logPath string
+	logf    func(format string, args ...any)
 
 	// Resource usage: a stats stream read from the container's start on
 	// (the engine publishes one sample a second; a one-shot call waits
@@ -863,6 +869,13 @@ func (i *dockerInstance) Stop(ctx context.Context) error {
 		i.stopStats()
 		// A frozen container cannot act on SIGTERM.
 		_ = i.Resume()
+		// Stopped first and removed after its log is saved: the log then
+		// holds what the service said while shutting down.
+		grace := stopGrace
+		_ = i.ctr.Stop(ctx, &grace)
+		if err := saveContainerLog(ctx, i.cli, i.ctr.GetContainerID(), i.logPath); err != nil && i.logf != nil {
+			i.logf("%s: could not save its log: %v", i.name, err)
+		}
 		err := i.ctr.Terminate(ctx, testcontainers.StopTimeout(stopGrace))
 		if err != nil && !isGone(err) {
 			i.stopErr = fmt.Errorf("remove container %s: %w", i.name, err)
@@ -1035,6 +1048,87 @@ func pollUntil(ctx context.Context, timeout time.Duration, try func(context.Cont
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
+}
+
+// logPath is where the output of a container is saved:
+// <RunDir>/logs/<file>, beside the process provider's logs of the same
+// names; "" when the run has no RunDir.
+func (p *dockerProvider) logPath(file string) string {
+	if p.cfg.RunDir == "" {
+		return ""
+	}
+	return filepath.Join(p.cfg.RunDir, "logs", file)
+}
+
+// saveDatabaseLog stops a database container (gracefully, so its log ends
+// with the shutdown) and saves its output as the process provider names a
+// PostgreSQL log: logs/postgres-<database>.log.
+func (p *dockerProvider) saveDatabaseLog(ctx context.Context, ctr testcontainers.Container) {
+	cli, err := dockerClient()
+	if err != nil {
+		return
+	}
+	grace := pgStopGrace
+	_ = ctr.Stop(ctx, &grace)
+	ins, err := cli.ContainerInspect(ctx, ctr.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		if !isGone(err) {
+			p.logf("database container %s: could not save its log: %v", shortID(ctr.GetContainerID()), err)
+		}
+		return
+	}
+	db := "unnamed"
+	if ins.Container.Config != nil && ins.Container.Config.Labels["drill.database"] != "" {
+		db = ins.Container.Config.Labels["drill.database"]
+	}
+	if err := saveContainerLog(ctx, cli, ctr.GetContainerID(), p.logPath("postgres-"+sanitize(db)+".log")); err != nil {
+		p.logf("database %s: could not save its log: %v", db, err)
+	}
+}
+
+// logSaveTimeout bounds reading one container's log from the engine.
+const logSaveTimeout = 30 * time.Second
+
+// logSaveMu keeps two saves to one file (an instance name started twice,
+// stopped side by side at Close) from interleaving.
+var logSaveMu sync.Mutex
+
+// saveContainerLog appends a container's whole output, stdout and stderr
+// as the engine stored them, to path: the engine keeps it only until the
+// container is removed. The directory is made 0700 and the file 0600: a
+// service's log may hold what its environment holds. Nothing is done for
+// an empty path or a container already gone.
+func saveContainerLog(ctx context.Context, cli client.APIClient, id, path string) error {
+	if path == "" || cli == nil {
+		return nil
+	}
+	// Saved even when teardown's context has ended (a Ctrl-C), but not
+	// waited for forever.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logSaveTimeout)
+	defer cancel()
+	rc, err := cli.ContainerLogs(lctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		if isGone(err) {
+			return nil
+		}
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	logSaveMu.Lock()
+	defer logSaveMu.Unlock()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	// Without a TTY the engine multiplexes the two streams in frames.
+	_, err = stdcopy.StdCopy(f, f, rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // containerLog is the tail of a container's output, for error hints.
