@@ -36,27 +36,57 @@ type cli struct {
 type command struct {
 	name, usage, summary string
 	run                  func(c *cli, ctx context.Context, args []string) int
+	// trapsSignals is set for the one command with something to undo on
+	// SIGINT or SIGTERM (see signalContext).
+	trapsSignals bool
 }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", "run drills and write their reports", (*cli).cmdRun},
-		{"validate", "drill validate FILE... [--provider process|docker]", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate},
-		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan},
-		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList},
-		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", (*cli).cmdCleanup},
-		{"report", "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", "re-render a run's report", (*cli).cmdReport},
-		{"compare", "drill compare OLD NEW [--max-drop 5]", "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", (*cli).cmdCompare},
+		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", "run drills and write their reports", (*cli).cmdRun, true},
+		{"validate", "drill validate FILE... [--provider process|docker]", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate, false},
+		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan, false},
+		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList, false},
+		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", (*cli).cmdCleanup, false},
+		{"report", "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", "re-render a run's report", (*cli).cmdReport, false},
+		{"compare", "drill compare OLD NEW [--max-drop 5]", "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", (*cli).cmdCompare, false},
 	}
 }
 
 func main() {
 	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(c.main(ctx, os.Args[1:]))
+	ctx, stop := signalContext(os.Args[1:])
+	code := c.main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// signalContext returns the context a command runs under. Only a command
+// that traps signals (run: it has faults to revert and processes to stop)
+// turns SIGINT and SIGTERM into a cancelled context. Every other command
+// keeps Go's default and dies at once: none holds anything to undo, and
+// a signal trapped by a command that never looks at its context leaves
+// it unkillable but by SIGKILL.
+func signalContext(args []string) (context.Context, context.CancelFunc) {
+	if cmd, ok := lookup(args); ok && cmd.trapsSignals {
+		return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	}
+	return context.WithCancel(context.Background())
+}
+
+// lookup finds the command args name, if any.
+func lookup(args []string) (command, bool) {
+	if len(args) == 0 {
+		return command{}, false
+	}
+	for _, cmd := range commands {
+		if cmd.name == args[0] {
+			return cmd, true
+		}
+	}
+	return command{}, false
 }
 
 func (c *cli) main(ctx context.Context, args []string) int {

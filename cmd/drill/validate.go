@@ -44,7 +44,7 @@ func (c *cli) loadAll(files []string, provider string) ([]*scenarios.Scenario, b
 	ok := true
 	names := map[string]string{}
 	for _, f := range files {
-		sc, err := scenarios.Load(f)
+		sc, err := loadScenario(f)
 		if err == nil {
 			err = sc.ProviderProblems(cmp.Or(provider, sc.Environment.Provider))
 		}
