@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 
 	"github.com/drillhq/drill/reports"
 )
@@ -20,8 +21,11 @@ func (c *cli) cmdCompare(_ context.Context, args []string) int {
 		c.tryf("drill compare .drill/runs/<last night> .drill/runs/<tonight>")
 		return ExitInvalid
 	}
-	if *maxDrop < 0 {
-		c.errorf("--max-drop must not be negative, got %g", *maxDrop)
+	// NaN compares false with everything and +Inf exceeds every drop:
+	// either would silently turn the regression gate off.
+	if *maxDrop < 0 || math.IsNaN(*maxDrop) || math.IsInf(*maxDrop, 0) {
+		c.errorf("--max-drop must be a finite number of score points, 0 or more; got %g", *maxDrop)
+		c.tryf("drill compare OLD NEW --max-drop %g", reports.DefaultMaxDrop)
 		return ExitInvalid
 	}
 	var reps [2]*reports.Report
@@ -32,9 +36,9 @@ func (c *cli) cmdCompare(_ context.Context, args []string) int {
 		}
 	}
 	cmp := reports.Compare(reps[0], reps[1], *maxDrop)
-	if err := cmp.Render(c.stdout); err != nil {
-		c.errorf("render: %v", err)
-		return ExitFailed
+	out := &watchedWriter{w: c.stdout}
+	if err := cmp.Render(out); err != nil {
+		return c.renderFailed(out, err, "comparison")
 	}
 	if len(cmp.Regressions) > 0 {
 		return ExitFailed

@@ -11,7 +11,12 @@ import (
 )
 
 func (c *cli) cmdList(_ context.Context, args []string) int {
-	if len(args) > 0 {
+	fs := newFlagSet(c, "list")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return ExitInvalid
+	}
+	if len(pos) > 0 {
 		c.errorf("list takes no arguments")
 		return ExitInvalid
 	}

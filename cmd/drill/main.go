@@ -36,6 +36,8 @@ type cli struct {
 type command struct {
 	name, usage, summary string
 	run                  func(c *cli, ctx context.Context, args []string) int
+	// details, when set, follows the summary in the command's --help.
+	details string
 	// trapsSignals is set for the one command with something to undo on
 	// SIGINT or SIGTERM (see signalContext).
 	trapsSignals bool
@@ -45,13 +47,18 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", "run drills and write their reports", (*cli).cmdRun, true},
-		{"validate", "drill validate FILE... [--provider process|docker]", "check scenarios; print every problem as file:line:col", (*cli).cmdValidate, false},
-		{"plan", "drill plan FILE", "print the drill's timeline (steps, faults) without running anything", (*cli).cmdPlan, false},
-		{"list", "drill list", "list providers, judges, fault kinds and renderers", (*cli).cmdList, false},
-		{"cleanup", "drill cleanup [--out DIR]", "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", (*cli).cmdCleanup, false},
-		{"report", "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", "re-render a run's report", (*cli).cmdReport, false},
-		{"compare", "drill compare OLD NEW [--max-drop 5]", "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", (*cli).cmdCompare, false},
+		{name: "run", usage: "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", summary: "run drills and write their reports", run: (*cli).cmdRun,
+			details:      "On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line.",
+			trapsSignals: true},
+		{name: "validate", usage: "drill validate FILE... [--provider process|docker]", summary: "check scenarios; print every problem as file:line:col", run: (*cli).cmdValidate,
+			details: "A scenario must be a regular file of at most 64 MiB."},
+		{name: "plan", usage: "drill plan FILE", summary: "print the drill's timeline (steps, faults) without running anything", run: (*cli).cmdPlan},
+		{name: "list", usage: "drill list", summary: "list providers, judges, fault kinds and renderers", run: (*cli).cmdList},
+		{name: "cleanup", usage: "drill cleanup [--out DIR]", summary: "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", run: (*cli).cmdCleanup},
+		{name: "report", usage: "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", summary: "re-render a run's report", run: (*cli).cmdReport,
+			details: "report.json must be a regular file of at most 512 MiB.\nExit codes: 0 rendered; 2 the report cannot be read or the format cannot render it (bad input);\n            3 the output cannot be written (closed pipe, full disk: the environment)."},
+		{name: "compare", usage: "drill compare OLD NEW [--max-drop 5]", summary: "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", run: (*cli).cmdCompare,
+			details: "--max-drop is a finite number of score points, 0 or more."},
 	}
 }
 
@@ -90,18 +97,56 @@ func lookup(args []string) (command, bool) {
 }
 
 func (c *cli) main(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1 {
 		c.usage(c.stdout)
 		return ExitOK
 	}
-	for _, cmd := range commands {
-		if cmd.name == args[0] {
-			return cmd.run(c, ctx, args[1:])
+	if args[0] == "help" { // drill help CMD
+		cmd, ok := lookup(args[1:])
+		if !ok {
+			c.errorf("unknown command %q", args[1])
+			c.tryf("drill help")
+			return ExitInvalid
+		}
+		return c.help(ctx, cmd)
+	}
+	cmd, ok := lookup(args)
+	if !ok {
+		c.errorf("unknown command %q", args[0])
+		c.tryf("drill help")
+		return ExitInvalid
+	}
+	if wantsHelp(args[1:]) {
+		return c.help(ctx, cmd)
+	}
+	return cmd.run(c, ctx, args[1:])
+}
+
+// wantsHelp reports whether args ask for help the way the flag package
+// reads it: -h, -help, --h or --help (with or without =value) anywhere
+// before a "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "h" || name == "help") {
+			return true
 		}
 	}
-	c.errorf("unknown command %q", args[0])
-	c.tryf("drill help")
-	return ExitInvalid
+	return false
+}
+
+// help prints cmd's usage and flags to stdout and exits 0, as --help
+// does for any tool. It runs the command with -h alone and its stderr on
+// stdout, so that the command's own flag set prints its flags: flag
+// parsing stops at -h, before the command acts.
+func (c *cli) help(ctx context.Context, cmd command) int {
+	h := *c
+	h.stderr = c.stdout
+	cmd.run(&h, ctx, []string{"-h"})
+	return ExitOK
 }
 
 func (c *cli) usage(w io.Writer) {
@@ -144,6 +189,21 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 func newFlagSet(c *cli, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		if cmd, ok := lookup([]string{name}); ok {
+			fmt.Fprintf(w, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
+			if cmd.details != "" {
+				fmt.Fprintf(w, "\n%s\n", cmd.details)
+			}
+		}
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(w, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
 	return fs
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"github.com/drillhq/drill/reports"
 )
@@ -28,11 +29,41 @@ func (c *cli) cmdReport(_ context.Context, args []string) int {
 		c.errorf("%v", err)
 		return ExitInvalid
 	}
-	if err := r.Render(c.stdout, rep); err != nil {
-		c.errorf("render: %v", err)
-		return ExitFailed
+	out := &watchedWriter{w: c.stdout}
+	if err := r.Render(out, rep); err != nil {
+		return c.renderFailed(out, err, *format)
 	}
 	return ExitOK
+}
+
+// renderFailed reports a renderer's error and maps it to an exit code by
+// its cause: the output could not be written (closed pipe, full disk) is
+// the environment's, exit 3; anything else is the renderer refusing what
+// the report holds, bad input, exit 2. Neither is a drill that failed
+// (exit 1), which is what a script gating on `drill report` would read.
+func (c *cli) renderFailed(out *watchedWriter, err error, format string) int {
+	if out.err != nil {
+		c.errorf("cannot write the %s output: %v", format, out.err)
+		c.tryf("check that standard output is writable (not a closed pipe, not a full disk), or redirect it to a file")
+		return ExitEnvironment
+	}
+	c.errorf("render %s: %v", format, err)
+	return ExitInvalid
+}
+
+// watchedWriter remembers the first error of the writer it wraps, so that
+// a write error is told apart from a renderer's own.
+type watchedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (ww *watchedWriter) Write(p []byte) (int, error) {
+	n, err := ww.w.Write(p)
+	if err != nil && ww.err == nil {
+		ww.err = err
+	}
+	return n, err
 }
 
 func joinNames(ns []string) string {
