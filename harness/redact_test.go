@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -118,32 +119,16 @@ func TestRedactWriter(t *testing.T) {
 	}
 }
 
-// TestJournalRedactsSecrets: a URL with the database password, a value
-// registered with AddSecret and a secret-named field reach neither the
-// file nor the in-memory events (which become the report's timeline), and
-// the file is private to the user.
+// TestJournalRedactsSecrets: the password of a URL and the value of a
+// secret-named field reach neither the file nor the in-memory events
+// (which become the report's timeline), and the file is private to the
+// user.
 func TestJournalRedactsSecrets(t *testing.T) {
 	j, path := openTestJournal(t, time.Now())
-	j.AddSecret("journal-s3cr3t-token")
 	j.Record("instance.failed", "url", "postgres://postgres:0123456789abcdef@127.0.0.1:5432/ordersdb?sslmode=disable",
-		"error", errors.New("exit 1: auth journal-s3cr3t-token rejected"), "api_token", "plain")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, leak := range []string{"0123456789abcdef", "journal-s3cr3t-token", "plain"} {
-		if strings.Contains(string(b), leak) {
-			t.Errorf("journal file holds %q:\n%s", leak, b)
-		}
-		for _, e := range j.Events() {
-			for k, v := range e.Fields {
-				if s, _ := v.(string); strings.Contains(s, leak) {
-					t.Errorf("in-memory event field %s holds %q: %q", k, leak, s)
-				}
-			}
-		}
-	}
-	if !strings.Contains(string(b), "postgres://postgres:[REDACTED]@127.0.0.1:5432/ordersdb") {
+		"error", errors.New("migrate postgres://postgres:0123456789abcdef@127.0.0.1:5432/ordersdb: dirty"), "api_token", "plain-token")
+	checkJournalHides(t, j, path, "0123456789abcdef", "plain-token")
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "postgres://postgres:[REDACTED]@127.0.0.1:5432/ordersdb") {
 		t.Errorf("journal lost the rest of the URL:\n%s", b)
 	}
 	st, err := os.Stat(path)
@@ -152,5 +137,33 @@ func TestJournalRedactsSecrets(t *testing.T) {
 	}
 	if perm := st.Mode().Perm(); perm != 0o600 {
 		t.Errorf("journal mode %v, want 0600", perm)
+	}
+}
+
+// TestJournalAddSecret: a value registered with AddSecret is hidden
+// wherever it turns up, under any field name.
+func TestJournalAddSecret(t *testing.T) {
+	j, path := openTestJournal(t, time.Now())
+	j.AddSecret("journal-s3cr3t-value")
+	j.Record("fault.apply.failed", "error", "exit 1: auth journal-s3cr3t-value rejected",
+		"actions", []string{"sent journal-s3cr3t-value"})
+	checkJournalHides(t, j, path, "journal-s3cr3t-value")
+}
+
+func checkJournalHides(t *testing.T, j *Journal, path string, leaks ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range leaks {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("journal file holds %q:\n%s", leak, b)
+		}
+		for _, e := range j.Events() {
+			if m, _ := json.Marshal(e.Fields); strings.Contains(string(m), leak) {
+				t.Errorf("in-memory event %s holds %q: %s", e.Event, leak, m)
+			}
+		}
 	}
 }
