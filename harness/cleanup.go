@@ -91,6 +91,7 @@ type procID struct {
 	exe   string
 	start uint64 // field 22 of /proc/<pid>/stat, clock ticks since boot
 	boot  string // /proc/sys/kernel/random/boot_id when it was recorded
+	host  string // hostID() when it was recorded: where pid means something
 }
 
 // procIDOf reads a process's identity from journal fields (see procIdentity).
@@ -98,6 +99,7 @@ func procIDOf(f map[string]any) procID {
 	id := procID{pid: intField(f, "pid")}
 	id.exe, _ = f["exe"].(string)
 	id.boot, _ = f["boot_id"].(string)
+	id.host, _ = f["host"].(string)
 	if v, ok := f["start_time"].(float64); ok && v > 0 {
 		id.start = uint64(v)
 	}
@@ -112,9 +114,10 @@ func (p procID) complete() bool {
 }
 
 // alive reports whether p is still running: the same boot, the same start
-// time and the same executable as journaled.
+// time and the same executable as journaled, and not a zombie (a dead
+// harness its parent has not reaped yet).
 func (p procID) alive() bool {
-	if !p.complete() || p.boot != bootID() {
+	if !p.complete() || p.boot != bootID() || processState(p.pid) == 'Z' {
 		return false
 	}
 	st, err := procStartTime(p.pid)
@@ -125,8 +128,10 @@ func (p procID) alive() bool {
 }
 
 // procIdentity is what the journal records beside a pid so that cleanup
-// can later prove the pid is still that process: start_time and boot_id,
-// as key-value pairs for Journal.Record. It is empty when pid is no local
+// can later prove the pid is still that process: start_time, boot_id and
+// host (see hostID: a journal in an --out shared with another container
+// names pids of another PID namespace), as key-value pairs for
+// Journal.Record. It is empty when pid is no local
 // process (a container's instance has pid 0) or /proc cannot say; cleanup
 // then leaves the pid alone.
 func procIdentity(pid int) []any {
@@ -138,7 +143,7 @@ func procIdentity(pid int) []any {
 	if err != nil || boot == "" {
 		return nil
 	}
-	return []any{"start_time", st, "boot_id", boot}
+	return []any{"start_time", st, "boot_id", boot, "host", hostID()}
 }
 
 // procStartTime is field 22 of /proc/<pid>/stat: when the process started,
@@ -202,6 +207,13 @@ func cleanupRun(path string) (*CleanupResult, error) {
 	}
 	res := &CleanupResult{RunDir: filepath.Dir(path)}
 	if harness.complete() {
+		if harness.host != "" && harness.host != hostID() {
+			// Its pids are another PID namespace's, and its temp dir and
+			// containers may be a live run's: not for this host to judge.
+			// Not marked done: cleanup on that host still has it to do.
+			res.Skipped = append(res.Skipped, fmt.Sprintf("the run was started on another host (%s): left alone", harness.host))
+			return res, nil
+		}
 		if harness.alive() {
 			res.Running = true
 			return res, nil

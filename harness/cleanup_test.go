@@ -46,7 +46,7 @@ func deadHarness(t *testing.T, extra map[string]any) Event {
 		t.Fatal(err)
 	}
 	f := map[string]any{"run_id": "test", "provider": "process", "scenario": "x",
-		"pid": gone.Process.Pid, "exe": "/bin/true", "start_time": 1, "boot_id": bootID()}
+		"pid": gone.Process.Pid, "exe": "/bin/true", "start_time": 1, "boot_id": bootID(), "host": hostID()}
 	for k, v := range extra {
 		f[k] = v
 	}
@@ -183,7 +183,8 @@ func TestCleanupKillsItsOwnProcess(t *testing.T) {
 
 // TestCleanupRemovesOnlyDrillTempDirs gives dead runs' journals temp dirs
 // drill does not name — elsewhere than its temp root, another scenario's
-// name, a symlink, an older drill's journal — and one it does. Cleanup
+// name, a symlink, an older drill's journal, another host's journal — and
+// one it does. Cleanup
 // used to RemoveAll whatever the journal said; now only the last goes.
 func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	root, out := t.TempDir(), t.TempDir()
@@ -211,6 +212,10 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	othersLive, err := os.MkdirTemp(root, "drill-x-")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	keep := map[string]string{"elsewhere": precious, "other-name": otherName, "symlink": link}
 	for run, dir := range keep {
@@ -229,7 +234,14 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	if res, err := cleanupRun(writeJournal(t, out, "old", old)); err != nil || len(res.Actions) != 0 || len(res.Skipped) == 0 {
 		t.Errorf("older drill's journal: cleanup = %+v, %v; want nothing removed and the skip reported", res, err)
 	}
-	for _, p := range []string{filepath.Join(precious, "data"), otherName, link, oldJournals} {
+	// A journal another host wrote (an --out and a temp root shared with
+	// another container): its harness may be alive there.
+	foreign := deadHarness(t, map[string]any{"temp_dir": othersLive, "host": "ci-job-2/" + bootID() + "/pid:[4026532999]"})
+	if res, err := cleanupRun(writeJournal(t, out, "foreign", foreign)); err != nil || len(res.Actions) != 0 || len(res.Skipped) != 1 ||
+		!strings.Contains(res.Skipped[0], "another host") {
+		t.Errorf("another host's journal: cleanup = %+v, %v; want it left alone and said so", res, err)
+	}
+	for _, p := range []string{filepath.Join(precious, "data"), otherName, link, oldJournals, othersLive} {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s was removed: %v", p, err)
 		}
@@ -277,7 +289,7 @@ func TestProcStartTime(t *testing.T) {
 	if err != nil || st < self {
 		t.Errorf("child start time = %d, %v; want >= the test's %d", st, err, self)
 	}
-	if id := procIdentity(cmd.Process.Pid); len(id) != 4 || id[1] != st || id[3] != bootID() {
+	if id := procIdentity(cmd.Process.Pid); len(id) != 6 || id[1] != st || id[3] != bootID() || id[5] != hostID() {
 		t.Errorf("procIdentity = %v", id)
 	}
 	if id := procIdentity(0); id != nil {

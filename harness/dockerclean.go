@@ -82,7 +82,8 @@ func judgeRun(runID string, objs []map[string]string) (runOwner, string) {
 	}
 	n, _ := strconv.Atoi(pid)
 	want, _ := strconv.ParseUint(start, 10, 64)
-	if st, err := procStartTime(n); n > 0 && err == nil && st == want {
+	// A zombie is a dead harness its parent has not reaped yet.
+	if st, err := procStartTime(n); n > 0 && err == nil && st == want && processState(n) != 'Z' {
 		return ownerRunning, ""
 	}
 	return ownerDead, ""

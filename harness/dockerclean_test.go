@@ -128,3 +128,33 @@ func TestOwnerLabels(t *testing.T) {
 		t.Errorf("objects naming two owners: %v, want left alone", owner)
 	}
 }
+
+// TestZombieHarnessIsDead: a harness killed by SIGKILL whose parent has
+// not reaped it yet still has its /proc entry and start time, but it is
+// dead: its run's containers and processes are leftovers.
+func TestZombieHarnessIsDead(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(10 * time.Second)
+	for processState(pid) != 'Z' {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never became a zombie (state %q)", pid, processState(pid))
+		}
+		time.Sleep(5 * time.Millisecond) // polling its state, not waiting for luck
+	}
+	st, err := procStartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessHostLabel: hostID(), harnessStartLabel: strconv.FormatUint(st, 10)}
+	if owner, why := judgeRun("r", []map[string]string{l}); owner != ownerDead {
+		t.Errorf("zombie harness: %v %q, want dead", owner, why)
+	}
+	if (procID{pid: pid, exe: "/bin/true", start: st, boot: bootID()}).alive() {
+		t.Error("procID.alive is true for a zombie")
+	}
+}
