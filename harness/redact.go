@@ -105,6 +105,14 @@ func redact(s string) string {
 	return jsonFieldRE.ReplaceAllString(s, "${1}"+redactMark+"${3}")
 }
 
+// Redact hides secrets in s as every output of the harness does: the
+// values registered for this process's runs (database passwords, secret
+// env values), passwords in URLs, and values assigned to names containing
+// PASSWORD, TOKEN, SECRET or KEY (NAME=value, --name=value, "name":"value").
+// For drill's commands, which print what the harness does not (validate,
+// plan).
+func Redact(s string) string { return redact(s) }
+
 // redactField returns a journal field's value with its secrets hidden. A
 // field or map key that looks secret loses its string value entirely;
 // strings, errors and the common containers are redacted in place; any
