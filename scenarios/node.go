@@ -98,8 +98,8 @@ const (
 	// maxMergedPairs bounds the pairs all the merge keys of a file stand
 	// for, counted as if every merge were expanded in full.
 	maxMergedPairs = 10_000
-	// maxNodes bounds the YAML nodes of a file, plus those a fault's
-	// params reach again through aliases.
+	// maxNodes bounds the YAML nodes of a file, and, on their own, the
+	// nodes the walk of fault params visits (aliases repeat them).
 	maxNodes = 100_000
 )
 
@@ -111,7 +111,8 @@ type limits struct {
 	size   map[*yaml.Node]int  // what each mapping stands for when merges are expanded in full, capped
 	busy   map[*yaml.Node]bool // mappings whose pairs are being computed: reaching one again is a cycle
 	merged int                 // pairs stood for by the merge keys read so far
-	nodes  int                 // nodes counted so far
+	nodes  int                 // nodes of the file counted so far
+	params int                 // nodes visited by the walks of fault params so far
 	over   bool                // a bound was exceeded and reported: expand nothing more
 }
 
@@ -138,11 +139,14 @@ func (p *parser) tooBig(n *yaml.Node, hint, format string, args ...any) {
 // It runs before the walk so that a huge file is refused before anything
 // else is done with it.
 func (p *parser) countNodes(n *yaml.Node) bool {
+	lim := p.limits()
 	stack := []*yaml.Node{n}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if !p.visit(n) {
+		if lim.nodes++; lim.nodes > maxNodes {
+			p.tooBig(n, "a scenario is a few hundred nodes: this is not one, or it should be split",
+				"the file has more than %d YAML nodes", maxNodes)
 			return false
 		}
 		if n.Kind != yaml.AliasNode {
@@ -152,17 +156,19 @@ func (p *parser) countNodes(n *yaml.Node) bool {
 	return true
 }
 
-// visit counts one node against maxNodes, reporting it when the count
-// goes over; it returns false once the file is over any bound.
-func (p *parser) visit(n *yaml.Node) bool {
+// visitParam counts one node the walk of fault params visits against
+// maxNodes, reporting it when the count goes over; it returns false once
+// the file is over any bound. Params are walked as a tree, so an alias
+// repeats what it stands for; this bounds a list of many aliases of big
+// params.
+func (p *parser) visitParam(n *yaml.Node) bool {
 	lim := p.limits()
 	if lim.over {
 		return false
 	}
-	lim.nodes++
-	if lim.nodes > maxNodes {
-		p.tooBig(n, "a scenario is a few hundred nodes; split the file, or write aliases of aliases out",
-			"the file has more than %d YAML nodes (counting what aliases in params repeat)", maxNodes)
+	if lim.params++; lim.params > maxNodes {
+		p.tooBig(n, "write the params of each fault out rather than through aliases of aliases",
+			"fault params stand for more than %d YAML nodes (each alias repeats what it names)", maxNodes)
 		return false
 	}
 	return true

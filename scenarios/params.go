@@ -67,7 +67,7 @@ const maxCheckDepth = 32
 // each leaf on its own so that type errors point at their node.
 func (p *parser) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 	n = deref(n)
-	if n == nil || isNull(n) || depth > maxCheckDepth || !p.visit(n) {
+	if n == nil || isNull(n) || depth > maxCheckDepth || !p.visitParam(n) {
 		return
 	}
 	if customDecoded(t) {
