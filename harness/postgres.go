@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -88,11 +88,11 @@ type pgServer struct {
 	dir      string // <TempDir>/pg-<name>: data/, the unix socket
 	password string // the postgres superuser's, for this run only
 	port     int
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	waitErr error
-	proxy   *tcpproxy.Proxy
+	cmd      *exec.Cmd
+	logPath  string
+	done     chan struct{}
+	waitErr  error
+	proxy    *tcpproxy.Proxy
 
 	stopOnce sync.Once
 	stopErr  error
