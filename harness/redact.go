@@ -75,13 +75,40 @@ func registerSecret(v string) {
 }
 
 // registerSecretEnv registers the values of env entries whose names look
-// secret.
+// secret, where secretEnvValue says the value can be one.
 func registerSecretEnv(env map[string]string) {
 	for k, v := range env {
-		if secretKey(k) {
+		if secretKey(k) && secretEnvValue(k, v) {
 			registerSecret(v)
 		}
 	}
+}
+
+var (
+	plainWordRE   = regexp.MustCompile(`^[A-Za-z_.\-]+$`)
+	numberRE      = regexp.MustCompile(`^[0-9.]+$`)
+	strongNameRE  = regexp.MustCompile(`(?i)password|token|secret`)
+	urlWithHostRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://`)
+)
+
+// secretEnvValue tells which values of secret-looking names are
+// registered, and so hidden wherever they appear. A registered value
+// vanishes from the whole journal, so values that are more likely
+// addresses or identifiers than secrets are left to the rules that hide
+// them where they are named (NAME=value, URL passwords): URLs (a router's
+// address under KEYSERVER_URL must stay readable), numbers, and under a
+// *KEY* name that is not also *PASSWORD*/*TOKEN*/*SECRET* (KEYSPACE,
+// SORT_KEY) a plain word, which may well be a service or column name.
+// A value declared secret outright (Journal.AddSecret) is always
+// registered.
+func secretEnvValue(name, v string) bool {
+	switch {
+	case urlWithHostRE.MatchString(v), numberRE.MatchString(v):
+		return false
+	case !strongNameRE.MatchString(name) && plainWordRE.MatchString(v):
+		return false
+	}
+	return true
 }
 
 // redact hides secrets in s: every registered value, URL passwords, and

@@ -167,3 +167,32 @@ func checkJournalHides(t *testing.T, j *Journal, path string, leaks ...string) {
 		}
 	}
 }
+
+// TestRegisterSecretEnv: values of secret-named env entries are hidden
+// everywhere, except those more likely addresses or identifiers than
+// secrets, which must not vanish from the whole journal.
+func TestRegisterSecretEnv(t *testing.T) {
+	registerSecretEnv(map[string]string{
+		"API_TOKEN":     "tok-9f8e7d6c",
+		"DB_PASSWORD":   "letmeinplease",
+		"KEYSPACE":      "orders_ks",
+		"SORT_KEY":      "created_at",
+		"KEYSERVER_URL": "http://127.0.0.1:41234",
+		"KEY_ID":        "123456789",
+		"SIGNING_KEY":   "k3y-material-0001",
+		"PORT":          "some-other-value",
+	})
+	for in, want := range map[string]string{
+		"sent tok-9f8e7d6c":                "sent [REDACTED]",
+		"login letmeinplease":              "login [REDACTED]",
+		"signed with k3y-material-0001":    "signed with [REDACTED]",
+		"table orders_ks by created_at":    "table orders_ks by created_at",
+		"calling http://127.0.0.1:41234/x": "calling http://127.0.0.1:41234/x",
+		"key 123456789 rotated":            "key 123456789 rotated",
+		"some-other-value is not secret":   "some-other-value is not secret",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
