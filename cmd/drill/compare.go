@@ -25,7 +25,7 @@ func (c *cli) cmdCompare(_ context.Context, args []string) int {
 	// either would silently turn the regression gate off.
 	if *maxDrop < 0 || math.IsNaN(*maxDrop) || math.IsInf(*maxDrop, 0) {
 		c.errorf("--max-drop must be a finite number of score points, 0 or more; got %g", *maxDrop)
-		c.tryf("drill compare OLD NEW --max-drop %g", reports.DefaultMaxDrop)
+		c.tryf("drill compare OLD NEW --max-drop %v", reports.DefaultMaxDrop)
 		return ExitInvalid
 	}
 	var reps [2]*reports.Report

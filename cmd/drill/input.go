@@ -28,7 +28,7 @@ func loadScenario(path string) (*scenarios.Scenario, error) {
 
 // readInput reads the regular file at path (symbolic links followed),
 // refusing anything else and anything over limit bytes; what names the
-// input in the error ("scenario").
+// input in the size error ("scenario").
 func readInput(path string, limit int64, what string) ([]byte, error) {
 	// Stat before opening: opening a FIFO waits for a writer, and opening
 	// a device may act.
@@ -66,7 +66,7 @@ func readInput(path string, limit int64, what string) ([]byte, error) {
 
 func checkInput(path string, fi fs.FileInfo, limit int64, what string) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is %s, not a regular file: a %s must be a file", path, fileKind(fi.Mode()), what)
+		return fmt.Errorf("%s is %s, not a regular file", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > limit {
 		return inputTooLarge(path, limit, what)

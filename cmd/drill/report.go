@@ -37,14 +37,14 @@ func (c *cli) cmdReport(_ context.Context, args []string) int {
 }
 
 // renderFailed reports a renderer's error and maps it to an exit code by
-// its cause: the output could not be written (closed pipe, full disk) is
+// its cause: the output could not be written (full disk, I/O error) is
 // the environment's, exit 3; anything else is the renderer refusing what
 // the report holds, bad input, exit 2. Neither is a drill that failed
 // (exit 1), which is what a script gating on `drill report` would read.
 func (c *cli) renderFailed(out *watchedWriter, err error, format string) int {
 	if out.err != nil {
 		c.errorf("cannot write the %s output: %v", format, out.err)
-		c.tryf("check that standard output is writable (not a closed pipe, not a full disk), or redirect it to a file")
+		c.tryf("free space where standard output goes, or redirect it to a file that can be written")
 		return ExitEnvironment
 	}
 	c.errorf("render %s: %v", format, err)
