@@ -31,11 +31,11 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	warm := warmupIntervals * interval
+	warm := satMul(interval, warmupIntervals(sc.SteadyState.Warmup, interval))
 	add(0, false, "load starts: %s to %s (warm-up %s)", rateText(sc.Load), sc.Load.Target, warm)
 	add(warm, false, "steady state: %s, checking %d SLO(s) (measured again on a miss, %d attempts in all; each extra attempt starts the rollout %s later)",
 		sc.SteadyState.Duration, len(sc.SteadyState.SLO), max(sc.SteadyState.Attempts, 1), sc.SteadyState.Duration)
-	ss := warm + sc.SteadyState.Duration
+	ss := satAdd(warm, sc.SteadyState.Duration)
 	ro := sc.Rollout
 	add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,
 		sc.Environment.Service(ro.Service).Baseline, ro.To, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
@@ -57,7 +57,7 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 			continue
 		}
 		add(t, approx, "step %d: %s at %.0f%% for %s", i+1, ro.To, st.Weight*100, st.Hold)
-		t += st.Hold
+		t = satAdd(t, st.Hold)
 	}
 	add(t, approx, "promotion if every step passed (any interval may decide rollback instead)")
 	for _, f := range sc.Faults {
@@ -73,7 +73,7 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 				add(-1, true, "fault %s (%s on %s): %s after %s, if that happens", f.Name, f.Kind, f.Target, at.Delay, at.After)
 				continue
 			}
-			start, when = base+at.Delay, fmt.Sprintf("%s after %s", at.Delay, at.After)
+			start, when = satAdd(base, at.Delay), fmt.Sprintf("%s after %s", at.Delay, at.After)
 		default:
 			start, when = at.Offset, fmt.Sprintf("at %s", at.Offset)
 		}
@@ -92,7 +92,7 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 		}
 		add(start, fapprox, "fault %s %s (%s on %s, %s, %s)", f.Name, verb, f.Kind, f.Target, when, dur)
 		if f.Duration > 0 {
-			add(start+f.Duration, fapprox, "fault %s reverted", f.Name)
+			add(satAdd(start, f.Duration), fapprox, "fault %s reverted", f.Name)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

@@ -45,11 +45,11 @@ faults:
 	}{
 		{"fault a applied", 3 * time.Second, false},
 		{"fault a reverted", 7 * time.Second, false},
-		{"step 1: v2", 12 * time.Second, false},
-		{"step 3: v2", 27 * time.Second, true},
-		{"fault b applied", 27 * time.Second, true},
-		{"fault c applied", 14 * time.Second, false},
-		{"fault c reverted", 15 * time.Second, false},
+		{"step 1: v2", 13 * time.Second, false},
+		{"step 3: v2", 28 * time.Second, true},
+		{"fault b applied", 28 * time.Second, true},
+		{"fault c applied", 15 * time.Second, false},
+		{"fault c reverted", 16 * time.Second, false},
 		{"fault d (error", -1, true},
 	}
 	for _, tt := range tests {

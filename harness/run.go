@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -496,21 +497,57 @@ func (d *drill) startLoad(ctx context.Context) {
 }
 
 // maxDuration is a hard upper bound on the drill's load: request loops are
-// bounded in time even if every other bound failed.
+// bounded in time even if every other bound failed. It is summed without
+// overflow (a wrapped sum once made the bound negative, and vegeta never
+// stopped) and never exceeds maxLoadDuration.
 func (d *drill) maxDuration() time.Duration {
-	total := d.sc.SteadyState.Duration + 2*time.Minute
+	ss := d.sc.SteadyState
+	// The warm-up, every steady-state attempt, then a margin for
+	// provisioning stalls and the rollback itself.
+	total := satMul(d.interval, warmupIntervals(ss.Warmup, d.interval))
+	total = satAdd(total, satMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
 	for _, st := range d.sc.Rollout.Steps {
-		total += st.Hold
+		total = satAdd(total, st.Hold)
 		if st.IsApproval() && !d.opts.AutoApprove {
-			total += approvalTimeout
+			total = satAdd(total, approvalTimeout)
 		}
 	}
 	if r := d.sc.Verify.Recovery; r != nil {
-		total += r.Within + r.Window
+		total = satAdd(total, r.Within, r.Window)
 	} else {
-		total += time.Minute
+		total = satAdd(total, time.Minute)
 	}
-	return total
+	return min(total, maxLoadDuration)
+}
+
+// maxLoadDuration caps any drill's load, whatever its scenario sums to.
+const maxLoadDuration = 7 * 24 * time.Hour
+
+// satAdd adds durations, saturating at the largest Duration instead of
+// wrapping; negative terms count as 0.
+func satAdd(a time.Duration, bs ...time.Duration) time.Duration {
+	a = max(a, 0)
+	for _, b := range bs {
+		if b <= 0 {
+			continue
+		}
+		if a > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		a += b
+	}
+	return a
+}
+
+// satMul multiplies a duration by a count, saturating like satAdd.
+func satMul(d time.Duration, n int) time.Duration {
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	if d > math.MaxInt64/time.Duration(n) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
 }
 
 // tick waits for the end of the current interval, cuts every recorder and
@@ -565,8 +602,19 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	return out, nil
 }
 
-// warmupIntervals of load run before the steady state is measured.
-const warmupIntervals = 2
+// warmupIntervals is how many analysis intervals of load the warm-up
+// takes: steady_state.warmup rounded up to whole intervals, since windows
+// are cut on interval boundaries.
+func warmupIntervals(warmup, interval time.Duration) int {
+	if warmup <= 0 || interval <= 0 {
+		return 0
+	}
+	n := int(warmup / interval)
+	if warmup%interval != 0 {
+		n++
+	}
+	return n
+}
 
 // recentIntervals is how many past intervals recentTraffic looks back.
 const recentIntervals = 10
@@ -630,9 +678,11 @@ func (d *drill) steadyState(ctx context.Context) error {
 	d.say("steady state: %s at %s", ss.Duration, d.sc.Load.Rate)
 	// Warm-up: freshly started services open their connection pools and
 	// fill their caches in the first moments of load; those requests say
-	// nothing about the steady state (load tools call this ramp-up).
-	d.j.Record("warmup.start", "intervals", warmupIntervals)
-	for range warmupIntervals {
+	// nothing about the steady state (k6 and Flagger users know this as
+	// ramp-up and the analysis' initial delay). Load is sent, not judged.
+	warm := warmupIntervals(ss.Warmup, d.interval)
+	d.j.Record("warmup.start", "warmup", ss.Warmup.String(), "intervals", warm)
+	for range warm {
 		if _, err := d.tick(ctx); err != nil {
 			return err
 		}
