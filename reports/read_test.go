@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,34 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !bytes.Equal(first.Bytes(), second.Bytes()) {
 			t.Fatalf("encode, decode, encode changes the report:\n%s\n%s", first.Bytes(), second.Bytes())
+		}
+	})
+}
+
+// FuzzRender renders every report Decode accepts with every registered
+// renderer, as `drill report --format F` does with any report.json it is
+// given. A renderer may refuse a report with an error (drill report exits
+// 2) but must never panic.
+func FuzzRender(f *testing.F) {
+	seeds, err := filepath.Glob(filepath.Join("testdata", "json_*.golden"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Decode(data)
+		if err != nil {
+			return
+		}
+		for _, name := range Names() {
+			rd, _ := Lookup(name)
+			_ = rd.Render(io.Discard, r)
 		}
 	})
 }
