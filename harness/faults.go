@@ -60,7 +60,7 @@ func newFaultSet(d *drill) *faultSet {
 func (fs *faultSet) schedule(ctx context.Context) {
 	start := time.Now()
 	for _, r := range fs.runs {
-		go fs.drive(ctx, r, start)
+		fs.d.goSafe(ctx, "fault "+r.f.Name, func() { fs.drive(ctx, r, start) })
 	}
 }
 

@@ -135,6 +135,12 @@ type drill struct {
 	leftovers    []string
 	errText      string
 	interrupted  bool
+
+	// abort cancels the drill's context with a cause; panicErr is the
+	// first panic recovered off the main goroutine (see onPanic).
+	abort    context.CancelCauseFunc
+	panicMu  sync.Mutex
+	panicErr error
 }
 
 // Run executes one drill and returns its report. The report is written to
@@ -146,12 +152,22 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *report
 	if err != nil {
 		return nil, err
 	}
+	// A panic on a goroutine the drill started (load, fault, injector)
+	// cancels this context with its error: the main path then unwinds into
+	// the same safe abort as Ctrl-C, instead of the process dying with
+	// faults in place and the canary live.
+	ctx, d.abort = context.WithCancelCause(ctx)
+	defer d.abort(nil)
+	ctx = injectors.WithPanicHandler(ctx, d.onPanic)
 	defer func() {
 		if p := recover(); p != nil {
-			d.j.Record("panic", "value", fmt.Sprint(p), "stack", string(debug.Stack()))
+			d.j.Record("panic", "where", "main", "value", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error: %v", p)
 		}
-		d.interrupted = err != nil && ctx.Err() != nil
+		if perr := d.panicked(); perr != nil && err != nil {
+			err = perr
+		}
+		d.interrupted = err != nil && ctx.Err() != nil && d.panicked() == nil
 		rep = d.finish(err)
 		if d.interrupted {
 			err = ErrInterrupted
@@ -222,6 +238,34 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	}
 	d.faults = newFaultSet(d)
 	return d, nil
+}
+
+// onPanic is the drill's injectors.PanicHandler: it journals the first
+// panic off the main goroutine and aborts the drill with it.
+func (d *drill) onPanic(where string, value any, stack []byte) {
+	d.j.Record("panic", "where", where, "value", fmt.Sprint(value), "stack", string(stack))
+	d.panicMu.Lock()
+	first := d.panicErr == nil
+	if first {
+		d.panicErr = fmt.Errorf("internal error in %s: %v", where, value)
+	}
+	d.panicMu.Unlock()
+	if first {
+		d.say("PANIC in %s: %v; aborting safely", where, value)
+		d.abort(d.panicked())
+	}
+}
+
+// panicked is the first panic recovered off the main goroutine, or nil.
+func (d *drill) panicked() error {
+	d.panicMu.Lock()
+	defer d.panicMu.Unlock()
+	return d.panicErr
+}
+
+// goSafe runs fn on a goroutine whose panic aborts the drill (onPanic).
+func (d *drill) goSafe(ctx context.Context, where string, fn func()) {
+	injectors.Go(ctx, where, fn)
 }
 
 func (d *drill) say(format string, args ...any) {
@@ -493,7 +537,8 @@ func (d *drill) startLoad(ctx context.Context) {
 	d.j.Record("load.start", "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
 	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
-	go d.load.run(lctx, d.maxDuration())
+	maxDur := d.maxDuration()
+	d.goSafe(lctx, "load generator", func() { d.load.run(lctx, maxDur) })
 }
 
 // maxDuration is a hard upper bound on the drill's load: request loops are

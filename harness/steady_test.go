@@ -34,6 +34,7 @@ environment:
 load: {target: api, rate: 50/s, timeout: 2s, requests: [{path: /x}]}
 steady_state:
   duration: 2s
+  warmup: 2s
   attempts: %d
   slo: [{metric: latency_p99, max: 200ms}]
 rollout:

@@ -159,8 +159,8 @@ func (c *cpuThrottle) Apply(ctx context.Context, env Env) error {
 	c.cancel, c.done = cancel, done
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); c.cycle(cctx) }()
-	go func() { defer wg.Done(); c.sample(cctx) }()
+	Go(ctx, "cpu-throttle "+c.target+" cycle", func() { defer wg.Done(); c.cycle(cctx) })
+	Go(ctx, "cpu-throttle "+c.target+" sampler", func() { defer wg.Done(); c.sample(cctx) })
 	go func() { wg.Wait(); close(done) }()
 	return nil
 }

@@ -198,7 +198,7 @@ func (c *connInjector) Apply(ctx context.Context, env Env) error {
 		done := make(chan struct{})
 		c.stopProbe, c.probeDone = cancel, done
 		addr := c.obs.Addr()
-		go func() { defer close(done); c.during(pctx, addr) }()
+		Go(ctx, "connection probe of "+addr, func() { defer close(done); c.during(pctx, addr) })
 	}
 	return nil
 }
