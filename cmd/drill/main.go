@@ -155,6 +155,7 @@ func (c *cli) usage(w io.Writer) {
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-70s %s\n", cmd.usage, cmd.summary)
 	}
+	fmt.Fprintln(w, "\n`drill COMMAND --help` (or `drill help COMMAND`) prints a command's flags.")
 	fmt.Fprintln(w, "\nExit codes: 0 all expectations met, 1 an expectation failed, 2 invalid scenario or usage,")
 	fmt.Fprintln(w, "            3 environment could not be set up, 130 interrupted (after a safe abort)")
 }
