@@ -297,7 +297,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	})
 	if err != nil {
 		return nil, &EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
-			Hint: "its log ends with:\n" + tail(containerLog(ctx, ctr), 15)}
+			Hint: "its log ends with:\n" + tail(redact(containerLog(ctx, ctr)), 15)}
 	}
 	if err := srv.createDatabase(ctx, direct, db.Name); err != nil {
 		return nil, err
@@ -558,7 +558,7 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 	inst.url = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
 	health := firstNonEmpty(s.Health, "/healthz")
 	if err := waitContainerHealthy(ctx, ctr, inst.url+health, healthTimeout); err != nil {
-		logText := containerLog(ctx, ctr)
+		logText := redact(containerLog(ctx, ctr))
 		_ = inst.Stop(context.WithoutCancel(ctx))
 		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
 			Hint: "its container log ends with:\n" + tail(logText, 15)}
@@ -573,7 +573,8 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 // waitContainerHealthy polls url until it answers 200, the container
 // stops running, or timeout passes.
 func waitContainerHealthy(ctx context.Context, ctr testcontainers.Container, url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
+	// Never follows a redirect: a 3xx is not healthy (newHealthClient).
+	client := newHealthClient()
 	return pollUntil(ctx, timeout, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
@@ -1124,7 +1125,13 @@ func saveContainerLog(ctx context.Context, cli client.APIClient, id, path string
 		return err
 	}
 	// Without a TTY the engine multiplexes the two streams in frames.
-	_, err = stdcopy.StdCopy(f, f, rc)
+	// Secrets are redacted on the way to disk, as the process provider's
+	// logs are.
+	rw := &redactWriter{w: f}
+	_, err = stdcopy.StdCopy(rw, rw, rc)
+	if ferr := rw.Flush(); err == nil {
+		err = ferr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -141,7 +141,9 @@ func writeAtomic(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp, 0o644)
+		// 0600 like the rest of a run directory: reports carry request
+		// details and logs excerpts of a system that may be private.
+		err = os.Chmod(tmp, 0o600)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

@@ -325,7 +325,7 @@ func Encode(w io.Writer, r *Report) error {
 // it, so that a run killed while writing leaves the previous report (or
 // none) rather than a truncated one.
 func Write(dir string, r *Report) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	var buf bytes.Buffer
