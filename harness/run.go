@@ -37,8 +37,12 @@ type Options struct {
 	OutDir      string // parent of run directories; default DefaultOutDir
 	CacheDir    string // build cache; default DefaultCacheDir
 	Seed        *int64 // overrides the scenario seed
-	Stdin       io.Reader
-	Log         io.Writer // progress lines for the operator; nil for none
+	// Stdin holds the operator's answers to approval gates, one a line.
+	// When it has a Lines() <-chan string method (the CLI's reader shared
+	// by every drill of one invocation), the gates receive from that
+	// channel, so that no drill reads ahead into another's answers.
+	Stdin io.Reader
+	Log   io.Writer // progress lines for the operator; nil for none
 	// BeforeDataCheck, when set, runs after the load has stopped and the
 	// ledger is final, just before the data checks, with the drill's
 	// databases. Tests plant faults in the database through it, so the
@@ -105,7 +109,7 @@ type drill struct {
 	ledger     *ledgerWriter
 	faults     *faultSet
 
-	approvals     chan string
+	approvals     <-chan string
 	approvalsOnce sync.Once
 
 	// Phase results.
@@ -269,7 +273,8 @@ func (d *drill) goSafe(ctx context.Context, where string, fn func()) {
 }
 
 func (d *drill) say(format string, args ...any) {
-	fmt.Fprintf(d.log, "[%6.1fs] %s\n", time.Since(d.started).Seconds(), fmt.Sprintf(format, args...))
+	// Progress lines quote errors and commands: redacted like the journal.
+	fmt.Fprintf(d.log, "[%6.1fs] %s\n", time.Since(d.started).Seconds(), redact(fmt.Sprintf(format, args...)))
 }
 
 // execute runs the phases in order. Teardown is not its business: finish
@@ -460,6 +465,9 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 		}
 		env[k] = resolved
 	}
+	// Secret-looking values are redacted everywhere from here on, on
+	// every provider (not only where a provider registers them).
+	registerSecretEnv(env)
 	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
 	env["DRILL_SEED"] = fmt.Sprint(d.seed)
 	if v.Migration > 0 {
@@ -1029,17 +1037,24 @@ func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[str
 // operatorAnswers reads lines from stdin once per run.
 func (d *drill) operatorAnswers() <-chan string {
 	d.approvalsOnce.Do(func() {
-		d.approvals = make(chan string, 4)
 		in := d.opts.Stdin
+		// A stdin shared by several drills hands out its own lines: a
+		// scanner here would read ahead into the next drill's answers.
+		if ls, ok := in.(interface{ Lines() <-chan string }); ok {
+			d.approvals = ls.Lines()
+			return
+		}
+		ch := make(chan string, 4)
+		d.approvals = ch
 		if in == nil {
-			close(d.approvals)
+			close(ch)
 			return
 		}
 		go func() {
-			defer close(d.approvals)
+			defer close(ch)
 			sc := bufio.NewScanner(in)
 			for sc.Scan() {
-				d.approvals <- sc.Text()
+				ch <- sc.Text()
 			}
 		}()
 	})
