@@ -22,6 +22,12 @@ func init() {
 // questions the run raises. It reads nothing but r, and its output depends
 // on nothing but r (maps are walked in sorted order).
 func renderMarkdown(w io.Writer, r *Report) error {
+	// No terminal control, raw HTML or script link from the report's
+	// strings (the HTML renderer escapes through goldmark instead).
+	r, err := safeCopy(r, true)
+	if err != nil {
+		return err
+	}
 	p := &printer{w: w}
 	for _, section := range mdSections {
 		section(p, r)

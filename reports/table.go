@@ -26,6 +26,10 @@ func init() {
 // which expectation failed, what happened to requests and data, what was
 // injected, how the rollback went, what was left behind.
 func renderTable(w io.Writer, r *Report) error {
+	r, err := safeCopy(r, false) // no terminal control from the report's strings
+	if err != nil {
+		return err
+	}
 	p := &printer{w: w}
 	verdict := "FAIL"
 	if r.Passed {
