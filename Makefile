@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet bench bench-ledger bench-judge soak clean images
+.PHONY: help build demo test fmt vet fuzz bench bench-ledger bench-judge soak clean images
 
 ## help: list the targets
 help:
@@ -26,6 +26,9 @@ demo: build
 ## test: vet, unit tests with -race, Rust tests, docker provider tests, then the shipped scenarios as drills on both providers, provider-independent ones on process only (DRILL_DOCKER=off: process only)
 test: vet
 	$(GO) test -race -short -count=1 -timeout 10m ./...
+	@# Every fuzz target for a few seconds: new seeds and the corpus in
+	@# testdata/fuzz (past findings) are run; a panic or hang fails.
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 	cargo test --quiet $(CARGO_FLAGS) --manifest-path fixtures/pricing/Cargo.toml --target-dir .drill/cache/cargo/pricing
 	@# Real processes and containers after the unit tests: the steady-state
 	@# re-check, the images, the docker provider. Without a Docker engine
@@ -35,6 +38,18 @@ test: vet
 	@# cores two drills at 200 rps each plus the host's stalls gave false
 	@# verdicts (measured); sharing cores with race builds would do the same.
 	$(GO) test -count=1 -parallel 1 -timeout 30m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL|TestCompareRealRuns' ./cmd/drill/
+
+# Fuzz targets as package:Target. The loader, placeholders, durations and
+# rates, and the report reader: every input drill takes from a file.
+FUZZ_TARGETS := scenarios:FuzzLoad scenarios:FuzzPlaceholders scenarios:FuzzDurationRate reports:FuzzDecode reports:FuzzRender
+FUZZTIME ?= 2m
+
+## fuzz: run each fuzz target for FUZZTIME (default 2m: 10 minutes in all); a finding is saved under the package's testdata/fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$pkg/; \
+	done
 
 ## fmt: gofmt every Go file
 fmt:
