@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"syscall"
+
+	"github.com/drillhq/drill/internal/boundedfile"
 )
 
 // MaxReportSize bounds the report.json that Read accepts, in bytes. A real
@@ -38,73 +36,7 @@ func Decode(data []byte) (*Report, error) {
 	return &r, nil
 }
 
-// readRegular reads the regular file at path (symbolic links followed),
-// refusing anything else and anything over limit bytes. A FIFO would
-// block the read forever and a device such as /dev/zero never ends, so
-// both are refused before a byte is read.
+// readRegular reads the report.json at path through MaxReportSize.
 func readRegular(path string, limit int64) ([]byte, error) {
-	// Stat first, so that a FIFO or a device is not even opened: opening
-	// a FIFO waits for a writer, and opening some devices acts.
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkRegular(path, fi, limit); err != nil {
-		return nil, err
-	}
-	// O_NONBLOCK: should the path turn into a FIFO between the Stat and
-	// the open, the open returns instead of waiting for a writer, and the
-	// Stat of the open file below refuses it. Regular files ignore it.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, err
-	}
-	if err := checkRegular(path, fi, limit); err != nil {
-		return nil, err
-	}
-	// The limit holds even for a file that grows while it is read.
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, tooLarge(path, limit)
-	}
-	return b, nil
-}
-
-// checkRegular refuses fi unless it is a regular file of at most limit
-// bytes.
-func checkRegular(path string, fi fs.FileInfo, limit int64) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is %s, not a regular file", path, fileKind(fi.Mode()))
-	}
-	if fi.Size() > limit {
-		return tooLarge(path, limit)
-	}
-	return nil
-}
-
-func tooLarge(path string, limit int64) error {
-	return fmt.Errorf("%s is larger than %d MiB, the most a report may be", path, limit>>20)
-}
-
-// fileKind names what a non-regular file is, for the error message.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "a special file"
-	}
+	return boundedfile.Read(path, limit, "report")
 }

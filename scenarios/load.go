@@ -5,21 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/drillhq/drill/internal/boundedfile"
 )
 
-// Load reads the scenario file at path and parses it with Parse.
+// Load reads the scenario file at path, a regular file of at most
+// MaxFileSize bytes, and parses it with Parse.
 func Load(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, MaxFileSize, "scenario")
 	if err != nil {
 		return nil, fmt.Errorf("load scenario: %w", err)
 	}
 	return Parse(path, data)
 }
+
+// MaxFileSize bounds a scenario file, in bytes: real scenarios are a few
+// KB, and the bound keeps a runaway or hostile file (a link to /dev/zero)
+// from filling memory before the parser even starts. Load also refuses
+// anything but a regular file: a FIFO would block it forever.
+const MaxFileSize = 64 << 20
 
 // Parse parses and validates a scenario in format v1; file names it in
 // diagnostics and becomes Scenario.Path. An invalid scenario yields a nil
