@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drillhq/drill/scenarios"
 )
 
 // redactMark stands in for every secret drill keeps out of what it writes
@@ -80,6 +82,17 @@ func registerSecretEnv(env map[string]string) {
 	for k, v := range env {
 		if secretKey(k) && secretEnvValue(k, v) {
 			registerSecret(v)
+		}
+	}
+}
+
+// registerMarkedSecrets registers the values of the env entries the
+// scenario marks `secret: true` on the service or the version, whatever
+// they are called (resolved values: a placeholder's result is hidden too).
+func registerMarkedSecrets(s *scenarios.Service, v *scenarios.Version, env map[string]string) {
+	for k, val := range env {
+		if s.SecretEnv[k] || v.SecretEnv[k] {
+			registerSecret(val)
 		}
 	}
 }

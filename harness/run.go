@@ -468,6 +468,7 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	// Secret-looking values are redacted everywhere from here on, on
 	// every provider (not only where a provider registers them).
 	registerSecretEnv(env)
+	registerMarkedSecrets(s, v, env)
 	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
 	env["DRILL_SEED"] = fmt.Sprint(d.seed)
 	if v.Migration > 0 {

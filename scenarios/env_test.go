@@ -108,3 +108,21 @@ func TestRandRange(t *testing.T) {
 	y := edit(t, "    - path: /\n", "    - path: /${rand:0:9223372036854775807}\n")
 	checkProblems(t, y, problemsOf(t, y), []want{{"14:13", "too wide a range", "${rand:1:5}"}})
 }
+
+// TestSecretEnvEntries: an env value may be {value, secret}; anything else
+// in it, or no value, is a positioned problem.
+func TestSecretEnvEntries(t *testing.T) {
+	base := strings.Replace(minimal, "versions:", "env: {TOKENISH: {value: abc-secret, secret: true}, OTHER: {value: x}}\n      versions:", 1)
+	sc := mustParse(t, []byte(base))
+	s := sc.Environment.Services[0]
+	if s.Env["TOKENISH"] != "abc-secret" || !s.SecretEnv["TOKENISH"] || s.Env["OTHER"] != "x" || s.SecretEnv["OTHER"] {
+		t.Errorf("env %v, secret %v", s.Env, s.SecretEnv)
+	}
+	bad := strings.Replace(minimal, "versions:", "env: {A: {secret: true}, B: {value: x, secrte: true}}\n      versions:", 1)
+	_, err := Parse("bad.yaml", []byte(bad))
+	for _, want := range []string{`missing required field "value"`, `unknown field "secrte"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}

@@ -100,9 +100,13 @@ type Service struct {
 	Database   string   // the database whose schema follows this service's versions
 	Migrations string   // golang-migrate directory; default Build + "/migrations"
 	Env        map[string]string
-	Versions   []*Version // in file order
-	Baseline   string     // the version running before the rollout; default: the first version
-	Pos        Pos
+	// SecretEnv names the Env entries written as {value: …, secret: true}:
+	// drill redacts their values everywhere it writes (journal, reports,
+	// logs, messages), whatever the variable is called.
+	SecretEnv map[string]bool
+	Versions  []*Version // in file order
+	Baseline  string     // the version running before the rollout; default: the first version
+	Pos       Pos
 }
 
 // Version returns the version called name, or nil.
@@ -123,6 +127,7 @@ type Version struct {
 	Image     string
 	Command   []string
 	Env       map[string]string // merged over the service's Env
+	SecretEnv map[string]bool   // as Service.SecretEnv
 	Pos       Pos
 }
 

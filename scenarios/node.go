@@ -687,6 +687,43 @@ func (o *object) strMap(k string, dst *map[string]string) []kv {
 	return good
 }
 
+// envMap reads an env mapping. A value is a string, or {value: S,
+// secret: true} for one drill must never show: secret records its name.
+// The kvs returned pair each name with its value's node, for the
+// placeholder and loopback checks.
+func (o *object) envMap(k string, dst *map[string]string, secret *map[string]bool) []kv {
+	var good []kv
+	for _, e := range o.entries(k) {
+		vn, v := e.v, ""
+		if n := deref(e.v); n != nil && n.Kind == yaml.MappingNode {
+			eo := o.p.object(e.k, e.v, join(join(o.where, k), e.k.Value), "value", "secret")
+			eo.require("value")
+			var sec bool
+			if !eo.str("value", &v) {
+				continue
+			}
+			vn = eo.get("value")
+			if eo.boolean("secret", &sec) && sec {
+				if *secret == nil {
+					*secret = map[string]bool{}
+				}
+				(*secret)[e.k.Value] = true
+			}
+		} else {
+			var ok bool
+			if v, ok = o.p.str(e.v, e.k.Value); !ok {
+				continue
+			}
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		(*dst)[e.k.Value] = v
+		good = append(good, kv{e.k, vn})
+	}
+	return good
+}
+
 // command reads an argv list.
 func (o *object) command(k string, dst *[]string) bool {
 	n := o.vals[k]

@@ -302,7 +302,7 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 	} else if !o.has("migrations") && s.Build != "" {
 		s.Migrations = path.Join(s.Build, "migrations")
 	}
-	env := o.strMap("env", &s.Env)
+	env := o.envMap("env", &s.Env, &s.SecretEnv)
 
 	var versionEnvs []kv
 	versions := o.entries("versions")
@@ -361,7 +361,7 @@ func (w *walk) version(e kv, where string, s *Service) (*Version, []kv) {
 	o.str("image", &v.Image)
 	o.command("command", &v.Command)
 	w.exclusive(o, "build", "image", "command")
-	return v, o.strMap("env", &v.Env)
+	return v, o.envMap("env", &v.Env, &v.SecretEnv)
 }
 
 func (w *walk) load(o *object) LoadSpec {
