@@ -421,6 +421,17 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 			t.Errorf("report.html holds %d charts, want 3", n)
 		}
 	}
+	// Every instance's output is kept, on both providers (the docker
+	// provider kept none before): at least each baseline's, non-empty.
+	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*-v1.log"))
+	if len(logs) == 0 {
+		t.Errorf("no logs/<service>-v1.log in %s", dir)
+	}
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v (want a non-empty 0600 file)", l, err)
+		}
+	}
 	assertNothingLeft(t, dir)
 	if provider == "docker" {
 		assertNoContainers(t, rep.RunID)
