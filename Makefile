@@ -33,7 +33,7 @@ test: vet
 	@# Real processes and containers after the unit tests: the steady-state
 	@# re-check, the images, the docker provider. Without a Docker engine
 	@# these fail; DRILL_DOCKER=off skips the docker parts on purpose.
-	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker|TestPlantedFaults' ./harness/
+	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker|TestPlantedFaults|TestPanicOffTheMainGoroutine' ./harness/
 	@# The shipped scenarios on both providers, one drill at a time: on 2
 	@# cores two drills at 200 rps each plus the host's stalls gave false
 	@# verdicts (measured); sharing cores with race builds would do the same.
