@@ -101,17 +101,7 @@ func TestDecode(t *testing.T) {
 // and a report it accepts encodes, and decodes again to the same bytes,
 // as `drill report --format json` re-renders it.
 func FuzzDecode(f *testing.F) {
-	seeds, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addGoldenSeeds(f, "*.golden")
 	f.Add([]byte(`{"schema_version":1}`))
 	f.Add([]byte(`{"schema_version":1,"decision":{"evidence":{"p":1e308,"n":[null,{}]}},"series":{"a":{"b":[{"start":"2026-11-01T12:00:00+14:00"}]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -154,17 +144,7 @@ func FuzzDecode(f *testing.F) {
 // given. A renderer may refuse a report with an error (drill report exits
 // 2) but must never panic.
 func FuzzRender(f *testing.F) {
-	seeds, err := filepath.Glob(filepath.Join("testdata", "json_*.golden"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addGoldenSeeds(f, "json_*.golden")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Decode(data)
 		if err != nil {
@@ -175,4 +155,20 @@ func FuzzRender(f *testing.F) {
 			_ = rd.Render(io.Discard, r)
 		}
 	})
+}
+
+// addGoldenSeeds adds every golden file matching pattern in testdata as a
+// fuzz seed.
+func addGoldenSeeds(f *testing.F, pattern string) {
+	seeds, err := filepath.Glob(filepath.Join("testdata", pattern))
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seeds %s: %v", pattern, err)
+	}
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 }
