@@ -1,9 +1,7 @@
 package harness
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/drillhq/drill/harness/journal"
 )
 
 // CleanupResult is what Cleanup found in one run directory.
@@ -177,7 +177,7 @@ var bootID = sync.OnceValue(func() string {
 })
 
 func cleanupRun(path string) (*CleanupResult, error) {
-	events, err := readJournal(path)
+	events, err := journal.Read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -189,17 +189,17 @@ func cleanupRun(path string) (*CleanupResult, error) {
 	)
 	for _, e := range events {
 		switch e.Event {
-		case "teardown.done", "cleanup.done":
+		case journal.TeardownDone, journal.CleanupDone:
 			return nil, nil // finished, or already cleaned up
-		case "run.start":
+		case journal.RunStart:
 			harness = procIDOf(e.Fields)
 			tempDir, _ = e.Fields["temp_dir"].(string)
 			scenario, _ = e.Fields["scenario"].(string)
 			provider, _ = e.Fields["provider"].(string)
 			runID, _ = e.Fields["run_id"].(string)
-		case "instance.ready", "database.ready":
+		case journal.InstanceReady, journal.DatabaseReady:
 			name := fmt.Sprintf("%v-%v", e.Fields["service"], e.Fields["version"])
-			if e.Event == "database.ready" {
+			if e.Event == journal.DatabaseReady {
 				name = fmt.Sprintf("database %v", e.Fields["database"])
 			}
 			procs = append(procs, journaledProcess{name: name, procID: procIDOf(e.Fields)})
@@ -236,7 +236,7 @@ func cleanupRun(path string) (*CleanupResult, error) {
 		if tempDir != "" {
 			res.Skipped = append(res.Skipped, "temp dir "+tempDir+": check by hand")
 		}
-		if err := appendEvent(path, "cleanup.done", map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
+		if err := journal.Append(path, journal.CleanupDone, map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
 			return nil, err
 		}
 		return res, nil
@@ -291,7 +291,7 @@ func cleanupRun(path string) (*CleanupResult, error) {
 			res.Actions = append(res.Actions, "removed temp dir "+tempDir)
 		}
 	}
-	if err := appendEvent(path, "cleanup.done", map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
+	if err := journal.Append(path, journal.CleanupDone, map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -342,36 +342,6 @@ func ownTempDir(dir, scenario string) error {
 		return fmt.Errorf("not owned by this user (uid %d)", os.Geteuid())
 	}
 	return nil
-}
-
-func readJournal(path string) ([]Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var events []Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var e Event
-		// A run killed mid-write may leave a torn last line: skip it.
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
-			events = append(events, e)
-		}
-	}
-	return events, sc.Err()
-}
-
-func appendEvent(path, event string, fields map[string]any) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	line, _ := json.Marshal(Event{T: time.Now().UTC(), Event: event, Fields: fields})
-	_, err = f.Write(append(line, '\n'))
-	return err
 }
 
 func intField(m map[string]any, k string) int {

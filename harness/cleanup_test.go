@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drillhq/drill/harness/journal"
 )
 
 // writeJournal writes a run directory under out holding a journal of
 // events (name, then fields) and returns the journal's path.
-func writeJournal(t *testing.T, out, run string, events ...Event) string {
+func writeJournal(t *testing.T, out, run string, events ...journal.Event) string {
 	t.Helper()
 	dir := filepath.Join(out, run)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -39,7 +41,7 @@ func writeJournal(t *testing.T, out, run string, events ...Event) string {
 // deadHarness is a run.start whose harness is provably gone: a process
 // that has exited, with a complete identity, so cleanup goes on to what
 // the run left. extra adds fields (temp_dir, scenario).
-func deadHarness(t *testing.T, extra map[string]any) Event {
+func deadHarness(t *testing.T, extra map[string]any) journal.Event {
 	t.Helper()
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
@@ -50,7 +52,7 @@ func deadHarness(t *testing.T, extra map[string]any) Event {
 	for k, v := range extra {
 		f[k] = v
 	}
-	return Event{Event: "run.start", Fields: f}
+	return journal.Event{Event: "run.start", Fields: f}
 }
 
 // sleeper is a process that is not drill's: a sleep in a process group of
@@ -95,7 +97,7 @@ func (s *sleeper) endedBy(t *testing.T) syscall.Signal {
 	return ws.Signal()
 }
 
-func (s *sleeper) instance(start any, boot any) Event {
+func (s *sleeper) instance(start any, boot any) journal.Event {
 	f := map[string]any{"service": "svc", "version": "v1", "pid": s.cmd.Process.Pid, "exe": exePath(s.cmd.Process.Pid)}
 	if start != nil {
 		f["start_time"] = start
@@ -103,7 +105,7 @@ func (s *sleeper) instance(start any, boot any) Event {
 	if boot != nil {
 		f["boot_id"] = boot
 	}
-	return Event{Event: "instance.ready", Fields: f}
+	return journal.Event{Event: "instance.ready", Fields: f}
 }
 
 // TestCleanupLeavesProcessesThatAreNotOurs names a live process that is
@@ -116,19 +118,19 @@ func TestCleanupLeavesProcessesThatAreNotOurs(t *testing.T) {
 	out := t.TempDir()
 	for _, tc := range []struct {
 		name   string
-		events func(s *sleeper, st uint64) []Event
+		events func(s *sleeper, st uint64) []journal.Event
 	}{
-		{"wrong start time", func(s *sleeper, st uint64) []Event {
-			return []Event{deadHarness(t, nil), s.instance(st+1, bootID())}
+		{"wrong start time", func(s *sleeper, st uint64) []journal.Event {
+			return []journal.Event{deadHarness(t, nil), s.instance(st+1, bootID())}
 		}},
-		{"wrong boot id", func(s *sleeper, st uint64) []Event {
-			return []Event{deadHarness(t, nil), s.instance(st, "00000000-0000-0000-0000-000000000000")}
+		{"wrong boot id", func(s *sleeper, st uint64) []journal.Event {
+			return []journal.Event{deadHarness(t, nil), s.instance(st, "00000000-0000-0000-0000-000000000000")}
 		}},
-		{"no identity in the journal", func(s *sleeper, st uint64) []Event {
+		{"no identity in the journal", func(s *sleeper, st uint64) []journal.Event {
 			old := deadHarness(t, nil)
 			delete(old.Fields, "start_time")
 			delete(old.Fields, "boot_id")
-			return []Event{old, s.instance(nil, nil)}
+			return []journal.Event{old, s.instance(nil, nil)}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
@@ -297,7 +298,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	})
 	if err != nil {
 		return nil, &EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
-			Hint: "its log ends with:\n" + tail(redact(containerLog(ctx, ctr)), 15)}
+			Hint: "its log ends with:\n" + tail(redact.String(containerLog(ctx, ctr)), 15)}
 	}
 	if err := srv.createDatabase(ctx, direct, db.Name); err != nil {
 		return nil, err
@@ -558,7 +559,7 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 	inst.url = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
 	health := firstNonEmpty(s.Health, "/healthz")
 	if err := waitContainerHealthy(ctx, ctr, inst.url+health, healthTimeout); err != nil {
-		logText := redact(containerLog(ctx, ctr))
+		logText := redact.String(containerLog(ctx, ctr))
 		_ = inst.Stop(context.WithoutCancel(ctx))
 		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
 			Hint: "its container log ends with:\n" + tail(logText, 15)}
@@ -1127,7 +1128,7 @@ func saveContainerLog(ctx context.Context, cli client.APIClient, id, path string
 	// Without a TTY the engine multiplexes the two streams in frames.
 	// Secrets are redacted on the way to disk, as the process provider's
 	// logs are.
-	rw := &redactWriter{w: f}
+	rw := redact.NewWriter(f)
 	_, err = stdcopy.StdCopy(rw, rw, rc)
 	if ferr := rw.Flush(); err == nil {
 		err = ferr

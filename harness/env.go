@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/injectors"
 )
 
@@ -100,7 +101,7 @@ func (p processPoint) Restart(ctx context.Context, name string) error {
 		return fmt.Errorf("no instance %q of %s", name, p.service)
 	}
 	s := p.d.sc.Environment.Service(p.service)
-	p.d.j.Record("instance.restart", "service", p.service, "version", version, "old_pid", old.PID())
+	p.d.j.Record(journal.InstanceRestart, "service", p.service, "version", version, "old_pid", old.PID())
 	if err := old.Stop(ctx); err != nil {
 		return err
 	}

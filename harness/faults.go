@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
@@ -106,21 +107,21 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	if fs.closed {
 		r.skipped = "rollout already rolled back or drill ending"
 		fs.mu.Unlock()
-		fs.d.j.Record("fault.skipped", "fault", r.f.Name, "reason", r.skipped)
+		fs.d.j.Record(journal.FaultSkipped, "fault", r.f.Name, "reason", r.skipped)
 		return false
 	}
 	r.attempted = true
 	fs.mu.Unlock()
 	// Journal first: if the harness dies between this line and the next,
 	// the journal still says a fault may be in place.
-	fs.d.j.Record("fault.apply", "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
+	fs.d.j.Record(journal.FaultApply, "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
 	before := fs.d.recentTraffic(r.f.Target)
 	err := r.inj.Apply(ctx, fs.d)
 	fs.mu.Lock()
 	if err != nil {
 		r.applyErr = err.Error()
 		fs.mu.Unlock()
-		fs.d.j.Record("fault.apply.failed", "fault", r.f.Name, "error", err.Error())
+		fs.d.j.Record(journal.FaultApplyFailed, "fault", r.f.Name, "error", err.Error())
 		_ = r.inj.Revert(context.WithoutCancel(ctx))
 		return false
 	}
@@ -128,7 +129,7 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	r.applied, r.before, r.during = &now, before, metrics.Window{}
 	closed := fs.closed
 	fs.mu.Unlock()
-	fs.d.j.Record("fault.applied", "fault", r.f.Name)
+	fs.d.j.Record(journal.FaultApplied, "fault", r.f.Name)
 	if _, armed := r.inj.(injectors.ArmedFault); armed {
 		// Armed for a migration: the exposure starts when that migration
 		// runs, which the rollout marks.
@@ -168,20 +169,20 @@ func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
 	}
 	r.reverting = true
 	fs.mu.Unlock()
-	fs.d.j.Record("fault.revert", "fault", r.f.Name, "reason", why)
+	fs.d.j.Record(journal.FaultRevert, "fault", r.f.Name, "reason", why)
 	err := r.inj.Revert(ctx)
 	fs.mu.Lock()
 	r.reverting = false
 	if err != nil {
 		fs.mu.Unlock()
-		fs.d.j.Record("fault.revert.failed", "fault", r.f.Name, "error", err.Error())
+		fs.d.j.Record(journal.FaultRevertFailed, "fault", r.f.Name, "error", err.Error())
 		return false
 	}
 	now := time.Now()
 	r.reverted = &now
 	fs.verify(r)
 	fs.mu.Unlock()
-	fs.d.j.Record("fault.reverted", "fault", r.f.Name)
+	fs.d.j.Record(journal.FaultReverted, "fault", r.f.Name)
 	fs.d.say("fault %s reverted (%s)", r.f.Name, why)
 	return true
 }
@@ -212,7 +213,7 @@ func (fs *faultSet) verify(r *faultRun) {
 	}
 	e := v.Verify(obs)
 	r.effect = &e
-	fs.d.j.Record("fault.effect", "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
+	fs.d.j.Record(journal.FaultEffect, "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
 	if !e.Effective {
 		fs.d.say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
 	}

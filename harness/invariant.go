@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -133,7 +134,7 @@ func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]Side
 		if err != nil {
 			// No value: the judge's on_no_data policy decides, and the
 			// journal says why.
-			d.j.Record("invariant.error", "invariant", inv.Name, "error", err.Error())
+			d.j.Record(journal.InvariantError, "invariant", inv.Name, "error", err.Error())
 			out[metric] = SidePair{}
 			continue
 		}
@@ -167,7 +168,7 @@ func (d *drill) checkInvariants(ctx context.Context) []reports.Invariant {
 		} else {
 			r.OK = math.Abs(r.Value-inv.Expect) < 1e-9
 		}
-		d.j.Record("invariant.check", "invariant", inv.Name, "value", r.Value, "expect", inv.Expect, "ok", r.OK, "error", r.Error)
+		d.j.Record(journal.InvariantCheck, "invariant", inv.Name, "value", r.Value, "expect", inv.Expect, "ok", r.OK, "error", r.Error)
 		d.say("invariant %s: %s (expect %s) %s", inv.Name, fmtNum(r.Value), fmtNum(inv.Expect), okWord(r.OK, r.Error))
 		out = append(out, r)
 	}

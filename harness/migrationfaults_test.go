@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -26,7 +27,7 @@ func migrationDrill(t *testing.T, h *DatabaseHandle, dir string, base, to uint) 
 			Databases: []*scenarios.Database{{Name: "ordersdb", Engine: h.Engine}}},
 		Rollout: scenarios.Rollout{Service: "orders", To: "v2"},
 		Verify:  scenarios.Verify{Data: scenarios.Data{Schema: scenarios.SchemaBaseline}}}
-	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal.jsonl"), time.Now())
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

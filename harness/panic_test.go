@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -103,10 +102,10 @@ faults:
 		t.Errorf("leftovers: %v", rep.Leftovers)
 	}
 	var panics int
-	for _, e := range readJournalLines(t, filepath.Join(rep.RunDir, "journal.jsonl")) {
-		if e["event"] == "panic" {
+	for _, e := range runEvents(t, rep) {
+		if e.Event == "panic" {
 			panics++
-			f := e["fields"].(map[string]any)
+			f := e.Fields
 			if f["where"] != "test-panic goroutine" || !strings.Contains(fmt.Sprint(f["stack"]), "panic_test.go") {
 				t.Errorf("panic event = %v", f)
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -51,11 +52,11 @@ func checkPostgresAuth(t *testing.T, h *DatabaseHandle) {
 		}
 	}
 	if pw, ok := u.User.Password(); !ok || len(pw) < 32 {
-		t.Errorf("DSN %s: want a random password of at least 32 characters", redact(h.DSN))
+		t.Errorf("DSN %s: want a random password of at least 32 characters", redact.String(h.DSN))
 	}
 	for _, raw := range []string{h.URL, h.MigrateURL} {
 		if hu, err := url.Parse(raw); err != nil || hu.User.String() != u.User.String() {
-			t.Errorf("%s does not carry the DSN's password", redact(raw))
+			t.Errorf("%s does not carry the DSN's password", redact.String(raw))
 		}
 	}
 	for name, dsn := range map[string]string{"direct": h.DSN, "proxy": h.URL} {

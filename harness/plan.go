@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -43,13 +44,13 @@ func Plan(sc *scenarios.Scenario) []PlanEntry {
 	if base, to := svc.Version(svc.Baseline), svc.Version(ro.To); svc.Database != "" && base != nil && to != nil && base.Migration != to.Migration {
 		add(ss, false, "canary migration: %s %d -> %d, before the canary takes traffic (a failed migration rolls back)", svc.Database, base.Migration, to.Migration)
 	}
-	events := map[string]time.Duration{"rollout.start": ss}
+	events := map[string]time.Duration{journal.RolloutStart: ss}
 	stepAt := map[int]time.Duration{}
 	t, approx := ss, false
 	for i, st := range ro.Steps {
 		stepAt[i+1] = t
 		if i == 0 {
-			events["step.start"] = t
+			events[journal.StepStart] = t
 		}
 		if st.IsApproval() {
 			add(t, approx, "step %d: approval gate (%s): waits for an operator unless --auto-approve", i+1, st.Approval)

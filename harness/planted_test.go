@@ -309,12 +309,12 @@ func dropUniqueClientRef(ctx context.Context, db *sql.DB, engine string) error {
 // ledgerExamples are the examples of the drill's ledger.check.done event.
 func ledgerExamples(t *testing.T, rep *reports.Report) []string {
 	t.Helper()
-	for _, e := range readJournalLines(t, filepath.Join(rep.RunDir, "journal.jsonl")) {
-		if e["event"] != "ledger.check.done" {
+	for _, e := range runEvents(t, rep) {
+		if e.Event != "ledger.check.done" {
 			continue
 		}
 		var out []string
-		ex, _ := e["fields"].(map[string]any)["examples"].([]any)
+		ex, _ := e.Fields["examples"].([]any)
 		for _, x := range ex {
 			out = append(out, fmt.Sprint(x))
 		}

@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -245,7 +246,7 @@ func newPGPassword() (string, error) {
 		return "", err
 	}
 	pw := hex.EncodeToString(b[:])
-	registerSecret(pw)
+	redact.Register(pw)
 	return pw, nil
 }
 
@@ -272,7 +273,7 @@ func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.C
 	var out bytes.Buffer
 	initdb.Stdout, initdb.Stderr = &out, &out
 	if err := initdb.Run(); err != nil {
-		return &EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact(tail(out.String(), 15))}
+		return &EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact.String(tail(out.String(), 15))}
 	}
 	return nil
 }
@@ -320,7 +321,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 	}()
 	if err := s.waitReady(ctx, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		return &EnvError{What: fmt.Sprintf("PostgreSQL did not accept connections on 127.0.0.1:%d", port), Err: err,
-			Hint: "its log (" + s.logPath + ") ends with:\n" + redact(tail(readTail(s.logPath), 15))}
+			Hint: "its log (" + s.logPath + ") ends with:\n" + redact.String(tail(readTail(s.logPath), 15))}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -71,7 +72,7 @@ func TestPostgresProviderStartsAndLeavesNothingBehind(t *testing.T) {
 		t.Fatalf("PID %d: want the running postmaster", h.PID)
 	}
 	if h.Proxy == nil || !strings.HasPrefix(h.URL, "postgres://postgres:") || !strings.Contains(h.URL, "@127.0.0.1:") {
-		t.Fatalf("handle URL %s: want the proxy's", redact(h.URL))
+		t.Fatalf("handle URL %s: want the proxy's", redact.String(h.URL))
 	}
 	if h.URL == h.DSN {
 		t.Fatalf("URL and DSN are both %s: services must go through the proxy, checks around it", h.URL)

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -255,7 +256,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 		logf.Close()
 		return nil, &EnvError{What: "create the instance's output pipe", Err: err}
 	}
-	registerSecretEnv(spec.Env)
+	redact.RegisterEnv(spec.Env)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = childEnv(spec.Env, port)
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -273,7 +274,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf,
 		done: make(chan struct{}), logDone: make(chan struct{})}
 	go func() {
-		rw := &redactWriter{w: logf}
+		rw := redact.NewWriter(logf)
 		_, _ = io.Copy(rw, pr)
 		_ = rw.Flush()
 		pr.Close()
@@ -294,7 +295,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 		// The log is redacted already; redact again for what was
 		// registered after a line was written.
 		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
-			Hint: "its log (" + logPath + ") ends with:\n" + redact(tail(string(logText), 15)), Err: err}
+			Hint: "its log (" + logPath + ") ends with:\n" + redact.String(tail(string(logText), 15)), Err: err}
 	}
 	p.logf("started %s pid %d on %s", name, inst.PID(), inst.url)
 	return inst, nil
@@ -323,7 +324,7 @@ func (p *processProvider) Close(ctx context.Context) error {
 
 func (p *processProvider) logf(format string, args ...any) {
 	if p.cfg.Log != nil {
-		fmt.Fprint(p.cfg.Log, redact(fmt.Sprintf("  "+format+"\n", args...)))
+		fmt.Fprint(p.cfg.Log, redact.String(fmt.Sprintf("  "+format+"\n", args...)))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/reports"
 )
 
@@ -32,14 +33,14 @@ func (d *drill) rollbackPlan() []rollbackStep {
 // verifyRecovery and verifyData.
 func (d *drill) rollback(ctx context.Context) {
 	d.say("rolling back")
-	d.j.Record("rollback.start")
+	d.j.Record(journal.RollbackStart)
 	d.undo(ctx)
-	d.j.Record("rollback.done")
+	d.j.Record(journal.RollbackDone)
 }
 
 // undo runs the plan twice and records whether the second run was a no-op.
 func (d *drill) undo(ctx context.Context) {
-	d.rbSteps = d.runRollbackPlan(ctx, "rollback.step")
+	d.rbSteps = d.runRollbackPlan(ctx, journal.RollbackStep)
 	d.rbRerun = d.runRollbackPlan(ctx, "rollback.rerun")
 	d.rbIdempotent = true
 	for _, s := range d.rbRerun {
@@ -48,9 +49,9 @@ func (d *drill) undo(ctx context.Context) {
 		}
 	}
 	if d.rbIdempotent {
-		d.j.Record("rollback.idempotent", "detail", "second run changed nothing")
+		d.j.Record(journal.RollbackIdempotent, "detail", "second run changed nothing")
 	} else {
-		d.j.Record("rollback.not_idempotent", "detail", "second run changed something; see rerun steps")
+		d.j.Record(journal.RollbackNotIdempotent, "detail", "second run changed something; see rerun steps")
 	}
 }
 
@@ -64,7 +65,7 @@ func (d *drill) runRollbackPlan(ctx context.Context, event string) []reports.Ste
 			s.Detail = strings.TrimSpace(detail + " " + err.Error())
 		}
 		d.j.Record(event, "step", st.name, "ok", s.OK, "changed", changed, "detail", s.Detail)
-		if event == "rollback.step" {
+		if event == journal.RollbackStep {
 			d.say("  rollback %-20s %s", st.name, s.Detail)
 		}
 		out = append(out, s)
@@ -189,16 +190,16 @@ func (d *drill) cleanFailedUp(ctx context.Context, m migrator, v uint) (string, 
 			left = diffSchema(before, now)
 		}
 	}
-	d.j.Record("migrate.dirty", "version", v, "last_clean", prev, "left_behind", left)
+	d.j.Record(journal.MigrateDirty, "version", v, "last_clean", prev, "left_behind", left)
 	if err := m.force(int(v)); err != nil {
 		return "", err
 	}
 	_, downErr := m.run(ctx, uint(max(prev, 0)))
 	if downErr == nil {
-		d.j.Record("migrate.dirty.cleaned", "version", v, "detail", "the down migration ran on the half-applied schema")
+		d.j.Record(journal.MigrateDirtyCleaned, "version", v, "detail", "the down migration ran on the half-applied schema")
 		return fmt.Sprintf("dirty at %d: ran its down migration over the half-applied schema", v), nil
 	}
-	d.j.Record("migrate.dirty.down_failed", "version", v, "error", downErr.Error())
+	d.j.Record(journal.MigrateDirtyDownFailed, "version", v, "error", downErr.Error())
 	if err := m.force(prev); err != nil {
 		return fmt.Sprintf("dirty at %d: its down migration failed (%v)", v, downErr), err
 	}
@@ -216,9 +217,9 @@ func (d *drill) restoreFlags(context.Context) (bool, string, error) {
 // schema back.
 func (d *drill) abortRollout(ctx context.Context, why string) {
 	d.say("aborting rollout: %s", why)
-	d.j.Record("abort.start", "reason", why)
+	d.j.Record(journal.AbortStart, "reason", why)
 	d.undo(ctx)
-	d.j.Record("abort.done")
+	d.j.Record(journal.AbortDone)
 }
 
 // loadTimeout is the client's request timeout: no request outlives it.

@@ -22,7 +22,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
@@ -76,7 +78,7 @@ type drill struct {
 	provider              string
 	seed                  int64
 	interval              time.Duration
-	j                     *Journal
+	j                     *journal.Journal
 	prov                  Provider
 	started               time.Time
 
@@ -165,7 +167,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *report
 	ctx = injectors.WithPanicHandler(ctx, d.onPanic)
 	defer func() {
 		if p := recover(); p != nil {
-			d.j.Record("panic", "where", "main", "value", fmt.Sprint(p), "stack", string(debug.Stack()))
+			d.j.Record(journal.Panic, "where", "main", "value", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error: %v", p)
 		}
 		if perr := d.panicked(); perr != nil && err != nil {
@@ -223,22 +225,22 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		return nil, &EnvError{What: "create temp directory", Err: err}
 	}
 	d.tmpDir = tmp
-	j, err := OpenJournal(filepath.Join(d.runDir, "journal.jsonl"), d.started)
+	j, err := journal.Open(filepath.Join(d.runDir, "journal.jsonl"), d.started)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, &EnvError{What: "create journal", Err: err}
 	}
 	d.j = j
-	d.j.Record("run.start", append([]any{"run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
+	d.j.Record(journal.RunStart, append([]any{"run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
 		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", exePath(os.Getpid())}, procIdentity(os.Getpid())...)...)
 	for _, r := range previous {
 		if len(r.Actions) > 0 {
-			d.j.Record("cleanup.previous", "run_dir", r.RunDir, "actions", r.Actions)
+			d.j.Record(journal.CleanupPrevious, "run_dir", r.RunDir, "actions", r.Actions)
 			d.say("cleaned up after %s: %s", r.RunDir, strings.Join(r.Actions, "; "))
 		}
 	}
 	if cerr != nil {
-		d.j.Record("cleanup.previous.failed", "error", cerr.Error())
+		d.j.Record(journal.CleanupPreviousFailed, "error", cerr.Error())
 	}
 	d.faults = newFaultSet(d)
 	return d, nil
@@ -247,7 +249,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 // onPanic is the drill's injectors.PanicHandler: it journals the first
 // panic off the main goroutine and aborts the drill with it.
 func (d *drill) onPanic(where string, value any, stack []byte) {
-	d.j.Record("panic", "where", where, "value", fmt.Sprint(value), "stack", string(stack))
+	d.j.Record(journal.Panic, "where", where, "value", fmt.Sprint(value), "stack", string(stack))
 	d.panicMu.Lock()
 	first := d.panicErr == nil
 	if first {
@@ -274,7 +276,7 @@ func (d *drill) goSafe(ctx context.Context, where string, fn func()) {
 
 func (d *drill) say(format string, args ...any) {
 	// Progress lines quote errors and commands: redacted like the journal.
-	fmt.Fprintf(d.log, "[%6.1fs] %s\n", time.Since(d.started).Seconds(), redact(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(d.log, "[%6.1fs] %s\n", time.Since(d.started).Seconds(), redact.String(fmt.Sprintf(format, args...)))
 }
 
 // execute runs the phases in order. Teardown is not its business: finish
@@ -299,7 +301,7 @@ func (d *drill) execute(ctx context.Context) error {
 		now := time.Now()
 		d.detected = &now
 		d.decision = &reports.Decision{At: now.UTC(), Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence}
-		d.j.Record("decision.rollback", "reason", dec.Reason, "evidence", dec.Evidence)
+		d.j.Record(journal.DecisionRollback, "reason", dec.Reason, "evidence", dec.Evidence)
 		d.say("DECISION rollback: %s", dec.Reason)
 	}
 	switch {
@@ -323,7 +325,7 @@ func (d *drill) execute(ctx context.Context) error {
 // provision builds and starts databases, routers and baseline instances,
 // and migrates the schema to the baseline version.
 func (d *drill) provision(ctx context.Context) error {
-	d.j.Record("provision.start")
+	d.j.Record(journal.ProvisionStart)
 	prov, err := NewProvider(d.provider, ProviderConfig{
 		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
 		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
@@ -349,7 +351,7 @@ func (d *drill) provision(ctx context.Context) error {
 			d.mu.Unlock()
 		}
 		// database.ready carries what drill cleanup needs to find it again.
-		d.j.Record("database.ready", append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID)}, procIdentity(h.PID)...)...)
+		d.j.Record(journal.DatabaseReady, append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID)}, procIdentity(h.PID)...)...)
 	}
 	// Routers first: every service's dependency URLs point at routers, so
 	// they must exist before any instance starts.
@@ -378,7 +380,7 @@ func (d *drill) provision(ctx context.Context) error {
 	if err := d.snapshotBaseline(ctx); err != nil {
 		return err
 	}
-	d.j.Record("provision.done")
+	d.j.Record(journal.ProvisionDone)
 	return nil
 }
 
@@ -467,17 +469,17 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	}
 	// Secret-looking values are redacted everywhere from here on, on
 	// every provider (not only where a provider registers them).
-	registerSecretEnv(env)
+	redact.RegisterEnv(env)
 	registerMarkedSecrets(s, v, env)
 	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
 	env["DRILL_SEED"] = fmt.Sprint(d.seed)
 	if v.Migration > 0 {
 		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
 	}
-	d.j.Record("instance.start", "service", s.Name, "version", v.Name)
+	d.j.Record(journal.InstanceStart, "service", s.Name, "version", v.Name)
 	inst, err := d.prov.StartInstance(ctx, InstanceSpec{Service: s, Version: v, Env: env})
 	if err != nil {
-		d.j.Record("instance.failed", "service", s.Name, "version", v.Name, "error", err.Error())
+		d.j.Record(journal.InstanceFailed, "service", s.Name, "version", v.Name, "error", err.Error())
 		return nil, err
 	}
 	d.mu.Lock()
@@ -492,7 +494,7 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	if err := d.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
 		return nil, err
 	}
-	d.j.Record("instance.ready", append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID())}, procIdentity(inst.PID())...)...)
+	d.j.Record(journal.InstanceReady, append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID())}, procIdentity(inst.PID())...)...)
 	return inst, nil
 }
 
@@ -543,7 +545,7 @@ func (d *drill) startLoad(ctx context.Context) {
 	}
 	d.ledger = ledger
 	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, ledger)
-	d.j.Record("load.start", "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
+	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
 	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
 	maxDur := d.maxDuration()
@@ -628,7 +630,7 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	d.stalled = false
 	if late := d.heart.take(); late >= stallThreshold {
 		d.stalled = true
-		d.j.Record("machine.stall", "late_ms", late.Milliseconds(), "window_end", d.nextCut.UTC(),
+		d.j.Record(journal.MachineStall, "late_ms", late.Milliseconds(), "window_end", d.nextCut.UTC(),
 			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
 	}
 	out := map[string]map[string]metrics.Window{}
@@ -735,7 +737,7 @@ func (d *drill) steadyState(ctx context.Context) error {
 	// nothing about the steady state (k6 and Flagger users know this as
 	// ramp-up and the analysis' initial delay). Load is sent, not judged.
 	warm := warmupIntervals(ss.Warmup, d.interval)
-	d.j.Record("warmup.start", "warmup", ss.Warmup.String(), "intervals", warm)
+	d.j.Record(journal.WarmupStart, "warmup", ss.Warmup.String(), "intervals", warm)
 	for range warm {
 		if _, err := d.tick(ctx); err != nil {
 			return err
@@ -759,7 +761,7 @@ func (d *drill) steadyState(ctx context.Context) error {
 		d.say("steady state not met (attempt %d of %d): %s; measuring again", attempt, attempts, detail)
 	}
 	d.steady = reports.SteadyState{OK: ok, Detail: detail, Baseline: windowValues(d.baseline)}
-	d.j.Record("steady_state.done", "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
+	d.j.Record(journal.SteadyStateDone, "ok", ok, "detail", detail, "baseline", d.steady.Baseline)
 	if !ok {
 		d.outcome = reports.OutcomeAborted
 		d.say("steady state NOT met: %s", detail)
@@ -772,7 +774,7 @@ func (d *drill) steadyState(ctx context.Context) error {
 // steadyAttempt measures the hypothesis once over steady_state.duration.
 func (d *drill) steadyAttempt(ctx context.Context, attempt, attempts int) (bool, string, error) {
 	ss := d.sc.SteadyState
-	d.j.Record("steady_state.start", "duration", ss.Duration.String(), "attempt", attempt, "attempts", attempts)
+	d.j.Record(journal.SteadyStateStart, "duration", ss.Duration.String(), "attempt", attempt, "attempts", attempts)
 	n := max(int(ss.Duration/d.interval), 1)
 	var ws, rs, clean []metrics.Window
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
@@ -802,7 +804,7 @@ func (d *drill) steadyAttempt(ctx context.Context, attempt, attempts int) (bool,
 	if attempt > 1 {
 		detail += fmt.Sprintf(" (attempt %d of %d)", attempt, attempts)
 	}
-	d.j.Record("steady_state.attempt", "attempt", attempt, "ok", ok, "detail", detail)
+	d.j.Record(journal.SteadyStateAttempt, "attempt", attempt, "ok", ok, "detail", detail)
 	return ok, detail, nil
 }
 
@@ -866,7 +868,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 		return nil, err
 	}
 	defer probes.close()
-	d.j.Record("rollout.start", "service", svc.Name, "from", base.Name, "to", to.Name, "strategy", ro.Strategy)
+	d.j.Record(journal.RolloutStart, "service", svc.Name, "from", base.Name, "to", to.Name, "strategy", ro.Strategy)
 	d.say("rollout %s %s -> %s (%d steps, judge %s)", svc.Name, base.Name, to.Name, len(ro.Steps), ro.Analysis.Judge)
 	if to.Migration != base.Migration {
 		// From here on the schema may differ from the baseline's, and the
@@ -928,7 +930,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 	for i, st := range ro.Steps {
 		stepNo := i + 1
 		if st.IsApproval() {
-			d.j.Record("step.start", "step", stepNo, "approval", st.Approval)
+			d.j.Record(journal.StepStart, "step", stepNo, "approval", st.Approval)
 			d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
 			dec, approved, err := d.approvalGate(ctx, stepNo, observe)
 			if err != nil || dec != nil {
@@ -938,12 +940,12 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 				now := time.Now()
 				return &Decision{Verdict: Rollback, Reason: "operator rejected the approval gate at step " + fmt.Sprint(stepNo), Evidence: map[string]any{"at": now}}, nil
 			}
-			d.j.Record("step.end", "step", stepNo)
+			d.j.Record(journal.StepEnd, "step", stepNo)
 			continue
 		}
 		rt.SetSplit(base.Name, to.Name, st.Weight)
 		now := time.Now()
-		d.j.Record("step.start", "step", stepNo, "weight", st.Weight, "hold", st.Hold.String())
+		d.j.Record(journal.StepStart, "step", stepNo, "weight", st.Weight, "hold", st.Hold.String())
 		d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
 		d.markExposure(now)
 		d.say("step %d: %s at %.0f%% for %s", stepNo, to.Name, st.Weight*100, st.Hold)
@@ -955,7 +957,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 			}
 			if dec := observe(tw); dec != nil {
 				if ro.OnFailure == scenarios.OnFailureContinue {
-					d.j.Record("decision.ignored", "reason", dec.Reason, "policy", "on_failure: continue")
+					d.j.Record(journal.DecisionIgnored, "reason", dec.Reason, "policy", "on_failure: continue")
 					judge = mustJudge(ro.Analysis)
 				} else {
 					return dec, nil
@@ -965,7 +967,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 				held += d.interval
 			}
 		}
-		d.j.Record("step.end", "step", stepNo)
+		d.j.Record(journal.StepEnd, "step", stepNo)
 	}
 	return nil, nil
 }
@@ -988,19 +990,19 @@ func (d *drill) markExposure(t time.Time) {
 		if d.load != nil {
 			d.load.markExposure(t)
 		}
-		d.j.RecordAt(t, "exposure", "note", "T0: first bad-release or fault exposure")
+		d.j.RecordAt(t, journal.Exposure, "note", "T0: first bad-release or fault exposure")
 	}
 }
 
 // approvalGate waits for an operator while the judge keeps watching.
 func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[string]map[string]metrics.Window) *Decision) (*Decision, bool, error) {
 	if d.opts.AutoApprove {
-		d.j.Record("approval.auto", "step", step)
+		d.j.Record(journal.ApprovalAuto, "step", step)
 		d.say("step %d: approval passed by --auto-approve", step)
 		return nil, true, nil
 	}
 	d.say("step %d: APPROVAL NEEDED - type 'yes' to continue the rollout, 'no' to roll back", step)
-	d.j.Record("approval.wait", "step", step)
+	d.j.Record(journal.ApprovalWait, "step", step)
 	answers := d.operatorAnswers()
 	deadline := time.Now().Add(approvalTimeout)
 	for time.Now().Before(deadline) {
@@ -1014,16 +1016,16 @@ func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[str
 		select {
 		case a, ok := <-answers:
 			if !ok {
-				d.j.Record("approval.rejected", "step", step, "reason", "no operator input (stdin closed); use --auto-approve in unattended runs")
+				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "no operator input (stdin closed); use --auto-approve in unattended runs")
 				d.say("no operator input: treating the gate as rejected (use --auto-approve in CI)")
 				return nil, false, nil
 			}
 			switch strings.ToLower(strings.TrimSpace(a)) {
 			case "y", "yes":
-				d.j.Record("approval.granted", "step", step)
+				d.j.Record(journal.ApprovalGranted, "step", step)
 				return nil, true, nil
 			case "n", "no":
-				d.j.Record("approval.rejected", "step", step, "reason", "operator")
+				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "operator")
 				return nil, false, nil
 			default:
 				d.say("answer 'yes' or 'no'")
@@ -1031,7 +1033,7 @@ func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[str
 		default:
 		}
 	}
-	d.j.Record("approval.rejected", "step", step, "reason", "timed out after "+approvalTimeout.String())
+	d.j.Record(journal.ApprovalRejected, "step", step, "reason", "timed out after "+approvalTimeout.String())
 	return nil, false, nil
 }
 
@@ -1074,7 +1076,7 @@ func (d *drill) promote(ctx context.Context) error {
 	d.mu.Unlock()
 	d.outcome = reports.OutcomePromoted
 	d.decision = &reports.Decision{At: time.Now().UTC(), Verdict: "promote", Reason: "every step passed its analysis"}
-	d.j.Record("promote", "service", svc.Name, "version", ro.To)
+	d.j.Record(journal.Promote, "service", svc.Name, "version", ro.To)
 	d.say("promoted %s %s", svc.Name, ro.To)
 	if old != nil {
 		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
@@ -1084,7 +1086,7 @@ func (d *drill) promote(ctx context.Context) error {
 		if err := old.Stop(ctx); err != nil {
 			return err
 		}
-		d.j.Record("instance.stop", "service", svc.Name, "version", svc.Baseline, "reason", "promoted")
+		d.j.Record(journal.InstanceStop, "service", svc.Name, "version", svc.Baseline, "reason", "promoted")
 	}
 	return nil
 }

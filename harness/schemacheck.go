@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -32,7 +33,7 @@ func (d *drill) snapshotBaseline(ctx context.Context) error {
 			return fmt.Errorf("schema snapshot of %s before the rollout: %w", db.Name, err)
 		}
 		d.schema.before[db.Name] = s
-		d.j.Record("schema.snapshot", "database", db.Name, "phase", "before rollout", "facts", len(s.Lines))
+		d.j.Record(journal.SchemaSnapshot, "database", db.Name, "phase", "before rollout", "facts", len(s.Lines))
 	}
 	return nil
 }
@@ -56,7 +57,7 @@ func (d *drill) snapshot(ctx context.Context, name string) (Schema, error) {
 func (d *drill) checkSchema(ctx context.Context) {
 	if d.outcome == reports.OutcomePromoted {
 		if d.schema.before != nil {
-			d.j.Record("schema.check", "skipped", "promoted: the schema is the new version's by design")
+			d.j.Record(journal.SchemaCheck, "skipped", "promoted: the schema is the new version's by design")
 		}
 		return
 	}
@@ -106,7 +107,7 @@ func (d *drill) checkSchema(ctx context.Context) {
 	if d.schema.restored == nil {
 		return
 	}
-	d.j.Record("schema.check", "restored", restored, "version", d.schema.version, "diff", d.schema.diff, "detail", strings.Join(why, "; "))
+	d.j.Record(journal.SchemaCheck, "restored", restored, "version", d.schema.version, "diff", d.schema.diff, "detail", strings.Join(why, "; "))
 	if restored {
 		d.say("schema: restored")
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,9 +53,9 @@ rollout:
 func steadyAttempts(t *testing.T, rep *reports.Report) []bool {
 	t.Helper()
 	var out []bool
-	for _, e := range readJournalLines(t, filepath.Join(rep.RunDir, "journal.jsonl")) {
-		if e["event"] == "steady_state.attempt" {
-			out = append(out, e["fields"].(map[string]any)["ok"].(bool))
+	for _, e := range runEvents(t, rep) {
+		if e.Event == "steady_state.attempt" {
+			out = append(out, e.Fields["ok"].(bool))
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -61,7 +62,7 @@ func (d *drill) verifyRecovery(ctx context.Context) error {
 	deadline := from.Add(within)
 	need := max(int(window/d.interval), 1)
 	d.say("verifying recovery: %s window within %s of detection", window, within)
-	d.j.Record("recovery.start", "window", window.String(), "within", within.String())
+	d.j.Record(journal.RecoveryStart, "window", window.String(), "within", within.String())
 	// The window in progress when the rollback finished still holds canary
 	// traffic; start from a clean interval.
 	if _, err := d.tick(ctx); err != nil {
@@ -88,13 +89,13 @@ func (d *drill) verifyRecovery(ctx context.Context) error {
 		if ok {
 			t := d.nextCut
 			d.recovered = &t
-			d.j.Record("recovery.done", "ok", true, "detail", detail)
+			d.j.Record(journal.RecoveryDone, "ok", true, "detail", detail)
 			d.say("recovered: %s", detail)
 			return nil
 		}
-		d.j.Record("recovery.check", "ok", false, "detail", detail)
+		d.j.Record(journal.RecoveryCheck, "ok", false, "detail", detail)
 	}
-	d.j.Record("recovery.done", "ok", false, "detail", "no window met the baseline within "+within.String())
+	d.j.Record(journal.RecoveryDone, "ok", false, "detail", "no window met the baseline within "+within.String())
 	d.say("NOT recovered within %s", within)
 	return nil
 }
@@ -128,14 +129,14 @@ func (d *drill) checkLedgerData(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	d.j.Record("ledger.check.start", "database", spec.Database, "table", spec.Table)
+	d.j.Record(journal.LedgerCheckStart, "database", spec.Database, "table", spec.Table)
 	res, err := checkLedger(ctx, db, spec, d.ledger.path)
 	if err != nil {
-		d.j.Record("ledger.check.failed", "error", err.Error())
+		d.j.Record(journal.LedgerCheckFailed, "error", err.Error())
 		return fmt.Errorf("ledger check: %w", err)
 	}
 	d.ledgerRes = &res
-	d.j.Record("ledger.check.done", "acknowledged", res.Acknowledged, "lost", res.Lost, "changed", res.Changed,
+	d.j.Record(journal.LedgerCheckDone, "acknowledged", res.Acknowledged, "lost", res.Lost, "changed", res.Changed,
 		"duplicated", res.Duplicated, "indeterminate", res.Indeterminate, "examples", res.Examples)
 	d.say("ledger: %d acknowledged, %d lost, %d changed, %d duplicated, %d indeterminate",
 		res.Acknowledged, res.Lost, res.Changed, res.Duplicated, res.Indeterminate)
@@ -157,7 +158,7 @@ func (d *drill) stopLoad() {
 	}
 	if d.load.stoppedAt.IsZero() {
 		d.load.stoppedAt = time.Now()
-		d.j.Record("load.stop", "requests", d.load.counts.total.Load(), "failed", d.load.counts.failed.Load())
+		d.j.Record(journal.LoadStop, "requests", d.load.counts.total.Load(), "failed", d.load.counts.failed.Load())
 	}
 }
 
@@ -168,7 +169,7 @@ func (d *drill) finish(runErr error) *reports.Report {
 	defer cancel()
 	if runErr != nil {
 		d.errText = runErr.Error()
-		d.j.Record("run.error", "error", runErr.Error())
+		d.j.Record(journal.RunError, "error", runErr.Error())
 		d.mu.Lock()
 		live := d.canaryLive
 		d.mu.Unlock()
@@ -181,23 +182,23 @@ func (d *drill) finish(runErr error) *reports.Report {
 	if d.outcome == "" {
 		d.outcome = reports.OutcomeAborted
 	}
-	d.j.Record("teardown.start")
+	d.j.Record(journal.TeardownStart)
 	d.stopLoad()
 	if _, failed := d.faults.revertAll(ctx, "teardown"); len(failed) > 0 {
 		d.leftovers = append(d.leftovers, "faults not reverted: "+fmt.Sprint(failed))
 	}
 	if d.prov != nil {
 		if err := d.prov.Close(ctx); err != nil {
-			d.j.Record("teardown.provider", "error", err.Error())
+			d.j.Record(journal.TeardownProvider, "error", err.Error())
 		}
 	}
 	for name, rt := range d.routers {
 		if err := rt.Close(); err != nil {
-			d.j.Record("teardown.router", "service", name, "error", err.Error())
+			d.j.Record(journal.TeardownRouter, "service", name, "error", err.Error())
 		}
 	}
 	d.leftovers = append(d.leftovers, d.checkLeftovers()...)
-	d.j.Record("teardown.done", "leftovers", d.leftovers)
+	d.j.Record(journal.TeardownDone, "leftovers", d.leftovers)
 	rep := d.report()
 	if err := reports.Write(d.runDir, rep); err != nil {
 		fmt.Fprintf(d.log, "write report: %v\n", err)
@@ -257,11 +258,11 @@ func (d *drill) report() *reports.Report {
 		Decision:    d.decision,
 	}
 	if d.exposure != nil && d.detected != nil {
-		v := roundSeconds(d.detected.Sub(*d.exposure))
+		v := journal.Seconds(d.detected.Sub(*d.exposure))
 		rep.DetectionSeconds = &v
 	}
 	if d.detected != nil && d.recovered != nil {
-		v := roundSeconds(d.recovered.Sub(*d.detected))
+		v := journal.Seconds(d.recovered.Sub(*d.detected))
 		rep.RecoverySeconds = &v
 	}
 	if d.load != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drillhq/drill/harness/journal"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -273,7 +274,7 @@ func newChartModel(r *Report) *chartModel {
 	}
 	service := ""
 	for _, e := range r.Timeline {
-		if e.Event == "rollout.start" {
+		if e.Event == journal.RolloutStart {
 			service, m.baseline, m.canary = fieldString(e, "service"), fieldString(e, "from"), fieldString(e, "to")
 			break
 		}
@@ -320,7 +321,7 @@ func newChartModel(r *Report) *chartModel {
 	for _, e := range r.Timeline {
 		at := e.ElapsedSeconds
 		switch e.Event {
-		case "step.start":
+		case journal.StepStart:
 			w, ok := e.Fields["weight"].(float64)
 			name := "step " + value(e.Fields["step"])
 			if !ok {
@@ -331,7 +332,7 @@ func newChartModel(r *Report) *chartModel {
 			setWeight(at, w)
 		case "promote":
 			setWeight(at, 1)
-		case "rollback.step":
+		case journal.RollbackStep:
 			if fieldString(e, "step") == "route-to-baseline" {
 				setWeight(at, 0)
 			}

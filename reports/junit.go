@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/drillhq/drill/harness/journal"
 )
 
 func init() {
@@ -240,7 +242,7 @@ func rolloutSteps(r *Report) []rolloutCase {
 	byNo := map[int]*span{}
 	for _, e := range r.Timeline {
 		switch e.Event {
-		case "step.start":
+		case journal.StepStart:
 			no, ok := intField(e.Fields["step"])
 			if !ok {
 				no = len(steps) + 1
@@ -251,7 +253,7 @@ func rolloutSteps(r *Report) []rolloutCase {
 			}
 			steps = append(steps, sp)
 			byNo[no] = sp
-		case "step.end":
+		case journal.StepEnd:
 			no, ok := intField(e.Fields["step"])
 			sp := byNo[no]
 			if !ok && len(steps) > 0 {

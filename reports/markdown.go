@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drillhq/drill/harness/journal"
 )
 
 func init() {
@@ -156,12 +158,12 @@ func mdExpectations(p *printer, r *Report) {
 // (starts of steps that also record their end, routine bookkeeping) is left
 // out. A name ending in "." stands for every event with that prefix.
 var reviewEvents = []string{
-	"exposure", "step.start",
-	"fault.applied", "fault.reverted", "fault.effect", "fault.skipped",
+	"exposure", journal.StepStart,
+	journal.FaultApplied, journal.FaultReverted, journal.FaultEffect, journal.FaultSkipped,
 	"decision.", "analysis",
-	"rollback.step", "recovery.done",
-	"migrate.", "schema.check", "invariant.check", "invariant.error",
-	"ledger.check.done", "ledger.check.failed", "steady_state.attempt",
+	journal.RollbackStep, journal.RecoveryDone,
+	"migrate.", journal.SchemaCheck, journal.InvariantCheck, journal.InvariantError,
+	journal.LedgerCheckDone, journal.LedgerCheckFailed, journal.SteadyStateAttempt,
 }
 
 func reviewed(e Event) bool {
@@ -181,16 +183,16 @@ func reviewed(e Event) bool {
 // evidence is summarized in the decision section, the ledger's examples
 // are too long for a cell.
 var eventKeys = map[string][]string{
-	"step.start":           {"step", "weight", "hold", "approval"},
-	"fault.effect":         {"fault", "effective", "measured"},
-	"rollback.step":        {"step", "ok", "changed", "detail"},
-	"recovery.done":        {"ok", "detail"},
-	"schema.check":         {"restored", "version", "detail"},
-	"invariant.check":      {"invariant", "value", "expect", "ok", "error"},
-	"ledger.check.done":    {"acknowledged", "lost", "changed", "duplicated", "indeterminate"},
-	"steady_state.attempt": {"attempt", "ok", "detail"},
-	"analysis":             {"verdict", "reason"},
-	"decision.rollback":    {"reason"},
+	journal.StepStart:          {"step", "weight", "hold", "approval"},
+	journal.FaultEffect:        {"fault", "effective", "measured"},
+	journal.RollbackStep:       {"step", "ok", "changed", "detail"},
+	journal.RecoveryDone:       {"ok", "detail"},
+	journal.SchemaCheck:        {"restored", "version", "detail"},
+	journal.InvariantCheck:     {"invariant", "value", "expect", "ok", "error"},
+	journal.LedgerCheckDone:    {"acknowledged", "lost", "changed", "duplicated", "indeterminate"},
+	journal.SteadyStateAttempt: {"attempt", "ok", "detail"},
+	"analysis":                 {"verdict", "reason"},
+	journal.DecisionRollback:   {"reason"},
 }
 
 var eventSkip = map[string]bool{"evidence": true, "examples": true, "diff": true}
@@ -261,14 +263,14 @@ func phases(r *Report) (string, []phase) {
 	decided := false
 	for _, e := range r.Timeline {
 		switch e.Event {
-		case "step.start":
+		case journal.StepStart:
 			steps++
 			name := "step " + strconv.Itoa(steps)
 			if s, ok := e.Fields["step"]; ok && !isEmpty(s) {
 				name = "step " + value(s)
 			}
 			splits = append(splits, phase{name, e.T})
-		case "decision.rollback":
+		case journal.DecisionRollback:
 			if !decided {
 				decided = true
 				splits = append(splits, phase{"after rollback decision", e.T})
@@ -475,7 +477,7 @@ func reviewQuestions(r *Report) []string {
 	}
 	attempts, failedAttempts := 0, 0
 	for _, e := range r.Timeline {
-		if e.Event == "steady_state.attempt" {
+		if e.Event == journal.SteadyStateAttempt {
 			attempts++
 			if b, ok := e.Fields["ok"].(bool); ok && !b {
 				failedAttempts++

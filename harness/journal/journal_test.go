@@ -1,13 +1,15 @@
-package harness
+package journal
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ import (
 func openTestJournal(t *testing.T, start time.Time) (*Journal, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
-	j, err := OpenJournal(path, start)
+	j, err := Open(path, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func TestJournalClose(t *testing.T) {
 		t.Errorf("Events() after Close holds %d, want 2", len(ev))
 	}
 	// The journal of a run is never overwritten.
-	if _, err := OpenJournal(path, time.Now()); err == nil {
+	if _, err := Open(path, time.Now()); err == nil {
 		t.Errorf("OpenJournal on an existing journal succeeded")
 	}
 }
@@ -218,5 +220,54 @@ func TestJournalConcurrentRecords(t *testing.T) {
 	}
 	if len(seen) != goroutines*each {
 		t.Errorf("%d distinct events on disk, want %d", len(seen), goroutines*each)
+	}
+}
+
+// TestJournalRedactsSecrets: the password of a URL and the value of a
+// secret-named field reach neither the file nor the in-memory events
+// (which become the report's timeline), and the file is private to the
+// user.
+func TestJournalRedactsSecrets(t *testing.T) {
+	j, path := openTestJournal(t, time.Now())
+	j.Record("instance.failed", "url", "postgres://postgres:0123456789abcdef@127.0.0.1:5432/ordersdb?sslmode=disable",
+		"error", errors.New("migrate postgres://postgres:0123456789abcdef@127.0.0.1:5432/ordersdb: dirty"), "api_token", "plain-token")
+	checkJournalHides(t, j, path, "0123456789abcdef", "plain-token")
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "postgres://postgres:[REDACTED]@127.0.0.1:5432/ordersdb") {
+		t.Errorf("journal lost the rest of the URL:\n%s", b)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("journal mode %v, want 0600", perm)
+	}
+}
+
+// TestJournalAddSecret: a value registered with AddSecret is hidden
+// wherever it turns up, under any field name.
+func TestJournalAddSecret(t *testing.T) {
+	j, path := openTestJournal(t, time.Now())
+	j.AddSecret("journal-s3cr3t-value")
+	j.Record("fault.apply.failed", "error", "exit 1: auth journal-s3cr3t-value rejected",
+		"actions", []string{"sent journal-s3cr3t-value"})
+	checkJournalHides(t, j, path, "journal-s3cr3t-value")
+}
+
+func checkJournalHides(t *testing.T, j *Journal, path string, leaks ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range leaks {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("journal file holds %q:\n%s", leak, b)
+		}
+		for _, e := range j.Events() {
+			if m, _ := json.Marshal(e.Fields); strings.Contains(string(m), leak) {
+				t.Errorf("in-memory event %s holds %q: %s", e.Event, leak, m)
+			}
+		}
 	}
 }

@@ -1,4 +1,9 @@
-package harness
+// Package redact keeps secrets out of everything drill writes and prints:
+// the journal, reports, saved service logs and progress lines. Secrets are
+// registered process-wide (a database password drill generated, an env
+// value marked secret) because a value must be hidden wherever it turns up,
+// and several of the places that learn one (providers) have no journal.
+package redact
 
 import (
 	"bytes"
@@ -10,13 +15,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/drillhq/drill/scenarios"
 )
 
-// redactMark stands in for every secret drill keeps out of what it writes
+// Mark stands in for every secret drill keeps out of what it writes
 // and prints.
-const redactMark = "[REDACTED]"
+const Mark = "[REDACTED]"
 
 // minSecretLen is the shortest value registered as a secret: a one- or
 // two-character "secret" (a flag such as "1" or "on" under a *_KEY name)
@@ -30,7 +33,7 @@ const minSecretLen = 6
 var secretKeyRE = regexp.MustCompile(`(?i)password|token|secret|key`)
 
 // secretKey reports whether a variable or field named k holds a secret.
-func secretKey(k string) bool { return secretKeyRE.MatchString(k) }
+func SecretKey(k string) bool { return secretKeyRE.MatchString(k) }
 
 var (
 	// urlPasswordRE finds the password of a URL's userinfo
@@ -57,8 +60,8 @@ type secretSet struct {
 
 var runSecrets secretSet
 
-// registerSecret makes every later redaction hide v.
-func registerSecret(v string) {
+// Register makes every later redaction hide v.
+func Register(v string) {
 	v = strings.TrimSpace(v)
 	if len(v) < minSecretLen {
 		return
@@ -76,23 +79,12 @@ func registerSecret(v string) {
 	sort.SliceStable(runSecrets.sorted, func(i, j int) bool { return len(runSecrets.sorted[i]) > len(runSecrets.sorted[j]) })
 }
 
-// registerSecretEnv registers the values of env entries whose names look
+// RegisterEnv registers the values of env entries whose names look
 // secret, where secretEnvValue says the value can be one.
-func registerSecretEnv(env map[string]string) {
+func RegisterEnv(env map[string]string) {
 	for k, v := range env {
-		if secretKey(k) && secretEnvValue(k, v) {
-			registerSecret(v)
-		}
-	}
-}
-
-// registerMarkedSecrets registers the values of the env entries the
-// scenario marks `secret: true` on the service or the version, whatever
-// they are called (resolved values: a placeholder's result is hidden too).
-func registerMarkedSecrets(s *scenarios.Service, v *scenarios.Version, env map[string]string) {
-	for k, val := range env {
-		if s.SecretEnv[k] || v.SecretEnv[k] {
-			registerSecret(val)
+		if SecretKey(k) && secretEnvValue(k, v) {
+			Register(v)
 		}
 	}
 }
@@ -124,74 +116,68 @@ func secretEnvValue(name, v string) bool {
 	return true
 }
 
-// redact hides secrets in s: every registered value, URL passwords, and
-// values assigned to secret-looking names.
-func redact(s string) string {
+// String hides secrets in s as every output of the harness does: the
+// values registered for this process's runs (database passwords, secret
+// env values), passwords in URLs, and values assigned to names containing
+// PASSWORD, TOKEN, SECRET or KEY (NAME=value, --name=value, "name":"value").
+func String(s string) string {
 	if s == "" {
 		return s
 	}
 	runSecrets.mu.RLock()
 	for _, v := range runSecrets.sorted {
 		if strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, redactMark)
+			s = strings.ReplaceAll(s, v, Mark)
 		}
 	}
 	runSecrets.mu.RUnlock()
-	s = urlPasswordRE.ReplaceAllString(s, "${1}"+redactMark+"${3}")
+	s = urlPasswordRE.ReplaceAllString(s, "${1}"+Mark+"${3}")
 	s = assignRE.ReplaceAllStringFunc(s, func(m string) string {
 		i := strings.IndexByte(m, '=')
-		return m[:i+1] + redactMark
+		return m[:i+1] + Mark
 	})
-	return jsonFieldRE.ReplaceAllString(s, "${1}"+redactMark+"${3}")
+	return jsonFieldRE.ReplaceAllString(s, "${1}"+Mark+"${3}")
 }
 
-// Redact hides secrets in s as every output of the harness does: the
-// values registered for this process's runs (database passwords, secret
-// env values), passwords in URLs, and values assigned to names containing
-// PASSWORD, TOKEN, SECRET or KEY (NAME=value, --name=value, "name":"value").
-// For drill's commands, which print what the harness does not (validate,
-// plan).
-func Redact(s string) string { return redact(s) }
-
-// redactField returns a journal field's value with its secrets hidden. A
+// Field returns a journal field's value with its secrets hidden. A
 // field or map key that looks secret loses its string value entirely;
 // strings, errors and the common containers are redacted in place; any
 // other value that is marshalled with a secret in it is replaced by its
 // redacted JSON form (what the journal would have written anyway).
-func redactField(key string, v any) any {
+func Field(key string, v any) any {
 	switch x := v.(type) {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
 		float32, float64, time.Time, time.Duration:
 		return v
 	case string:
-		if secretKey(key) && x != "" {
-			return redactMark
+		if SecretKey(key) && x != "" {
+			return Mark
 		}
-		return redact(x)
+		return String(x)
 	case error:
-		return redactField(key, x.Error())
+		return Field(key, x.Error())
 	case []string:
 		out := make([]string, len(x))
 		for i, s := range x {
-			out[i], _ = redactField(key, s).(string)
+			out[i], _ = Field(key, s).(string)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = redactField(key, e)
+			out[i] = Field(key, e)
 		}
 		return out
 	case map[string]string:
 		out := make(map[string]string, len(x))
 		for k, s := range x {
-			out[k], _ = redactField(k, s).(string)
+			out[k], _ = Field(k, s).(string)
 		}
 		return out
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = redactField(k, e)
+			out[k] = Field(k, e)
 		}
 		return out
 	}
@@ -203,35 +189,39 @@ func redactField(key string, v any) any {
 	if json.Unmarshal(b, &generic) != nil {
 		return v
 	}
-	if red := redactField(key, generic); !reflect.DeepEqual(red, generic) {
+	if red := Field(key, generic); !reflect.DeepEqual(red, generic) {
 		return red
 	}
 	return v
 }
 
-// redactWriter redacts what passes through it line by line, so a secret
+// Writer redacts what passes through it line by line, so a secret
 // split across two writes is still caught; a line longer than
-// maxRedactLine is redacted and written in pieces.
-type redactWriter struct {
+// maxLine is redacted and written in pieces.
+type Writer struct {
 	w   io.Writer
 	buf []byte
 }
 
-const maxRedactLine = 64 << 10
+const maxLine = 64 << 10
 
-func (r *redactWriter) Write(p []byte) (int, error) {
+// NewWriter returns a Writer that writes redacted lines to w; call Flush
+// when done.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+func (r *Writer) Write(p []byte) (int, error) {
 	r.buf = append(r.buf, p...)
 	done := 0
 	defer func() { r.buf = append(r.buf[:0], r.buf[done:]...) }()
 	for {
 		i := bytes.IndexByte(r.buf[done:], '\n')
 		if i < 0 {
-			if len(r.buf)-done < maxRedactLine {
+			if len(r.buf)-done < maxLine {
 				return len(p), nil
 			}
 			i = len(r.buf) - done - 1
 		}
-		line := redact(string(r.buf[done : done+i+1]))
+		line := String(string(r.buf[done : done+i+1]))
 		done += i + 1
 		if _, err := io.WriteString(r.w, line); err != nil {
 			return len(p), err
@@ -240,11 +230,11 @@ func (r *redactWriter) Write(p []byte) (int, error) {
 }
 
 // Flush writes a last line that has no newline.
-func (r *redactWriter) Flush() error {
+func (r *Writer) Flush() error {
 	if len(r.buf) == 0 {
 		return nil
 	}
-	_, err := io.WriteString(r.w, redact(string(r.buf)))
+	_, err := io.WriteString(r.w, String(string(r.buf)))
 	r.buf = nil
 	return err
 }

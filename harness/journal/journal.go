@@ -1,11 +1,14 @@
-package harness
+package journal
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/drillhq/drill/harness/redact"
 )
 
 // Event is one line of journal.jsonl.
@@ -32,7 +35,7 @@ type Journal struct {
 // OpenJournal creates path and starts the clock. The file is private to
 // the user (0600): even redacted, a run's timeline names its paths and
 // processes.
-func OpenJournal(path string, start time.Time) (*Journal, error) {
+func Open(path string, start time.Time) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -45,7 +48,7 @@ func OpenJournal(path string, start time.Time) (*Journal, error) {
 // fields whose names look secret (*PASSWORD*, *TOKEN*, *SECRET*, *KEY*) and
 // passwords in URLs are hidden without it; this is for a secret that turns
 // up under another name, such as a scenario's env value marked secret.
-func (j *Journal) AddSecret(value string) { registerSecret(value) }
+func (j *Journal) AddSecret(value string) { redact.Register(value) }
 
 // Record writes an event now. Fields are given as key, value pairs; every
 // string in them is redacted (see AddSecret) before it is written or kept.
@@ -55,17 +58,17 @@ func (j *Journal) Record(event string, kv ...any) Event {
 
 // RecordAt writes an event with an explicit time.
 func (j *Journal) RecordAt(t time.Time, event string, kv ...any) Event {
-	e := Event{T: t.UTC(), Elapsed: roundSeconds(t.Sub(j.start)), Event: event}
+	e := Event{T: t.UTC(), Elapsed: Seconds(t.Sub(j.start)), Event: event}
 	if len(kv) > 0 {
 		e.Fields = make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
 			k := fmt.Sprint(kv[i])
-			e.Fields[k] = redactField(k, kv[i+1])
+			e.Fields[k] = redact.Field(k, kv[i+1])
 		}
 	}
 	line, err := json.Marshal(e)
 	if err != nil {
-		line, _ = json.Marshal(Event{T: e.T, Elapsed: e.Elapsed, Event: event, Fields: map[string]any{"marshal_error": redact(err.Error())}})
+		line, _ = json.Marshal(Event{T: e.T, Elapsed: e.Elapsed, Event: event, Fields: map[string]any{"marshal_error": redact.String(err.Error())}})
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -119,7 +122,8 @@ func (j *Journal) Close() error {
 	return err
 }
 
-func roundSeconds(d time.Duration) float64 {
+// Seconds rounds d to milliseconds, as the journal writes elapsed times.
+func Seconds(d time.Duration) float64 {
 	return float64(d.Round(time.Millisecond)) / float64(time.Second)
 }
 
@@ -137,4 +141,34 @@ func (j *Journal) Signal(name string) {
 		close(ch)
 	}
 	delete(j.waiters, name)
+}
+
+func Read(path string) ([]Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var events []Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e Event
+		// A run killed mid-write may leave a torn last line: skip it.
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			events = append(events, e)
+		}
+	}
+	return events, sc.Err()
+}
+
+func Append(path, event string, fields map[string]any) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	line, _ := json.Marshal(Event{T: time.Now().UTC(), Event: event, Fields: fields})
+	_, err = f.Write(append(line, '\n'))
+	return err
 }
