@@ -27,6 +27,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/injectors"
@@ -34,8 +35,8 @@ import (
 )
 
 func init() {
-	RegisterProvider("docker", "builds services' Dockerfiles into local images (a scenario's image: is pulled only where the engine can) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
-		func(cfg ProviderConfig) (Provider, error) { return newDockerProvider(cfg), nil })
+	provider.Register("docker", "builds services' Dockerfiles into local images (a scenario's image: is pulled only where the engine can) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
+		func(cfg provider.Config) (provider.Provider, error) { return newDockerProvider(cfg), nil })
 }
 
 // RunLabel is the label every container and network of a run carries, with
@@ -56,7 +57,7 @@ const postgresImageDir = "fixtures/postgres"
 // service-to-service traffic still passes the routers (faults, splits,
 // metrics) and never leaves the drill's own network.
 type dockerProvider struct {
-	cfg ProviderConfig
+	cfg provider.Config
 
 	mu         sync.Mutex
 	net        *testcontainers.DockerNetwork
@@ -75,11 +76,11 @@ type dockerProvider struct {
 	allowed map[string]bool
 }
 
-func newDockerProvider(cfg ProviderConfig) *dockerProvider {
+func newDockerProvider(cfg provider.Config) *dockerProvider {
 	return &dockerProvider{cfg: cfg, images: map[string]string{}, forwarders: map[string]*forwarder{}}
 }
 
-var _ Provider = (*dockerProvider)(nil)
+var _ provider.Provider = (*dockerProvider)(nil)
 
 func (p *dockerProvider) labels(extra ...string) map[string]string {
 	// The harness's identity (host, pid, start time) lets `drill cleanup`
@@ -122,7 +123,7 @@ func (p *dockerProvider) serviceImage(ctx context.Context, s *scenarios.Service,
 	case prog.Image != "":
 		return p.namedImage(ctx, prog.Image, "give the service build: DIR (a folder with a Dockerfile) to build it here")
 	case prog.Build == "":
-		return "", &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor image", s.Name, v.Name),
+		return "", &provider.EnvError{What: fmt.Sprintf("service %q version %q has neither build nor image", s.Name, v.Name),
 			Hint: "the docker provider runs `build:` directories (with a Dockerfile) or `image:` names; `command:` needs --provider process"}
 	}
 	return p.buildImage(ctx, s.Name, prog.Build)
@@ -160,7 +161,7 @@ func (p *dockerProvider) namedImage(ctx context.Context, name, hint string) (str
 			res.Close()
 		}
 		if perr != nil {
-			return "", &EnvError{What: fmt.Sprintf("image %q is not on this machine, and the Docker engine could not pull it", name), Err: perr,
+			return "", &provider.EnvError{What: fmt.Sprintf("image %q is not on this machine, and the Docker engine could not pull it", name), Err: perr,
 				Hint: "drill never needs a registry for its own images; " + hint}
 		}
 		p.logf("image %s pulled in %s", name, time.Since(start).Round(100*time.Millisecond))
@@ -213,12 +214,12 @@ func (p *dockerProvider) network(ctx context.Context) (*testcontainers.DockerNet
 	}
 	nw, err := tcnetwork.New(ctx, tcnetwork.WithDriver("bridge"), tcnetwork.WithLabels(p.labels()))
 	if err != nil {
-		return nil, "", &EnvError{What: "create the run's Docker network", Err: err}
+		return nil, "", &provider.EnvError{What: "create the run's Docker network", Err: err}
 	}
 	res, err := cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
 	if err != nil {
 		_ = nw.Remove(context.WithoutCancel(ctx))
-		return nil, "", &EnvError{What: "inspect the run's Docker network", Err: err}
+		return nil, "", &provider.EnvError{What: "inspect the run's Docker network", Err: err}
 	}
 	var gw string
 	for _, c := range res.Network.IPAM.Config {
@@ -229,20 +230,20 @@ func (p *dockerProvider) network(ctx context.Context) (*testcontainers.DockerNet
 	}
 	if gw == "" {
 		_ = nw.Remove(context.WithoutCancel(ctx))
-		return nil, "", &EnvError{What: "the run's Docker network " + nw.Name + " has no IPv4 gateway"}
+		return nil, "", &provider.EnvError{What: "the run's Docker network " + nw.Name + " has no IPv4 gateway"}
 	}
 	p.net, p.gateway = nw, gw
 	p.logf("network %s (gateway %s)", nw.Name, gw)
 	return nw, gw, nil
 }
 
-func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*provider.DatabaseHandle, error) {
 	switch db.Engine {
 	case scenarios.EnginePostgres:
 	case scenarios.EngineSQLite:
 		return p.startSQLite(ctx, db)
 	default:
-		return nil, &EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
+		return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
 			Hint: "use engine: postgres or sqlite"}
 	}
 	start := time.Now()
@@ -256,7 +257,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	}
 	password, err := newPGPassword()
 	if err != nil {
-		return nil, &EnvError{What: "generate the PostgreSQL password", Err: err}
+		return nil, &provider.EnvError{What: "generate the PostgreSQL password", Err: err}
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -282,11 +283,11 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		}
 	}
 	if err != nil {
-		return nil, &EnvError{What: fmt.Sprintf("start PostgreSQL container for %q (%s)", db.Name, image), Err: err}
+		return nil, &provider.EnvError{What: fmt.Sprintf("start PostgreSQL container for %q (%s)", db.Name, image), Err: err}
 	}
 	port, err := ctr.MappedPort(ctx, "5432/tcp")
 	if err != nil {
-		return nil, &EnvError{What: "published port of PostgreSQL " + db.Name, Err: err}
+		return nil, &provider.EnvError{What: "published port of PostgreSQL " + db.Name, Err: err}
 	}
 	direct := fmt.Sprintf("127.0.0.1:%d", port.Num())
 	srv := &pgServer{name: db.Name, password: password}
@@ -297,7 +298,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		return pingPostgres(ctx, direct, password)
 	})
 	if err != nil {
-		return nil, &EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
+		return nil, &provider.EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
 			Hint: "its log ends with:\n" + tail(redact.String(containerLog(ctx, ctr)), 15)}
 	}
 	if err := srv.createDatabase(ctx, direct, db.Name); err != nil {
@@ -305,7 +306,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	}
 	proxy, err := tcpproxy.New(direct)
 	if err != nil {
-		return nil, &EnvError{What: "start the TCP proxy for database " + db.Name, Err: err}
+		return nil, &provider.EnvError{What: "start the TCP proxy for database " + db.Name, Err: err}
 	}
 	if !p.track(func() { p.proxies = append(p.proxies, proxy) }) {
 		proxy.Close()
@@ -313,7 +314,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	}
 	p.logf("started PostgreSQL %s in container %s on %s, proxy %s, in %s", db.Name, shortID(ctr.GetContainerID()), direct, proxy.Addr(),
 		time.Since(start).Round(10*time.Millisecond))
-	return &DatabaseHandle{
+	return &provider.DatabaseHandle{
 		Name: db.Name, Engine: db.Engine,
 		// As on the process provider: services go through the proxy (the
 		// fault point), migrations and checks straight to the server.
@@ -331,9 +332,9 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 // names one file inside and outside: the harness migrates and checks it
 // through the host path, and SQLite's WAL locks (fcntl locks and the
 // mmapped -shm file) work across containers because they share the kernel.
-func (p *dockerProvider) startSQLite(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+func (p *dockerProvider) startSQLite(ctx context.Context, db *scenarios.Database) (*provider.DatabaseHandle, error) {
 	if p.cfg.TempDir == "" || !filepath.IsAbs(p.cfg.TempDir) {
-		return nil, &EnvError{What: fmt.Sprintf("database %q: SQLite on the docker provider needs an absolute TempDir, got %q", db.Name, p.cfg.TempDir)}
+		return nil, &provider.EnvError{What: fmt.Sprintf("database %q: SQLite on the docker provider needs an absolute TempDir, got %q", db.Name, p.cfg.TempDir)}
 	}
 	h, err := (&processProvider{cfg: p.cfg}).StartDatabase(ctx, db)
 	if err != nil {
@@ -362,7 +363,7 @@ func (p *dockerProvider) sqliteMount() (bind, user string) {
 }
 
 func pingPostgres(ctx context.Context, addr, password string) error {
-	db, err := openDB(&DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
+	db, err := openDB(&provider.DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
 	if err != nil {
 		return err
 	}
@@ -387,7 +388,7 @@ func (p *dockerProvider) track(add func()) bool {
 // must become a forwarder or stay unreachable.
 var loopbackAddr = regexp.MustCompile(`\b(?:127\.0\.0\.1|localhost):(\d{1,5})\b`)
 
-// forwardAllower is a Provider that forwards only the loopback listeners
+// forwardAllower is a provider.Provider that forwards only the loopback listeners
 // the harness names as its own: the harness calls AllowForward with every
 // router entry it hands a service (resolveFor). Database proxies are the
 // provider's own and need no naming.
@@ -446,7 +447,7 @@ func (p *dockerProvider) containerEnv(gateway string, env map[string]string) (ma
 			if !p.forwardable("127.0.0.1:" + m[1]) {
 				p.mu.Unlock()
 				// The key and the address only: the value may hold a secret.
-				return nil, &EnvError{What: fmt.Sprintf("env %s names %s, which is not one of the drill's routers or database proxies: "+
+				return nil, &provider.EnvError{What: fmt.Sprintf("env %s names %s, which is not one of the drill's routers or database proxies: "+
 					"the docker provider forwards only those into the run's network", k, m[0]),
 					Hint: "reach services through ${services.NAME.url} and databases through ${databases.NAME.url}; " +
 						"other host services are not the drill's to expose to containers"}
@@ -487,17 +488,17 @@ func (p *dockerProvider) forwarderTo(gateway, target string) (*forwarder, error)
 		return fw, nil
 	}
 	if !p.forwardable(target) {
-		return nil, &EnvError{What: target + " is not one of the drill's routers or database proxies: not forwarded into the run's network"}
+		return nil, &provider.EnvError{What: target + " is not one of the drill's routers or database proxies: not forwarded into the run's network"}
 	}
 	fw, err := newForwarder(net.JoinHostPort(gateway, "0"), target)
 	if err != nil {
-		return nil, &EnvError{What: "listen on the run network's gateway " + gateway + " for " + target, Err: err}
+		return nil, &provider.EnvError{What: "listen on the run network's gateway " + gateway + " for " + target, Err: err}
 	}
 	p.forwarders[target] = fw
 	return fw, nil
 }
 
-func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error) {
+func (p *dockerProvider) StartInstance(ctx context.Context, spec provider.InstanceSpec) (provider.Instance, error) {
 	s, v := spec.Service, spec.Version
 	name := s.Name + "-" + v.Name
 	image, err := p.serviceImage(ctx, s, v)
@@ -550,18 +551,18 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec InstanceSpec) (
 		}
 	}
 	if err != nil {
-		return nil, &EnvError{What: fmt.Sprintf("start container %s (%s)", name, image), Err: err}
+		return nil, &provider.EnvError{What: fmt.Sprintf("start container %s (%s)", name, image), Err: err}
 	}
 	port, err := ctr.MappedPort(ctx, containerPort)
 	if err != nil {
-		return nil, &EnvError{What: "published port of " + name, Err: err}
+		return nil, &provider.EnvError{What: "published port of " + name, Err: err}
 	}
 	inst.url = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
 	health := firstNonEmpty(s.Health, "/healthz")
 	if err := waitContainerHealthy(ctx, ctr, inst.url+health, healthTimeout); err != nil {
 		logText := redact.String(containerLog(ctx, ctr))
 		_ = inst.Stop(context.WithoutCancel(ctx))
-		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
+		return nil, &provider.EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
 			Hint: "its container log ends with:\n" + tail(logText, 15)}
 	}
 	// The engine's first stats sample takes up to a second: start the
@@ -667,10 +668,10 @@ type dockerInstance struct {
 	last        *container.StatsResponse // newest sample of the stream
 	prevCPU     uint64                   // cpu_stats.cpu_usage.total_usage (ns) at prevRead
 	prevRead    time.Time                // the engine's timestamp of that reading
-	prevOut     ResourceSample
+	prevOut     provider.ResourceSample
 }
 
-var _ usageReporter = (*dockerInstance)(nil)
+var _ provider.UsageReporter = (*dockerInstance)(nil)
 
 func (i *dockerInstance) startStats() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -733,16 +734,16 @@ func (i *dockerInstance) stopStats() {
 // cache (inactive_file on cgroup v2, total_inactive_file on v1). The first
 // call has no CPU value (CPUOK false); a call that finds no newer sample
 // than the previous one repeats its answer.
-func (i *dockerInstance) Usage(ctx context.Context) (ResourceSample, error) {
+func (i *dockerInstance) Usage(ctx context.Context) (provider.ResourceSample, error) {
 	if err := i.awaitStats(ctx); err != nil {
-		return ResourceSample{}, err
+		return provider.ResourceSample{}, err
 	}
 	i.usageMu.Lock()
 	defer i.usageMu.Unlock()
 	st := i.last
 	// A stopped container streams empty stats.
 	if st == nil || st.Read.Year() < 2000 || st.MemoryStats.Usage == 0 {
-		return ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, errNoProcess
 	}
 	if st.Read.Equal(i.prevRead) {
 		return i.prevOut, nil
@@ -754,7 +755,7 @@ func (i *dockerInstance) Usage(ctx context.Context) (ResourceSample, error) {
 			break
 		}
 	}
-	out := ResourceSample{At: time.Now(), RSS: rss}
+	out := provider.ResourceSample{At: time.Now(), RSS: rss}
 	cpu := st.CPUStats.CPUUsage.TotalUsage
 	if !i.prevRead.IsZero() && cpu >= i.prevCPU {
 		if wall := st.Read.Sub(i.prevRead); wall > 0 {
@@ -1007,7 +1008,7 @@ func dockerClient() (client.APIClient, error) {
 		_, dockerErr = dockerCli.Ping(context.Background(), client.PingOptions{})
 	})
 	if dockerErr != nil {
-		return nil, &EnvError{What: "connect to the Docker engine", Err: dockerErr,
+		return nil, &provider.EnvError{What: "connect to the Docker engine", Err: dockerErr,
 			Hint: "start Docker (systemctl start docker) or set DOCKER_HOST; --provider process needs no Docker"}
 	}
 	return dockerCli, nil

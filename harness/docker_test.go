@@ -24,6 +24,7 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
@@ -43,7 +44,7 @@ func TestDockerProvider(t *testing.T) {
 	root := filepath.Join(fixturesDir(t), "..")
 	runID := fmt.Sprintf("test-%d", time.Now().UnixNano())
 	var log bytes.Buffer
-	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
+	prov, err := provider.New("docker", provider.Config{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
 		CacheDir: t.TempDir(), BaseDirs: []string{root}, Log: &log})
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +86,9 @@ func TestDockerProvider(t *testing.T) {
 		t.Cleanup(func() { rt.Close() })
 		routers[name] = rt
 	}
-	start := func(s *scenarios.Service, env map[string]string) Instance {
+	start := func(s *scenarios.Service, env map[string]string) provider.Instance {
 		t.Helper()
-		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: s, Version: s.Versions[0], Env: env})
+		inst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: s, Version: s.Versions[0], Env: env})
 		if err != nil {
 			t.Fatalf("StartInstance %s: %v", s.Name, err)
 		}
@@ -196,7 +197,7 @@ func TestDockerProvider(t *testing.T) {
 }
 
 func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
-	p := newDockerProvider(ProviderConfig{RunID: "t"})
+	p := newDockerProvider(provider.Config{RunID: "t"})
 	defer p.Close(context.Background())
 	// As the harness names its routers (and, here, stands in for a proxy).
 	p.AllowForward("http://127.0.0.1:8081")
@@ -226,10 +227,10 @@ func TestContainerEnvRewritesLoopbackToGateway(t *testing.T) {
 // sqliteOrders is a docker provider running pricing and two orders
 // containers (v1 and v2) on one SQLite file in the run's TempDir.
 type sqliteOrders struct {
-	prov   Provider
+	prov   provider.Provider
 	runID  string
-	db     *DatabaseHandle
-	orders []Instance
+	db     *provider.DatabaseHandle
+	orders []provider.Instance
 }
 
 func startSQLiteOrders(t *testing.T) *sqliteOrders {
@@ -239,7 +240,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	root := filepath.Join(fixturesDir(t), "..")
 	runID := fmt.Sprintf("test-sqlite-%d", time.Now().UnixNano())
 	var log bytes.Buffer
-	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
+	prov, err := provider.New("docker", provider.Config{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(),
 		CacheDir: t.TempDir(), BaseDirs: []string{root}, Log: &log})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	if _, err := m.to(1); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	pricingInst, err := prov.StartInstance(ctx, InstanceSpec{Service: pricing, Version: pricing.Versions[0],
+	pricingInst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: pricing, Version: pricing.Versions[0],
 		Env: map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": "v1"}})
 	if err != nil {
 		t.Fatalf("StartInstance pricing: %v", err)
@@ -281,7 +282,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	so := &sqliteOrders{prov: prov, runID: runID, db: h}
 	prov.(forwardAllower).AllowForward(pricingInst.URL())
 	for _, v := range orders.Versions {
-		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: orders, Version: v, Env: map[string]string{
+		inst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: orders, Version: v, Env: map[string]string{
 			"PRICING_URL": pricingInst.URL(), "DATABASE_URL": h.URL,
 			"DRILL_SERVICE": "orders", "DRILL_VERSION": v.Name, "DRILL_MIGRATION": "1",
 		}})
@@ -327,7 +328,7 @@ func TestDockerProviderSQLite(t *testing.T) {
 	// cpu and rss of containers (PID 0) come from the engine's stats:
 	// orders-v1 busy with POSTs for an interval, orders-v2 idle.
 	r := newResources()
-	insts := map[string]map[string]Instance{"orders": {"v1": ordersInsts[0], "v2": ordersInsts[1]}}
+	insts := map[string]map[string]provider.Instance{"orders": {"v1": ordersInsts[0], "v2": ordersInsts[1]}}
 	w0 := time.Now()
 	sampleStart := time.Now()
 	first := r.sampleAll(ctx, w0, insts)
@@ -395,9 +396,9 @@ func (p procPoint) Restart(context.Context, string) error { return errors.New("n
 // busyCores keeps inst busy with POST /orders from eight clients for d and
 // returns the cores the container used meanwhile, from the engine's stats
 // stream (the resources path, not the CPU accounting cpu-throttle reads).
-func busyCores(t *testing.T, inst Instance, d time.Duration) float64 {
+func busyCores(t *testing.T, inst provider.Instance, d time.Duration) float64 {
 	t.Helper()
-	ur := inst.(usageReporter)
+	ur := inst.(provider.UsageReporter)
 	ctx := context.Background()
 	// The stream's samples lag up to a second: the reference sample is
 	// taken 1.5 s into the load, so both samples lie inside it.
@@ -573,7 +574,7 @@ func TestDockerNamedImages(t *testing.T) {
 	tag := pricingImage(t)
 	ctx := context.Background()
 	runID := fmt.Sprintf("test-images-%d", time.Now().UnixNano())
-	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
+	prov, err := provider.New("docker", provider.Config{RunID: runID, RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +587,7 @@ func TestDockerNamedImages(t *testing.T) {
 	if err := prov.Build(ctx, &scenarios.Scenario{Environment: scenarios.Environment{Services: []*scenarios.Service{named}}}); err != nil {
 		t.Fatalf("Build with image %s: %v", tag, err)
 	}
-	inst, err := prov.StartInstance(ctx, InstanceSpec{Service: named, Version: named.Versions[0]})
+	inst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: named, Version: named.Versions[0]})
 	if err != nil {
 		t.Fatalf("StartInstance: %v", err)
 	}
@@ -611,7 +612,7 @@ func TestDockerNamedImages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := prov.Build(ctx, tc.sc)
-			var env *EnvError
+			var env *provider.EnvError
 			if !errors.As(err, &env) {
 				t.Fatalf("Build = %v, want an EnvError", err)
 			}

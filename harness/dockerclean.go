@@ -263,7 +263,7 @@ func (p *dockerProvider) Leftovers(ctx context.Context) []string {
 	return runLeftovers(ctx, p.cfg.RunID)
 }
 
-// leftoverLister is a Provider that can prove, after Close, that nothing it
+// leftoverLister is a provider.Provider that can prove, after Close, that nothing it
 // created survives (a container engine's objects, which have no PID the
 // harness could check).
 type leftoverLister interface {

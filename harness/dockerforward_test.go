@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/tcpproxy"
 )
 
@@ -17,7 +18,7 @@ import (
 // address (never the value, which may hold a secret), and no forwarder
 // opens — not even for an allowed address beside it.
 func TestContainerEnvRefusesForeignLoopback(t *testing.T) {
-	p := newDockerProvider(ProviderConfig{RunID: "t"})
+	p := newDockerProvider(provider.Config{RunID: "t"})
 	defer p.Close(context.Background())
 	p.AllowForward("http://127.0.0.1:8081")
 	for _, env := range []map[string]string{
@@ -25,8 +26,8 @@ func TestContainerEnvRefusesForeignLoopback(t *testing.T) {
 		{"DATABASE_URL": "postgres://postgres:hunter2@127.0.0.1:5432/db", "PRICING_URL": "http://127.0.0.1:8081"},
 	} {
 		out, err := p.containerEnv("127.0.0.1", env)
-		var ee *EnvError
-		if !errors.As(err, &ee) || !errors.Is(err, ErrEnvironment) {
+		var ee *provider.EnvError
+		if !errors.As(err, &ee) || !errors.Is(err, provider.ErrEnvironment) {
 			t.Fatalf("containerEnv(%v) = %v, %v; want an EnvError", env, out, err)
 		}
 		if strings.Contains(err.Error(), "hunter2") {
@@ -51,7 +52,7 @@ func TestContainerEnvRefusesForeignLoopback(t *testing.T) {
 // (AllowForward) and one of the provider's own database proxies are
 // rewritten to forwarders, localhost spelling included.
 func TestContainerEnvForwardsOwnListeners(t *testing.T) {
-	p := newDockerProvider(ProviderConfig{RunID: "t"})
+	p := newDockerProvider(provider.Config{RunID: "t"})
 	defer p.Close(context.Background())
 	px, err := tcpproxy.New("127.0.0.1:1") // never dialled
 	if err != nil {

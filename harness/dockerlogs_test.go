@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -26,7 +27,7 @@ func TestDockerRunKeepsLogs(t *testing.T) {
 	runID := fmt.Sprintf("test-logs-%d", time.Now().UnixNano())
 	runDir := t.TempDir()
 	var log bytes.Buffer
-	prov, err := NewProvider("docker", ProviderConfig{RunID: runID, RunDir: runDir, TempDir: t.TempDir(),
+	prov, err := provider.New("docker", provider.Config{RunID: runID, RunDir: runDir, TempDir: t.TempDir(),
 		CacheDir: t.TempDir(), BaseDirs: []string{root}, Log: &log})
 	if err != nil {
 		t.Fatal(err)
@@ -49,9 +50,9 @@ func TestDockerRunKeepsLogs(t *testing.T) {
 	if _, err := prov.StartDatabase(ctx, db); err != nil {
 		t.Fatalf("StartDatabase: %v", err)
 	}
-	var insts []Instance
+	var insts []provider.Instance
 	for _, v := range pricing.Versions {
-		inst, err := prov.StartInstance(ctx, InstanceSpec{Service: pricing, Version: v,
+		inst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: pricing, Version: v,
 			Env: map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": v.Name}})
 		if err != nil {
 			t.Fatalf("StartInstance %s: %v", v.Name, err)

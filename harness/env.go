@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
 )
 
@@ -90,7 +91,7 @@ func (p processPoint) Instances() []injectors.Process {
 func (p processPoint) Restart(ctx context.Context, name string) error {
 	p.d.mu.Lock()
 	var version string
-	var old Instance
+	var old provider.Instance
 	for v, in := range p.d.instances[p.service] {
 		if in.Name() == name {
 			version, old = v, in

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/testcontainers/testcontainers-go"
 )
 
@@ -45,15 +46,15 @@ var imageBuildMu sync.Mutex
 func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	abs, err := filepath.Abs(contextDir)
 	if err != nil {
-		return "", &EnvError{What: "image context " + contextDir, Err: err}
+		return "", &provider.EnvError{What: "image context " + contextDir, Err: err}
 	}
 	if !fileExists(filepath.Join(abs, "Dockerfile")) {
-		return "", &EnvError{What: fmt.Sprintf("image %s: %s has no Dockerfile", name, abs),
+		return "", &provider.EnvError{What: fmt.Sprintf("image %s: %s has no Dockerfile", name, abs),
 			Hint: "the docker provider builds `build:` directories from their Dockerfile"}
 	}
 	sum, err := contextHash(abs)
 	if err != nil {
-		return "", &EnvError{What: "hash image context " + abs, Err: err}
+		return "", &provider.EnvError{What: "hash image context " + abs, Err: err}
 	}
 	tag := "drill/" + sanitizeRepo(name) + ":" + sum
 	cli, err := dockerClient()
@@ -65,11 +66,11 @@ func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	if _, err := cli.ImageInspect(ctx, tag); err == nil {
 		return tag, nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return "", &EnvError{What: "inspect image " + tag, Err: err}
+		return "", &provider.EnvError{What: "inspect image " + tag, Err: err}
 	}
 	staging, err := os.MkdirTemp("", "drill-image-"+sanitize(name)+"-")
 	if err != nil {
-		return "", &EnvError{What: "create staging dir", Err: err}
+		return "", &provider.EnvError{What: "create staging dir", Err: err}
 	}
 	defer os.RemoveAll(staging)
 	if err := stageContext(ctx, name, abs, staging); err != nil {
@@ -79,14 +80,14 @@ func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	var buildLog bytes.Buffer
 	prov, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		return "", &EnvError{What: "connect to the Docker engine", Err: err}
+		return "", &provider.EnvError{What: "connect to the Docker engine", Err: err}
 	}
 	defer prov.Close()
 	_, err = prov.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
 		Context: staging, Repo: repo, Tag: version, KeepImage: true, BuildLogWriter: &buildLog,
 	}})
 	if err != nil {
-		return "", &EnvError{What: "build image " + tag + " from " + abs, Err: err,
+		return "", &provider.EnvError{What: "build image " + tag + " from " + abs, Err: err,
 			Hint: "the build said:\n" + tail(buildLog.String(), 20)}
 	}
 	return tag, nil
@@ -212,7 +213,7 @@ func rootfsPaths(list string) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", list, err)
 		}
 		if len(m) == 0 {
-			return nil, &EnvError{What: fmt.Sprintf("%s lists %s, which is not on this machine", list, line),
+			return nil, &provider.EnvError{What: fmt.Sprintf("%s lists %s, which is not on this machine", list, line),
 				Hint: postgresInstallHint}
 		}
 		out = append(out, m...)
@@ -242,10 +243,10 @@ func stageContext(ctx context.Context, name, dir, staging string) error {
 		return nil
 	})
 	if err != nil {
-		return &EnvError{What: "stage image context " + dir, Err: err}
+		return &provider.EnvError{What: "stage image context " + dir, Err: err}
 	}
 	if err := os.MkdirAll(filepath.Join(staging, "empty"), 0o755); err != nil {
-		return &EnvError{What: "stage image context", Err: err}
+		return &provider.EnvError{What: "stage image context", Err: err}
 	}
 	switch {
 	case fileExists(filepath.Join(dir, "Cargo.toml")):
@@ -268,19 +269,19 @@ func stageGo(ctx context.Context, name, dir, staging string) error {
 func stageRust(ctx context.Context, dir, staging string) error {
 	manifest, err := os.ReadFile(filepath.Join(dir, "Cargo.toml"))
 	if err != nil {
-		return &EnvError{What: "read Cargo.toml", Err: err}
+		return &provider.EnvError{What: "read Cargo.toml", Err: err}
 	}
 	m := cargoName.FindSubmatch(manifest)
 	if m == nil {
-		return &EnvError{What: dir + "/Cargo.toml has no package name"}
+		return &provider.EnvError{What: dir + "/Cargo.toml has no package name"}
 	}
 	hostOut, err := exec.CommandContext(ctx, "rustc", "-vV").Output()
 	if err != nil {
-		return &EnvError{What: "rustc -vV", Err: err, Hint: "install Rust (Debian: apt-get install cargo)"}
+		return &provider.EnvError{What: "rustc -vV", Err: err, Hint: "install Rust (Debian: apt-get install cargo)"}
 	}
 	triple := regexp.MustCompile(`(?m)^host: (\S+)`).FindSubmatch(hostOut)
 	if triple == nil {
-		return &EnvError{What: "rustc -vV names no host triple"}
+		return &provider.EnvError{What: "rustc -vV names no host triple"}
 	}
 	// A target dir of its own: +crt-static objects must not replace the
 	// process provider's dynamically linked ones. An explicit --target keeps
@@ -310,7 +311,7 @@ func cargoStaticDir(crate string) (dir string, done func(), err error) {
 	if cache, cerr := os.UserCacheDir(); cerr == nil && filepath.IsAbs(cache) {
 		base := filepath.Join(cache, "drill", "cargo-static")
 		if err := os.MkdirAll(base, 0o700); err != nil {
-			return "", nil, &EnvError{What: "create the Rust build cache " + base, Err: err}
+			return "", nil, &provider.EnvError{What: "create the Rust build cache " + base, Err: err}
 		}
 		if err := privateDir(base); err != nil {
 			return "", nil, err
@@ -319,7 +320,7 @@ func cargoStaticDir(crate string) (dir string, done func(), err error) {
 	}
 	tmp, err := os.MkdirTemp("", "drill-cargo-static-")
 	if err != nil {
-		return "", nil, &EnvError{What: "create a Rust build dir", Err: err}
+		return "", nil, &provider.EnvError{What: "create a Rust build dir", Err: err}
 	}
 	return filepath.Join(tmp, crate), func() { os.RemoveAll(tmp) }, nil
 }
@@ -329,16 +330,16 @@ func cargoStaticDir(crate string) (dir string, done func(), err error) {
 func privateDir(dir string) error {
 	st, err := os.Lstat(dir)
 	if err != nil {
-		return &EnvError{What: "check " + dir, Err: err}
+		return &provider.EnvError{What: "check " + dir, Err: err}
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() {
-		return &EnvError{What: dir + " is not a directory of this user",
+		return &provider.EnvError{What: dir + " is not a directory of this user",
 			Hint: "drill builds into it what goes into images; remove it, or point XDG_CACHE_HOME elsewhere"}
 	}
 	if st.Mode().Perm() != 0o700 {
 		if err := os.Chmod(dir, 0o700); err != nil {
-			return &EnvError{What: "make " + dir + " private", Err: err}
+			return &provider.EnvError{What: "make " + dir + " private", Err: err}
 		}
 	}
 	return nil
@@ -348,7 +349,7 @@ func runBuild(cmd *exec.Cmd, what string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return &EnvError{What: fmt.Sprintf("build %s for its image (%s)", what, strings.Join(cmd.Args, " ")), Err: err,
+		return &provider.EnvError{What: fmt.Sprintf("build %s for its image (%s)", what, strings.Join(cmd.Args, " ")), Err: err,
 			Hint: "the compiler said:\n" + tail(out.String(), 20)}
 	}
 	return nil
@@ -398,7 +399,7 @@ func stageRootfs(ctx context.Context, list, root string) error {
 			return nil
 		})
 		if err != nil {
-			return &EnvError{What: "stage " + p + " for the image", Err: err}
+			return &provider.EnvError{What: "stage " + p + " for the image", Err: err}
 		}
 	}
 	sorted := make([]string, 0, len(libs))
@@ -414,7 +415,7 @@ func stageRootfs(ctx context.Context, list, root string) error {
 		// The library's content at the path ldd named (symlinks resolved):
 		// the image has no ld.so.cache, LD_LIBRARY_PATH points there.
 		if err := copyPreserving(l, dst); err != nil {
-			return &EnvError{What: "stage library " + l, Err: err}
+			return &provider.EnvError{What: "stage library " + l, Err: err}
 		}
 	}
 	return nil
@@ -440,7 +441,7 @@ func lddPaths(ctx context.Context, path string) ([]string, error) {
 		if errors.As(err, &ee) {
 			return nil, nil // not a dynamic executable (static, or a data file)
 		}
-		return nil, &EnvError{What: "ldd " + path, Err: err, Hint: "ldd comes with libc (Debian: libc-bin)"}
+		return nil, &provider.EnvError{What: "ldd " + path, Err: err, Hint: "ldd comes with libc (Debian: libc-bin)"}
 	}
 	var libs []string
 	for _, line := range strings.Split(string(out), "\n") {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
@@ -55,7 +56,7 @@ func TestEnsureImages(t *testing.T) {
 		start := time.Now()
 		tag, err := ensureImage(ctx, name, filepath.Join(fixturesDir(t), name))
 		if err != nil {
-			var env *EnvError
+			var env *provider.EnvError
 			if errors.As(err, &env) {
 				t.Log(env.Hint)
 			}
@@ -207,7 +208,7 @@ func TestStageRustBuildsInAPrivateCacheDir(t *testing.T) {
 	}
 	staging := t.TempDir()
 	if err := stageRust(context.Background(), crate, staging); err != nil {
-		var env *EnvError
+		var env *provider.EnvError
 		if errors.As(err, &env) {
 			t.Log(env.Hint)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -44,10 +45,10 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	ledger := benchLedger(b)
 	// testing calls a sub-benchmark's function again for a larger b.N:
 	// the databases are set up once, by the first call.
-	var lite, pg *DatabaseHandle
+	var lite, pg *provider.DatabaseHandle
 	b.Run("sqlite", func(sb *testing.B) {
 		if lite == nil {
-			p := newProcessProvider(ProviderConfig{TempDir: b.TempDir()})
+			p := newProcessProvider(provider.Config{TempDir: b.TempDir()})
 			h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
 			if err != nil {
 				sb.Fatal(err)
@@ -71,7 +72,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 
 // benchCheck times checkLedger over the prepared database and ledger,
 // each time on a database handle of its own as verifyData opens one.
-func benchCheck(b *testing.B, h *DatabaseHandle, ledger string) {
+func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 	b.Helper()
 	var peakHeap, peakRSS, baseRSS uint64
 	var elapsed, cpu time.Duration
@@ -218,7 +219,7 @@ func benchLedger(b *testing.B) string {
 }
 
 // benchMigrate migrates h to version 1 of the orders schema.
-func benchMigrate(b *testing.B, h *DatabaseHandle, dir string) {
+func benchMigrate(b *testing.B, h *provider.DatabaseHandle, dir string) {
 	b.Helper()
 	if _, err := (migrator{db: h, dir: dir}).to(1); err != nil {
 		b.Fatalf("migrate orders to 1: %v", err)
@@ -228,7 +229,7 @@ func benchMigrate(b *testing.B, h *DatabaseHandle, dir string) {
 // benchInsertSQLite stores the rows in one transaction with one prepared
 // statement. The connection is the setup's own: the large page cache
 // that keeps a million random-key index inserts fast is not the check's.
-func benchInsertSQLite(b *testing.B, h *DatabaseHandle) {
+func benchInsertSQLite(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
 	db, err := openDB(h)
@@ -263,7 +264,7 @@ func benchInsertSQLite(b *testing.B, h *DatabaseHandle) {
 }
 
 // benchInsertPostgres stores the rows with COPY.
-func benchInsertPostgres(b *testing.B, h *DatabaseHandle) {
+func benchInsertPostgres(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
 	db, err := openDB(h)
@@ -304,7 +305,7 @@ func benchInsertPostgres(b *testing.B, h *DatabaseHandle) {
 
 // benchPostgres is newPostgres for a benchmark: the server lives until
 // parent's cleanup; sb is the sub-benchmark that skips or fails.
-func benchPostgres(parent, sb *testing.B) *DatabaseHandle {
+func benchPostgres(parent, sb *testing.B) *provider.DatabaseHandle {
 	sb.Helper()
 	if _, err := FindPostgres(); err != nil {
 		sb.Skipf("no PostgreSQL: %v", err)
@@ -315,7 +316,7 @@ func benchPostgres(parent, sb *testing.B) *DatabaseHandle {
 		sb.Fatal(err)
 	}
 	parent.Cleanup(func() { os.RemoveAll(tmp) })
-	p := newProcessProvider(ProviderConfig{TempDir: tmp, RunDir: parent.TempDir()})
+	p := newProcessProvider(provider.Config{TempDir: tmp, RunDir: parent.TempDir()})
 	parent.Cleanup(func() { p.Close(context.Background()) })
 	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EnginePostgres})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -18,9 +19,9 @@ const ordersMigrations = "../fixtures/orders/migrations/sqlite"
 
 // newSQLite creates an empty SQLite database in a temp dir the way the
 // process provider does, and returns its handle.
-func newSQLite(t *testing.T) *DatabaseHandle {
+func newSQLite(t *testing.T) *provider.DatabaseHandle {
 	t.Helper()
-	p := newProcessProvider(ProviderConfig{TempDir: t.TempDir()})
+	p := newProcessProvider(provider.Config{TempDir: t.TempDir()})
 	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
 	if err != nil {
 		t.Fatalf("StartDatabase: %v", err)
@@ -29,7 +30,7 @@ func newSQLite(t *testing.T) *DatabaseHandle {
 }
 
 // openSQL opens h for the test and closes it at cleanup.
-func openSQL(t *testing.T, h *DatabaseHandle) *sql.DB {
+func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
 	t.Helper()
 	db, err := openDB(h)
 	if err != nil {
@@ -441,7 +442,7 @@ func writeChannelLedger(t *testing.T, orders []order) string {
 // ordersV2 is the orders schema at version 2 (with channel), holding
 // orders as a version 2 service stores them: channel "web" when the
 // client sent none.
-func ordersV2(t *testing.T, h *DatabaseHandle, dir string, orders []order) *sql.DB {
+func ordersV2(t *testing.T, h *provider.DatabaseHandle, dir string, orders []order) *sql.DB {
 	t.Helper()
 	if _, err := (migrator{db: h, dir: dir}).to(2); err != nil {
 		t.Fatalf("migrate orders to 2: %v", err)
@@ -545,7 +546,7 @@ func schemaLossCases(n int) []struct {
 	}
 }
 
-func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*DatabaseHandle, string)) {
+func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*provider.DatabaseHandle, string)) {
 	const n = ledgerBatch + 10 // a full batch and a partial one
 	orders := makeOrders(n)
 	path := writeChannelLedger(t, orders)
@@ -587,13 +588,13 @@ func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*DatabaseHandle, stri
 }
 
 func TestCheckLedgerSchemaLoss(t *testing.T) {
-	runSchemaLoss(t, func(t *testing.T) (*DatabaseHandle, string) { return newSQLite(t), ordersMigrations })
+	runSchemaLoss(t, func(t *testing.T) (*provider.DatabaseHandle, string) { return newSQLite(t), ordersMigrations })
 }
 
 func TestCheckLedgerSchemaLossOnPostgres(t *testing.T) {
 	_, h := newPostgres(t)
 	admin := openSQL(t, h)
-	runSchemaLoss(t, func(t *testing.T) (*DatabaseHandle, string) {
+	runSchemaLoss(t, func(t *testing.T) (*provider.DatabaseHandle, string) {
 		// One server for every case: each starts from an empty schema.
 		mustExec(t, admin, `DROP SCHEMA public CASCADE`)
 		mustExec(t, admin, `CREATE SCHEMA public`)

@@ -19,12 +19,13 @@ import (
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"modernc.org/sqlite" // database/sql driver "sqlite", pure Go
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
 )
 
 // openDB opens a database for the harness's own use (migrations, ledger and
 // invariant checks).
-func openDB(h *DatabaseHandle) (*sql.DB, error) {
+func openDB(h *provider.DatabaseHandle) (*sql.DB, error) {
 	db, err := sql.Open(h.DriverName, h.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", h.Name, err)
@@ -39,7 +40,7 @@ func openDB(h *DatabaseHandle) (*sql.DB, error) {
 
 // migrator applies a service's golang-migrate files to its database.
 type migrator struct {
-	db  *DatabaseHandle
+	db  *provider.DatabaseHandle
 	dir string
 	// faults returns the migration faults armed now (nil: none). They
 	// see each file before it runs, and may rewrite it.
@@ -131,7 +132,7 @@ func (m migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout t
 
 func (m migrator) source() (source.Driver, error) {
 	if _, err := os.Stat(m.dir); err != nil {
-		return nil, &EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
+		return nil, &provider.EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
 			Hint: "set the service's `migrations:` or put golang-migrate files in <build>/migrations"}
 	}
 	src, err := iofs.New(os.DirFS(m.dir), ".")
@@ -307,7 +308,7 @@ func (m migrator) step(ctx context.Context, st MigrationState, target uint) erro
 				// The fault could not act (a lock on a table that is not
 				// there): not the canary's failure, which a drill expecting
 				// a rollback would count as its success.
-				return &EnvError{What: "migration fault on " + mig.Name, Err: err,
+				return &provider.EnvError{What: "migration fault on " + mig.Name, Err: err,
 					Hint: "check the fault's params against the database (the table it locks must exist)"}
 			}
 		}

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drillhq/drill/harness/provider"
 )
 
 // columns lists the columns of table, or nil when it does not exist.
-func columns(t *testing.T, h *DatabaseHandle, table string) []string {
+func columns(t *testing.T, h *provider.DatabaseHandle, table string) []string {
 	t.Helper()
 	db, err := openDB(h)
 	if err != nil {
@@ -36,7 +38,7 @@ func columns(t *testing.T, h *DatabaseHandle, table string) []string {
 	return out
 }
 
-func hasColumn(t *testing.T, h *DatabaseHandle, table, col string) bool {
+func hasColumn(t *testing.T, h *provider.DatabaseHandle, table, col string) bool {
 	t.Helper()
 	for _, c := range columns(t, h, table) {
 		if c == col {
@@ -46,7 +48,7 @@ func hasColumn(t *testing.T, h *DatabaseHandle, table, col string) bool {
 	return false
 }
 
-func execOn(t *testing.T, h *DatabaseHandle, q string) {
+func execOn(t *testing.T, h *provider.DatabaseHandle, q string) {
 	t.Helper()
 	db, err := openDB(h)
 	if err != nil {
@@ -267,12 +269,12 @@ func TestMigratorErrors(t *testing.T) {
 	t.Run("missing directory is an environment error", func(t *testing.T) {
 		m := migrator{db: newSQLite(t), dir: filepath.Join(t.TempDir(), "nope")}
 		_, err := m.to(1)
-		var env *EnvError
+		var env *provider.EnvError
 		if !errors.As(err, &env) {
-			t.Fatalf("to err = %v, want an *EnvError", err)
+			t.Fatalf("to err = %v, want an *provider.EnvError", err)
 		}
 		if _, err := m.state(); !errors.As(err, &env) {
-			t.Errorf("state err = %v, want an *EnvError", err)
+			t.Errorf("state err = %v, want an *provider.EnvError", err)
 		}
 	})
 	t.Run("unknown version", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -18,7 +19,7 @@ import (
 // migrationDrill is the part of a drill the migration steps use: the
 // orders service on database h, baseline v1 at migration base, canary v2
 // at migration to, and a journal.
-func migrationDrill(t *testing.T, h *DatabaseHandle, dir string, base, to uint) *drill {
+func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, to uint) *drill {
 	t.Helper()
 	svc := &scenarios.Service{Name: "orders", Database: "ordersdb", Migrations: dir, Baseline: "v1",
 		Versions: []*scenarios.Version{{Name: "v1", Migration: base}, {Name: "v2", Migration: to}}}
@@ -32,7 +33,7 @@ func migrationDrill(t *testing.T, h *DatabaseHandle, dir string, base, to uint) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	d := &drill{sc: sc, dbs: map[string]*DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
+	d := &drill{sc: sc, dbs: map[string]*provider.DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
 	d.faults = newFaultSet(d)
 	if _, err := d.migrator(svc).to(base); err != nil {
 		t.Fatalf("migrate to the baseline %d: %v", base, err)
@@ -78,7 +79,7 @@ func canaryMigration(t *testing.T, d *drill) error {
 	return err
 }
 
-func pgOrDie(t *testing.T) *DatabaseHandle {
+func pgOrDie(t *testing.T) *provider.DatabaseHandle {
 	_, h := newPostgres(t)
 	return h
 }
@@ -243,9 +244,9 @@ func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
 	arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "no_such_table", Mode: "ACCESS SHARE",
 		Hold: injectors.Duration(time.Minute)})
 	err := canaryMigration(t, d)
-	var env *EnvError
+	var env *provider.EnvError
 	if !errors.As(err, &env) || !strings.Contains(err.Error(), "no_such_table") {
-		t.Fatalf("canary migration: %v, want an *EnvError naming the table", err)
+		t.Fatalf("canary migration: %v, want an *provider.EnvError naming the table", err)
 	}
 	if st, serr := d.migrator(d.sc.Environment.Services[0]).state(); serr != nil || st != (MigrationState{Version: 2}) {
 		t.Errorf("state %+v, %v, want still at clean 2", st, serr)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -18,7 +19,7 @@ import (
 // checkPostgresAuth: the server refuses the postgres user without a
 // password and with a wrong one, and the handle's URLs (services' through
 // the proxy, the harness's direct one) get in.
-func checkPostgresAuth(t *testing.T, h *DatabaseHandle) {
+func checkPostgresAuth(t *testing.T, h *provider.DatabaseHandle) {
 	t.Helper()
 	u, err := url.Parse(h.DSN)
 	if err != nil {
@@ -93,7 +94,7 @@ func TestDockerPostgresNeedsThePassword(t *testing.T) {
 	if _, err := FindPostgres(); err != nil {
 		t.Fatalf("no PostgreSQL binaries to build the image from: %v", err)
 	}
-	prov, err := NewProvider("docker", ProviderConfig{RunID: fmt.Sprintf("test-%d", time.Now().UnixNano()),
+	prov, err := provider.New("docker", provider.Config{RunID: fmt.Sprintf("test-%d", time.Now().UnixNano()),
 		RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir(),
 		BaseDirs: []string{filepath.Join(fixturesDir(t), "..")}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -171,7 +172,7 @@ func runPlanted(t *testing.T, sc *scenarios.Scenario, cache, root, engine, plant
 	out := t.TempDir()
 	var led plantedLedger
 	var lost, changed, duplicated string // the planted keys
-	hook := func(ctx context.Context, dbs map[string]*DatabaseHandle) error {
+	hook := func(ctx context.Context, dbs map[string]*provider.DatabaseHandle) error {
 		dirs, _ := filepath.Glob(filepath.Join(out, "*", "ledger.jsonl"))
 		if len(dirs) != 1 {
 			return fmt.Errorf("want one ledger under %s, found %v", out, dirs)

@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/scenarios"
@@ -37,7 +38,7 @@ const postgresInstallHint = "install PostgreSQL's server binaries (Debian/Ubuntu
 
 // FindPostgres returns the directory holding PostgreSQL's initdb and
 // postgres: $DRILL_PG_BIN, then `pg_config --bindir`, then the newest
-// /usr/lib/postgresql/*/bin, then PATH. A missing server is an *EnvError
+// /usr/lib/postgresql/*/bin, then PATH. A missing server is an *provider.EnvError
 // saying how to get one.
 func FindPostgres() (string, error) {
 	ok := func(dir string) bool {
@@ -47,7 +48,7 @@ func FindPostgres() (string, error) {
 		if ok(dir) {
 			return dir, nil
 		}
-		return "", &EnvError{What: fmt.Sprintf("%s=%s holds no initdb and postgres", PostgresBinEnv, dir), Hint: postgresInstallHint}
+		return "", &provider.EnvError{What: fmt.Sprintf("%s=%s holds no initdb and postgres", PostgresBinEnv, dir), Hint: postgresInstallHint}
 	}
 	var tried []string
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
@@ -70,7 +71,7 @@ func FindPostgres() (string, error) {
 		return filepath.Dir(p), nil
 	}
 	tried = append(tried, "PATH")
-	return "", &EnvError{What: "PostgreSQL is not installed: no initdb and postgres found in " + strings.Join(tried, ", "),
+	return "", &provider.EnvError{What: "PostgreSQL is not installed: no initdb and postgres found in " + strings.Join(tried, ", "),
 		Hint: postgresInstallHint}
 }
 
@@ -105,13 +106,13 @@ type pgServer struct {
 // pid drill tracks is the postmaster's own, and the kernel's
 // parent-death signal, which a credential change inside runuser would
 // clear, still stops the server if the harness is killed).
-func pgCredential() (*syscall.Credential, *EnvError) {
+func pgCredential() (*syscall.Credential, *provider.EnvError) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, &EnvError{What: "running as root, and there is no `postgres` user to run PostgreSQL as (initdb and postgres refuse root)",
+		return nil, &provider.EnvError{What: "running as root, and there is no `postgres` user to run PostgreSQL as (initdb and postgres refuse root)",
 			Hint: "install PostgreSQL from the distribution (apt-get install -y postgresql creates the user), or run drill as an unprivileged user"}
 	}
 	uid, _ := strconv.Atoi(u.Uid)
@@ -125,13 +126,13 @@ func pgCredential() (*syscall.Credential, *EnvError) {
 func reachable(tempDir, dir string) error {
 	if st, err := os.Stat(tempDir); err == nil && st.Mode().Perm()&0o011 != 0o011 {
 		if err := os.Chmod(tempDir, st.Mode().Perm()|0o011); err != nil {
-			return &EnvError{What: "let PostgreSQL's user enter " + tempDir, Err: err}
+			return &provider.EnvError{What: "let PostgreSQL's user enter " + tempDir, Err: err}
 		}
 	}
 	for p := filepath.Dir(tempDir); ; p = filepath.Dir(p) {
 		st, err := os.Stat(p)
 		if err == nil && st.Mode().Perm()&0o001 == 0 {
-			return &EnvError{What: fmt.Sprintf("PostgreSQL runs as user postgres, which cannot enter %s (mode %v) on the way to %s", p, st.Mode().Perm(), dir),
+			return &provider.EnvError{What: fmt.Sprintf("PostgreSQL runs as user postgres, which cannot enter %s (mode %v) on the way to %s", p, st.Mode().Perm(), dir),
 				Hint: "point TMPDIR at a directory every user can traverse (e.g. /tmp)"}
 		}
 		if parent := filepath.Dir(p); parent == p {
@@ -143,7 +144,7 @@ func reachable(tempDir, dir string) error {
 // startPostgres initialises a throwaway cluster in the run's temp dir,
 // starts it on a free loopback port, waits until it accepts connections,
 // creates the scenario's database and puts a TCP proxy in front of it.
-func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Database, logf func(string, ...any)) (*pgServer, *DatabaseHandle, error) {
+func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Database, logf func(string, ...any)) (*pgServer, *provider.DatabaseHandle, error) {
 	start := time.Now()
 	bin, err := FindPostgres()
 	if err != nil {
@@ -158,19 +159,19 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 	s := &pgServer{name: db.Name, dir: filepath.Join(cfg.TempDir, "pg-"+sanitize(db.Name)), done: make(chan struct{})}
 	// From here on every failure stops what was started and removes the
 	// directory: a failed start leaves nothing behind either.
-	fail := func(err error) (*pgServer, *DatabaseHandle, error) {
+	fail := func(err error) (*pgServer, *provider.DatabaseHandle, error) {
 		_ = s.stop(context.Background())
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fail(&EnvError{What: "create PostgreSQL directory", Err: err})
+		return fail(&provider.EnvError{What: "create PostgreSQL directory", Err: err})
 	}
 	if cred != nil {
 		if err := reachable(cfg.TempDir, s.dir); err != nil {
 			return fail(err)
 		}
 		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fail(&EnvError{What: "hand " + s.dir + " to the postgres user", Err: err})
+			return fail(&provider.EnvError{What: "hand " + s.dir + " to the postgres user", Err: err})
 		}
 	}
 	data := filepath.Join(s.dir, "data")
@@ -178,7 +179,7 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 	// every local user (and every process of the host) the cluster's
 	// superuser, able to run programs as postgres (COPY … FROM PROGRAM).
 	if s.password, err = newPGPassword(); err != nil {
-		return fail(&EnvError{What: "generate the PostgreSQL password", Err: err})
+		return fail(&provider.EnvError{What: "generate the PostgreSQL password", Err: err})
 	}
 	if err := s.initdb(ctx, bin, data, cred); err != nil {
 		return fail(err)
@@ -188,7 +189,7 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 		logDir = s.dir // no run directory (tests): the log goes with the cluster
 	}
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return fail(&EnvError{What: "create log dir", Err: err})
+		return fail(&provider.EnvError{What: "create log dir", Err: err})
 	}
 	s.logPath = filepath.Join(logDir, "postgres-"+sanitize(db.Name)+".log")
 	// A port from the kernel can be taken again before postgres binds it:
@@ -209,10 +210,10 @@ func startPostgres(ctx context.Context, cfg ProviderConfig, db *scenarios.Databa
 	}
 	proxy, err := tcpproxy.New(direct)
 	if err != nil {
-		return fail(&EnvError{What: "start the TCP proxy for database " + db.Name, Err: err})
+		return fail(&provider.EnvError{What: "start the TCP proxy for database " + db.Name, Err: err})
 	}
 	s.proxy = proxy
-	h := &DatabaseHandle{
+	h := &provider.DatabaseHandle{
 		Name: db.Name, Engine: db.Engine,
 		// Services reach the database through the proxy, so connection
 		// faults act on them; the harness's migrations and checks
@@ -259,12 +260,12 @@ func newPGPassword() (string, error) {
 func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.Credential) error {
 	pwfile := filepath.Join(s.dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
-		return &EnvError{What: "write the PostgreSQL password file", Err: err}
+		return &provider.EnvError{What: "write the PostgreSQL password file", Err: err}
 	}
 	defer os.Remove(pwfile)
 	if cred != nil {
 		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
-			return &EnvError{What: "hand the password file to the postgres user", Err: err}
+			return &provider.EnvError{What: "hand the password file to the postgres user", Err: err}
 		}
 	}
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
@@ -273,7 +274,7 @@ func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.C
 	var out bytes.Buffer
 	initdb.Stdout, initdb.Stderr = &out, &out
 	if err := initdb.Run(); err != nil {
-		return &EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact.String(tail(out.String(), 15))}
+		return &provider.EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact.String(tail(out.String(), 15))}
 	}
 	return nil
 }
@@ -283,12 +284,12 @@ func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.C
 func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Credential) error {
 	port, err := freePort()
 	if err != nil {
-		return &EnvError{What: "find a free port on 127.0.0.1", Err: err}
+		return &provider.EnvError{What: "find a free port on 127.0.0.1", Err: err}
 	}
 	s.port = port
 	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return &EnvError{What: "open PostgreSQL log", Err: err}
+		return &provider.EnvError{What: "open PostgreSQL log", Err: err}
 	}
 	sock := s.dir
 	if len(sock)+len("/.s.PGSQL.65535") >= 104 {
@@ -311,7 +312,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		logFile.Close()
-		return &EnvError{What: "start postgres", Err: err}
+		return &provider.EnvError{What: "start postgres", Err: err}
 	}
 	done := s.done
 	go func() {
@@ -320,7 +321,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 		close(done)
 	}()
 	if err := s.waitReady(ctx, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
-		return &EnvError{What: fmt.Sprintf("PostgreSQL did not accept connections on 127.0.0.1:%d", port), Err: err,
+		return &provider.EnvError{What: fmt.Sprintf("PostgreSQL did not accept connections on 127.0.0.1:%d", port), Err: err,
 			Hint: "its log (" + s.logPath + ") ends with:\n" + redact.String(tail(readTail(s.logPath), 15))}
 	}
 	return nil
@@ -366,7 +367,7 @@ func (s *pgServer) createDatabase(ctx context.Context, addr, name string) error 
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `CREATE DATABASE "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil {
-		return &EnvError{What: fmt.Sprintf("create database %q", name), Err: err}
+		return &provider.EnvError{What: fmt.Sprintf("create database %q", name), Err: err}
 	}
 	// The first session of a new database builds its relation cache file
 	// (several times a later connection's cost): pay that here, before the
@@ -377,7 +378,7 @@ func (s *pgServer) createDatabase(ctx context.Context, addr, name string) error 
 	}
 	defer warm.Close()
 	if err := warm.PingContext(ctx); err != nil {
-		return &EnvError{What: fmt.Sprintf("connect to database %q", name), Err: err}
+		return &provider.EnvError{What: fmt.Sprintf("connect to database %q", name), Err: err}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -21,10 +22,10 @@ const ordersPGMigrations = "../fixtures/orders/migrations/postgres"
 // newPostgres starts a PostgreSQL database through the process provider,
 // as a drill does, and stops it at cleanup. It skips only when the
 // PostgreSQL binaries are missing.
-func newPostgres(t *testing.T) (*processProvider, *DatabaseHandle) {
+func newPostgres(t *testing.T) (*processProvider, *provider.DatabaseHandle) {
 	t.Helper()
 	if _, err := FindPostgres(); err != nil {
-		var env *EnvError
+		var env *provider.EnvError
 		errors.As(err, &env)
 		t.Skipf("no PostgreSQL: %v (%s)", err, env.Hint)
 	}
@@ -36,7 +37,7 @@ func newPostgres(t *testing.T) (*processProvider, *DatabaseHandle) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
-	p := newProcessProvider(ProviderConfig{TempDir: tmp, RunDir: t.TempDir()})
+	p := newProcessProvider(provider.Config{TempDir: tmp, RunDir: t.TempDir()})
 	t.Cleanup(func() { p.Close(context.Background()) })
 	h, err := p.StartDatabase(t.Context(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EnginePostgres})
 	if err != nil {
@@ -112,14 +113,14 @@ func TestPostgresProviderStartsAndLeavesNothingBehind(t *testing.T) {
 func TestFindPostgresHonoursEnv(t *testing.T) {
 	t.Setenv(PostgresBinEnv, t.TempDir())
 	_, err := FindPostgres()
-	var env *EnvError
-	if !errors.As(err, &env) || !errors.Is(err, ErrEnvironment) || !strings.Contains(env.Hint, "apt-get install -y postgresql") {
-		t.Fatalf("FindPostgres with an empty %s: %v, want an *EnvError with an install hint", PostgresBinEnv, err)
+	var env *provider.EnvError
+	if !errors.As(err, &env) || !errors.Is(err, provider.ErrEnvironment) || !strings.Contains(env.Hint, "apt-get install -y postgresql") {
+		t.Fatalf("FindPostgres with an empty %s: %v, want an *provider.EnvError with an install hint", PostgresBinEnv, err)
 	}
 }
 
 // pgColumns lists the columns of table, or nil when it does not exist.
-func pgColumns(t *testing.T, h *DatabaseHandle, table string) []string {
+func pgColumns(t *testing.T, h *provider.DatabaseHandle, table string) []string {
 	t.Helper()
 	db := openSQL(t, h)
 	rows, err := db.Query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, table)
@@ -246,7 +247,7 @@ func TestCheckLedgerOnPostgres(t *testing.T) {
 // SQLite has none, and says why.
 func TestConnOfDatabases(t *testing.T) {
 	_, pg := newPostgres(t)
-	d := &drill{dbs: map[string]*DatabaseHandle{"pg": pg, "lite": newSQLite(t)}}
+	d := &drill{dbs: map[string]*provider.DatabaseHandle{"pg": pg, "lite": newSQLite(t)}}
 	if p, err := d.Conn("pg"); err != nil || p != pg.Proxy {
 		t.Errorf("Conn(pg) = %v, %v; want its proxy", p, err)
 	}

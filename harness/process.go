@@ -19,20 +19,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
 
 func init() {
-	RegisterProvider("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files, or PostgreSQL run locally, as databases",
-		func(cfg ProviderConfig) (Provider, error) { return newProcessProvider(cfg), nil })
+	provider.Register("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files, or PostgreSQL run locally, as databases",
+		func(cfg provider.Config) (provider.Provider, error) { return newProcessProvider(cfg), nil })
 }
 
 // processProvider runs every instance as a child process in its own
 // process group, with Pdeathsig so that even a SIGKILLed harness does not
 // leave services behind.
 type processProvider struct {
-	cfg ProviderConfig
+	cfg provider.Config
 
 	mu        sync.Mutex
 	binaries  map[string][]string // build dir -> argv
@@ -41,7 +42,7 @@ type processProvider struct {
 	closed    bool
 }
 
-func newProcessProvider(cfg ProviderConfig) *processProvider {
+func newProcessProvider(cfg provider.Config) *processProvider {
 	// Builds run in the service's directory: relative paths would land there.
 	if abs, err := filepath.Abs(cfg.CacheDir); err == nil {
 		cfg.CacheDir = abs
@@ -63,7 +64,7 @@ func (p *processProvider) Build(ctx context.Context, sc *scenarios.Scenario) err
 			}
 			build := prog.Build
 			if build == "" {
-				return &EnvError{What: fmt.Sprintf("service %q version %q has neither build nor command", s.Name, v.Name),
+				return &provider.EnvError{What: fmt.Sprintf("service %q version %q has neither build nor command", s.Name, v.Name),
 					Hint: "the process provider runs `build:` directories or `command:` programs; `image:` needs --provider docker"}
 			}
 			if seen[build] {
@@ -90,7 +91,7 @@ func (p *processProvider) resolveDir(dir string) (string, error) {
 			return filepath.Abs(cand)
 		}
 	}
-	return "", &EnvError{What: fmt.Sprintf("build directory %q not found", dir),
+	return "", &provider.EnvError{What: fmt.Sprintf("build directory %q not found", dir),
 		Hint: fmt.Sprintf("paths are looked up from the scenario's folder upwards and then the working directory (%s)", strings.Join(p.cfg.BaseDirs, ", "))}
 }
 
@@ -113,7 +114,7 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	// rewritten by a parallel run while this one executes it (ETXTBSY).
 	binDir := filepath.Join(p.cfg.TempDir, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return nil, &EnvError{What: "create bin dir", Err: err}
+		return nil, &provider.EnvError{What: "create bin dir", Err: err}
 	}
 	start := time.Now()
 	var cmd *exec.Cmd
@@ -121,16 +122,16 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	switch {
 	case fileExists(filepath.Join(abs, "Cargo.toml")):
 		if _, err := exec.LookPath("cargo"); err != nil {
-			return nil, &EnvError{What: fmt.Sprintf("service %q is a Rust project but cargo is not installed", service),
+			return nil, &provider.EnvError{What: fmt.Sprintf("service %q is a Rust project but cargo is not installed", service),
 				Hint: "install Rust (Debian: apt-get install cargo, or rustup) and run again"}
 		}
 		manifest, err := os.ReadFile(filepath.Join(abs, "Cargo.toml"))
 		if err != nil {
-			return nil, &EnvError{What: "read Cargo.toml", Err: err}
+			return nil, &provider.EnvError{What: "read Cargo.toml", Err: err}
 		}
 		m := cargoName.FindSubmatch(manifest)
 		if m == nil {
-			return nil, &EnvError{What: fmt.Sprintf("%s/Cargo.toml has no package name", dir)}
+			return nil, &provider.EnvError{What: fmt.Sprintf("%s/Cargo.toml has no package name", dir)}
 		}
 		target := filepath.Join(p.cfg.CacheDir, "cargo", string(m[1]))
 		cmd = exec.CommandContext(ctx, "cargo", "build", "--release", "--quiet", "--target-dir", target)
@@ -142,25 +143,25 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 		out = filepath.Join(target, "release", string(m[1]))
 	case hasGoFiles(abs):
 		if _, err := exec.LookPath("go"); err != nil {
-			return nil, &EnvError{What: fmt.Sprintf("service %q is a Go package but go is not installed", service),
+			return nil, &provider.EnvError{What: fmt.Sprintf("service %q is a Go package but go is not installed", service),
 				Hint: "install Go 1.26 (https://go.dev/dl) and put it on PATH"}
 		}
 		out = filepath.Join(binDir, sanitize(dir))
 		cmd = exec.CommandContext(ctx, "go", "build", "-o", out, ".")
 	default:
-		return nil, &EnvError{What: fmt.Sprintf("build directory %q holds neither Go files nor a Cargo.toml", dir)}
+		return nil, &provider.EnvError{What: fmt.Sprintf("build directory %q holds neither Go files nor a Cargo.toml", dir)}
 	}
 	cmd.Dir = abs
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, &EnvError{What: fmt.Sprintf("build %s (%s)", dir, strings.Join(cmd.Args, " ")),
+		return nil, &provider.EnvError{What: fmt.Sprintf("build %s (%s)", dir, strings.Join(cmd.Args, " ")),
 			Hint: "the compiler said:\n" + tail(stderr.String(), 20), Err: err}
 	}
 	if filepath.Dir(out) != binDir {
 		dst := filepath.Join(binDir, sanitize(dir))
 		if err := copyFile(out, dst); err != nil {
-			return nil, &EnvError{What: "copy built binary", Err: err}
+			return nil, &provider.EnvError{What: "copy built binary", Err: err}
 		}
 		out = dst
 	}
@@ -172,7 +173,7 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	return argv, nil
 }
 
-func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*DatabaseHandle, error) {
+func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*provider.DatabaseHandle, error) {
 	switch db.Engine {
 	case scenarios.EnginePostgres:
 		p.mu.Lock()
@@ -199,7 +200,7 @@ func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Datab
 		return h, nil
 	case scenarios.EngineSQLite:
 		path := filepath.Join(p.cfg.TempDir, db.Name+".sqlite")
-		return &DatabaseHandle{
+		return &provider.DatabaseHandle{
 			Name: db.Name, Engine: db.Engine,
 			// synchronous=OFF for the reason PostgreSQL runs with fsync=off
 			// (see postgres.go): it only guards against an OS crash, which a
@@ -214,10 +215,10 @@ func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Datab
 			DSN:        path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
 		}, nil
 	}
-	return nil, &EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the process provider yet", db.Name, db.Engine)}
+	return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the process provider yet", db.Name, db.Engine)}
 }
 
-func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) (Instance, error) {
+func (p *processProvider) StartInstance(ctx context.Context, spec provider.InstanceSpec) (provider.Instance, error) {
 	s, v := spec.Service, spec.Version
 	var argv []string
 	switch prog := s.Program(v); {
@@ -230,22 +231,22 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 		}
 		argv = b
 	default:
-		return nil, &EnvError{What: fmt.Sprintf("service %q version %q runs image %q", s.Name, v.Name, prog.Image),
+		return nil, &provider.EnvError{What: fmt.Sprintf("service %q version %q runs image %q", s.Name, v.Name, prog.Image),
 			Hint: "images need --provider docker"}
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, &EnvError{What: "find a free port on 127.0.0.1", Err: err}
+		return nil, &provider.EnvError{What: "find a free port on 127.0.0.1", Err: err}
 	}
 	name := s.Name + "-" + v.Name
 	logDir := filepath.Join(p.cfg.RunDir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return nil, &EnvError{What: "create log dir", Err: err}
+		return nil, &provider.EnvError{What: "create log dir", Err: err}
 	}
 	logPath := filepath.Join(logDir, name+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, &EnvError{What: "open instance log", Err: err}
+		return nil, &provider.EnvError{What: "open instance log", Err: err}
 	}
 	// The service writes into a pipe the harness copies to its log through
 	// redaction: a service printing its DATABASE_URL or a token must not
@@ -254,7 +255,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		logf.Close()
-		return nil, &EnvError{What: "create the instance's output pipe", Err: err}
+		return nil, &provider.EnvError{What: "create the instance's output pipe", Err: err}
 	}
 	redact.RegisterEnv(spec.Env)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -268,7 +269,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 	if err != nil {
 		pr.Close()
 		logf.Close()
-		return nil, &EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err,
+		return nil, &provider.EnvError{What: fmt.Sprintf("start %s (%s)", name, argv[0]), Err: err,
 			Hint: fmt.Sprintf("check services.%s's command/build: the program must exist and be executable", s.Name)}
 	}
 	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf,
@@ -294,7 +295,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec InstanceSpec) 
 		logText, _ := os.ReadFile(logPath)
 		// The log is redacted already; redact again for what was
 		// registered after a line was written.
-		return nil, &EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
+		return nil, &provider.EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
 			Hint: "its log (" + logPath + ") ends with:\n" + redact.String(tail(string(logText), 15)), Err: err}
 	}
 	p.logf("started %s pid %d on %s", name, inst.PID(), inst.url)
@@ -365,7 +366,7 @@ type processInstance struct {
 	stopOnce  sync.Once
 }
 
-var _ Instance = (*processInstance)(nil)
+var _ provider.Instance = (*processInstance)(nil)
 
 func (i *processInstance) Name() string { return i.name }
 func (i *processInstance) URL() string  { return i.url }

@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
 // startEnvService starts, through the process provider, a shell that
 // writes its environment to a file and prints a few secrets before it
 // becomes the helper service (TestHelperProcess), with scenario env extra.
-func startEnvService(t *testing.T, extra map[string]string) (p *processProvider, envFile string, inst Instance) {
+func startEnvService(t *testing.T, extra map[string]string) (p *processProvider, envFile string, inst provider.Instance) {
 	t.Helper()
-	p = newProcessProvider(ProviderConfig{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
+	p = newProcessProvider(provider.Config{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	envFile = filepath.Join(t.TempDir(), "env")
 	env := map[string]string{helperEnv: "serve", "ENV_OUT": envFile}
@@ -32,7 +33,7 @@ func startEnvService(t *testing.T, extra map[string]string) (p *processProvider,
 echo "connecting to postgres://orders:pw-in-the-url@db:5432/orders"
 echo "api token is $API_TOKEN"
 exec "$0" -test.run='^TestHelperProcess$'`
-	spec := InstanceSpec{
+	spec := provider.InstanceSpec{
 		Service: &scenarios.Service{Name: "envsvc", Health: "/healthz"},
 		Version: &scenarios.Version{Name: "v1", Command: []string{"sh", "-c", script, os.Args[0]}},
 		Env:     env,
@@ -136,18 +137,18 @@ func TestProcessLogIsRedactedAndPrivate(t *testing.T) {
 // TestProcessFailedServiceHintIsRedacted: the log tail of a service that
 // never became healthy, which the harness prints, hides its secrets.
 func TestProcessFailedServiceHintIsRedacted(t *testing.T) {
-	p := newProcessProvider(ProviderConfig{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
+	p := newProcessProvider(provider.Config{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
-	spec := InstanceSpec{
+	spec := provider.InstanceSpec{
 		Service: &scenarios.Service{Name: "orders"},
 		Version: &scenarios.Version{Name: "v1", Command: []string{"sh", "-c",
 			`echo "cannot reach $DATABASE_URL with secret $DB_PASSWORD" >&2; exit 3`}},
 		Env: map[string]string{"DATABASE_URL": "postgres://postgres:url-password-1@127.0.0.1:1/db", "DB_PASSWORD": "env-password-2"},
 	}
 	_, err := p.StartInstance(context.Background(), spec)
-	var env *EnvError
+	var env *provider.EnvError
 	if !errors.As(err, &env) {
-		t.Fatalf("err = %v, want an *EnvError", err)
+		t.Fatalf("err = %v, want an *provider.EnvError", err)
 	}
 	for _, leak := range []string{"url-password-1", "env-password-2"} {
 		if strings.Contains(env.Hint, leak) || strings.Contains(err.Error(), leak) {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -312,7 +313,7 @@ func waitState(t *testing.T, pid int, state byte) {
 
 func TestProcessProviderStartInstance(t *testing.T) {
 	newProvider := func(t *testing.T) *processProvider {
-		p := newProcessProvider(ProviderConfig{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
+		p := newProcessProvider(provider.Config{RunDir: t.TempDir(), TempDir: t.TempDir(), CacheDir: t.TempDir()})
 		t.Cleanup(func() {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
@@ -322,7 +323,7 @@ func TestProcessProviderStartInstance(t *testing.T) {
 	}
 	t.Run("a real service is started, polled healthy and stopped", func(t *testing.T) {
 		p := newProvider(t)
-		spec := InstanceSpec{
+		spec := provider.InstanceSpec{
 			Service: &scenarios.Service{Name: "orders", Health: "/ready"},
 			Version: &scenarios.Version{Name: "v1", Command: []string{os.Args[0], "-test.run=^TestHelperProcess$"}},
 			Env:     map[string]string{helperEnv: "serve"},
@@ -355,14 +356,14 @@ func TestProcessProviderStartInstance(t *testing.T) {
 	})
 	t.Run("a service that exits is an environment error with its log", func(t *testing.T) {
 		p := newProvider(t)
-		spec := InstanceSpec{
+		spec := provider.InstanceSpec{
 			Service: &scenarios.Service{Name: "orders"},
 			Version: &scenarios.Version{Name: "v2", Command: []string{"sh", "-c", "echo boom: no DATABASE_URL >&2; exit 3"}},
 		}
 		_, err := p.StartInstance(context.Background(), spec)
-		var env *EnvError
+		var env *provider.EnvError
 		if !errors.As(err, &env) {
-			t.Fatalf("err = %v, want an *EnvError", err)
+			t.Fatalf("err = %v, want an *provider.EnvError", err)
 		}
 		if !strings.Contains(env.What, "orders-v2 did not become healthy") || !strings.Contains(env.Hint, "boom: no DATABASE_URL") ||
 			!strings.Contains(err.Error(), "exit status 3") {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/process"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -18,32 +19,12 @@ import (
 // instance. A local process is sampled with gopsutil by PID: its usage is
 // the sum over its process and all its descendants (the process provider
 // starts each instance as the leader of its own process group). An
-// instance that implements usageReporter (a container) reports its own,
+// instance that implements provider.UsageReporter (a container) reports its own,
 // from the engine's cgroup counters.
-
-// usageReporter is an instance that measures its own usage, for instances
-// that are not a local process tree (a container: the engine's cgroup
-// counters). The first sample of an instance has CPUOK false; errNoProcess
-// (or any error) means nothing could be sampled this time.
-type usageReporter interface {
-	Usage(ctx context.Context) (ResourceSample, error)
-}
 
 // resourcesSourcePrefix prefixes the report series of a service's instance
 // samples: "resources:<service>", labelled by version.
 const resourcesSourcePrefix = "resources:"
-
-// ResourceSample is one instance's usage, sampled at the end of an interval.
-type ResourceSample struct {
-	At time.Time // when the sample was taken
-	// CPU is the CPU time the process tree used since the previous sample
-	// divided by the wall time between the two samples: cores in use.
-	// CPUOK is false for the first sample of a process (nothing to delta
-	// against).
-	CPU   float64
-	CPUOK bool
-	RSS   float64 // resident set size in bytes, summed over the tree
-}
 
 // procSampler samples one instance's process tree. It is not safe for
 // concurrent use.
@@ -65,10 +46,10 @@ func newProcSampler(pid int) *procSampler {
 var errNoProcess = errors.New("process not found")
 
 // sample reads the tree's CPU times and RSS.
-func (s *procSampler) sample(ctx context.Context) (ResourceSample, error) {
+func (s *procSampler) sample(ctx context.Context) (provider.ResourceSample, error) {
 	root, err := process.NewProcessWithContext(ctx, s.pid)
 	if err != nil {
-		return ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, errNoProcess
 	}
 	now := time.Now()
 	cur := map[int32]float64{}
@@ -96,9 +77,9 @@ func (s *procSampler) sample(ctx context.Context) (ResourceSample, error) {
 	}
 	walk(root, 0)
 	if _, ok := cur[s.pid]; !ok {
-		return ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, errNoProcess
 	}
-	out := ResourceSample{At: now, RSS: rss}
+	out := provider.ResourceSample{At: now, RSS: rss}
 	if s.prev != nil {
 		if wall := now.Sub(s.prevAt).Seconds(); wall > 0 {
 			var used float64
@@ -118,7 +99,7 @@ func (s *procSampler) sample(ctx context.Context) (ResourceSample, error) {
 // instanceSample is a sample tagged with the interval it closes.
 type instanceSample struct {
 	window time.Time // end of the interval (the tick's cut)
-	ResourceSample
+	provider.ResourceSample
 }
 
 // maxResourceHistory bounds the samples kept per instance.
@@ -142,10 +123,10 @@ func resourceKey(service, version string) string { return service + "/" + versio
 // interval just cut. It returns the new samples by service and version.
 // Instances that are gone, paused-and-reaped or not local processes (pid
 // 0) are skipped: their side of a check then has no data.
-func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[string]map[string]Instance) map[string]map[string]ResourceSample {
+func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[string]map[string]provider.Instance) map[string]map[string]provider.ResourceSample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := map[string]map[string]ResourceSample{}
+	out := map[string]map[string]provider.ResourceSample{}
 	for svc, versions := range insts {
 		for ver, inst := range versions {
 			key := resourceKey(svc, ver)
@@ -159,7 +140,7 @@ func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[s
 			}
 			r.history[key] = h
 			if out[svc] == nil {
-				out[svc] = map[string]ResourceSample{}
+				out[svc] = map[string]provider.ResourceSample{}
 			}
 			out[svc][ver] = smp
 		}
@@ -170,11 +151,11 @@ func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[s
 // sampleOne samples one instance: through its own Usage when it reports
 // it (a container), else its process tree by PID. A restarted instance is
 // a new Instance value (and a new PID): its CPU delta starts over.
-func (r *resources) sampleOne(ctx context.Context, key string, inst Instance) (ResourceSample, bool) {
-	if ur, ok := inst.(usageReporter); ok {
+func (r *resources) sampleOne(ctx context.Context, key string, inst provider.Instance) (provider.ResourceSample, bool) {
+	if ur, ok := inst.(provider.UsageReporter); ok {
 		delete(r.samplers, key)
 		if !inst.Alive() {
-			return ResourceSample{}, false
+			return provider.ResourceSample{}, false
 		}
 		smp, err := ur.Usage(ctx)
 		return smp, err == nil
@@ -182,7 +163,7 @@ func (r *resources) sampleOne(ctx context.Context, key string, inst Instance) (R
 	pid := inst.PID()
 	if pid <= 0 || !inst.Alive() {
 		delete(r.samplers, key)
-		return ResourceSample{}, false
+		return provider.ResourceSample{}, false
 	}
 	s := r.samplers[key]
 	if s == nil || s.pid != int32(pid) { // new or restarted instance
@@ -192,20 +173,20 @@ func (r *resources) sampleOne(ctx context.Context, key string, inst Instance) (R
 	smp, err := s.sample(ctx)
 	if err != nil {
 		delete(r.samplers, key)
-		return ResourceSample{}, false
+		return provider.ResourceSample{}, false
 	}
 	return smp, true
 }
 
 // at returns the sample of an instance for the interval ending at window.
-func (r *resources) at(service, version string, window time.Time) (ResourceSample, bool) {
+func (r *resources) at(service, version string, window time.Time) (provider.ResourceSample, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.history[resourceKey(service, version)]
 	if n := len(h); n > 0 && h[n-1].window.Equal(window) {
 		return h[n-1].ResourceSample, true
 	}
-	return ResourceSample{}, false
+	return provider.ResourceSample{}, false
 }
 
 // meanBefore averages an instance's samples of intervals that ended before
@@ -267,9 +248,9 @@ func (d *drill) sampleResources(ctx context.Context) {
 		d.res = newResources()
 	}
 	d.mu.Lock()
-	insts := map[string]map[string]Instance{}
+	insts := map[string]map[string]provider.Instance{}
 	for svc, vs := range d.instances {
-		insts[svc] = map[string]Instance{}
+		insts[svc] = map[string]provider.Instance{}
 		for v, inst := range vs {
 			insts[svc][v] = inst
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -29,7 +30,7 @@ func startGroup(t *testing.T, script string) int {
 
 // sampleOver takes a first sample, lets one sampling interval pass and
 // returns the second.
-func sampleOver(t *testing.T, pid int, interval time.Duration) ResourceSample {
+func sampleOver(t *testing.T, pid int, interval time.Duration) provider.ResourceSample {
 	t.Helper()
 	s := newProcSampler(pid)
 	first, err := s.sample(context.Background())
@@ -120,7 +121,7 @@ func TestResourcesExtra(t *testing.T) {
 	busy := startGroup(t, "while :; do :; done")
 	idle := startGroup(t, "exec sleep 60")
 	r := newResources()
-	insts := map[string]map[string]Instance{"api": {
+	insts := map[string]map[string]provider.Instance{"api": {
 		"v1": &fakeInstance{pid: idle},
 		"v2": &fakeInstance{pid: busy},
 		"v3": &fakeInstance{pid: 0}, // not a local process
@@ -167,13 +168,13 @@ func TestResourcesMeanBeforeCanary(t *testing.T) {
 	r := newResources()
 	at := func(i int) time.Time { return judgeT0.Add(time.Duration(i) * time.Second) }
 	r.history["api/v1"] = []instanceSample{
-		{at(0), ResourceSample{RSS: 100}},
-		{at(1), ResourceSample{CPU: 0.2, CPUOK: true, RSS: 200}},
-		{at(2), ResourceSample{CPU: 0.4, CPUOK: true, RSS: 300}},
-		{at(3), ResourceSample{CPU: 0.0, CPUOK: true, RSS: 400}}, // canary serves everything
+		{at(0), provider.ResourceSample{RSS: 100}},
+		{at(1), provider.ResourceSample{CPU: 0.2, CPUOK: true, RSS: 200}},
+		{at(2), provider.ResourceSample{CPU: 0.4, CPUOK: true, RSS: 300}},
+		{at(3), provider.ResourceSample{CPU: 0.0, CPUOK: true, RSS: 400}}, // canary serves everything
 	}
 	r.history["api/v2"] = []instanceSample{
-		{at(3), ResourceSample{CPU: 0.9, CPUOK: true, RSS: 1000}},
+		{at(3), provider.ResourceSample{CPU: 0.9, CPUOK: true, RSS: 1000}},
 	}
 	x := r.extra("api", "v1", "v2", at(3), true)
 	cpu, rss := x[scenarios.MetricCPU], x[scenarios.MetricRSS]

@@ -1,5 +1,5 @@
 // Package harness runs a drill: it provisions the system under test through
-// a Provider, puts a router in front of every service, drives load, checks
+// a provider.Provider, puts a router in front of every service, drives load, checks
 // the steady state, rolls the new version out step by step while a Judge
 // watches live per-version metrics, rolls back in a fixed, journaled,
 // idempotent order, verifies recovery and data, and hands the result to
@@ -24,6 +24,7 @@ import (
 
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
@@ -49,7 +50,7 @@ type Options struct {
 	// ledger is final, just before the data checks, with the drill's
 	// databases. Tests plant faults in the database through it, so the
 	// checker is proven against a real drill's ledger.
-	BeforeDataCheck func(ctx context.Context, dbs map[string]*DatabaseHandle) error
+	BeforeDataCheck func(ctx context.Context, dbs map[string]*provider.DatabaseHandle) error
 }
 
 // Defaults the CLI reuses for its flags.
@@ -79,10 +80,10 @@ type drill struct {
 	seed                  int64
 	interval              time.Duration
 	j                     *journal.Journal
-	prov                  Provider
+	prov                  provider.Provider
 	started               time.Time
 
-	dbs     map[string]*DatabaseHandle
+	dbs     map[string]*provider.DatabaseHandle
 	routers map[string]*router.Router
 	routerR map[string]*metrics.Recorder
 	// routerURL is each router's base URL: what dependency placeholders
@@ -95,7 +96,7 @@ type drill struct {
 	res *resources
 
 	mu        sync.Mutex // guards instances, pids and the phase flags below
-	instances map[string]map[string]Instance
+	instances map[string]map[string]provider.Instance
 	pids      map[int]string
 
 	heart *heartbeat
@@ -152,7 +153,7 @@ type drill struct {
 // Run executes one drill and returns its report. The report is written to
 // its run directory before Run returns, on success, failure, interruption
 // and panic alike; err says why a run did not complete normally
-// (ErrInterrupted, an *EnvError, or another failure).
+// (ErrInterrupted, an *provider.EnvError, or another failure).
 func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *reports.Report, err error) {
 	d, err := newDrill(sc, opts)
 	if err != nil {
@@ -184,8 +185,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *report
 
 func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	d := &drill{sc: sc, opts: opts, log: opts.Log, seed: sc.Seed,
-		dbs: map[string]*DatabaseHandle{}, routers: map[string]*router.Router{}, routerR: map[string]*metrics.Recorder{}, routerURL: map[string]string{},
-		instances: map[string]map[string]Instance{}, pids: map[int]string{},
+		dbs: map[string]*provider.DatabaseHandle{}, routers: map[string]*router.Router{}, routerR: map[string]*metrics.Recorder{}, routerURL: map[string]string{},
+		instances: map[string]map[string]provider.Instance{}, pids: map[int]string{},
 		series: map[string]map[string][]reports.SeriesPoint{}}
 	if d.log == nil {
 		d.log = io.Discard
@@ -205,7 +206,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	d.runID = fmt.Sprintf("%s-%s-%s", sc.Name, stamp, hex.EncodeToString(rnd[:]))
 	out := firstNonEmpty(opts.OutDir, DefaultOutDir)
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, &EnvError{What: "create output directory " + out, Err: err}
+		return nil, &provider.EnvError{What: "create output directory " + out, Err: err}
 	}
 	// Whatever an earlier run that died left behind goes first.
 	previous, cerr := Cleanup(out)
@@ -216,19 +217,19 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 			break
 		}
 		if !os.IsExist(err) {
-			return nil, &EnvError{What: "create run directory", Err: err}
+			return nil, &provider.EnvError{What: "create run directory", Err: err}
 		}
 		d.runDir = filepath.Join(out, fmt.Sprintf("%s-%s-%d", sc.Name, stamp, i))
 	}
 	tmp, err := os.MkdirTemp(tempRoot(), "drill-"+sc.Name+"-")
 	if err != nil {
-		return nil, &EnvError{What: "create temp directory", Err: err}
+		return nil, &provider.EnvError{What: "create temp directory", Err: err}
 	}
 	d.tmpDir = tmp
 	j, err := journal.Open(filepath.Join(d.runDir, "journal.jsonl"), d.started)
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, &EnvError{What: "create journal", Err: err}
+		return nil, &provider.EnvError{What: "create journal", Err: err}
 	}
 	d.j = j
 	d.j.Record(journal.RunStart, append([]any{"run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
@@ -326,13 +327,13 @@ func (d *drill) execute(ctx context.Context) error {
 // and migrates the schema to the baseline version.
 func (d *drill) provision(ctx context.Context) error {
 	d.j.Record(journal.ProvisionStart)
-	prov, err := NewProvider(d.provider, ProviderConfig{
+	prov, err := provider.New(d.provider, provider.Config{
 		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
 		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
 		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
 	})
 	if err != nil {
-		return &EnvError{What: "provider", Err: err}
+		return &provider.EnvError{What: "provider", Err: err}
 	}
 	d.prov = prov
 	d.say("building services")
@@ -362,7 +363,7 @@ func (d *drill) provision(ctx context.Context) error {
 		rt := router.New(s.Name, rec, router.WithSeed(d.seed+int64(i)*7919))
 		u, err := rt.Start(ctx)
 		if err != nil {
-			return &EnvError{What: "start router for " + s.Name, Err: err}
+			return &provider.EnvError{What: "start router for " + s.Name, Err: err}
 		}
 		d.routers[s.Name], d.routerR[s.Name], d.routerURL[s.Name] = rt, rec, u
 	}
@@ -417,7 +418,7 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	changed, err := m.run(ctx, v.Migration)
 	if err != nil {
 		d.j.Record(event+".failed", "error", err.Error())
-		var env *EnvError
+		var env *provider.EnvError
 		if errors.As(err, &env) {
 			return err
 		}
@@ -452,7 +453,7 @@ func (d *drill) migrator(s *scenarios.Service) migrator {
 }
 
 // startInstance starts one version behind its router.
-func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (Instance, error) {
+func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (provider.Instance, error) {
 	env := map[string]string{}
 	for k, val := range s.Env {
 		env[k] = val
@@ -477,14 +478,14 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
 	}
 	d.j.Record(journal.InstanceStart, "service", s.Name, "version", v.Name)
-	inst, err := d.prov.StartInstance(ctx, InstanceSpec{Service: s, Version: v, Env: env})
+	inst, err := d.prov.StartInstance(ctx, provider.InstanceSpec{Service: s, Version: v, Env: env})
 	if err != nil {
 		d.j.Record(journal.InstanceFailed, "service", s.Name, "version", v.Name, "error", err.Error())
 		return nil, err
 	}
 	d.mu.Lock()
 	if d.instances[s.Name] == nil {
-		d.instances[s.Name] = map[string]Instance{}
+		d.instances[s.Name] = map[string]provider.Instance{}
 	}
 	d.instances[s.Name][v.Name] = inst
 	if pid := inst.PID(); pid > 0 {
@@ -517,7 +518,7 @@ func (d *drill) resolveFor(caller, s string) (string, error) {
 			}
 			u, err := rt.CallerURL(caller)
 			if err != nil && firstErr == nil {
-				firstErr = &EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
+				firstErr = &provider.EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
 			}
 			// A provider that forwards loopback into containers forwards
 			// only what the harness names as its own.
@@ -878,7 +879,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 		d.mu.Unlock()
 		d.markExposure(time.Now())
 		if err := d.migrate(ctx, svc, to, "migrate.canary"); err != nil {
-			var env *EnvError
+			var env *provider.EnvError
 			if errors.As(err, &env) || ctx.Err() != nil {
 				return nil, err
 			}

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/drillhq/drill/harness/provider"
 )
 
 // schemaEngine is one database engine the schema tests run on.
 type schemaEngine struct {
 	name       string
-	start      func(t *testing.T) *DatabaseHandle
+	start      func(t *testing.T) *provider.DatabaseHandle
 	migrations string // the orders fixture's migrations for this engine
 }
 
@@ -19,7 +21,7 @@ type schemaEngine struct {
 // real (PostgreSQL skips when its binaries are missing).
 var schemaEngines = []schemaEngine{
 	{"sqlite", newSQLite, ordersMigrations},
-	{"postgres", func(t *testing.T) *DatabaseHandle { _, h := newPostgres(t); return h }, ordersPGMigrations},
+	{"postgres", func(t *testing.T) *provider.DatabaseHandle { _, h := newPostgres(t); return h }, ordersPGMigrations},
 }
 
 // snap snapshots db or fails the test.

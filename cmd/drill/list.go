@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 )
@@ -22,8 +23,8 @@ func (c *cli) cmdList(_ context.Context, args []string) int {
 	}
 	w := c.stdout
 	fmt.Fprintln(w, "providers:")
-	for _, n := range harness.ProviderNames() {
-		fmt.Fprintf(w, "  %-14s %s\n", n, harness.ProviderDescription(n))
+	for _, n := range provider.Names() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, provider.Description(n))
 	}
 	fmt.Fprintln(w, "\njudges:")
 	for _, n := range harness.JudgeNames() {

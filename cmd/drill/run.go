@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 )
 
 func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	fs := newFlagSet(c, "run")
-	provider := fs.String("provider", "", "override environment.provider: process or docker")
+	providerName := fs.String("provider", "", "override environment.provider: process or docker")
 	autoApprove := fs.Bool("auto-approve", false, "pass approval: manual gates without asking (CI)")
 	out := fs.String("out", harness.DefaultOutDir, "directory that receives run directories")
 	cache := fs.String("cache", harness.DefaultCacheDir, "build cache directory")
@@ -30,8 +31,8 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		c.tryf("drill run scenarios/orders-canary-latency.yaml")
 		return ExitInvalid
 	}
-	if *provider != "" && !contains(harness.ProviderNames(), *provider) {
-		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
+	if *providerName != "" && !contains(provider.Names(), *providerName) {
+		c.errorf("unknown provider %q (known: %v)", *providerName, provider.Names())
 		return ExitInvalid
 	}
 	formats, ok := parseFormats(*format)
@@ -39,14 +40,14 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		c.errorf("unknown --format %q (file formats: %s; or all, none)", *format, joinNames(reports.FileFormats()))
 		return ExitInvalid
 	}
-	scs, ok := c.loadAll(files, *provider)
+	scs, ok := c.loadAll(files, *providerName)
 	if !ok {
 		return ExitInvalid
 	}
 	stdin := c.sharedStdin()
 	worst := ExitOK
 	for _, sc := range scs {
-		opts := harness.Options{Provider: *provider, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
+		opts := harness.Options{Provider: *providerName, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
 			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr}
 		if *quiet {
 			opts.Log = nil
@@ -98,7 +99,7 @@ func (c *cli) finishRun(rep *reports.Report, err error, written []string) int {
 			fmt.Fprintf(c.stdout, "        %s\n", path)
 		}
 	}
-	var env *harness.EnvError
+	var env *provider.EnvError
 	switch {
 	case errors.Is(err, harness.ErrInterrupted):
 		c.errorf("interrupted: faults reverted, traffic back on baseline, processes stopped; partial report written")

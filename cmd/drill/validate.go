@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
 func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	fs := newFlagSet(c, "validate")
-	provider := fs.String("provider", "", "check for this provider instead of environment.provider: process or docker")
+	providerName := fs.String("provider", "", "check for this provider instead of environment.provider: process or docker")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return ExitInvalid
@@ -22,11 +22,11 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 		c.tryf("drill validate scenarios/*.yaml")
 		return ExitInvalid
 	}
-	if *provider != "" && !contains(harness.ProviderNames(), *provider) {
-		c.errorf("unknown provider %q (known: %v)", *provider, harness.ProviderNames())
+	if *providerName != "" && !contains(provider.Names(), *providerName) {
+		c.errorf("unknown provider %q (known: %v)", *providerName, provider.Names())
 		return ExitInvalid
 	}
-	if _, ok := c.loadAll(files, *provider); !ok {
+	if _, ok := c.loadAll(files, *providerName); !ok {
 		return ExitInvalid
 	}
 	for _, f := range files {

@@ -17,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -251,7 +252,7 @@ func TestProxyForwardsRealPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	prov, err := harness.NewProvider("process", harness.ProviderConfig{TempDir: tmp, RunDir: t.TempDir()})
+	prov, err := provider.New("process", provider.Config{TempDir: tmp, RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,17 @@
-package harness
+// Package provider starts the system under test: databases and service
+// instances, as local processes (package process) or containers (package
+// docker). Each provider registers itself by name; the harness asks the
+// registry and never names one.
+package provider
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"sort"
-	"sync"
+	"time"
 
 	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/internal/registry"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -28,8 +31,8 @@ type Provider interface {
 	Close(ctx context.Context) error
 }
 
-// ProviderConfig is what every provider is built from.
-type ProviderConfig struct {
+// Config is what every provider is built from.
+type Config struct {
 	RunID   string
 	RunDir  string // .drill/runs/<name>-<time>; logs go to RunDir/logs
 	TempDir string // removed at teardown
@@ -110,55 +113,45 @@ func (e *EnvError) Error() string {
 // Unwrap lets errors.Is(err, ErrEnvironment) match.
 func (e *EnvError) Unwrap() []error { return []error{ErrEnvironment, e.Err} }
 
-// ProviderFactory builds a provider for one run.
-type ProviderFactory func(cfg ProviderConfig) (Provider, error)
+// Factory builds a provider for one run.
+type Factory func(cfg Config) (Provider, error)
 
-type providerEntry struct {
-	desc    string
-	factory ProviderFactory
-}
+var providers = registry.New[Factory]("provider")
 
-var (
-	providersMu sync.RWMutex
-	providers   = map[string]providerEntry{}
-)
+// Register adds a provider under name; providers call it from init.
+func Register(name, description string, f Factory) { providers.Register(name, description, f) }
 
-// RegisterProvider adds a provider under name.
-func RegisterProvider(name, description string, f ProviderFactory) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	if _, dup := providers[name]; dup {
-		panic(fmt.Sprintf("harness: provider %q registered twice", name))
+// New builds the provider registered as name.
+func New(name string, cfg Config) (Provider, error) {
+	f, err := providers.Get(name)
+	if err != nil {
+		return nil, err
 	}
-	providers[name] = providerEntry{desc: description, factory: f}
+	return f(cfg)
 }
 
-// NewProvider builds the provider registered as name.
-func NewProvider(name string, cfg ProviderConfig) (Provider, error) {
-	providersMu.RLock()
-	e, ok := providers[name]
-	providersMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown provider %q (known: %v)", name, ProviderNames())
-	}
-	return e.factory(cfg)
+// Names lists registered providers, sorted.
+func Names() []string { return providers.Names() }
+
+// Description returns the one-line description of a provider.
+func Description(name string) string { return providers.Description(name) }
+
+// UsageReporter is an instance that measures its own usage, for instances
+// that are not a local process tree (a container: the engine's cgroup
+// counters). The first sample of an instance has CPUOK false; errNoProcess
+// (or any error) means nothing could be sampled this time.
+type UsageReporter interface {
+	Usage(ctx context.Context) (ResourceSample, error)
 }
 
-// ProviderNames lists registered providers, sorted.
-func ProviderNames() []string {
-	providersMu.RLock()
-	defer providersMu.RUnlock()
-	var names []string
-	for n := range providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// ProviderDescription returns the one-line description of a provider.
-func ProviderDescription(name string) string {
-	providersMu.RLock()
-	defer providersMu.RUnlock()
-	return providers[name].desc
+// ResourceSample is one instance's usage, sampled at the end of an interval.
+type ResourceSample struct {
+	At time.Time // when the sample was taken
+	// CPU is the CPU time the process tree used since the previous sample
+	// divided by the wall time between the two samples: cores in use.
+	// CPUOK is false for the first sample of a process (nothing to delta
+	// against).
+	CPU   float64
+	CPUOK bool
+	RSS   float64 // resident set size in bytes, summed over the tree
 }
