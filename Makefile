@@ -36,7 +36,7 @@ test: vet
 	@# Real processes and containers after the unit tests: the steady-state
 	@# re-check, the images, the docker provider. Without a Docker engine
 	@# these fail; DRILL_DOCKER=off skips the docker parts on purpose.
-	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker|TestPlantedFaults|TestPanicOffTheMainGoroutine' ./harness/
+	$(GO) test -count=1 -timeout 10m -run 'TestSteadyState|TestEnsureImages|TestDocker|TestSweepDocker|TestPlantedFaults|TestPanicOffTheMainGoroutine' ./harness/ ./harness/provider/...
 	@# The shipped scenarios on both providers, one drill at a time: on 2
 	@# cores two drills at 200 rps each plus the host's stalls gave false
 	@# verdicts (measured); sharing cores with race builds would do the same.
@@ -92,4 +92,4 @@ soak: build
 
 ## images: build the docker provider's images (orders, pricing, postgres; tags are hashes of the build context, so unchanged fixtures are not rebuilt) and run each to its health
 images:
-	set -o pipefail; $(GO) test -count=1 -run '^TestEnsureImages$$' -v ./harness/ | grep -E '^(---|ok|FAIL)|images_test.go'
+	set -o pipefail; $(GO) test -count=1 -run '^TestEnsureImages$$' -v ./harness/provider/docker/ | grep -E '^(---|ok|FAIL)|images_test.go'

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/internal/procid"
 )
 
 // writeJournal writes a run directory under out holding a journal of
@@ -48,7 +49,7 @@ func deadHarness(t *testing.T, extra map[string]any) journal.Event {
 		t.Fatal(err)
 	}
 	f := map[string]any{"run_id": "test", "provider": "process", "scenario": "x",
-		"pid": gone.Process.Pid, "exe": "/bin/true", "start_time": 1, "boot_id": bootID(), "host": hostID()}
+		"pid": gone.Process.Pid, "exe": "/bin/true", "start_time": 1, "boot_id": procid.BootID(), "host": procid.HostID()}
 	for k, v := range extra {
 		f[k] = v
 	}
@@ -98,7 +99,7 @@ func (s *sleeper) endedBy(t *testing.T) syscall.Signal {
 }
 
 func (s *sleeper) instance(start any, boot any) journal.Event {
-	f := map[string]any{"service": "svc", "version": "v1", "pid": s.cmd.Process.Pid, "exe": exePath(s.cmd.Process.Pid)}
+	f := map[string]any{"service": "svc", "version": "v1", "pid": s.cmd.Process.Pid, "exe": procid.ExePath(s.cmd.Process.Pid)}
 	if start != nil {
 		f["start_time"] = start
 	}
@@ -121,7 +122,7 @@ func TestCleanupLeavesProcessesThatAreNotOurs(t *testing.T) {
 		events func(s *sleeper, st uint64) []journal.Event
 	}{
 		{"wrong start time", func(s *sleeper, st uint64) []journal.Event {
-			return []journal.Event{deadHarness(t, nil), s.instance(st+1, bootID())}
+			return []journal.Event{deadHarness(t, nil), s.instance(st+1, procid.BootID())}
 		}},
 		{"wrong boot id", func(s *sleeper, st uint64) []journal.Event {
 			return []journal.Event{deadHarness(t, nil), s.instance(st, "00000000-0000-0000-0000-000000000000")}
@@ -135,7 +136,7 @@ func TestCleanupLeavesProcessesThatAreNotOurs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startSleeper(t)
-			st, err := procStartTime(s.cmd.Process.Pid)
+			st, err := procid.StartTime(s.cmd.Process.Pid)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,11 +163,11 @@ func TestCleanupLeavesProcessesThatAreNotOurs(t *testing.T) {
 // leftover, and cleanup kills it.
 func TestCleanupKillsItsOwnProcess(t *testing.T) {
 	s := startSleeper(t)
-	st, err := procStartTime(s.cmd.Process.Pid)
+	st, err := procid.StartTime(s.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := writeJournal(t, t.TempDir(), "run", deadHarness(t, nil), s.instance(st, bootID()))
+	path := writeJournal(t, t.TempDir(), "run", deadHarness(t, nil), s.instance(st, procid.BootID()))
 	res, err := cleanupRun(path)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	}
 	// A journal another host wrote (an --out and a temp root shared with
 	// another container): its harness may be alive there.
-	foreign := deadHarness(t, map[string]any{"temp_dir": othersLive, "host": "ci-job-2/" + bootID() + "/pid:[4026532999]"})
+	foreign := deadHarness(t, map[string]any{"temp_dir": othersLive, "host": "ci-job-2/" + procid.BootID() + "/pid:[4026532999]"})
 	if res, err := cleanupRun(writeJournal(t, out, "foreign", foreign)); err != nil || len(res.Actions) != 0 || len(res.Skipped) != 1 ||
 		!strings.Contains(res.Skipped[0], "another host") {
 		t.Errorf("another host's journal: cleanup = %+v, %v; want it left alone and said so", res, err)
@@ -265,11 +266,11 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 // ')' (sleep run under such a name), and finds it stable for one process
 // and different for another started later.
 func TestProcStartTime(t *testing.T) {
-	self, err := procStartTime(os.Getpid())
+	self, err := procid.StartTime(os.Getpid())
 	if err != nil || self == 0 {
 		t.Fatalf("own start time = %d, %v", self, err)
 	}
-	again, _ := procStartTime(os.Getpid())
+	again, _ := procid.StartTime(os.Getpid())
 	if again != self {
 		t.Errorf("start time changed: %d then %d", self, again)
 	}
@@ -287,14 +288,14 @@ func TestProcStartTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	st, err := procStartTime(cmd.Process.Pid)
+	st, err := procid.StartTime(cmd.Process.Pid)
 	if err != nil || st < self {
 		t.Errorf("child start time = %d, %v; want >= the test's %d", st, err, self)
 	}
-	if id := procIdentity(cmd.Process.Pid); len(id) != 6 || id[1] != st || id[3] != bootID() || id[5] != hostID() {
+	if id := procid.Identity(cmd.Process.Pid); len(id) != 6 || id[1] != st || id[3] != procid.BootID() || id[5] != procid.HostID() {
 		t.Errorf("procIdentity = %v", id)
 	}
-	if id := procIdentity(0); id != nil {
-		t.Errorf("procIdentity(0) = %v, want nothing for a container", id)
+	if id := procid.Identity(0); id != nil {
+		t.Errorf("procid.Identity(0) = %v, want nothing for a container", id)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	var lite, pg *provider.DatabaseHandle
 	b.Run("sqlite", func(sb *testing.B) {
 		if lite == nil {
-			p := newProcessProvider(provider.Config{TempDir: b.TempDir()})
+			p := newProcess(provider.Config{TempDir: b.TempDir()})
 			h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
 			if err != nil {
 				sb.Fatal(err)
@@ -307,7 +308,7 @@ func benchInsertPostgres(b *testing.B, h *provider.DatabaseHandle) {
 // parent's cleanup; sb is the sub-benchmark that skips or fails.
 func benchPostgres(parent, sb *testing.B) *provider.DatabaseHandle {
 	sb.Helper()
-	if _, err := FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		sb.Skipf("no PostgreSQL: %v", err)
 	}
 	// Not a TempDir: the server runs as the postgres user (see newPostgres).
@@ -316,7 +317,7 @@ func benchPostgres(parent, sb *testing.B) *provider.DatabaseHandle {
 		sb.Fatal(err)
 	}
 	parent.Cleanup(func() { os.RemoveAll(tmp) })
-	p := newProcessProvider(provider.Config{TempDir: tmp, RunDir: parent.TempDir()})
+	p := newProcess(provider.Config{TempDir: tmp, RunDir: parent.TempDir()})
 	parent.Cleanup(func() { p.Close(context.Background()) })
 	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EnginePostgres})
 	if err != nil {

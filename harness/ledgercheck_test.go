@@ -21,7 +21,7 @@ const ordersMigrations = "../fixtures/orders/migrations/sqlite"
 // process provider does, and returns its handle.
 func newSQLite(t *testing.T) *provider.DatabaseHandle {
 	t.Helper()
-	p := newProcessProvider(provider.Config{TempDir: t.TempDir()})
+	p := newProcess(provider.Config{TempDir: t.TempDir()})
 	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
 	if err != nil {
 		t.Fatalf("StartDatabase: %v", err)

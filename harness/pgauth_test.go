@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -71,12 +72,12 @@ func checkPostgresAuth(t *testing.T, h *provider.DatabaseHandle) {
 // uses SCRAM with the run's password, not trust, and the password file
 // initdb read is gone.
 func TestPostgresProcessNeedsThePassword(t *testing.T) {
-	p, h := newPostgres(t)
+	tmp, h := newPostgres(t)
 	checkPostgresAuth(t, h)
-	if m, _ := filepath.Glob(filepath.Join(p.cfg.TempDir, "pg-*", "pwfile")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(tmp, "pg-*", "pwfile")); len(m) > 0 {
 		t.Errorf("password file left behind: %v", m)
 	}
-	hba, err := os.ReadFile(filepath.Join(p.cfg.TempDir, "pg-ordersdb", "data", "pg_hba.conf"))
+	hba, err := os.ReadFile(filepath.Join(tmp, "pg-ordersdb", "data", "pg_hba.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestPostgresProcessNeedsThePassword(t *testing.T) {
 // container, whose port is published on the host's loopback.
 func TestDockerPostgresNeedsThePassword(t *testing.T) {
 	needDocker(t)
-	if _, err := FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		t.Fatalf("no PostgreSQL binaries to build the image from: %v", err)
 	}
 	prov, err := provider.New("docker", provider.Config{RunID: fmt.Sprintf("test-%d", time.Now().UnixNano()),

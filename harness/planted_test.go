@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -146,7 +147,7 @@ func TestPlantedFaults(t *testing.T) {
 	for _, engine := range []string{scenarios.EngineSQLite, scenarios.EnginePostgres} {
 		t.Run(engine, func(t *testing.T) {
 			if engine == scenarios.EnginePostgres {
-				if _, err := FindPostgres(); err != nil {
+				if _, err := process.FindPostgres(); err != nil {
 					t.Skipf("no PostgreSQL: %v", err)
 				}
 			}

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -42,14 +41,11 @@ func newProcSampler(pid int) *procSampler {
 	return &procSampler{pid: int32(pid)}
 }
 
-// errNoProcess means the sampled instance's process is gone.
-var errNoProcess = errors.New("process not found")
-
 // sample reads the tree's CPU times and RSS.
 func (s *procSampler) sample(ctx context.Context) (provider.ResourceSample, error) {
 	root, err := process.NewProcessWithContext(ctx, s.pid)
 	if err != nil {
-		return provider.ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, provider.ErrNoProcess
 	}
 	now := time.Now()
 	cur := map[int32]float64{}
@@ -77,7 +73,7 @@ func (s *procSampler) sample(ctx context.Context) (provider.ResourceSample, erro
 	}
 	walk(root, 0)
 	if _, ok := cur[s.pid]; !ok {
-		return provider.ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, provider.ErrNoProcess
 	}
 	out := provider.ResourceSample{At: now, RSS: rss}
 	if s.prev != nil {

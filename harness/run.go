@@ -8,6 +8,7 @@ package harness
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +29,7 @@ import (
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/internal/procid"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -194,7 +196,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	if opts.Seed != nil {
 		d.seed = *opts.Seed
 	}
-	d.provider = firstNonEmpty(opts.Provider, sc.Environment.Provider, "process")
+	d.provider = cmp.Or(opts.Provider, sc.Environment.Provider, "process")
 	d.interval = sc.Rollout.Analysis.Interval
 	if d.interval <= 0 {
 		d.interval = time.Second
@@ -204,7 +206,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	_, _ = rand.Read(rnd[:])
 	stamp := d.started.UTC().Format("20060102T150405Z")
 	d.runID = fmt.Sprintf("%s-%s-%s", sc.Name, stamp, hex.EncodeToString(rnd[:]))
-	out := firstNonEmpty(opts.OutDir, DefaultOutDir)
+	out := cmp.Or(opts.OutDir, DefaultOutDir)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, &provider.EnvError{What: "create output directory " + out, Err: err}
 	}
@@ -233,7 +235,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	}
 	d.j = j
 	d.j.Record(journal.RunStart, append([]any{"run_id", d.runID, "scenario", sc.Name, "file", sc.Path, "provider", d.provider,
-		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", exePath(os.Getpid())}, procIdentity(os.Getpid())...)...)
+		"seed", d.seed, "temp_dir", d.tmpDir, "pid", os.Getpid(), "exe", procid.ExePath(os.Getpid())}, procid.Identity(os.Getpid())...)...)
 	for _, r := range previous {
 		if len(r.Actions) > 0 {
 			d.j.Record(journal.CleanupPrevious, "run_dir", r.RunDir, "actions", r.Actions)
@@ -329,7 +331,7 @@ func (d *drill) provision(ctx context.Context) error {
 	d.j.Record(journal.ProvisionStart)
 	prov, err := provider.New(d.provider, provider.Config{
 		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
-		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
+		CacheDir: cmp.Or(d.opts.CacheDir, DefaultCacheDir),
 		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
 	})
 	if err != nil {
@@ -352,7 +354,7 @@ func (d *drill) provision(ctx context.Context) error {
 			d.mu.Unlock()
 		}
 		// database.ready carries what drill cleanup needs to find it again.
-		d.j.Record(journal.DatabaseReady, append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", exePath(h.PID)}, procIdentity(h.PID)...)...)
+		d.j.Record(journal.DatabaseReady, append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", procid.ExePath(h.PID)}, procid.Identity(h.PID)...)...)
 	}
 	// Routers first: every service's dependency URLs point at routers, so
 	// they must exist before any instance starts.
@@ -495,7 +497,7 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	if err := d.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
 		return nil, err
 	}
-	d.j.Record(journal.InstanceReady, append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", exePath(inst.PID())}, procIdentity(inst.PID())...)...)
+	d.j.Record(journal.InstanceReady, append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", procid.ExePath(inst.PID())}, procid.Identity(inst.PID())...)...)
 	return inst, nil
 }
 
@@ -522,7 +524,7 @@ func (d *drill) resolveFor(caller, s string) (string, error) {
 			}
 			// A provider that forwards loopback into containers forwards
 			// only what the harness names as its own.
-			if fa, ok := d.prov.(forwardAllower); ok && err == nil {
+			if fa, ok := d.prov.(provider.ForwardAllower); ok && err == nil {
 				fa.AllowForward(u)
 			}
 			return u

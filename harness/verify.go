@@ -10,6 +10,7 @@ import (
 
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -224,8 +225,8 @@ func (d *drill) checkLeftovers() []string {
 			out = append(out, fmt.Sprintf("process %s (pid %d) still running", d.pids[pid], pid))
 		}
 	}
-	if ll, ok := d.prov.(leftoverLister); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), dockerCleanupTimeout)
+	if ll, ok := d.prov.(provider.LeftoverLister); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 		out = append(out, ll.Leftovers(ctx)...)
 		cancel()
 	}

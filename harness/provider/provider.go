@@ -116,18 +116,36 @@ func (e *EnvError) Unwrap() []error { return []error{ErrEnvironment, e.Err} }
 // Factory builds a provider for one run.
 type Factory func(cfg Config) (Provider, error)
 
-var providers = registry.New[Factory]("provider")
+// Kind is one registered provider: how to build it for a run and, for a
+// provider whose objects outlive the harness process that created them
+// (containers, networks), how to sweep what dead runs left.
+type Kind struct {
+	New Factory
+	// SweepRun removes what run runID left when the harness that started
+	// it is gone (the objects' own labels decide, not the caller); nil
+	// when the provider leaves nothing a dead harness's process group and
+	// temp dir do not cover.
+	SweepRun func(ctx context.Context, runID string) (CleanupResult, error)
+	// SweepAll does the same for every dead run of this host, including
+	// runs whose journal is not under the output directory.
+	SweepAll func(ctx context.Context) ([]CleanupResult, error)
+}
+
+var providers = registry.New[Kind]("provider")
 
 // Register adds a provider under name; providers call it from init.
-func Register(name, description string, f Factory) { providers.Register(name, description, f) }
+func Register(name, description string, k Kind) { providers.Register(name, description, k) }
+
+// Lookup returns the provider registered as name.
+func Lookup(name string) (Kind, error) { return providers.Get(name) }
 
 // New builds the provider registered as name.
 func New(name string, cfg Config) (Provider, error) {
-	f, err := providers.Get(name)
+	k, err := providers.Get(name)
 	if err != nil {
 		return nil, err
 	}
-	return f(cfg)
+	return k.New(cfg)
 }
 
 // Names lists registered providers, sorted.
@@ -138,7 +156,7 @@ func Description(name string) string { return providers.Description(name) }
 
 // UsageReporter is an instance that measures its own usage, for instances
 // that are not a local process tree (a container: the engine's cgroup
-// counters). The first sample of an instance has CPUOK false; errNoProcess
+// counters). The first sample of an instance has CPUOK false; ErrNoProcess
 // (or any error) means nothing could be sampled this time.
 type UsageReporter interface {
 	Usage(ctx context.Context) (ResourceSample, error)
@@ -155,3 +173,33 @@ type ResourceSample struct {
 	CPUOK bool
 	RSS   float64 // resident set size in bytes, summed over the tree
 }
+
+// CleanupResult is what Cleanup found in one run directory.
+type CleanupResult struct {
+	RunDir  string
+	Running bool     // the run's harness is still alive: left alone
+	Actions []string // what was removed, killed or resumed
+	// Skipped is what was left alone although the run is over, and why:
+	// what drill cannot prove is its own (a journal written before drill
+	// recorded process identities, a reused PID, a temp dir drill does not
+	// name, another host's containers).
+	Skipped []string
+}
+
+// LeftoverLister is a Provider that can prove, after Close, that nothing it
+// created survives (a container engine's objects, which have no PID the
+// harness could check).
+type LeftoverLister interface {
+	Leftovers(ctx context.Context) []string
+}
+
+// ForwardAllower is a Provider that forwards only the loopback listeners
+// the harness names as its own: the harness calls AllowForward with every
+// router entry it hands a service (resolveFor). Database proxies are the
+// provider's own and need no naming.
+type ForwardAllower interface {
+	AllowForward(url string)
+}
+
+// ErrNoProcess means the sampled instance's process is gone.
+var ErrNoProcess = errors.New("process not found")

@@ -16,8 +16,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/drillhq/drill/harness"
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -244,7 +244,7 @@ func TestProxyCountsDialErrors(t *testing.T) {
 // TestProxyForwardsRealPostgres: pgx queries, a transaction and many
 // pooled connections through the proxy of a real PostgreSQL.
 func TestProxyForwardsRealPostgres(t *testing.T) {
-	if _, err := harness.FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	tmp, err := os.MkdirTemp("", "drill-test-")

@@ -1,4 +1,4 @@
-package harness
+package docker
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
 	"github.com/testcontainers/testcontainers-go"
 )
 
@@ -48,7 +49,7 @@ func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	if err != nil {
 		return "", &provider.EnvError{What: "image context " + contextDir, Err: err}
 	}
-	if !fileExists(filepath.Join(abs, "Dockerfile")) {
+	if !host.FileExists(filepath.Join(abs, "Dockerfile")) {
 		return "", &provider.EnvError{What: fmt.Sprintf("image %s: %s has no Dockerfile", name, abs),
 			Hint: "the docker provider builds `build:` directories from their Dockerfile"}
 	}
@@ -68,7 +69,7 @@ func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", &provider.EnvError{What: "inspect image " + tag, Err: err}
 	}
-	staging, err := os.MkdirTemp("", "drill-image-"+sanitize(name)+"-")
+	staging, err := os.MkdirTemp("", "drill-image-"+host.Sanitize(name)+"-")
 	if err != nil {
 		return "", &provider.EnvError{What: "create staging dir", Err: err}
 	}
@@ -88,7 +89,7 @@ func ensureImage(ctx context.Context, name, contextDir string) (string, error) {
 	}})
 	if err != nil {
 		return "", &provider.EnvError{What: "build image " + tag + " from " + abs, Err: err,
-			Hint: "the build said:\n" + tail(buildLog.String(), 20)}
+			Hint: "the build said:\n" + host.Tail(buildLog.String(), 20)}
 	}
 	return tag, nil
 }
@@ -141,10 +142,10 @@ func contextHash(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if hasGoFiles(dir) {
+	if host.HasGoFiles(dir) {
 		if mod := goModDir(dir); mod != "" {
 			for _, f := range []string{"go.mod", "go.sum"} {
-				if p := filepath.Join(mod, f); fileExists(p) {
+				if p := filepath.Join(mod, f); host.FileExists(p) {
 					if err := add(p, "module/"+f); err != nil {
 						return "", err
 					}
@@ -152,7 +153,7 @@ func contextHash(dir string) (string, error) {
 			}
 		}
 	}
-	if fileExists(filepath.Join(dir, rootfsList)) {
+	if host.FileExists(filepath.Join(dir, rootfsList)) {
 		paths, err := rootfsPaths(filepath.Join(dir, rootfsList))
 		if err != nil {
 			return "", err
@@ -180,7 +181,7 @@ func contextHash(dir string) (string, error) {
 // goModDir is the nearest folder at or above dir holding go.mod.
 func goModDir(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
-		if fileExists(filepath.Join(d, "go.mod")) {
+		if host.FileExists(filepath.Join(d, "go.mod")) {
 			return d
 		}
 		if filepath.Dir(d) == d {
@@ -214,7 +215,7 @@ func rootfsPaths(list string) ([]string, error) {
 		}
 		if len(m) == 0 {
 			return nil, &provider.EnvError{What: fmt.Sprintf("%s lists %s, which is not on this machine", list, line),
-				Hint: postgresInstallHint}
+				Hint: host.PostgresInstallHint}
 		}
 		out = append(out, m...)
 	}
@@ -249,11 +250,11 @@ func stageContext(ctx context.Context, name, dir, staging string) error {
 		return &provider.EnvError{What: "stage image context", Err: err}
 	}
 	switch {
-	case fileExists(filepath.Join(dir, "Cargo.toml")):
+	case host.FileExists(filepath.Join(dir, "Cargo.toml")):
 		return stageRust(ctx, dir, staging)
-	case hasGoFiles(dir):
+	case host.HasGoFiles(dir):
 		return stageGo(ctx, name, dir, staging)
-	case fileExists(filepath.Join(dir, rootfsList)):
+	case host.FileExists(filepath.Join(dir, rootfsList)):
 		return stageRootfs(ctx, filepath.Join(dir, rootfsList), filepath.Join(staging, "rootfs"))
 	}
 	return nil
@@ -271,7 +272,7 @@ func stageRust(ctx context.Context, dir, staging string) error {
 	if err != nil {
 		return &provider.EnvError{What: "read Cargo.toml", Err: err}
 	}
-	m := cargoName.FindSubmatch(manifest)
+	m := host.CargoName.FindSubmatch(manifest)
 	if m == nil {
 		return &provider.EnvError{What: dir + "/Cargo.toml has no package name"}
 	}
@@ -350,7 +351,7 @@ func runBuild(cmd *exec.Cmd, what string) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return &provider.EnvError{What: fmt.Sprintf("build %s for its image (%s)", what, strings.Join(cmd.Args, " ")), Err: err,
-			Hint: "the compiler said:\n" + tail(out.String(), 20)}
+			Hint: "the compiler said:\n" + host.Tail(out.String(), 20)}
 	}
 	return nil
 }
@@ -409,7 +410,7 @@ func stageRootfs(ctx context.Context, list, root string) error {
 	sort.Strings(sorted)
 	for _, l := range sorted {
 		dst := filepath.Join(root, l)
-		if fileExists(dst) {
+		if host.FileExists(dst) {
 			continue
 		}
 		// The library's content at the path ldd named (symlinks resolved):

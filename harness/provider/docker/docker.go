@@ -1,6 +1,7 @@
-package harness
+package docker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/injectors"
@@ -36,7 +38,11 @@ import (
 
 func init() {
 	provider.Register("docker", "builds services' Dockerfiles into local images (a scenario's image: is pulled only where the engine can) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
-		func(cfg provider.Config) (provider.Provider, error) { return newDockerProvider(cfg), nil })
+		provider.Kind{
+			New:      func(cfg provider.Config) (provider.Provider, error) { return newDockerProvider(cfg), nil },
+			SweepRun: removeDeadRun,
+			SweepAll: sweepDocker,
+		})
 }
 
 // RunLabel is the label every container and network of a run carries, with
@@ -182,7 +188,7 @@ func (p *dockerProvider) buildImage(ctx context.Context, name, dir string) (stri
 	if ok {
 		return tag, nil
 	}
-	abs, err := (&processProvider{cfg: p.cfg}).resolveDir(dir)
+	abs, err := host.ResolveDir(p.cfg.BaseDirs, dir)
 	if err != nil {
 		return "", err
 	}
@@ -255,7 +261,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 	if err != nil {
 		return nil, err
 	}
-	password, err := newPGPassword()
+	password, err := host.NewPGPassword()
 	if err != nil {
 		return nil, &provider.EnvError{What: "generate the PostgreSQL password", Err: err}
 	}
@@ -290,18 +296,17 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		return nil, &provider.EnvError{What: "published port of PostgreSQL " + db.Name, Err: err}
 	}
 	direct := fmt.Sprintf("127.0.0.1:%d", port.Num())
-	srv := &pgServer{name: db.Name, password: password}
-	err = pollUntil(ctx, pgStartTimeout, func(ctx context.Context) error {
+	err = host.PollUntil(ctx, host.PGStartTimeout, func(ctx context.Context) error {
 		if st, err := ctr.State(ctx); err == nil && !st.Running {
 			return fmt.Errorf("container exited with code %d", st.ExitCode)
 		}
-		return pingPostgres(ctx, direct, password)
+		return host.PingPostgres(ctx, direct, password)
 	})
 	if err != nil {
 		return nil, &provider.EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
-			Hint: "its log ends with:\n" + tail(redact.String(containerLog(ctx, ctr)), 15)}
+			Hint: "its log ends with:\n" + host.Tail(redact.String(containerLog(ctx, ctr)), 15)}
 	}
-	if err := srv.createDatabase(ctx, direct, db.Name); err != nil {
+	if err := host.CreateDatabase(ctx, direct, password, db.Name); err != nil {
 		return nil, err
 	}
 	proxy, err := tcpproxy.New(direct)
@@ -318,10 +323,10 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		Name: db.Name, Engine: db.Engine,
 		// As on the process provider: services go through the proxy (the
 		// fault point), migrations and checks straight to the server.
-		URL:        pgURL(proxy.Addr(), db.Name, password),
-		MigrateURL: pgURL(direct, db.Name, password) + "&x-multi-statement=false",
+		URL:        host.PGURL(proxy.Addr(), db.Name, password),
+		MigrateURL: host.PGURL(direct, db.Name, password) + "&x-multi-statement=false",
 		DriverName: "pgx",
-		DSN:        pgURL(direct, db.Name, password),
+		DSN:        host.PGURL(direct, db.Name, password),
 		Proxy:      proxy,
 	}, nil
 }
@@ -336,10 +341,7 @@ func (p *dockerProvider) startSQLite(ctx context.Context, db *scenarios.Database
 	if p.cfg.TempDir == "" || !filepath.IsAbs(p.cfg.TempDir) {
 		return nil, &provider.EnvError{What: fmt.Sprintf("database %q: SQLite on the docker provider needs an absolute TempDir, got %q", db.Name, p.cfg.TempDir)}
 	}
-	h, err := (&processProvider{cfg: p.cfg}).StartDatabase(ctx, db)
-	if err != nil {
-		return nil, err
-	}
+	h := host.SQLite(p.cfg.TempDir, db)
 	if !p.track(func() { p.sqlite = true }) {
 		return nil, fmt.Errorf("database %q: provider closed", db.Name)
 	}
@@ -362,15 +364,6 @@ func (p *dockerProvider) sqliteMount() (bind, user string) {
 	return p.cfg.TempDir + ":" + p.cfg.TempDir, fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 }
 
-func pingPostgres(ctx context.Context, addr, password string) error {
-	db, err := openDB(&provider.DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.PingContext(ctx)
-}
-
 // track runs add under the lock unless Close has begun; false means the
 // caller must undo what it started itself.
 func (p *dockerProvider) track(add func()) bool {
@@ -388,15 +381,7 @@ func (p *dockerProvider) track(add func()) bool {
 // must become a forwarder or stay unreachable.
 var loopbackAddr = regexp.MustCompile(`\b(?:127\.0\.0\.1|localhost):(\d{1,5})\b`)
 
-// forwardAllower is a provider.Provider that forwards only the loopback listeners
-// the harness names as its own: the harness calls AllowForward with every
-// router entry it hands a service (resolveFor). Database proxies are the
-// provider's own and need no naming.
-type forwardAllower interface {
-	AllowForward(url string)
-}
-
-var _ forwardAllower = (*dockerProvider)(nil)
+var _ provider.ForwardAllower = (*dockerProvider)(nil)
 
 // AllowForward lets containers reach every 127.0.0.1:<port> or
 // localhost:<port> in url (a router's caller entry) through a forwarder.
@@ -558,12 +543,12 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec provider.Instan
 		return nil, &provider.EnvError{What: "published port of " + name, Err: err}
 	}
 	inst.url = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
-	health := firstNonEmpty(s.Health, "/healthz")
-	if err := waitContainerHealthy(ctx, ctr, inst.url+health, healthTimeout); err != nil {
+	health := cmp.Or(s.Health, "/healthz")
+	if err := waitContainerHealthy(ctx, ctr, inst.url+health, host.HealthTimeout); err != nil {
 		logText := redact.String(containerLog(ctx, ctr))
 		_ = inst.Stop(context.WithoutCancel(ctx))
 		return nil, &provider.EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health), Err: err,
-			Hint: "its container log ends with:\n" + tail(logText, 15)}
+			Hint: "its container log ends with:\n" + host.Tail(logText, 15)}
 	}
 	// The engine's first stats sample takes up to a second: start the
 	// stream now, so the first resources tick finds one.
@@ -576,8 +561,8 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec provider.Instan
 // stops running, or timeout passes.
 func waitContainerHealthy(ctx context.Context, ctr testcontainers.Container, url string, timeout time.Duration) error {
 	// Never follows a redirect: a 3xx is not healthy (newHealthClient).
-	client := newHealthClient()
-	return pollUntil(ctx, timeout, func(ctx context.Context) error {
+	client := host.HealthClient()
+	return host.PollUntil(ctx, timeout, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
 		if err == nil {
@@ -588,7 +573,7 @@ func waitContainerHealthy(ctx context.Context, ctr testcontainers.Container, url
 			err = fmt.Errorf("health answered %d", resp.StatusCode)
 		}
 		if st, serr := ctr.State(ctx); serr == nil && !st.Running {
-			return stopPolling{fmt.Errorf("container exited with code %d", st.ExitCode)}
+			return host.Stop(fmt.Errorf("container exited with code %d", st.ExitCode))
 		}
 		return err
 	})
@@ -615,7 +600,7 @@ func (p *dockerProvider) Close(ctx context.Context) error {
 	// still write.
 	for _, c := range dbs {
 		p.saveDatabaseLog(ctx, c)
-		if err := c.Terminate(ctx, testcontainers.StopTimeout(pgStopGrace)); err != nil && !isGone(err) {
+		if err := c.Terminate(ctx, testcontainers.StopTimeout(host.PGStopGrace)); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("remove database container: %w", err))
 		}
 	}
@@ -702,11 +687,11 @@ func (i *dockerInstance) startStats() {
 }
 
 // awaitStats starts the stats stream if it is not running and waits for
-// its first sample; errNoProcess once the instance is stopped.
+// its first sample; provider.ErrNoProcess once the instance is stopped.
 func (i *dockerInstance) awaitStats(ctx context.Context) error {
 	i.statsOnce.Do(i.startStats)
 	if i.statsFirst == nil {
-		return errNoProcess // stopped before any stream started
+		return provider.ErrNoProcess // stopped before any stream started
 	}
 	select {
 	case <-i.statsFirst:
@@ -743,7 +728,7 @@ func (i *dockerInstance) Usage(ctx context.Context) (provider.ResourceSample, er
 	st := i.last
 	// A stopped container streams empty stats.
 	if st == nil || st.Read.Year() < 2000 || st.MemoryStats.Usage == 0 {
-		return provider.ResourceSample{}, errNoProcess
+		return provider.ResourceSample{}, provider.ErrNoProcess
 	}
 	if st.Read.Equal(i.prevRead) {
 		return i.prevOut, nil
@@ -865,7 +850,7 @@ func (i *dockerInstance) wrap(op string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, i.name, err)
 }
 
-// Stop is `docker stop` (SIGTERM, SIGKILL after stopGrace), then the
+// Stop is `docker stop` (SIGTERM, SIGKILL after host.StopGrace), then the
 // container is removed. It is idempotent.
 func (i *dockerInstance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
@@ -874,12 +859,12 @@ func (i *dockerInstance) Stop(ctx context.Context) error {
 		_ = i.Resume()
 		// Stopped first and removed after its log is saved: the log then
 		// holds what the service said while shutting down.
-		grace := stopGrace
+		grace := host.StopGrace
 		_ = i.ctr.Stop(ctx, &grace)
 		if err := saveContainerLog(ctx, i.cli, i.ctr.GetContainerID(), i.logPath); err != nil && i.logf != nil {
 			i.logf("%s: could not save its log: %v", i.name, err)
 		}
-		err := i.ctr.Terminate(ctx, testcontainers.StopTimeout(stopGrace))
+		err := i.ctr.Terminate(ctx, testcontainers.StopTimeout(host.StopGrace))
 		if err != nil && !isGone(err) {
 			i.stopErr = fmt.Errorf("remove container %s: %w", i.name, err)
 		}
@@ -1024,35 +1009,6 @@ func loopbackBindings(port string) network.PortMap {
 	return network.PortMap{network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
 }
 
-// stopPolling ends pollUntil early: waiting longer cannot help.
-type stopPolling struct{ error }
-
-// pollUntil calls try until it returns nil or timeout passes, backing off
-// from 10 ms to 200 ms; the last error says why it gave up.
-func pollUntil(ctx context.Context, timeout time.Duration, try func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	backoff := 10 * time.Millisecond
-	for {
-		actx, acancel := context.WithTimeout(ctx, time.Second)
-		err := try(actx)
-		acancel()
-		if err == nil {
-			return nil
-		}
-		var stop stopPolling
-		if errors.As(err, &stop) {
-			return stop.error
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s: %w", timeout, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 200*time.Millisecond)
-	}
-}
-
 // logPath is where the output of a container is saved:
 // <RunDir>/logs/<file>, beside the process provider's logs of the same
 // names; "" when the run has no RunDir.
@@ -1071,7 +1027,7 @@ func (p *dockerProvider) saveDatabaseLog(ctx context.Context, ctr testcontainers
 	if err != nil {
 		return
 	}
-	grace := pgStopGrace
+	grace := host.PGStopGrace
 	_ = ctr.Stop(ctx, &grace)
 	ins, err := cli.ContainerInspect(ctx, ctr.GetContainerID(), client.ContainerInspectOptions{})
 	if err != nil {
@@ -1084,7 +1040,7 @@ func (p *dockerProvider) saveDatabaseLog(ctx context.Context, ctr testcontainers
 	if ins.Container.Config != nil && ins.Container.Config.Labels["drill.database"] != "" {
 		db = ins.Container.Config.Labels["drill.database"]
 	}
-	if err := saveContainerLog(ctx, cli, ctr.GetContainerID(), p.logPath("postgres-"+sanitize(db)+".log")); err != nil {
+	if err := saveContainerLog(ctx, cli, ctr.GetContainerID(), p.logPath("postgres-"+host.Sanitize(db)+".log")); err != nil {
 		p.logf("database %s: could not save its log: %v", db, err)
 	}
 }
@@ -1165,4 +1121,10 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// Available says why the Docker engine cannot be reached (nil when it can).
+func Available() error {
+	_, err := dockerClient()
+	return err
 }

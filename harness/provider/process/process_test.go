@@ -1,4 +1,4 @@
-package harness
+package process
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -29,15 +30,9 @@ const helperEnv = "DRILL_TEST_HELPER"
 
 // TestHelperProcess is not a test: run as a child with helperEnv=serve, it
 // is a service listening on 127.0.0.1:$PORT whose every path answers 503
-// twice, then 200. With helperEnv=slow-first it answers every request, but
-// the first $SLOW_FIRST requests to paths other than /healthz only after
-// $SLOW_FOR.
+// twice, then 200.
 func TestHelperProcess(t *testing.T) {
-	switch os.Getenv(helperEnv) {
-	case "serve":
-	case "slow-first":
-		helperSlowFirst()
-	default:
+	if os.Getenv(helperEnv) != "serve" {
 		return
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
@@ -51,25 +46,6 @@ func TestHelperProcess(t *testing.T) {
 		if n.Add(1) <= 2 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
-		}
-		fmt.Fprintln(w, "ok")
-	}))
-	fmt.Fprintln(os.Stderr, "helper:", err)
-	os.Exit(1)
-}
-
-func helperSlowFirst() {
-	l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(2)
-	}
-	first, _ := strconv.Atoi(os.Getenv("SLOW_FIRST"))
-	delay, _ := time.ParseDuration(os.Getenv("SLOW_FOR"))
-	var n atomic.Int64
-	err = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && n.Add(1) <= int64(first) {
-			time.Sleep(delay) // the slowness under test, not a wait for something
 		}
 		fmt.Fprintln(w, "ok")
 	}))
@@ -106,7 +82,7 @@ func startCmd(t *testing.T, url string, cmd *exec.Cmd) *processInstance {
 // deadURL is a loopback URL nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	port, err := freePort()
+	port, err := host.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +90,7 @@ func deadURL(t *testing.T) string {
 }
 
 func TestFreePort(t *testing.T) {
-	port, err := freePort()
+	port, err := host.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

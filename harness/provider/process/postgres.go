@@ -1,19 +1,15 @@
-package harness
+package process
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,65 +19,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/scenarios"
 )
-
-// PostgresBinEnv names the environment variable that points drill at a
-// directory holding initdb and postgres, ahead of every other place.
-const PostgresBinEnv = "DRILL_PG_BIN"
-
-// postgresInstallHint is how to get PostgreSQL where it is missing.
-const postgresInstallHint = "install PostgreSQL's server binaries (Debian/Ubuntu: apt-get install -y postgresql; " +
-	"they land in /usr/lib/postgresql/<version>/bin), or set " + PostgresBinEnv + " to the directory holding initdb and postgres"
-
-// FindPostgres returns the directory holding PostgreSQL's initdb and
-// postgres: $DRILL_PG_BIN, then `pg_config --bindir`, then the newest
-// /usr/lib/postgresql/*/bin, then PATH. A missing server is an *provider.EnvError
-// saying how to get one.
-func FindPostgres() (string, error) {
-	ok := func(dir string) bool {
-		return dir != "" && fileExists(filepath.Join(dir, "initdb")) && fileExists(filepath.Join(dir, "postgres"))
-	}
-	if dir := os.Getenv(PostgresBinEnv); dir != "" {
-		if ok(dir) {
-			return dir, nil
-		}
-		return "", &provider.EnvError{What: fmt.Sprintf("%s=%s holds no initdb and postgres", PostgresBinEnv, dir), Hint: postgresInstallHint}
-	}
-	var tried []string
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		dir := strings.TrimSpace(string(out))
-		if ok(dir) {
-			return dir, nil
-		}
-		tried = append(tried, dir+" (pg_config --bindir)")
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	// Newest major version first: 16 before 9.6, numerically.
-	sort.Slice(matches, func(i, j int) bool { return pgMajor(matches[i]) > pgMajor(matches[j]) })
-	for _, dir := range matches {
-		if ok(dir) {
-			return dir, nil
-		}
-	}
-	tried = append(tried, "/usr/lib/postgresql/*/bin")
-	if p, err := exec.LookPath("initdb"); err == nil && ok(filepath.Dir(p)) {
-		return filepath.Dir(p), nil
-	}
-	tried = append(tried, "PATH")
-	return "", &provider.EnvError{What: "PostgreSQL is not installed: no initdb and postgres found in " + strings.Join(tried, ", "),
-		Hint: postgresInstallHint}
-}
-
-func pgMajor(binDir string) float64 {
-	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
-	return v
-}
-
-// pgStartTimeout bounds initdb plus the server getting ready.
-const pgStartTimeout = 60 * time.Second
 
 // pgServer is one PostgreSQL cluster the process provider runs for one
 // scenario database, with the TCP proxy in front of it.
@@ -154,9 +96,9 @@ func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Datab
 	if envErr != nil {
 		return nil, nil, envErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, pgStartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, host.PGStartTimeout)
 	defer cancel()
-	s := &pgServer{name: db.Name, dir: filepath.Join(cfg.TempDir, "pg-"+sanitize(db.Name)), done: make(chan struct{})}
+	s := &pgServer{name: db.Name, dir: filepath.Join(cfg.TempDir, "pg-"+host.Sanitize(db.Name)), done: make(chan struct{})}
 	// From here on every failure stops what was started and removes the
 	// directory: a failed start leaves nothing behind either.
 	fail := func(err error) (*pgServer, *provider.DatabaseHandle, error) {
@@ -178,7 +120,7 @@ func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Datab
 	// A password of the run's own, not trust: on loopback, trust makes
 	// every local user (and every process of the host) the cluster's
 	// superuser, able to run programs as postgres (COPY … FROM PROGRAM).
-	if s.password, err = newPGPassword(); err != nil {
+	if s.password, err = host.NewPGPassword(); err != nil {
 		return fail(&provider.EnvError{What: "generate the PostgreSQL password", Err: err})
 	}
 	if err := s.initdb(ctx, bin, data, cred); err != nil {
@@ -191,7 +133,7 @@ func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Datab
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return fail(&provider.EnvError{What: "create log dir", Err: err})
 	}
-	s.logPath = filepath.Join(logDir, "postgres-"+sanitize(db.Name)+".log")
+	s.logPath = filepath.Join(logDir, "postgres-"+host.Sanitize(db.Name)+".log")
 	// A port from the kernel can be taken again before postgres binds it:
 	// try a few.
 	for attempt := 1; ; attempt++ {
@@ -219,36 +161,16 @@ func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Datab
 		// faults act on them; the harness's migrations and checks
 		// (MigrateURL, DSN) go to the server directly, so a fault can
 		// never break the verification of its own drill.
-		URL:        pgURL(proxy.Addr(), db.Name, s.password),
-		MigrateURL: pgURL(direct, db.Name, s.password) + "&x-multi-statement=false",
+		URL:        host.PGURL(proxy.Addr(), db.Name, s.password),
+		MigrateURL: host.PGURL(direct, db.Name, s.password) + "&x-multi-statement=false",
 		DriverName: "pgx",
-		DSN:        pgURL(direct, db.Name, s.password),
+		DSN:        host.PGURL(direct, db.Name, s.password),
 		PID:        s.cmd.Process.Pid,
 		Proxy:      proxy,
 	}
 	logf("started PostgreSQL %s (pid %d) on %s, proxy %s, in %s", db.Name, h.PID, direct, proxy.Addr(),
 		time.Since(start).Round(10*time.Millisecond))
 	return s, h, nil
-}
-
-// pgURL is a libpq URL for the database on addr, as the postgres user
-// with the run's password.
-func pgURL(addr, dbName, password string) string {
-	u := url.URL{Scheme: "postgres", User: url.UserPassword("postgres", password), Host: addr, Path: "/" + dbName, RawQuery: "sslmode=disable"}
-	return u.String()
-}
-
-// newPGPassword returns a random password for one run's PostgreSQL and
-// registers it as a secret, so it is redacted from everything drill
-// writes. Hex: it needs no escaping in a URL, a file or SQL.
-func newPGPassword() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	pw := hex.EncodeToString(b[:])
-	redact.Register(pw)
-	return pw, nil
 }
 
 // initdb creates the cluster in data with SCRAM authentication for every
@@ -274,7 +196,7 @@ func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.C
 	var out bytes.Buffer
 	initdb.Stdout, initdb.Stderr = &out, &out
 	if err := initdb.Run(); err != nil {
-		return &provider.EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact.String(tail(out.String(), 15))}
+		return &provider.EnvError{What: "initdb " + data, Err: err, Hint: "initdb said:\n" + redact.String(host.Tail(out.String(), 15))}
 	}
 	return nil
 }
@@ -282,7 +204,7 @@ func (s *pgServer) initdb(ctx context.Context, bin, data string, cred *syscall.C
 // run starts the server on a fresh free port and waits until it accepts
 // connections.
 func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Credential) error {
-	port, err := freePort()
+	port, err := host.FreePort()
 	if err != nil {
 		return &provider.EnvError{What: "find a free port on 127.0.0.1", Err: err}
 	}
@@ -322,7 +244,7 @@ func (s *pgServer) run(ctx context.Context, bin, data string, cred *syscall.Cred
 	}()
 	if err := s.waitReady(ctx, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		return &provider.EnvError{What: fmt.Sprintf("PostgreSQL did not accept connections on 127.0.0.1:%d", port), Err: err,
-			Hint: "its log (" + s.logPath + ") ends with:\n" + redact.String(tail(readTail(s.logPath), 15))}
+			Hint: "its log (" + s.logPath + ") ends with:\n" + redact.String(host.Tail(readTail(s.logPath), 15))}
 	}
 	return nil
 }
@@ -336,7 +258,7 @@ func (s *pgServer) reset() {
 // waitReady polls the server with a connection until it answers, the
 // process exits, or ctx ends.
 func (s *pgServer) waitReady(ctx context.Context, addr string) error {
-	db, err := sql.Open("pgx", pgURL(addr, "postgres", s.password)+"&connect_timeout=1")
+	db, err := sql.Open("pgx", host.PGURL(addr, "postgres", s.password)+"&connect_timeout=1")
 	if err != nil {
 		return err
 	}
@@ -361,31 +283,8 @@ func (s *pgServer) waitReady(ctx context.Context, addr string) error {
 }
 
 func (s *pgServer) createDatabase(ctx context.Context, addr, name string) error {
-	db, err := sql.Open("pgx", pgURL(addr, "postgres", s.password))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil {
-		return &provider.EnvError{What: fmt.Sprintf("create database %q", name), Err: err}
-	}
-	// The first session of a new database builds its relation cache file
-	// (several times a later connection's cost): pay that here, before the
-	// drill's clock starts, not in the services' first requests.
-	warm, err := sql.Open("pgx", pgURL(addr, name, s.password))
-	if err != nil {
-		return err
-	}
-	defer warm.Close()
-	if err := warm.PingContext(ctx); err != nil {
-		return &provider.EnvError{What: fmt.Sprintf("connect to database %q", name), Err: err}
-	}
-	return nil
+	return host.CreateDatabase(ctx, addr, s.password, name)
 }
-
-// pgStopGrace is how long a fast shutdown may take before the server is
-// killed.
-const pgStopGrace = 10 * time.Second
 
 // stop closes the proxy, shuts the server down and removes its directory.
 // It is idempotent.
@@ -393,7 +292,7 @@ const pgStopGrace = 10 * time.Second
 // Shutdown is SIGINT to the postmaster, which is exactly what `pg_ctl
 // stop -m fast` sends (pg_ctl would refuse to run as root, and it only
 // signals and waits): sessions are ended, the postmaster exits. If it has
-// not within pgStopGrace, its process group and its children (backends
+// not within host.PGStopGrace, its process group and its children (backends
 // run in sessions of their own) are killed.
 func (s *pgServer) stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
@@ -406,7 +305,7 @@ func (s *pgServer) stop(ctx context.Context) error {
 			// have been reused by another process yet.
 			pid := s.cmd.Process.Pid
 			_ = syscall.Kill(pid, syscall.SIGINT)
-			t := time.NewTimer(pgStopGrace)
+			t := time.NewTimer(host.PGStopGrace)
 			select {
 			case <-s.done:
 			case <-t.C:
@@ -421,7 +320,7 @@ func (s *pgServer) stop(ctx context.Context) error {
 				}
 				_ = syscall.Kill(-pid, syscall.SIGKILL)
 				<-s.done
-				errs = append(errs, fmt.Errorf("postgres %s did not shut down within %s: killed", s.name, pgStopGrace))
+				errs = append(errs, fmt.Errorf("postgres %s did not shut down within %s: killed", s.name, host.PGStopGrace))
 			}
 		}
 		if err := os.RemoveAll(s.dir); err != nil {
@@ -473,3 +372,12 @@ func readTail(path string) string {
 	}
 	return string(b)
 }
+
+// FindPostgres returns the directory holding PostgreSQL's initdb and
+// postgres (see PostgresBinEnv), or an *provider.EnvError saying how to get
+// them. Tests that need a local PostgreSQL skip with its message.
+func FindPostgres() (string, error) { return host.FindPostgres() }
+
+// PostgresBinEnv names the variable that points drill at PostgreSQL's
+// binaries when they are not in a standard place.
+const PostgresBinEnv = host.PostgresBinEnv

@@ -1,18 +1,16 @@
-package harness
+package process
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,13 +18,14 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
 )
 
 func init() {
 	provider.Register("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files, or PostgreSQL run locally, as databases",
-		func(cfg provider.Config) (provider.Provider, error) { return newProcessProvider(cfg), nil })
+		provider.Kind{New: func(cfg provider.Config) (provider.Provider, error) { return newProcessProvider(cfg), nil }})
 }
 
 // processProvider runs every instance as a child process in its own
@@ -49,10 +48,6 @@ func newProcessProvider(cfg provider.Config) *processProvider {
 	}
 	return &processProvider{cfg: cfg, binaries: map[string][]string{}}
 }
-
-// healthTimeout bounds how long an instance may take to answer its health
-// path; a service slower than this is an environment problem.
-const healthTimeout = 30 * time.Second
 
 func (p *processProvider) Build(ctx context.Context, sc *scenarios.Scenario) error {
 	seen := map[string]bool{}
@@ -79,24 +74,6 @@ func (p *processProvider) Build(ctx context.Context, sc *scenarios.Scenario) err
 	return nil
 }
 
-// resolveDir finds a relative build directory in the configured base dirs
-// (the scenario's folder and its parents, then the working directory).
-func (p *processProvider) resolveDir(dir string) (string, error) {
-	if filepath.IsAbs(dir) {
-		return dir, nil
-	}
-	for _, base := range p.cfg.BaseDirs {
-		cand := filepath.Join(base, dir)
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return filepath.Abs(cand)
-		}
-	}
-	return "", &provider.EnvError{What: fmt.Sprintf("build directory %q not found", dir),
-		Hint: fmt.Sprintf("paths are looked up from the scenario's folder upwards and then the working directory (%s)", strings.Join(p.cfg.BaseDirs, ", "))}
-}
-
-var cargoName = regexp.MustCompile(`(?m)^\s*name\s*=\s*"([^"]+)"`)
-
 // build compiles a Go package or a Cargo project once per run; the
 // compilers' own caches make a rebuild of unchanged sources take a second.
 func (p *processProvider) build(ctx context.Context, service, dir string) ([]string, error) {
@@ -106,7 +83,7 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	if ok {
 		return argv, nil
 	}
-	abs, err := p.resolveDir(dir)
+	abs, err := host.ResolveDir(p.cfg.BaseDirs, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +97,7 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	var cmd *exec.Cmd
 	var out string
 	switch {
-	case fileExists(filepath.Join(abs, "Cargo.toml")):
+	case host.FileExists(filepath.Join(abs, "Cargo.toml")):
 		if _, err := exec.LookPath("cargo"); err != nil {
 			return nil, &provider.EnvError{What: fmt.Sprintf("service %q is a Rust project but cargo is not installed", service),
 				Hint: "install Rust (Debian: apt-get install cargo, or rustup) and run again"}
@@ -129,7 +106,7 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 		if err != nil {
 			return nil, &provider.EnvError{What: "read Cargo.toml", Err: err}
 		}
-		m := cargoName.FindSubmatch(manifest)
+		m := host.CargoName.FindSubmatch(manifest)
 		if m == nil {
 			return nil, &provider.EnvError{What: fmt.Sprintf("%s/Cargo.toml has no package name", dir)}
 		}
@@ -141,12 +118,12 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 			cmd.Args = append(cmd.Args, "--offline")
 		}
 		out = filepath.Join(target, "release", string(m[1]))
-	case hasGoFiles(abs):
+	case host.HasGoFiles(abs):
 		if _, err := exec.LookPath("go"); err != nil {
 			return nil, &provider.EnvError{What: fmt.Sprintf("service %q is a Go package but go is not installed", service),
 				Hint: "install Go 1.26 (https://go.dev/dl) and put it on PATH"}
 		}
-		out = filepath.Join(binDir, sanitize(dir))
+		out = filepath.Join(binDir, host.Sanitize(dir))
 		cmd = exec.CommandContext(ctx, "go", "build", "-o", out, ".")
 	default:
 		return nil, &provider.EnvError{What: fmt.Sprintf("build directory %q holds neither Go files nor a Cargo.toml", dir)}
@@ -156,11 +133,11 @@ func (p *processProvider) build(ctx context.Context, service, dir string) ([]str
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, &provider.EnvError{What: fmt.Sprintf("build %s (%s)", dir, strings.Join(cmd.Args, " ")),
-			Hint: "the compiler said:\n" + tail(stderr.String(), 20), Err: err}
+			Hint: "the compiler said:\n" + host.Tail(stderr.String(), 20), Err: err}
 	}
 	if filepath.Dir(out) != binDir {
-		dst := filepath.Join(binDir, sanitize(dir))
-		if err := copyFile(out, dst); err != nil {
+		dst := filepath.Join(binDir, host.Sanitize(dir))
+		if err := host.CopyFile(out, dst); err != nil {
 			return nil, &provider.EnvError{What: "copy built binary", Err: err}
 		}
 		out = dst
@@ -199,21 +176,7 @@ func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Datab
 		}
 		return h, nil
 	case scenarios.EngineSQLite:
-		path := filepath.Join(p.cfg.TempDir, db.Name+".sqlite")
-		return &provider.DatabaseHandle{
-			Name: db.Name, Engine: db.Engine,
-			// synchronous=OFF for the reason PostgreSQL runs with fsync=off
-			// (see postgres.go): it only guards against an OS crash, which a
-			// file thrown away after the drill never survives, while its
-			// flushes make every latency hostage to the host's disk (measured:
-			// a busy disk moved the steady-state p99 from 3 ms to 120 ms). A
-			// killed service still loses nothing it committed: the write is
-			// in the OS's page cache before the client hears of it.
-			URL:        "sqlite://" + path + "?_pragma=synchronous(OFF)",
-			MigrateURL: "sqlite://" + path + "?x-no-tx-wrap=false",
-			DriverName: "sqlite",
-			DSN:        path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
-		}, nil
+		return host.SQLite(p.cfg.TempDir, db), nil
 	}
 	return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the process provider yet", db.Name, db.Engine)}
 }
@@ -234,7 +197,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec provider.Insta
 		return nil, &provider.EnvError{What: fmt.Sprintf("service %q version %q runs image %q", s.Name, v.Name, prog.Image),
 			Hint: "images need --provider docker"}
 	}
-	port, err := freePort()
+	port, err := host.FreePort()
 	if err != nil {
 		return nil, &provider.EnvError{What: "find a free port on 127.0.0.1", Err: err}
 	}
@@ -289,14 +252,14 @@ func (p *processProvider) StartInstance(ctx context.Context, spec provider.Insta
 	p.mu.Lock()
 	p.instances = append(p.instances, inst)
 	p.mu.Unlock()
-	health := firstNonEmpty(s.Health, "/healthz")
-	if err := waitHealthy(ctx, inst, health, healthTimeout); err != nil {
+	health := cmp.Or(s.Health, "/healthz")
+	if err := waitHealthy(ctx, inst, health, host.HealthTimeout); err != nil {
 		_ = inst.Stop(context.Background())
 		logText, _ := os.ReadFile(logPath)
 		// The log is redacted already; redact again for what was
 		// registered after a line was written.
 		return nil, &provider.EnvError{What: fmt.Sprintf("%s did not become healthy on %s%s", name, inst.url, health),
-			Hint: "its log (" + logPath + ") ends with:\n" + redact.String(tail(string(logText), 15)), Err: err}
+			Hint: "its log (" + logPath + ") ends with:\n" + redact.String(host.Tail(string(logText), 15)), Err: err}
 	}
 	p.logf("started %s pid %d on %s", name, inst.PID(), inst.url)
 	return inst, nil
@@ -352,7 +315,7 @@ func childEnv(scenarioEnv map[string]string, port int) []string {
 	}
 	env["PORT"] = strconv.Itoa(port)
 	env["HOST"] = "127.0.0.1"
-	return envList(env)
+	return host.EnvList(env)
 }
 
 // processInstance is one child process.
@@ -400,16 +363,13 @@ func (i *processInstance) signal(sig syscall.Signal) error {
 	return nil
 }
 
-// stopGrace is how long an instance gets to drain after SIGTERM.
-const stopGrace = 5 * time.Second
-
 func (i *processInstance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		pgid := -i.cmd.Process.Pid
 		_ = syscall.Kill(pgid, syscall.SIGTERM)
 		// A paused (SIGSTOPped) process cannot act on SIGTERM.
 		_ = syscall.Kill(pgid, syscall.SIGCONT)
-		t := time.NewTimer(stopGrace)
+		t := time.NewTimer(host.StopGrace)
 		defer t.Stop()
 		select {
 		case <-i.done:
@@ -443,7 +403,7 @@ const logDrainGrace = 2 * time.Second
 func waitHealthy(ctx context.Context, inst *processInstance, path string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := newHealthClient()
+	client := host.HealthClient()
 	backoff := 10 * time.Millisecond
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, inst.url+path, nil)
@@ -466,68 +426,4 @@ func waitHealthy(ctx context.Context, inst *processInstance, path string, timeou
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
-}
-
-// newHealthClient is the HTTP client of health checks. It never follows a
-// redirect: a 3xx is not "healthy", and following one would let a service
-// send the harness's check to any address.
-func newHealthClient() *http.Client {
-	return &http.Client{Timeout: time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func envList(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func hasGoFiles(dir string) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	return len(m) > 0
-}
-
-func sanitize(s string) string {
-	return strings.Trim(regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(s, "_"), "_.")
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o755)
 }

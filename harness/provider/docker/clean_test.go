@@ -1,4 +1,4 @@
-package harness
+package docker
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/internal/procid"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
@@ -50,17 +51,16 @@ func TestSweepDockerLeavesOtherHostsRuns(t *testing.T) {
 		}
 		return ctr.GetContainerID()
 	}
-	exe := exePath(os.Getpid())
+	exe := procid.ExePath(os.Getpid())
 	foreignID := start(map[string]string{RunLabel: foreign, harnessPIDLabel: deadPID, harnessExeLabel: exe, harnessStartLabel: "1",
-		harnessHostLabel: "ci-job-2/" + bootID() + "/pid:[4026532999]"}, true)
+		harnessHostLabel: "ci-job-2/" + procid.BootID() + "/pid:[4026532999]"}, true)
 	unlabelledID := start(map[string]string{RunLabel: unlabelled, harnessPIDLabel: deadPID, harnessExeLabel: exe}, false)
 	start(map[string]string{RunLabel: mine, harnessPIDLabel: deadPID, harnessExeLabel: exe, harnessStartLabel: "1",
-		harnessHostLabel: hostID()}, true)
+		harnessHostLabel: procid.HostID()}, true)
 
-	// From a journal first: a journal copied from the other host (a shared
-	// --out) names its run; the labels, not the journal, decide.
-	path := writeJournal(t, t.TempDir(), "foreign", deadHarness(t, map[string]any{"provider": "docker", "run_id": foreign}))
-	res, err := cleanupRun(path)
+	// By run id first, as `drill cleanup` asks from a journal copied from
+	// the other host (a shared --out): the labels, not the journal, decide.
+	res, err := removeDeadRun(ctx, foreign)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,21 +140,21 @@ func TestZombieHarnessIsDead(t *testing.T) {
 	defer cmd.Wait()
 	pid := cmd.Process.Pid
 	deadline := time.Now().Add(10 * time.Second)
-	for processState(pid) != 'Z' {
+	for procid.State(pid) != 'Z' {
 		if time.Now().After(deadline) {
-			t.Fatalf("pid %d never became a zombie (state %q)", pid, processState(pid))
+			t.Fatalf("pid %d never became a zombie (state %q)", pid, procid.State(pid))
 		}
 		time.Sleep(5 * time.Millisecond) // polling its state, not waiting for luck
 	}
-	st, err := procStartTime(pid)
+	st, err := procid.StartTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessHostLabel: hostID(), harnessStartLabel: strconv.FormatUint(st, 10)}
+	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessHostLabel: procid.HostID(), harnessStartLabel: strconv.FormatUint(st, 10)}
 	if owner, why := judgeRun("r", []map[string]string{l}); owner != ownerDead {
 		t.Errorf("zombie harness: %v %q, want dead", owner, why)
 	}
-	if (procID{pid: pid, exe: "/bin/true", start: st, boot: bootID()}).alive() {
-		t.Error("procID.alive is true for a zombie")
+	if (procid.ID{PID: pid, Exe: "/bin/true", Start: st, Boot: procid.BootID()}).Alive() {
+		t.Error("procid.ID.Alive is true for a zombie")
 	}
 }

@@ -1,4 +1,4 @@
-package harness
+package docker
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
@@ -23,7 +25,7 @@ import (
 func fixturesDir(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "fixtures")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "fixtures")
 }
 
 // needDocker skips a docker test under -short. Without a Docker engine it
@@ -47,7 +49,7 @@ func needDocker(t *testing.T) {
 // to its health over a port published on 127.0.0.1.
 func TestEnsureImages(t *testing.T) {
 	needDocker(t)
-	if _, err := FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		t.Skipf("no PostgreSQL binaries to build the image from: %v", err)
 	}
 	ctx := context.Background()
@@ -87,7 +89,7 @@ func TestEnsureImages(t *testing.T) {
 	}
 	defer db.Close()
 	var one int
-	if err := pollUntil(ctx, 30*time.Second, func(ctx context.Context) error {
+	if err := host.PollUntil(ctx, 30*time.Second, func(ctx context.Context) error {
 		return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 	}); err != nil {
 		t.Fatalf("postgres container never answered SELECT 1 on %s: %v", pg, err)
@@ -139,7 +141,7 @@ func runTestContainer(t *testing.T, nw *testcontainers.DockerNetwork, alias, ima
 func waitHTTP200(t *testing.T, url string) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	err := pollUntil(context.Background(), 30*time.Second, func(ctx context.Context) error {
+	err := host.PollUntil(context.Background(), 30*time.Second, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
 		if err != nil {
@@ -214,7 +216,7 @@ func TestStageRustBuildsInAPrivateCacheDir(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	if !fileExists(filepath.Join(staging, "drilltiny")) {
+	if !host.FileExists(filepath.Join(staging, "drilltiny")) {
 		t.Error("no binary staged")
 	}
 	if m, _ := filepath.Glob(filepath.Join(tmp, "*")); len(m) > 0 {
@@ -225,7 +227,7 @@ func TestStageRustBuildsInAPrivateCacheDir(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("%s: %v, %v; want a 0700 directory", base, st, err)
 	}
-	if !fileExists(filepath.Join(base, "drilltiny")) {
+	if !host.FileExists(filepath.Join(base, "drilltiny")) {
 		t.Errorf("no target dir for the crate in %s", base)
 	}
 }

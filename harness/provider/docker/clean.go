@@ -1,14 +1,14 @@
-package harness
+package docker
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
-	"sync"
 
+	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/internal/procid"
 	"github.com/moby/moby/client"
 )
 
@@ -26,25 +26,11 @@ const (
 	harnessHostLabel  = "drill.host"
 )
 
-// hostID names the place a harness's PID is valid in: the hostname, the
-// boot ID and the PID namespace. Two CI jobs in containers on one engine
-// differ in hostname and PID namespace; a reboot changes the boot ID.
-// Empty when the boot ID cannot be read: then nothing is swept.
-var hostID = sync.OnceValue(func() string {
-	boot := bootID()
-	if boot == "" {
-		return ""
-	}
-	host, _ := os.Hostname()
-	ns, _ := os.Readlink("/proc/self/ns/pid")
-	return host + "/" + boot + "/" + ns
-})
-
 // ownerLabels are the labels naming process pid, on this host, as the
 // owner of what carries them (see harnessHostLabel).
 func ownerLabels(pid int) map[string]string {
-	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exePath(pid), harnessHostLabel: hostID()}
-	if st, err := procStartTime(pid); err == nil {
+	l := map[string]string{harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: procid.ExePath(pid), harnessHostLabel: procid.HostID()}
+	if st, err := procid.StartTime(pid); err == nil {
 		l[harnessStartLabel] = strconv.FormatUint(st, 10)
 	}
 	return l
@@ -64,7 +50,7 @@ const (
 // harness process (pid and start time) that is gone. Anything else is left
 // alone, with why: a run whose owner cannot be checked here may be live.
 func judgeRun(runID string, objs []map[string]string) (runOwner, string) {
-	me := hostID()
+	me := procid.HostID()
 	var pid, start string
 	for i, l := range objs {
 		switch {
@@ -83,7 +69,7 @@ func judgeRun(runID string, objs []map[string]string) (runOwner, string) {
 	n, _ := strconv.Atoi(pid)
 	want, _ := strconv.ParseUint(start, 10, 64)
 	// A zombie is a dead harness its parent has not reaped yet.
-	if st, err := procStartTime(n); n > 0 && err == nil && st == want && processState(n) != 'Z' {
+	if st, err := procid.StartTime(n); n > 0 && err == nil && st == want && procid.State(n) != 'Z' {
 		return ownerRunning, ""
 	}
 	return ownerDead, ""
@@ -117,8 +103,8 @@ func runObjects(ctx context.Context, cli client.APIClient, runID string) (map[st
 // removeDeadRun removes the containers and networks of run runID when
 // their labels prove it was started on this host by a harness that is gone
 // (see judgeRun), and says what it left alone otherwise.
-func removeDeadRun(ctx context.Context, runID string) (CleanupResult, error) {
-	res := CleanupResult{RunDir: "docker run " + runID}
+func removeDeadRun(ctx context.Context, runID string) (provider.CleanupResult, error) {
+	res := provider.CleanupResult{RunDir: "docker run " + runID}
 	cli, err := dockerClient()
 	if err != nil {
 		return res, err
@@ -130,8 +116,8 @@ func removeDeadRun(ctx context.Context, runID string) (CleanupResult, error) {
 	return removeIfDead(ctx, runID, objs[runID])
 }
 
-func removeIfDead(ctx context.Context, runID string, objs []map[string]string) (CleanupResult, error) {
-	res := CleanupResult{RunDir: "docker run " + runID}
+func removeIfDead(ctx context.Context, runID string, objs []map[string]string) (provider.CleanupResult, error) {
+	res := provider.CleanupResult{RunDir: "docker run " + runID}
 	if len(objs) == 0 {
 		return res, nil
 	}
@@ -231,7 +217,7 @@ func runLeftovers(ctx context.Context, runID string) []string {
 // cannot judge (another host's on a shared engine, or labelled by an older
 // drill): they are reported in Skipped. Without a reachable engine there
 // is nothing to sweep.
-func sweepDocker(ctx context.Context) ([]CleanupResult, error) {
+func sweepDocker(ctx context.Context) ([]provider.CleanupResult, error) {
 	cli, err := dockerClient()
 	if err != nil {
 		return nil, nil
@@ -245,7 +231,7 @@ func sweepDocker(ctx context.Context) ([]CleanupResult, error) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	var out []CleanupResult
+	var out []provider.CleanupResult
 	var errs []error
 	for _, id := range ids {
 		res, err := removeIfDead(ctx, id, objs[id])
@@ -257,17 +243,10 @@ func sweepDocker(ctx context.Context) ([]CleanupResult, error) {
 	return out, errors.Join(errs...)
 }
 
-// Leftovers implements leftoverLister: the run's containers and networks
+// Leftovers implements provider.LeftoverLister: the run's containers and networks
 // still on the engine after Close.
 func (p *dockerProvider) Leftovers(ctx context.Context) []string {
 	return runLeftovers(ctx, p.cfg.RunID)
 }
 
-// leftoverLister is a provider.Provider that can prove, after Close, that nothing it
-// created survives (a container engine's objects, which have no PID the
-// harness could check).
-type leftoverLister interface {
-	Leftovers(ctx context.Context) []string
-}
-
-var _ leftoverLister = (*dockerProvider)(nil)
+var _ provider.LeftoverLister = (*dockerProvider)(nil)

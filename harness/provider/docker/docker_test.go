@@ -1,8 +1,9 @@
-package harness
+package docker
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,14 +20,19 @@ import (
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite" // the sqlite database/sql driver
+
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/internal/host"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/internal/procid"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -37,7 +43,7 @@ import (
 // Resume, and checks that Close leaves no container or network behind.
 func TestDockerProvider(t *testing.T) {
 	needDocker(t)
-	if _, err := FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		t.Fatalf("no PostgreSQL binaries to build the image from (.ci/run installs Debian's postgresql): %v", err)
 	}
 	ctx := context.Background()
@@ -72,10 +78,7 @@ func TestDockerProvider(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartDatabase: %v", err)
 	}
-	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/postgres")}
-	if _, err := m.to(1); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	migrateToOne(t, h, filepath.Join(root, "fixtures/orders/migrations/postgres"))
 
 	routers := map[string]*router.Router{}
 	for _, name := range []string{"pricing", "orders"} {
@@ -103,7 +106,7 @@ func TestDockerProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov.(forwardAllower).AllowForward(pricingURL) // as resolveFor does
+	prov.(provider.ForwardAllower).AllowForward(pricingURL) // as resolveFor does
 	ordersInst := start(orders, map[string]string{
 		"PRICING_URL": pricingURL, "DATABASE_URL": h.URL,
 		"DRILL_SERVICE": "orders", "DRILL_VERSION": "v1", "DRILL_MIGRATION": "1",
@@ -131,7 +134,7 @@ func TestDockerProvider(t *testing.T) {
 	if code != http.StatusCreated || order["total_cents"] == nil {
 		t.Fatalf("POST /orders through the router = %d %v; want 201 with a price from pricing", code, order)
 	}
-	db, err := openDB(h)
+	db, err := sql.Open(h.DriverName, h.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +163,7 @@ func TestDockerProvider(t *testing.T) {
 	if err := pricingInst.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pollUntil(ctx, 10*time.Second, func(context.Context) error {
+	if err := host.PollUntil(ctx, 10*time.Second, func(context.Context) error {
 		if pricingInst.Alive() {
 			return fmt.Errorf("still alive")
 		}
@@ -268,10 +271,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	if !strings.HasPrefix(h.URL, "sqlite:///") {
 		t.Fatalf("URL = %q", h.URL)
 	}
-	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/sqlite")}
-	if _, err := m.to(1); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	migrateToOne(t, h, filepath.Join(root, "fixtures/orders/migrations/sqlite"))
 	pricingInst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: pricing, Version: pricing.Versions[0],
 		Env: map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": "v1"}})
 	if err != nil {
@@ -280,7 +280,7 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	// Straight to pricing's published port on 127.0.0.1: the gateway
 	// forwarder brings the container to it.
 	so := &sqliteOrders{prov: prov, runID: runID, db: h}
-	prov.(forwardAllower).AllowForward(pricingInst.URL())
+	prov.(provider.ForwardAllower).AllowForward(pricingInst.URL())
 	for _, v := range orders.Versions {
 		inst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: orders, Version: v, Env: map[string]string{
 			"PRICING_URL": pricingInst.URL(), "DATABASE_URL": h.URL,
@@ -315,7 +315,7 @@ func TestDockerProviderSQLite(t *testing.T) {
 			t.Fatalf("POST /orders to %s = %d %v; want 201 with a price", inst.Name(), resp.StatusCode, order)
 		}
 	}
-	db, err := openDB(h)
+	db, err := sql.Open(h.DriverName, h.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,17 +327,21 @@ func TestDockerProviderSQLite(t *testing.T) {
 
 	// cpu and rss of containers (PID 0) come from the engine's stats:
 	// orders-v1 busy with POSTs for an interval, orders-v2 idle.
-	r := newResources()
-	insts := map[string]map[string]provider.Instance{"orders": {"v1": ordersInsts[0], "v2": ordersInsts[1]}}
-	w0 := time.Now()
+	usage := func(inst provider.Instance) provider.ResourceSample {
+		t.Helper()
+		s, err := inst.(provider.UsageReporter).Usage(ctx)
+		if err != nil {
+			t.Fatalf("usage of %s: %v", inst.Name(), err)
+		}
+		return s
+	}
 	sampleStart := time.Now()
-	first := r.sampleAll(ctx, w0, insts)
-	t.Logf("one sampling of two containers took %s", time.Since(sampleStart).Round(time.Millisecond))
-	for _, v := range []string{"v1", "v2"} {
-		if s, ok := first["orders"][v]; !ok || s.CPUOK || s.RSS < 1<<20 {
-			t.Errorf("first sample of orders-%s: %+v, %v; want rss > 1 MiB and no cpu yet", v, s, ok)
+	for _, inst := range ordersInsts {
+		if s := usage(inst); s.CPUOK || s.RSS < 1<<20 {
+			t.Errorf("first sample of %s: %+v; want rss > 1 MiB and no cpu yet", inst.Name(), s)
 		}
 	}
+	t.Logf("one sampling of two containers took %s", time.Since(sampleStart).Round(time.Millisecond))
 	// The engine publishes a sample a second: 2.5 s of load leaves at
 	// least 1.5 s of it in the newest sample.
 	deadline := time.Now().Add(2500 * time.Millisecond)
@@ -351,25 +355,18 @@ func TestDockerProviderSQLite(t *testing.T) {
 		resp.Body.Close()
 		posts++
 	}
-	sampleStart = time.Now()
-	second := r.sampleAll(ctx, w0.Add(time.Second), insts)
-	t.Logf("second sampling took %s", time.Since(sampleStart).Round(time.Millisecond))
-	busy, idle := second["orders"]["v1"], second["orders"]["v2"]
+	busy, idle := usage(ordersInsts[0]), usage(ordersInsts[1])
 	t.Logf("after %d POSTs in 2.5 s: orders-v1 cpu %.3f cores rss %.1f MiB; idle orders-v2 cpu %.4f cores rss %.1f MiB",
 		posts, busy.CPU, busy.RSS/(1<<20), idle.CPU, idle.RSS/(1<<20))
 	if !busy.CPUOK || !idle.CPUOK || busy.CPU < 0.02 || busy.CPU <= idle.CPU || idle.CPU > 0.05 {
 		t.Errorf("cpu: busy %+v, idle %+v; want busy > idle, idle about 0", busy, idle)
 	}
-	x := r.extra("orders", "v2", "v1", w0.Add(time.Second), false)
-	if c := x[scenarios.MetricCPU]; !c.BaselineOK || !c.CanaryOK {
-		t.Errorf("extra cpu = %+v, want both sides", c)
-	}
-	// A stopped container is not sampled.
+	// A stopped container is not alive, so the harness samples it no more.
 	if err := ordersInsts[1].Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.sampleAll(ctx, w0.Add(2*time.Second), insts); len(got["orders"]) != 1 {
-		t.Errorf("sampled %v after orders-v2 stopped, want only v1", got["orders"])
+	if ordersInsts[1].Alive() {
+		t.Errorf("%s alive after Stop", ordersInsts[1].Name())
 	}
 }
 
@@ -516,8 +513,8 @@ func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
 	cli, _ := dockerClient()
 	start := func(runID string, pid int, exe string) string {
 		labels := map[string]string{RunLabel: runID, harnessPIDLabel: strconv.Itoa(pid), harnessExeLabel: exe,
-			harnessHostLabel: hostID(), harnessStartLabel: "1"} // for the pid that has exited
-		if st, err := procStartTime(pid); err == nil {
+			harnessHostLabel: procid.HostID(), harnessStartLabel: "1"} // for the pid that has exited
+		if st, err := procid.StartTime(pid); err == nil {
 			labels[harnessStartLabel] = strconv.FormatUint(st, 10)
 		}
 		nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
@@ -533,8 +530,8 @@ func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
 		t.Cleanup(func() { _, _ = RemoveRun(context.Background(), runID) })
 		return ctr.GetContainerID()
 	}
-	start(dead, gone.Process.Pid, exePath(os.Getpid()))
-	liveID := start(live, os.Getpid(), exePath(os.Getpid()))
+	start(dead, gone.Process.Pid, procid.ExePath(os.Getpid()))
+	liveID := start(live, os.Getpid(), procid.ExePath(os.Getpid()))
 
 	results, err := sweepDocker(ctx)
 	if err != nil {
@@ -625,4 +622,27 @@ func TestDockerNamedImages(t *testing.T) {
 
 func (procEnv) Migrations(string) (injectors.MigrationPoint, error) {
 	return nil, errors.New("no migrations in this test")
+}
+
+// migrateToOne applies the first up migration in dir, the schema the
+// orders fixture's v1 needs. The provider is under test here, not the
+// harness's migrator (tested with it in package dbcheck).
+func migrateToOne(t *testing.T, h *provider.DatabaseHandle, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "1_*.up.sql"))
+	if len(files) != 1 {
+		t.Fatalf("want one first up migration in %s, found %v", dir, files)
+	}
+	up, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(h.DriverName, h.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), string(up)); err != nil {
+		t.Fatalf("migrate %s: %v", files[0], err)
+	}
 }
