@@ -62,7 +62,7 @@ environment:
   services:
     api:
       command: [%q, "-test.run=^TestHelperProcess$"]
-      env: {%s: serve}
+      env: {%s: slow-first, SLOW_FIRST: "0", SLOW_FOR: 0s}
       versions: {v1: {}, v2: {}}
 load: {target: api, rate: 50/s, requests: [{path: /x}]}
 steady_state: {duration: 1s, warmup: 1s}
