@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"cmp"
@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	RegisterJudge(scenarios.JudgeMannWhitney,
+	Register(scenarios.JudgeMannWhitney,
 		"Kayenta's method: per metric, a Mann-Whitney U test of the canary's last 20 intervals against the baseline's; a weighted 0–100 score banded by pass_score / marginal_score; rolls back after `failures` failing scores",
 		func(a scenarios.Analysis) (Judge, error) { return newMannWhitney(a), nil })
 }
@@ -485,14 +485,14 @@ func mwSigned(metric string, v float64) string {
 	return mwFmt(metric, v)
 }
 
-// mwFmt is fmtMetric, except that plain numbers get six significant
+// mwFmt is FormatMetric, except that plain numbers get six significant
 // figures: medians and shifts are computed, and %g would print the float
 // noise of an average (1.0074999999999998).
 func mwFmt(metric string, v float64) string {
 	if scenarios.MetricUnit(metric) == scenarios.UnitNumber {
 		return strconv.FormatFloat(v, 'g', 6, 64)
 	}
-	return fmtMetric(metric, v)
+	return FormatMetric(metric, v)
 }
 
 // mwFmtP formats a p-value to two significant figures: more would be false

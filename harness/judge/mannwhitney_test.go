@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"encoding/json"
@@ -192,7 +192,7 @@ func mwExtraIv(k int, reqs int64, streams map[string]mwStream) Interval {
 // runMW feeds n intervals and returns the verdicts and the last decision.
 func runMW(t *testing.T, a scenarios.Analysis, n int, iv func(k int) Interval) ([]Verdict, Decision) {
 	t.Helper()
-	j, err := NewJudge(scenarios.JudgeMannWhitney, a)
+	j, err := New(scenarios.JudgeMannWhitney, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func TestMannWhitneyFailuresBeforeRollback(t *testing.T) {
 		return mwShifted(0.5)(k)
 	}
 	a.Failures = 6
-	j, err := NewJudge(scenarios.JudgeMannWhitney, a)
+	j, err := New(scenarios.JudgeMannWhitney, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -730,7 +730,7 @@ func TestMannWhitneyAAFalseRollbacks(t *testing.T) {
 			ivs[k] = mwAAInterval(r, k, 0, 0.01)
 		}
 		for i, an := range analyses {
-			j, err := NewJudge(scenarios.JudgeMannWhitney, an.a)
+			j, err := New(scenarios.JudgeMannWhitney, an.a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -792,10 +792,10 @@ func TestMannWhitneyDetectsRegressions(t *testing.T) {
 }
 
 func TestMannWhitneyRegistered(t *testing.T) {
-	if !slices.Contains(JudgeNames(), scenarios.JudgeMannWhitney) || JudgeDescription(scenarios.JudgeMannWhitney) == "" {
-		t.Fatalf("mann-whitney not registered: %v", JudgeNames())
+	if !slices.Contains(Names(), scenarios.JudgeMannWhitney) || Description(scenarios.JudgeMannWhitney) == "" {
+		t.Fatalf("mann-whitney not registered: %v", Names())
 	}
-	j, err := NewJudge(scenarios.JudgeMannWhitney, scenarios.Analysis{})
+	j, err := New(scenarios.JudgeMannWhitney, scenarios.Analysis{})
 	if err != nil {
 		t.Fatal(err)
 	}
