@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -123,11 +124,11 @@ func (d *drill) newInvariantProbes() (*invariantProbes, error) {
 // observe probes every invariant and returns the values as canary-side
 // metrics: an invariant is database-wide, and only the canary is new, so a
 // violation is charged to it (the baseline side has no value).
-func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]SidePair {
+func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]judge.SidePair {
 	if p == nil {
 		return nil
 	}
-	out := map[string]SidePair{}
+	out := map[string]judge.SidePair{}
 	for _, inv := range p.invs {
 		v, err := probeInvariant(ctx, p.dbs[inv.Database], inv)
 		metric := scenarios.InvariantPrefix + inv.Name
@@ -135,10 +136,10 @@ func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]Side
 			// No value: the judge's on_no_data policy decides, and the
 			// journal says why.
 			d.j.Record(journal.InvariantError, "invariant", inv.Name, "error", err.Error())
-			out[metric] = SidePair{}
+			out[metric] = judge.SidePair{}
 			continue
 		}
-		out[metric] = SidePair{Canary: v, CanaryOK: true}
+		out[metric] = judge.SidePair{Canary: v, CanaryOK: true}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/process"
 
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -221,18 +222,18 @@ func (r *resources) meanBefore(service, version, other string) (cpu float64, cpu
 // service: baseline and canary instance samples of the interval ending at
 // window. With fromSteady the baseline side is the baseline's mean before
 // the canary started (see meanBefore).
-func (r *resources) extra(service, base, canary string, window time.Time, fromSteady bool) map[string]SidePair {
+func (r *resources) extra(service, base, canary string, window time.Time, fromSteady bool) map[string]judge.SidePair {
 	if r == nil { // no tick has sampled yet
 		return nil
 	}
 	b, bok := r.at(service, base, window)
 	c, cok := r.at(service, canary, window)
-	cpu := SidePair{Baseline: b.CPU, BaselineOK: bok && b.CPUOK, Canary: c.CPU, CanaryOK: cok && c.CPUOK}
-	rss := SidePair{Baseline: b.RSS, BaselineOK: bok, Canary: c.RSS, CanaryOK: cok}
+	cpu := judge.SidePair{Baseline: b.CPU, BaselineOK: bok && b.CPUOK, Canary: c.CPU, CanaryOK: cok && c.CPUOK}
+	rss := judge.SidePair{Baseline: b.RSS, BaselineOK: bok, Canary: c.RSS, CanaryOK: cok}
 	if fromSteady {
 		cpu.Baseline, cpu.BaselineOK, rss.Baseline, rss.BaselineOK = r.meanBefore(service, base, canary)
 	}
-	return map[string]SidePair{scenarios.MetricCPU: cpu, scenarios.MetricRSS: rss}
+	return map[string]judge.SidePair{scenarios.MetricCPU: cpu, scenarios.MetricRSS: rss}
 }
 
 // sampleResources is tick's hook: it samples every live instance and adds

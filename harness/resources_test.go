@@ -126,7 +126,7 @@ func TestResourcesExtra(t *testing.T) {
 		"v2": &fakeInstance{pid: busy},
 		"v3": &fakeInstance{pid: 0}, // not a local process
 	}}
-	w0 := judgeT0
+	w0 := winT0
 	w1 := w0.Add(sampleInterval)
 	r.sampleAll(context.Background(), w0, insts)
 	// First interval: rss on both sides, no cpu yet.
@@ -166,7 +166,7 @@ func TestResourcesExtra(t *testing.T) {
 // started.
 func TestResourcesMeanBeforeCanary(t *testing.T) {
 	r := newResources()
-	at := func(i int) time.Time { return judgeT0.Add(time.Duration(i) * time.Second) }
+	at := func(i int) time.Time { return winT0.Add(time.Duration(i) * time.Second) }
 	r.history["api/v1"] = []instanceSample{
 		{at(0), provider.ResourceSample{RSS: 100}},
 		{at(1), provider.ResourceSample{CPU: 0.2, CPUOK: true, RSS: 200}},
@@ -183,53 +183,5 @@ func TestResourcesMeanBeforeCanary(t *testing.T) {
 	}
 	if !rss.BaselineOK || rss.Baseline != 200 || rss.Canary != 1000 {
 		t.Errorf("rss = %+v, want baseline 200, canary 1000", rss)
-	}
-}
-
-// The threshold judge reads cpu and rss from Interval.Extra.
-func TestThresholdOnInstanceMetrics(t *testing.T) {
-	ok := win(100, 0, 20*time.Millisecond)
-	withExtra := func(bcpu, ccpu, crss float64) Interval {
-		iv := pair(ok, ok)
-		iv.Extra = map[string]SidePair{
-			scenarios.MetricCPU: {Baseline: bcpu, Canary: ccpu, BaselineOK: true, CanaryOK: true},
-			scenarios.MetricRSS: {Baseline: 50 << 20, Canary: crss, BaselineOK: true, CanaryOK: true},
-		}
-		return iv
-	}
-	a := scenarios.Analysis{Failures: 2, Metrics: []*scenarios.Check{
-		{Metric: scenarios.MetricCPU, MaxRatio: val(2, "2")},
-		{Metric: scenarios.MetricRSS, Max: val(200<<20, "200MiB")},
-	}}
-	tests := []struct {
-		name string
-		ivs  []Interval
-		want Verdict
-	}{
-		{"within bounds", repeat(3, withExtra(0.2, 0.35, 100<<20)), Continue},
-		{"cpu ratio above 2", repeat(2, withExtra(0.2, 0.5, 100<<20)), Rollback},
-		{"cpu ratio once", []Interval{withExtra(0.2, 0.5, 100<<20), withExtra(0.2, 0.3, 100<<20)}, Continue},
-		{"rss above max", repeat(2, withExtra(0.2, 0.2, 300<<20)), Rollback},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			j := newThreshold(a)
-			for _, iv := range tt.ivs {
-				j.Observe(iv)
-			}
-			if d := j.Decide(); d.Verdict != tt.want {
-				t.Errorf("verdict %s (%s), want %s", d.Verdict, d.Reason, tt.want)
-			}
-		})
-	}
-	// No canary cpu (the canary instance is gone): no data, paused.
-	iv := withExtra(0.2, 0, 100<<20)
-	p := iv.Extra[scenarios.MetricCPU]
-	p.CanaryOK = false
-	iv.Extra[scenarios.MetricCPU] = p
-	j := newThreshold(a)
-	j.Observe(iv)
-	if d := j.Decide(); d.Verdict != Pause {
-		t.Errorf("no canary cpu: verdict %s (%s), want pause", d.Verdict, d.Reason)
 	}
 }

@@ -1,6 +1,6 @@
 // Package harness runs a drill: it provisions the system under test through
 // a provider.Provider, puts a router in front of every service, drives load, checks
-// the steady state, rolls the new version out step by step while a Judge
+// the steady state, rolls the new version out step by step while a judge.Judge
 // watches live per-version metrics, rolls back in a fixed, journaled,
 // idempotent order, verifies recovery and data, and hands the result to
 // package reports.
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
@@ -653,7 +654,7 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 	if d.ledger != nil {
 		d.ledger.flush()
 	}
-	// cpu and rss of every live instance, for judges (Interval.Extra) and
+	// cpu and rss of every live instance, for judges (judge.Interval.Extra) and
 	// the report's "resources:<service>" series.
 	d.sampleResources(ctx)
 	d.remember(out)
@@ -841,14 +842,14 @@ func checkSLOs(slos []*scenarios.SLO, w metrics.Window, base *metrics.Window) (b
 		if v > s.Max.V {
 			ok, mark = false, ">"
 		}
-		parts = append(parts, fmt.Sprintf("%s %s %s %s", s.Metric, fmtMetric(s.Metric, v), mark, s.Max.Raw))
+		parts = append(parts, fmt.Sprintf("%s %s %s %s", s.Metric, judge.FormatMetric(s.Metric, v), mark, s.Max.Raw))
 	}
 	if base != nil {
 		for _, c := range recoveryChecks(*base) {
 			v, has := w.Value(c.metric)
 			if !has || v > c.limit {
 				ok = false
-				parts = append(parts, fmt.Sprintf("%s %s above baseline limit %s", c.metric, fmtMetric(c.metric, v), fmtMetric(c.metric, c.limit)))
+				parts = append(parts, fmt.Sprintf("%s %s above baseline limit %s", c.metric, judge.FormatMetric(c.metric, v), judge.FormatMetric(c.metric, c.limit)))
 			}
 		}
 	}
@@ -857,12 +858,12 @@ func checkSLOs(slos []*scenarios.SLO, w metrics.Window, base *metrics.Window) (b
 
 // rollout runs the steps. It returns the judge's rollback decision, or nil
 // when every step passed.
-func (d *drill) rollout(ctx context.Context) (*Decision, error) {
+func (d *drill) rollout(ctx context.Context) (*judge.Decision, error) {
 	ro := d.sc.Rollout
 	svc := d.sc.Environment.Service(ro.Service)
 	base, to := svc.Version(svc.Baseline), svc.Version(ro.To)
 	rt, rec := d.routers[svc.Name], d.routerR[svc.Name]
-	judge, err := NewJudge(ro.Analysis.Judge, ro.Analysis)
+	jdg, err := judge.New(ro.Analysis.Judge, ro.Analysis)
 	if err != nil {
 		return nil, err
 	}
@@ -894,7 +895,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 					d.upFailedAt = st.Version
 				}
 			}
-			return &Decision{Verdict: Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, migrationErrSummary(err)), Evidence: ev}, nil
+			return &judge.Decision{Verdict: judge.Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, migrationErrSummary(err)), Evidence: ev}, nil
 		}
 	}
 	rec.Declare(to.Name)
@@ -905,9 +906,9 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 		return nil, err
 	}
 	rt.SetSplit(base.Name, to.Name, 0)
-	observe := func(tw map[string]map[string]metrics.Window) *Decision {
+	observe := func(tw map[string]map[string]metrics.Window) *judge.Decision {
 		src := tw[rec.Source()]
-		iv := Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name], LiveBaseline: true, Reference: d.rolloutBaseline}
+		iv := judge.Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name], LiveBaseline: true, Reference: d.rolloutBaseline}
 		_, _, w := rt.Split()
 		if w >= 1 {
 			iv.Baseline, iv.LiveBaseline = d.rolloutBaseline, false
@@ -918,14 +919,14 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 		iv.Extra = d.res.extra(svc.Name, base.Name, to.Name, d.nextCut, w >= 1)
 		for m, p := range probes.observe(ctx, d) {
 			if iv.Extra == nil {
-				iv.Extra = map[string]SidePair{}
+				iv.Extra = map[string]judge.SidePair{}
 			}
 			iv.Extra[m] = p
 		}
-		judge.Observe(iv)
-		dec := judge.Decide()
+		jdg.Observe(iv)
+		dec := jdg.Decide()
 		d.j.Record("analysis", "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)
-		if dec.Verdict == Rollback {
+		if dec.Verdict == judge.Rollback {
 			return &dec
 		}
 		return nil
@@ -941,7 +942,7 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 			}
 			if !approved {
 				now := time.Now()
-				return &Decision{Verdict: Rollback, Reason: "operator rejected the approval gate at step " + fmt.Sprint(stepNo), Evidence: map[string]any{"at": now}}, nil
+				return &judge.Decision{Verdict: judge.Rollback, Reason: "operator rejected the approval gate at step " + fmt.Sprint(stepNo), Evidence: map[string]any{"at": now}}, nil
 			}
 			d.j.Record(journal.StepEnd, "step", stepNo)
 			continue
@@ -961,12 +962,12 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 			if dec := observe(tw); dec != nil {
 				if ro.OnFailure == scenarios.OnFailureContinue {
 					d.j.Record(journal.DecisionIgnored, "reason", dec.Reason, "policy", "on_failure: continue")
-					judge = mustJudge(ro.Analysis)
+					jdg = mustJudge(ro.Analysis)
 				} else {
 					return dec, nil
 				}
 			}
-			if judge.Decide().Verdict != Pause {
+			if jdg.Decide().Verdict != judge.Pause {
 				held += d.interval
 			}
 		}
@@ -977,8 +978,8 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 
 // mustJudge builds a fresh judge; used after a decision ignored by
 // on_failure: continue so that one bad stretch is not counted forever.
-func mustJudge(a scenarios.Analysis) Judge {
-	j, err := NewJudge(a.Judge, a)
+func mustJudge(a scenarios.Analysis) judge.Judge {
+	j, err := judge.New(a.Judge, a)
 	if err != nil {
 		panic(err) // the same call succeeded at the start of the rollout
 	}
@@ -998,7 +999,7 @@ func (d *drill) markExposure(t time.Time) {
 }
 
 // approvalGate waits for an operator while the judge keeps watching.
-func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[string]map[string]metrics.Window) *Decision) (*Decision, bool, error) {
+func (d *drill) approvalGate(ctx context.Context, step int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, bool, error) {
 	if d.opts.AutoApprove {
 		d.j.Record(journal.ApprovalAuto, "step", step)
 		d.say("step %d: approval passed by --auto-approve", step)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
@@ -27,8 +27,8 @@ func (c *cli) cmdList(_ context.Context, args []string) int {
 		fmt.Fprintf(w, "  %-14s %s\n", n, provider.Description(n))
 	}
 	fmt.Fprintln(w, "\njudges:")
-	for _, n := range harness.JudgeNames() {
-		fmt.Fprintf(w, "  %-14s %s\n", n, harness.JudgeDescription(n))
+	for _, n := range judge.Names() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, judge.Description(n))
 	}
 	fmt.Fprintln(w, "\nfault kinds:")
 	for _, n := range injectors.Kinds() {

@@ -1,5 +1,5 @@
 // Package judgesim is a seeded simulation of canary analysis: it feeds
-// every registered judge (harness.JudgeNames) synthetic streams of request
+// every registered judge (judge.Names) synthetic streams of request
 // outcomes, with no service and no network, and measures how fast each one
 // rolls back a bad canary, how often it rolls back a good one, and how
 // long a good one takes to be promoted.
@@ -30,7 +30,7 @@
 //
 // Outcomes go through a real metrics.Recorder driven by a simulated clock:
 // one Cut per analysis interval yields the baseline's and the canary's
-// windows, which are handed to the judge as one harness.Interval, exactly
+// windows, which are handed to the judge as one judge.Interval, exactly
 // as the drill's rollout loop does (harness/run.go).
 //
 // # Rollout model
@@ -68,7 +68,7 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -238,13 +238,13 @@ func (s *Stream) record(label string, n int, errRate, factor float64) {
 
 // Next simulates one analysis interval and returns what the judge
 // observes at its end.
-func (s *Stream) Next() harness.Interval {
+func (s *Stream) Next() judge.Interval {
 	nb, nc := s.poisson(s.lambdaB), s.poisson(s.lambdaC)
 	s.record(LabelBaseline, nb, s.tr.BaselineErrorRate, 1)
 	s.record(LabelCanary, nc, s.canary.ErrorRate, s.canary.LatencyFactor)
 	s.now = s.now.Add(s.tr.Interval)
 	s.Elapsed += s.tr.Interval
-	iv := harness.Interval{At: s.now, LiveBaseline: true, Reference: s.Reference}
+	iv := judge.Interval{At: s.now, LiveBaseline: true, Reference: s.Reference}
 	for _, w := range s.rec.Cut(s.now) {
 		switch w.Label {
 		case LabelBaseline:
@@ -373,17 +373,17 @@ type Result struct {
 }
 
 // Factory builds a fresh judge for one run.
-type Factory func() (harness.Judge, error)
+type Factory func() (judge.Judge, error)
 
-// JudgeFactory returns the factory of a judge registered in harness.
+// JudgeFactory returns the factory of a judge registered in package judge.
 func JudgeFactory(name string, a scenarios.Analysis) Factory {
-	return func() (harness.Judge, error) { return harness.NewJudge(name, a) }
+	return func() (judge.Judge, error) { return judge.New(name, a) }
 }
 
 // Simulate runs one run of a case for one judge: observe, decide, until a
 // rollback, a promotion or the limit.
-func Simulate(j harness.Judge, s *Stream, c Case) Result {
-	return SimulateAll([]harness.Judge{j}, s, c)[0]
+func Simulate(j judge.Judge, s *Stream, c Case) Result {
+	return SimulateAll([]judge.Judge{j}, s, c)[0]
 }
 
 // SimulateAll runs one run of a case for several judges on one stream:
@@ -392,7 +392,7 @@ func Simulate(j harness.Judge, s *Stream, c Case) Result {
 // limit. The stream does not depend on the judges' decisions (the canary's
 // weight is fixed), so every result is the one Simulate would give for the
 // judge alone. A judge that panics ends its run with Err set.
-func SimulateAll(js []harness.Judge, s *Stream, c Case) []Result {
+func SimulateAll(js []judge.Judge, s *Stream, c Case) []Result {
 	rs := make([]Result, len(js))
 	held := make([]time.Duration, len(js))
 	done := make([]bool, len(js))
@@ -408,14 +408,14 @@ func SimulateAll(js []harness.Judge, s *Stream, c Case) []Result {
 			r.CanaryRequests += iv.Canary.Requests
 			r.CanaryFailed += iv.Canary.Failed
 			r.At = s.Elapsed
-			d, err := judge(j, iv, &r.JudgeTime)
+			d, err := observe(j, iv, &r.JudgeTime)
 			r.Reason = d.Reason
 			switch {
 			case err != "":
 				r.Err = err
-			case d.Verdict == harness.Rollback:
+			case d.Verdict == judge.Rollback:
 				r.RolledBack = true
-			case d.Verdict == harness.Pause:
+			case d.Verdict == judge.Pause:
 				r.Paused++
 			default:
 				held[k] += s.tr.Interval
@@ -433,9 +433,9 @@ func SimulateAll(js []harness.Judge, s *Stream, c Case) []Result {
 	return rs
 }
 
-// judge feeds one interval to j and returns its decision, adding the time
+// observe feeds one interval to j and returns its decision, adding the time
 // it took to *spent; err is set when the judge panicked.
-func judge(j harness.Judge, iv harness.Interval, spent *time.Duration) (d harness.Decision, err string) {
+func observe(j judge.Judge, iv judge.Interval, spent *time.Duration) (d judge.Decision, err string) {
 	start := time.Now()
 	defer func() {
 		*spent += time.Since(start)
@@ -511,7 +511,7 @@ func RunCase(judges []Judged, tr Traffic, c Case, seed uint64, workers int) (Cas
 			var spent time.Duration
 			intervals := 0
 			for i := range next {
-				js := make([]harness.Judge, len(judges))
+				js := make([]judge.Judge, len(judges))
 				for k, j := range judges {
 					var err error
 					if js[k], err = j.New(); err != nil {
@@ -548,8 +548,8 @@ func RunCase(judges []Judged, tr Traffic, c Case, seed uint64, workers int) (Cas
 // at its first interval, so that the run reports the error.
 type failed struct{ err error }
 
-func (f failed) Observe(harness.Interval) { panic(f.err.Error()) }
-func (f failed) Decide() harness.Decision { return harness.Decision{} }
+func (f failed) Observe(judge.Interval) { panic(f.err.Error()) }
+func (f failed) Decide() judge.Decision { return judge.Decision{} }
 
 // Summary aggregates a case's runs.
 type Summary struct {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -246,33 +246,33 @@ func TestTriviallyBadCanaryIsRolledBackByThreshold(t *testing.T) {
 // scripted is a judge that answers a fixed sequence of verdicts, then
 // repeats the last.
 type scripted struct {
-	vs []harness.Verdict
+	vs []judge.Verdict
 	n  int
 }
 
-func (s *scripted) Observe(harness.Interval) { s.n++ }
-func (s *scripted) Decide() harness.Decision {
-	return harness.Decision{Verdict: s.vs[min(s.n, len(s.vs))-1]}
+func (s *scripted) Observe(judge.Interval) { s.n++ }
+func (s *scripted) Decide() judge.Decision {
+	return judge.Decision{Verdict: s.vs[min(s.n, len(s.vs))-1]}
 }
 
 func TestSimulateFollowsTheRolloutLoop(t *testing.T) {
 	t.Parallel()
 	tr := fast()
 	c := Case{Name: "x", Kind: Good, Hold: 2 * time.Second, Limit: 4 * time.Second}
-	run := func(vs ...harness.Verdict) Result {
+	run := func(vs ...judge.Verdict) Result {
 		return Simulate(&scripted{vs: vs}, NewStream(tr, Side{ErrorRate: tr.BaselineErrorRate}, 1, 2), c)
 	}
-	if r := run(harness.Continue); !r.Promoted || r.At != 2*time.Second || r.Intervals != 8 {
+	if r := run(judge.Continue); !r.Promoted || r.At != 2*time.Second || r.Intervals != 8 {
 		t.Errorf("always continue: %+v, want promoted at 2s after 8 intervals", r)
 	}
 	// Paused intervals do not advance the hold.
-	if r := run(harness.Pause, harness.Pause, harness.Pause, harness.Pause, harness.Continue); !r.Promoted || r.At != 3*time.Second || r.Paused != 4 {
+	if r := run(judge.Pause, judge.Pause, judge.Pause, judge.Pause, judge.Continue); !r.Promoted || r.At != 3*time.Second || r.Paused != 4 {
 		t.Errorf("4 pauses then continue: %+v, want promoted at 3s with 4 paused", r)
 	}
-	if r := run(harness.Pause); r.Promoted || r.RolledBack || r.At != 4*time.Second || r.Intervals != 16 {
+	if r := run(judge.Pause); r.Promoted || r.RolledBack || r.At != 4*time.Second || r.Intervals != 16 {
 		t.Errorf("always pause: %+v, want stalled at the 4s limit", r)
 	}
-	if r := run(harness.Continue, harness.Continue, harness.Rollback); !r.RolledBack || r.At != 750*time.Millisecond || r.Intervals != 3 {
+	if r := run(judge.Continue, judge.Continue, judge.Rollback); !r.RolledBack || r.At != 750*time.Millisecond || r.Intervals != 3 {
 		t.Errorf("rollback at the third interval: %+v, want rolled back at 750ms", r)
 	}
 	// A panicking judge is reported, not fatal.
@@ -289,12 +289,12 @@ func TestSharedStreamGivesEachJudgeItsOwnResult(t *testing.T) {
 	th := threshold(t)
 	c := Cases(tr, 2, 2)[2] // latency x1.5
 	c.Limit = 1500 * time.Millisecond
-	judges := func() []harness.Judge {
+	judges := func() []judge.Judge {
 		j, _ := th.New()
-		return []harness.Judge{
-			&scripted{vs: []harness.Verdict{harness.Continue}}, // runs to the limit (hold 60s)
+		return []judge.Judge{
+			&scripted{vs: []judge.Verdict{judge.Continue}}, // runs to the limit (hold 60s)
 			j,
-			&scripted{vs: []harness.Verdict{harness.Pause, harness.Continue, harness.Rollback}},
+			&scripted{vs: []judge.Verdict{judge.Pause, judge.Continue, judge.Rollback}},
 			panicky{},
 		}
 	}
@@ -322,8 +322,8 @@ func TestSharedStreamGivesEachJudgeItsOwnResult(t *testing.T) {
 
 type panicky struct{}
 
-func (panicky) Observe(harness.Interval) { panic("boom") }
-func (panicky) Decide() harness.Decision { return harness.Decision{} }
+func (panicky) Observe(judge.Interval) { panic("boom") }
+func (panicky) Decide() judge.Decision { return judge.Decision{} }
 
 func TestAggregate(t *testing.T) {
 	c := Case{Name: "x", Kind: Bad, Runs: 5}
@@ -346,8 +346,8 @@ func TestAggregate(t *testing.T) {
 }
 
 func TestEveryRegisteredJudgeBuildsFromItsAnalysis(t *testing.T) {
-	for _, name := range harness.JudgeNames() {
-		if _, err := harness.NewJudge(name, Analysis(name, DefaultTraffic().Interval)); err != nil {
+	for _, name := range judge.Names() {
+		if _, err := judge.New(name, Analysis(name, DefaultTraffic().Interval)); err != nil {
 			t.Errorf("judge %s: %v", name, err)
 		}
 	}

@@ -1,7 +1,8 @@
 // Command bench runs the canary-analysis simulation of package judgesim
-// for every judge registered in harness and prints one table row per judge
-// and case: how often and how fast bad canaries are rolled back, how long
-// good ones take to be promoted, and the false-rollback rate of A/A runs.
+// for every judge registered in package judge and prints one table row per
+// judge and case: how often and how fast bad canaries are rolled back, how
+// long good ones take to be promoted, and the false-rollback rate of A/A
+// runs.
 //
 //	go run ./harness/judgesim/bench [-runs 200] [-aa-runs 1000] [-seed 1] [-interval 250ms]
 package main
@@ -22,7 +23,7 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/judgesim"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -46,7 +47,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	judges := harness.JudgeNames()
+	judges := judge.Names()
 	if *only != "" {
 		var picked []string
 		for _, j := range strings.Split(*only, ",") {

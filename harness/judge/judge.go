@@ -1,12 +1,15 @@
-package harness
+// Package judge decides, interval by interval, whether a canary may go on:
+// the Judge interface, the Interval it observes, its Decision, the
+// registry of judges, and the judges themselves (threshold, mann-whitney,
+// sequential) with the on_no_data policy they share.
+package judge
 
 import (
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/internal/registry"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -63,58 +66,28 @@ type Judge interface {
 	Decide() Decision
 }
 
-// JudgeFactory builds a judge from the scenario's analysis.
-type JudgeFactory func(a scenarios.Analysis) (Judge, error)
+// Factory builds a judge from the scenario's analysis.
+type Factory func(a scenarios.Analysis) (Judge, error)
 
-type judgeEntry struct {
-	desc    string
-	factory JudgeFactory
-}
+var judges = registry.New[Factory]("judge")
 
-var (
-	judgesMu sync.RWMutex
-	judges   = map[string]judgeEntry{}
-)
+// Register adds a judge under name; judges call it from init.
+func Register(name, description string, f Factory) { judges.Register(name, description, f) }
 
-// RegisterJudge adds a judge under name.
-func RegisterJudge(name, description string, f JudgeFactory) {
-	judgesMu.Lock()
-	defer judgesMu.Unlock()
-	if _, dup := judges[name]; dup {
-		panic(fmt.Sprintf("harness: judge %q registered twice", name))
+// New builds the judge registered as name.
+func New(name string, a scenarios.Analysis) (Judge, error) {
+	f, err := judges.Get(name)
+	if err != nil {
+		return nil, err
 	}
-	judges[name] = judgeEntry{desc: description, factory: f}
+	return f(a)
 }
 
-// NewJudge builds the judge registered as name.
-func NewJudge(name string, a scenarios.Analysis) (Judge, error) {
-	judgesMu.RLock()
-	e, ok := judges[name]
-	judgesMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown judge %q (known: %v)", name, JudgeNames())
-	}
-	return e.factory(a)
-}
+// Names lists registered judges, sorted.
+func Names() []string { return judges.Names() }
 
-// JudgeNames lists registered judges, sorted.
-func JudgeNames() []string {
-	judgesMu.RLock()
-	defer judgesMu.RUnlock()
-	var names []string
-	for n := range judges {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// JudgeDescription returns the one-line description of a judge.
-func JudgeDescription(name string) string {
-	judgesMu.RLock()
-	defer judgesMu.RUnlock()
-	return judges[name].desc
-}
+// Description returns the one-line description of a judge.
+func Description(name string) string { return judges.Description(name) }
 
 // withDefaults fills the analysis fields every judge reads with the
 // loader's defaults when an Analysis built in Go (a test, the bench) left
@@ -185,4 +158,21 @@ func (p *noDataPolicy) decide(evidence map[string]any, why string, failures *int
 		return Decision{Verdict: Rollback, Reason: fmt.Sprintf("no data for %d intervals in a row (on_no_data: pause gives up): %s", p.run, why), Evidence: evidence}
 	}
 	return Decision{Verdict: Pause, Reason: "paused, no data (on_no_data: pause): " + why, Evidence: evidence}
+}
+
+// FormatMetric formats a metric's canonical value for humans, in the
+// metric's unit (2.00%, 35.0ms, 12.0/s, 1.5MiB): the judges' reasons and
+// the harness's SLO checks print values alike.
+func FormatMetric(metric string, v float64) string {
+	switch scenarios.MetricUnit(metric) {
+	case scenarios.UnitFraction:
+		return fmt.Sprintf("%.2f%%", v*100)
+	case scenarios.UnitSeconds:
+		return fmt.Sprintf("%.1fms", v*1000)
+	case scenarios.UnitPerSecond:
+		return fmt.Sprintf("%.1f/s", v)
+	case scenarios.UnitBytes:
+		return fmt.Sprintf("%.1fMiB", v/(1<<20))
+	}
+	return fmt.Sprintf("%g", v)
 }

@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"encoding/json"
@@ -216,7 +216,7 @@ func TestThresholdVerdicts(t *testing.T) {
 			if len(tt.ivs) != len(tt.want) {
 				t.Fatalf("test has %d intervals and %d verdicts", len(tt.ivs), len(tt.want))
 			}
-			j, err := NewJudge(scenarios.JudgeThreshold, tt.a)
+			j, err := New(scenarios.JudgeThreshold, tt.a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,15 +239,15 @@ func TestThresholdVerdicts(t *testing.T) {
 }
 
 func TestThresholdBeforeAnyInterval(t *testing.T) {
-	j, err := NewJudge(scenarios.JudgeThreshold, scenarios.Analysis{})
+	j, err := New(scenarios.JudgeThreshold, scenarios.Analysis{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := j.Decide(); d.Verdict != Continue {
 		t.Errorf("Decide before Observe = %+v, want continue", d)
 	}
-	if _, err := NewJudge("no-such-judge", scenarios.Analysis{}); err == nil || !strings.Contains(err.Error(), scenarios.JudgeThreshold) {
-		t.Errorf("NewJudge(unknown) err = %v, want an error listing the known judges", err)
+	if _, err := New("no-such-judge", scenarios.Analysis{}); err == nil || !strings.Contains(err.Error(), scenarios.JudgeThreshold) {
+		t.Errorf("New(unknown) err = %v, want an error listing the known judges", err)
 	}
 }
 
@@ -426,5 +426,53 @@ func TestThresholdMaxIncreaseAtTheBound(t *testing.T) {
 	th.Observe(pair(win(100, 3, time.Millisecond), win(100, 5, time.Millisecond)))
 	if d := th.Decide(); d.Verdict != Continue {
 		t.Errorf("verdict %s (%s), want continue: the increase equals the bound", d.Verdict, d.Reason)
+	}
+}
+
+// The threshold judge reads cpu and rss from Interval.Extra.
+func TestThresholdOnInstanceMetrics(t *testing.T) {
+	ok := win(100, 0, 20*time.Millisecond)
+	withExtra := func(bcpu, ccpu, crss float64) Interval {
+		iv := pair(ok, ok)
+		iv.Extra = map[string]SidePair{
+			scenarios.MetricCPU: {Baseline: bcpu, Canary: ccpu, BaselineOK: true, CanaryOK: true},
+			scenarios.MetricRSS: {Baseline: 50 << 20, Canary: crss, BaselineOK: true, CanaryOK: true},
+		}
+		return iv
+	}
+	a := scenarios.Analysis{Failures: 2, Metrics: []*scenarios.Check{
+		{Metric: scenarios.MetricCPU, MaxRatio: val(2, "2")},
+		{Metric: scenarios.MetricRSS, Max: val(200<<20, "200MiB")},
+	}}
+	tests := []struct {
+		name string
+		ivs  []Interval
+		want Verdict
+	}{
+		{"within bounds", repeat(3, withExtra(0.2, 0.35, 100<<20)), Continue},
+		{"cpu ratio above 2", repeat(2, withExtra(0.2, 0.5, 100<<20)), Rollback},
+		{"cpu ratio once", []Interval{withExtra(0.2, 0.5, 100<<20), withExtra(0.2, 0.3, 100<<20)}, Continue},
+		{"rss above max", repeat(2, withExtra(0.2, 0.2, 300<<20)), Rollback},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := newThreshold(a)
+			for _, iv := range tt.ivs {
+				j.Observe(iv)
+			}
+			if d := j.Decide(); d.Verdict != tt.want {
+				t.Errorf("verdict %s (%s), want %s", d.Verdict, d.Reason, tt.want)
+			}
+		})
+	}
+	// No canary cpu (the canary instance is gone): no data, paused.
+	iv := withExtra(0.2, 0, 100<<20)
+	p := iv.Extra[scenarios.MetricCPU]
+	p.CanaryOK = false
+	iv.Extra[scenarios.MetricCPU] = p
+	j := newThreshold(a)
+	j.Observe(iv)
+	if d := j.Decide(); d.Verdict != Pause {
+		t.Errorf("no canary cpu: verdict %s (%s), want pause", d.Verdict, d.Reason)
 	}
 }

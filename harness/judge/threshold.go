@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	RegisterJudge(scenarios.JudgeThreshold,
+	Register(scenarios.JudgeThreshold,
 		"per-interval bounds (absolute max, or max_increase / max_ratio against the live baseline); rolls back after `failures` failed checks",
 		func(a scenarios.Analysis) (Judge, error) { return newThreshold(a), nil })
 }
@@ -167,7 +167,7 @@ func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, stri
 	if c.Max != nil {
 		res["max"] = c.Max.V
 		if cv > c.Max.V+epsilon {
-			fails = append(fails, fmt.Sprintf("%s > max %s", fmtMetric(c.Metric, cv), c.Max.Raw))
+			fails = append(fails, fmt.Sprintf("%s > max %s", FormatMetric(c.Metric, cv), c.Max.Raw))
 		}
 	}
 	var why string
@@ -197,7 +197,7 @@ func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []str
 		res["max_increase"] = c.MaxIncrease.V
 		if cv-bv > c.MaxIncrease.V+epsilon {
 			fails = append(fails, fmt.Sprintf("%s is %s above baseline %s (max_increase %s)",
-				fmtMetric(c.Metric, cv), fmtMetric(c.Metric, cv-bv), fmtMetric(c.Metric, bv), c.MaxIncrease.Raw))
+				FormatMetric(c.Metric, cv), FormatMetric(c.Metric, cv-bv), FormatMetric(c.Metric, bv), c.MaxIncrease.Raw))
 		}
 	}
 	if c.MaxRatio != nil {
@@ -210,7 +210,7 @@ func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []str
 			res["ratio"] = cv / bv
 		}
 		if ratioFails {
-			fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", fmtMetric(c.Metric, cv), fmtMetric(c.Metric, bv), c.MaxRatio.Raw))
+			fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", FormatMetric(c.Metric, cv), FormatMetric(c.Metric, bv), c.MaxRatio.Raw))
 		}
 	}
 	return fails
@@ -221,18 +221,3 @@ func (t *threshold) noData(evidence map[string]any, why string) {
 }
 
 func (t *threshold) Decide() Decision { return t.last }
-
-// fmtMetric formats a canonical value for humans.
-func fmtMetric(metric string, v float64) string {
-	switch scenarios.MetricUnit(metric) {
-	case scenarios.UnitFraction:
-		return fmt.Sprintf("%.2f%%", v*100)
-	case scenarios.UnitSeconds:
-		return fmt.Sprintf("%.1fms", v*1000)
-	case scenarios.UnitPerSecond:
-		return fmt.Sprintf("%.1f/s", v)
-	case scenarios.UnitBytes:
-		return fmt.Sprintf("%.1fMiB", v/(1<<20))
-	}
-	return fmt.Sprintf("%g", v)
-}

@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	RegisterJudge(scenarios.JudgeSequential,
+	Register(scenarios.JudgeSequential,
 		"anytime-valid sequential test of canary against the live baseline: error counts, and requests slower than the baseline's steady-state quantile "+
 			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, "+
 			"with the false-positive rate of these tests held under continuous monitoring (max bounds are checked as the threshold judge does)",
