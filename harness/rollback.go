@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/reports"
 )
 
@@ -79,12 +80,12 @@ func (d *drill) routeToBaseline(context.Context) (bool, string, error) {
 	if rt == nil {
 		return false, "no router", nil
 	}
-	base, canary, w := rt.Split()
-	if base == svc.Baseline && canary == "" {
-		return false, "already 100% to " + svc.Baseline, nil
+	strat, err := strategy.Get(d.sc.Rollout.Strategy)
+	if err != nil {
+		return false, "", err
 	}
-	rt.SetSplit(svc.Baseline, "", 0)
-	return true, fmt.Sprintf("100%% to %s (was %.0f%% to %s)", svc.Baseline, w*100, canary), nil
+	changed, detail := strat.Revert(rt, strategy.Release{Service: svc.Name, Baseline: svc.Baseline, To: d.sc.Rollout.To})
+	return changed, detail, nil
 }
 
 // revertFaults reverts every fault but those armed for the rollback's down

@@ -29,6 +29,7 @@ import (
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/internal/procid"
 	"github.com/drillhq/drill/reports"
@@ -867,6 +868,11 @@ func (d *drill) rollout(ctx context.Context) (*judge.Decision, error) {
 	if err != nil {
 		return nil, err
 	}
+	strat, err := strategy.Get(ro.Strategy)
+	if err != nil {
+		return nil, err
+	}
+	rel := strategy.Release{Service: svc.Name, Baseline: base.Name, To: to.Name}
 	probes, err := d.newInvariantProbes()
 	if err != nil {
 		return nil, err
@@ -905,7 +911,7 @@ func (d *drill) rollout(ctx context.Context) (*judge.Decision, error) {
 	if _, err := d.startInstance(ctx, svc, to); err != nil {
 		return nil, err
 	}
-	rt.SetSplit(base.Name, to.Name, 0)
+	strat.Begin(rt, rel)
 	observe := func(tw map[string]map[string]metrics.Window) *judge.Decision {
 		src := tw[rec.Source()]
 		iv := judge.Interval{At: d.nextCut, Baseline: src[base.Name], Canary: src[to.Name], LiveBaseline: true, Reference: d.rolloutBaseline}
@@ -947,12 +953,12 @@ func (d *drill) rollout(ctx context.Context) (*judge.Decision, error) {
 			d.j.Record(journal.StepEnd, "step", stepNo)
 			continue
 		}
-		rt.SetSplit(base.Name, to.Name, st.Weight)
+		what := strat.Step(rt, rel, st.Weight)
 		now := time.Now()
 		d.j.Record(journal.StepStart, "step", stepNo, "weight", st.Weight, "hold", st.Hold.String())
 		d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
 		d.markExposure(now)
-		d.say("step %d: %s at %.0f%% for %s", stepNo, to.Name, st.Weight*100, st.Hold)
+		d.say("step %d: %s for %s", stepNo, what, st.Hold)
 		held := time.Duration(0)
 		for held < st.Hold {
 			tw, err := d.tick(ctx)
@@ -1073,7 +1079,11 @@ func (d *drill) promote(ctx context.Context) error {
 	ro := d.sc.Rollout
 	svc := d.sc.Environment.Service(ro.Service)
 	rt := d.routers[svc.Name]
-	rt.SetSplit(ro.To, "", 0)
+	strat, err := strategy.Get(ro.Strategy)
+	if err != nil {
+		return err
+	}
+	strat.Promote(rt, strategy.Release{Service: svc.Name, Baseline: svc.Baseline, To: ro.To})
 	d.mu.Lock()
 	d.canaryLive = false
 	old := d.instances[svc.Name][svc.Baseline]
