@@ -159,6 +159,10 @@ type drill struct {
 // and panic alike; err says why a run did not complete normally
 // (ErrInterrupted, an *provider.EnvError, or another failure).
 func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *reports.Report, err error) {
+	// The CLI checked this already; a caller of the package may not have.
+	if err := sc.ProviderProblems(cmp.Or(opts.Provider, sc.Environment.Provider, scenarios.DefaultProvider), provider.Catalog()); err != nil {
+		return nil, err
+	}
 	d, err := newDrill(sc, opts)
 	if err != nil {
 		return nil, err

@@ -41,17 +41,20 @@ type Scenario struct {
 	Verify      Verify
 	Expect      Expect
 
-	// loopbacks are problems the docker provider has with the scenario
-	// (literal loopback addresses in env) when the file names another
-	// provider: ProviderProblems reports them for a run on docker.
+	// loopbacks are problems an isolated provider (docker) has with the
+	// scenario, literal loopback addresses in env: ProviderProblems
+	// reports them for a run on such a provider.
 	loopbacks []Problem
 }
 
 // Environment describes the system under test.
 type Environment struct {
-	Provider  string      // "process" (default) | "docker"
-	Databases []*Database // in file order
-	Services  []*Service  // in file order
+	Provider string // a registered provider (harness/provider); "process" by default
+	// ProviderPos is where provider is written (the environment when it
+	// is not): where an unknown provider is reported.
+	ProviderPos Pos
+	Databases   []*Database // in file order
+	Services    []*Service  // in file order
 }
 
 // Database returns the database called name, or nil.

@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -27,33 +29,66 @@ func (s *Service) Program(v *Version) Program {
 	return Program{Build: s.Build, Image: s.Image, Command: s.Command}
 }
 
-// ProviderProblems reports, at the versions' positions, every version the
-// provider cannot run: an image needs the docker provider, a command runs
-// a local program that the docker provider cannot put in a container;
-// and, for the docker provider, every literal loopback address in an env
-// value (at the value), which it would open to the container. The
-// loader cannot know `--provider`, so the CLI checks this with the
-// provider a run will really use, before anything starts. The result is
-// nil or Problems.
-func (sc *Scenario) ProviderProblems(provider string) error {
+// ProviderCaps is what a provider can run, as its package registers it
+// (harness/provider): the loader keeps no list of providers, so the
+// caller hands ProviderProblems every registered one.
+type ProviderCaps struct {
+	Build   bool // builds `build:` directories
+	Image   bool // runs `image:` names
+	Command bool // runs `command:` programs on this machine
+	// Isolated says services run in a network of their own (containers),
+	// where 127.0.0.1 is the service itself: a literal loopback address in
+	// env would have to be opened to it (see loopbacks).
+	Isolated bool
+}
+
+// ProviderProblems reports, at their positions, what the provider called
+// name cannot do with the scenario: an unknown name (at
+// environment.provider), every version whose program it cannot run (an
+// image, a local command), and, for an isolated provider, every literal
+// loopback address in an env value. known holds every registered
+// provider's capabilities. The loader cannot know `--provider`, so the
+// CLI and the harness check this with the provider a run will really use,
+// before anything starts. The result is nil or Problems.
+func (sc *Scenario) ProviderProblems(name string, known map[string]ProviderCaps) error {
+	caps, ok := known[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(known))
+		return Problems{{Pos: sc.Environment.ProviderPos, Msg: fmt.Sprintf("unknown provider %q (known: %s)", name, strings.Join(names, ", ")),
+			Hint: didYouMean(name, names)}}
+	}
+	able := func(can func(ProviderCaps) bool) string {
+		var out []string
+		for _, n := range slices.Sorted(maps.Keys(known)) {
+			if can(known[n]) {
+				out = append(out, n)
+			}
+		}
+		return strings.Join(out, " or ")
+	}
 	var ps Problems
 	for _, s := range sc.Environment.Services {
 		for _, v := range s.Versions {
 			p := s.Program(v)
 			switch {
-			case provider == ProviderProcess && p.Image != "":
+			case p.Image != "" && !caps.Image:
+				other := able(func(c ProviderCaps) bool { return c.Image })
 				ps = append(ps, Problem{Pos: v.Pos,
-					Msg:  fmt.Sprintf("service %q version %q runs image %q, which needs the docker provider", s.Name, v.Name, p.Image),
-					Hint: "set environment.provider: docker or pass --provider docker, or give the version build: DIR or command: [...]"})
-			case provider == ProviderDocker && len(p.Command) > 0:
+					Msg:  fmt.Sprintf("service %q version %q runs image %q, which needs the %s provider", s.Name, v.Name, p.Image, other),
+					Hint: fmt.Sprintf("set environment.provider: %s or pass --provider %s, or give the version build: DIR or command: [...]", other, other)})
+			case len(p.Command) > 0 && !caps.Command:
 				ps = append(ps, Problem{Pos: v.Pos,
-					Msg: fmt.Sprintf("service %q version %q runs command %q, a local program the docker provider cannot put in a container",
-						s.Name, v.Name, strings.Join(p.Command, " ")),
-					Hint: "give it build: DIR (with a Dockerfile) or image: NAME, or run it with --provider process"})
+					Msg: fmt.Sprintf("service %q version %q runs command %q, a local program the %s provider cannot put in a container",
+						s.Name, v.Name, strings.Join(p.Command, " "), name),
+					Hint: fmt.Sprintf("give it build: DIR (with a Dockerfile) or image: NAME, or run it with --provider %s", able(func(c ProviderCaps) bool { return c.Command }))})
+			case p.Build != "" && !caps.Build:
+				ps = append(ps, Problem{Pos: v.Pos,
+					Msg:  fmt.Sprintf("service %q version %q builds %q, which the %s provider cannot build", s.Name, v.Name, p.Build, name),
+					Hint: "run it with --provider " + able(func(c ProviderCaps) bool { return c.Build })})
 			}
 		}
 	}
-	if provider == ProviderDocker {
+	if caps.Isolated {
 		ps = append(ps, sc.loopbacks...)
 	}
 	if len(ps) == 0 {

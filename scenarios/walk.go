@@ -16,12 +16,6 @@ import (
 	"github.com/drillhq/drill/injectors"
 )
 
-// Providers.
-const (
-	ProviderProcess = "process"
-	ProviderDocker  = "docker"
-)
-
 // Approval gates.
 const ApprovalManual = "manual"
 
@@ -50,15 +44,13 @@ const (
 	DefaultOnFailure         = OnFailureRollback
 	DefaultProbability       = 1.0
 	DefaultStrategy          = StrategyCanary
-	DefaultProvider          = ProviderProcess
+	DefaultProvider          = "process" // DESIGN.md: local processes unless a scenario says otherwise
 )
 
 // Supported and planned values of the enumerated fields. Planned values
 // are refused as "not supported yet" rather than unknown.
 var (
-	supportedProviders = []string{ProviderProcess, ProviderDocker}
-	plannedProviders   []string
-	supportedEngines   = []string{EngineSQLite, EnginePostgres}
+	supportedEngines = []string{EngineSQLite, EnginePostgres}
 	// plannedStrategies are named in DESIGN.md v1.1 but not registered
 	// yet (package harness/strategy): refused as "not supported yet".
 	plannedStrategies = []string{StrategyBlueGreen}
@@ -145,12 +137,9 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	// refers to the environment, faults refer to rollout steps.
 	w := &walk{parser: p, env: &s.Environment}
 	w.environment(o.child("environment", "provider", "databases", "services"))
-	if s.Environment.Provider == ProviderDocker {
-		p.probs = append(p.probs, w.loopbacks...)
-	} else {
-		// --provider docker may still run it: ProviderProblems says so.
-		s.loopbacks = w.loopbacks
-	}
+	// Whether the loopbacks are problems depends on the provider a run
+	// uses, which may be --provider's: ProviderProblems says.
+	s.loopbacks = w.loopbacks
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
 	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
 	s.Rollout = w.rollout(o.child("rollout", "service", "to", "strategy", "steps", "analysis", "on_failure"))
@@ -229,8 +218,10 @@ func (w *walk) environment(o *object) {
 	e := w.env
 	e.Provider = DefaultProvider
 	o.require("services")
+	// Which names are providers is the registry's to say (ProviderProblems).
+	e.ProviderPos = w.pos(o.at)
 	if o.str("provider", &e.Provider) {
-		w.choice(o.get("provider"), "provider", e.Provider, supportedProviders, plannedProviders)
+		e.ProviderPos = w.pos(o.get("provider"))
 	}
 	for _, kv := range o.entries("databases") {
 		e.Databases = append(e.Databases, w.database(kv, join(o.where, "databases")))

@@ -14,7 +14,7 @@ import (
 
 func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	fs := newFlagSet(c, "run")
-	providerName := fs.String("provider", "", "override environment.provider: process or docker")
+	providerName := fs.String("provider", "", "override environment.provider: "+strings.Join(provider.Names(), " or "))
 	autoApprove := fs.Bool("auto-approve", false, "pass approval: manual gates without asking (CI)")
 	out := fs.String("out", harness.DefaultOutDir, "directory that receives run directories")
 	cache := fs.String("cache", harness.DefaultCacheDir, "build cache directory")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
@@ -12,7 +13,7 @@ import (
 
 func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	fs := newFlagSet(c, "validate")
-	providerName := fs.String("provider", "", "check for this provider instead of environment.provider: process or docker")
+	providerName := fs.String("provider", "", "check for this provider instead of environment.provider: "+strings.Join(provider.Names(), " or "))
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return ExitInvalid
@@ -39,14 +40,14 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 // anything runs, including what the provider a run would use (provider,
 // or else the scenario's own) cannot run; ok is false when any file has a
 // problem.
-func (c *cli) loadAll(files []string, provider string) ([]*scenarios.Scenario, bool) {
+func (c *cli) loadAll(files []string, providerName string) ([]*scenarios.Scenario, bool) {
 	var out []*scenarios.Scenario
 	ok := true
 	names := map[string]string{}
 	for _, f := range files {
 		sc, err := loadScenario(f)
 		if err == nil {
-			err = sc.ProviderProblems(cmp.Or(provider, sc.Environment.Provider))
+			err = sc.ProviderProblems(cmp.Or(providerName, sc.Environment.Provider), provider.Catalog())
 		}
 		if err != nil {
 			ok = false

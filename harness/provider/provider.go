@@ -121,6 +121,9 @@ type Factory func(cfg Config) (Provider, error)
 // (containers, networks), how to sweep what dead runs left.
 type Kind struct {
 	New Factory
+	// Caps says what the provider can run; the scenario is checked
+	// against it (scenarios.ProviderProblems) before anything starts.
+	Caps scenarios.ProviderCaps
 	// SweepRun removes what run runID left when the harness that started
 	// it is gone (the objects' own labels decide, not the caller); nil
 	// when the provider leaves nothing a dead harness's process group and
@@ -146,6 +149,17 @@ func New(name string, cfg Config) (Provider, error) {
 		return nil, err
 	}
 	return k.New(cfg)
+}
+
+// Catalog is every registered provider's capabilities, by name: what
+// scenarios.ProviderProblems checks a scenario against.
+func Catalog() map[string]scenarios.ProviderCaps {
+	out := map[string]scenarios.ProviderCaps{}
+	for _, n := range providers.Names() {
+		k, _ := providers.Get(n)
+		out[n] = k.Caps
+	}
+	return out
 }
 
 // Names lists registered providers, sorted.

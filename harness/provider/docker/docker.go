@@ -26,7 +26,10 @@ import (
 func init() {
 	provider.Register("docker", "builds services' Dockerfiles into local images (a scenario's image: is pulled only where the engine can) and runs them with testcontainers-go on a Docker network of the run's own; PostgreSQL from an image built from this machine's binaries",
 		provider.Kind{
-			New:      func(cfg provider.Config) (provider.Provider, error) { return newDockerProvider(cfg), nil },
+			New: func(cfg provider.Config) (provider.Provider, error) { return newDockerProvider(cfg), nil },
+			// A container cannot run a local command, and 127.0.0.1 in it
+			// is the container itself.
+			Caps:     scenarios.ProviderCaps{Build: true, Image: true, Isolated: true},
 			SweepRun: removeDeadRun,
 			SweepAll: sweepDocker,
 		})

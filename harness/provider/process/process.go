@@ -25,7 +25,10 @@ import (
 
 func init() {
 	provider.Register("process", "builds services from source and runs them as local processes on 127.0.0.1; SQLite files, or PostgreSQL run locally, as databases",
-		provider.Kind{New: func(cfg provider.Config) (provider.Provider, error) { return newProcessProvider(cfg), nil }})
+		provider.Kind{
+			New:  func(cfg provider.Config) (provider.Provider, error) { return newProcessProvider(cfg), nil },
+			Caps: scenarios.ProviderCaps{Build: true, Command: true}, // no image: that needs an engine
+		})
 }
 
 // processProvider runs every instance as a child process in its own
