@@ -295,7 +295,7 @@ expect: {outcome: rolledback}
 rollout: {analysis: {judge: mann-whitney}}  # a second document is refused, not read
 `,
 			wants: []want{
-				{"11:21", `unknown judge "treshold" (known: threshold, mann-whitney, sequential)`, `did you mean "threshold"?`},
+				{"11:21", `unknown judge "treshold" (known: mann-whitney, sequential, threshold)`, `did you mean "threshold"?`},
 				{"11:43", `unknown on_no_data policy "ignore" (known: pause, fail, pass)`, ""},
 				{"12:15", `unknown on_failure policy "rollbak" (known: rollback, abort, continue)`, `did you mean "rollback"?`},
 				{"13:19", `unknown outcome "rolledback" (known: promoted, rolled_back, aborted)`, `did you mean "rolled_back"?`},
@@ -952,8 +952,8 @@ load:`))
 	if ro.Strategy != StrategyCanary || ro.OnFailure != OnFailureRollback {
 		t.Errorf("rollout strategy %q, on_failure %q", ro.Strategy, ro.OnFailure)
 	}
-	wantAnalysis := Analysis{Interval: time.Second, Judge: JudgeThreshold, FalsePositiveRate: 0.01,
-		Failures: 2, MinSamples: 10, PassScore: 95, MarginalScore: 75, OnNoData: NoDataPause, Pos: ro.Pos}
+	wantAnalysis := Analysis{Interval: time.Second, Judge: "threshold", FalsePositiveRate: 0.01,
+		Failures: 2, MinSamples: 10, PassScore: 95, MarginalScore: 75, OnNoData: NoDataPause}
 	if !reflect.DeepEqual(ro.Analysis, wantAnalysis) {
 		t.Errorf("analysis\n got %+v\nwant %+v", ro.Analysis, wantAnalysis)
 	}
@@ -1005,7 +1005,7 @@ func TestDesignExample(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		if a := s.Rollout.Analysis; a.Judge != JudgeSequential || len(a.Metrics) != 3 || a.Metrics[2].Metric != "invariant:totals-match" {
+		if a := s.Rollout.Analysis; a.Judge != "sequential" || len(a.Metrics) != 3 || a.Metrics[2].Metric != "invariant:totals-match" {
 			t.Errorf("analysis %+v", a)
 		}
 		if d := s.Verify.Data; d.Schema != SchemaBaseline || len(d.Invariants) != 1 || d.Invariants[0].Name != "totals-match" {

@@ -11,6 +11,9 @@ package scenarios
 import (
 	"fmt"
 	"time"
+
+	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/metrics"
 )
 
 // Pos is where a node stands in its scenario file. Every diagnostic carries
@@ -193,54 +196,38 @@ type LedgerKey struct {
 	Key string
 }
 
-// Metric names a judge or SLO can use. Invariant metrics are
-// "invariant:<name>".
+// Metric names a judge or SLO can use, their units and thresholds: package
+// metrics owns them (judges read them without the loader); these names
+// are the loader's.
 const (
-	MetricErrorRate  = "error_rate"
-	MetricLatencyP50 = "latency_p50"
-	MetricLatencyP90 = "latency_p90"
-	MetricLatencyP95 = "latency_p95"
-	MetricLatencyP99 = "latency_p99"
-	MetricThroughput = "throughput"
-	MetricCPU        = "cpu"
-	MetricRSS        = "rss"
-	InvariantPrefix  = "invariant:"
+	MetricErrorRate  = metrics.ErrorRate
+	MetricLatencyP50 = metrics.LatencyP50
+	MetricLatencyP90 = metrics.LatencyP90
+	MetricLatencyP95 = metrics.LatencyP95
+	MetricLatencyP99 = metrics.LatencyP99
+	MetricThroughput = metrics.Throughput
+	MetricCPU        = metrics.CPU
+	MetricRSS        = metrics.RSS
+	InvariantPrefix  = metrics.InvariantPrefix
 )
 
-// Unit is the canonical unit a metric's values are expressed in. All
-// thresholds are converted to it at load time so judges compare plain floats.
-type Unit int
+// Unit is the canonical unit a metric's values are expressed in.
+type Unit = metrics.Unit
 
 // Canonical units.
 const (
-	UnitNumber    Unit = iota // a plain count (invariants)
-	UnitFraction              // 1% == 0.01 (error_rate, cpu)
-	UnitSeconds               // latencies
-	UnitPerSecond             // throughput
-	UnitBytes                 // rss
+	UnitNumber    = metrics.UnitNumber
+	UnitFraction  = metrics.UnitFraction
+	UnitSeconds   = metrics.UnitSeconds
+	UnitPerSecond = metrics.UnitPerSecond
+	UnitBytes     = metrics.UnitBytes
 )
 
 // MetricUnit returns the canonical unit of a metric name.
-func MetricUnit(metric string) Unit {
-	switch metric {
-	case MetricErrorRate, MetricCPU:
-		return UnitFraction
-	case MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99:
-		return UnitSeconds
-	case MetricThroughput:
-		return UnitPerSecond
-	case MetricRSS:
-		return UnitBytes
-	}
-	return UnitNumber
-}
+func MetricUnit(metric string) Unit { return metrics.UnitOf(metric) }
 
-// Value is a threshold in its metric's canonical unit, with the text it
-// was written as (for reports).
-type Value struct {
-	V   float64
-	Raw string
-}
+// Value is a threshold in its metric's canonical unit.
+type Value = metrics.Value
 
 // SteadyState is the hypothesis checked before the rollout and after the
 // rollback.
@@ -318,52 +305,20 @@ type Step struct {
 // IsApproval reports whether the step is an approval gate.
 func (s *Step) IsApproval() bool { return s.Approval != "" }
 
-// No-data policies.
+// No-data policies (package judge owns them).
 const (
-	NoDataPause = "pause"
-	NoDataFail  = "fail"
-	NoDataPass  = "pass"
+	NoDataPause = judge.NoDataPause
+	NoDataFail  = judge.NoDataFail
+	NoDataPass  = judge.NoDataPass
 )
 
-// Judges.
-const (
-	JudgeThreshold   = "threshold"
-	JudgeMannWhitney = "mann-whitney"
-	JudgeSequential  = "sequential"
-)
+// Analysis configures the canary judge: package judge owns its type, so
+// that judges read it without importing the loader, and the loader can
+// ask the judges' registry.
+type Analysis = judge.Config
 
-// Analysis configures the canary judge.
-type Analysis struct {
-	Interval          time.Duration // default 1s
-	Judge             string        // default threshold
-	FalsePositiveRate float64       // fraction; default 0.01
-	Failures          int           // threshold judge: failed checks before rollback; default 2
-	MinSamples        int           // requests a side needs in an interval to count as data; default 10
-	// PassScore and MarginalScore are the mann-whitney judge's bands on
-	// its 0–100 canary score (Kayenta's): at or above PassScore the canary
-	// passes, below MarginalScore it fails, in between it is marginal
-	// (it goes on, and the decision says so). Defaults 95 and 75.
-	PassScore, MarginalScore float64
-	Metrics                  []*Check
-	OnNoData                 string // default pause
-	Pos                      Pos
-}
-
-// Check is one canary analysis metric. At least one bound is set: Max is
-// absolute; MaxIncrease (same unit as the metric) and MaxRatio compare the
-// canary with the live baseline in the same window.
-type Check struct {
-	Metric      string
-	Max         *Value
-	MaxIncrease *Value
-	MaxRatio    *Value
-	// Weight is the metric's share of the mann-whitney canary score
-	// (default 1); Critical makes a failing metric fail the canary
-	// whatever the score.
-	Weight   float64
-	Critical bool
-	Pos      Pos
-}
+// Check is one canary analysis metric (see judge.Check).
+type Check = judge.Check
 
 // Fault is one scheduled fault injection. Params have been decoded and
 // validated by the injector kind's own decoder (see package injectors).

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/injectors"
 )
@@ -32,15 +33,15 @@ const (
 	DefaultHealth            = "/healthz"
 	DefaultTimeout           = 2 * time.Second
 	DefaultMethod            = http.MethodGet
-	DefaultWeight            = 1
+	DefaultWeight            = judge.DefaultWeight
 	DefaultInterval          = time.Second
-	DefaultJudge             = JudgeThreshold
-	DefaultFalsePositiveRate = 0.01
-	DefaultFailures          = 2
-	DefaultMinSamples        = 10
-	DefaultPassScore         = 95
-	DefaultMarginalScore     = 75
-	DefaultOnNoData          = NoDataPause
+	DefaultJudge             = "threshold" // DESIGN.md: Flagger's style unless a scenario says otherwise
+	DefaultFalsePositiveRate = judge.DefaultFalsePositiveRate
+	DefaultFailures          = judge.DefaultFailures
+	DefaultMinSamples        = judge.DefaultMinSamples
+	DefaultPassScore         = judge.DefaultPassScore
+	DefaultMarginalScore     = judge.DefaultMarginalScore
+	DefaultOnNoData          = judge.DefaultOnNoData
 	DefaultOnFailure         = OnFailureRollback
 	DefaultProbability       = 1.0
 	DefaultStrategy          = StrategyCanary
@@ -54,8 +55,6 @@ var (
 	// plannedStrategies are named in DESIGN.md v1.1 but not registered
 	// yet (package harness/strategy): refused as "not supported yet".
 	plannedStrategies = []string{StrategyBlueGreen}
-	supportedJudges   = []string{JudgeThreshold, JudgeMannWhitney, JudgeSequential}
-	plannedJudges     = []string{}
 	noDataPolicies    = []string{NoDataPause, NoDataFail, NoDataPass}
 	failurePolicies   = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
 	outcomes          = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
@@ -570,7 +569,6 @@ func (w *walk) rollout(o *object) Rollout {
 	r.Analysis = w.analysis(o.child("analysis", "interval", "judge", "false_positive_rate",
 		"failures", "min_samples", "metrics", "on_no_data", "pass_score", "marginal_score"))
 	if !o.has("analysis") {
-		r.Analysis.Pos = r.Pos
 	}
 	if o.str("on_failure", &r.OnFailure) {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
@@ -622,13 +620,13 @@ func (w *walk) analysis(o *object) Analysis {
 		Failures:          DefaultFailures,
 		MinSamples:        DefaultMinSamples,
 		OnNoData:          DefaultOnNoData,
-		Pos:               w.pos(o.at),
 	}
 	if o.duration("interval", &a.Interval) && a.Interval <= 0 {
 		w.add(o.get("interval"), "", "interval: must be positive")
 	}
 	if o.str("judge", &a.Judge) {
-		w.choice(o.get("judge"), "judge", a.Judge, supportedJudges, plannedJudges)
+		// The judges are asked, not listed: each registers itself.
+		w.choice(o.get("judge"), "judge", a.Judge, judge.Names(), nil)
 	}
 	if o.percent("false_positive_rate", &a.FalsePositiveRate) && (a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1) {
 		w.add(o.get("false_positive_rate"), "", "false_positive_rate: must be between 0%% and 100%%, exclusive")
@@ -664,13 +662,8 @@ func (w *walk) analysis(o *object) Analysis {
 	return a
 }
 
-// SequentialTested lists the metrics the sequential judge tests on its
-// own (errors, and latency through the share of slow requests): a check
-// of one of them needs no bound under that judge.
-var SequentialTested = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99}
-
-func (w *walk) check(n *yaml.Node, where, judge string) *Check {
-	c := &Check{Pos: w.pos(n), Weight: 1}
+func (w *walk) check(n *yaml.Node, where, judgeName string) *Check {
+	c := &Check{Weight: DefaultWeight}
 	o := w.object(nil, n, where, "metric", "max", "max_increase", "max_ratio", "weight", "critical")
 	o.require("metric")
 	if o.number("weight", &c.Weight) && c.Weight <= 0 {
@@ -682,7 +675,10 @@ func (w *walk) check(n *yaml.Node, where, judge string) *Check {
 	if o.str("metric", &c.Metric) {
 		known = w.metric(o.get("metric"), c.Metric, true)
 	}
-	unbounded := judge == JudgeSequential && slices.Contains(SequentialTested, c.Metric)
+	// A judge may test a metric on its own terms (the sequential judge:
+	// errors, and latency through the share of slow requests): then the
+	// check needs no bound.
+	unbounded := judge.Unbounded(judgeName, c.Metric)
 	if !o.has("max") && !o.has("max_increase") && !o.has("max_ratio") && o.present && o.ok && !unbounded {
 		w.add(o.at, "set max, max_increase or max_ratio", "a metric check needs a bound")
 	}

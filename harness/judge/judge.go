@@ -10,7 +10,6 @@ import (
 
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/internal/registry"
-	"github.com/drillhq/drill/scenarios"
 )
 
 // Interval is what a judge observes once per analysis interval: the
@@ -67,20 +66,37 @@ type Judge interface {
 }
 
 // Factory builds a judge from the scenario's analysis.
-type Factory func(a scenarios.Analysis) (Judge, error)
+type Factory func(a Config) (Judge, error)
 
-var judges = registry.New[Factory]("judge")
+// Kind is one registered judge: how to build it and what the scenario
+// loader asks of it.
+type Kind struct {
+	New Factory
+	// Tests says whether the judge tests metric on its own terms, so that
+	// a check of it needs no bound of the scenario's (the sequential
+	// judge's error and latency tests); nil when every check needs one.
+	Tests func(metric string) bool
+}
+
+var judges = registry.New[Kind]("judge")
 
 // Register adds a judge under name; judges call it from init.
-func Register(name, description string, f Factory) { judges.Register(name, description, f) }
+func Register(name, description string, k Kind) { judges.Register(name, description, k) }
 
 // New builds the judge registered as name.
-func New(name string, a scenarios.Analysis) (Judge, error) {
-	f, err := judges.Get(name)
+func New(name string, a Config) (Judge, error) {
+	k, err := judges.Get(name)
 	if err != nil {
 		return nil, err
 	}
-	return f(a)
+	return k.New(a)
+}
+
+// Unbounded says whether a check of metric needs no bound under the judge
+// called name (see Kind.Tests); false for an unknown judge.
+func Unbounded(name, metric string) bool {
+	k, err := judges.Get(name)
+	return err == nil && k.Tests != nil && k.Tests(metric)
 }
 
 // Names lists registered judges, sorted.
@@ -93,18 +109,18 @@ func Description(name string) string { return judges.Description(name) }
 // loader's defaults when an Analysis built in Go (a test, the bench) left
 // them zero: one rule for every judge, so that none counts failures, or
 // tests at a false-positive rate, its own way.
-func withDefaults(a scenarios.Analysis) scenarios.Analysis {
+func withDefaults(a Config) Config {
 	if a.Failures <= 0 {
-		a.Failures = scenarios.DefaultFailures
+		a.Failures = DefaultFailures
 	}
 	if a.MinSamples <= 0 {
-		a.MinSamples = scenarios.DefaultMinSamples
+		a.MinSamples = DefaultMinSamples
 	}
 	if a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1 {
-		a.FalsePositiveRate = scenarios.DefaultFalsePositiveRate
+		a.FalsePositiveRate = DefaultFalsePositiveRate
 	}
 	if a.OnNoData == "" {
-		a.OnNoData = scenarios.DefaultOnNoData
+		a.OnNoData = DefaultOnNoData
 	}
 	return a
 }
@@ -143,7 +159,7 @@ func (p *noDataPolicy) decide(evidence map[string]any, why string, failures *int
 	evidence["no_data"] = why
 	evidence["policy"] = p.policy
 	switch p.policy {
-	case scenarios.NoDataFail:
+	case NoDataFail:
 		*failures++
 		evidence["failed_checks"] = *failures
 		v := Continue
@@ -151,7 +167,7 @@ func (p *noDataPolicy) decide(evidence map[string]any, why string, failures *int
 			v = Rollback
 		}
 		return Decision{Verdict: v, Reason: "no data counts as a failed check (on_no_data: fail): " + why, Evidence: evidence}
-	case scenarios.NoDataPass:
+	case NoDataPass:
 		return Decision{Verdict: Continue, Reason: "no data passed by policy (on_no_data: pass): " + why, Evidence: evidence}
 	}
 	if p.run >= noDataLimit {
@@ -164,14 +180,14 @@ func (p *noDataPolicy) decide(evidence map[string]any, why string, failures *int
 // metric's unit (2.00%, 35.0ms, 12.0/s, 1.5MiB): the judges' reasons and
 // the harness's SLO checks print values alike.
 func FormatMetric(metric string, v float64) string {
-	switch scenarios.MetricUnit(metric) {
-	case scenarios.UnitFraction:
+	switch metrics.UnitOf(metric) {
+	case metrics.UnitFraction:
 		return fmt.Sprintf("%.2f%%", v*100)
-	case scenarios.UnitSeconds:
+	case metrics.UnitSeconds:
 		return fmt.Sprintf("%.1fms", v*1000)
-	case scenarios.UnitPerSecond:
+	case metrics.UnitPerSecond:
 		return fmt.Sprintf("%.1f/s", v)
-	case scenarios.UnitBytes:
+	case metrics.UnitBytes:
 		return fmt.Sprintf("%.1fMiB", v/(1<<20))
 	}
 	return fmt.Sprintf("%g", v)

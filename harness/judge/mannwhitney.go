@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/drillhq/drill/scenarios"
+	"github.com/drillhq/drill/harness/metrics"
 )
 
 func init() {
-	Register(scenarios.JudgeMannWhitney,
+	Register("mann-whitney",
 		"Kayenta's method: per metric, a Mann-Whitney U test of the canary's last 20 intervals against the baseline's; a weighted 0–100 score banded by pass_score / marginal_score; rolls back after `failures` failing scores",
-		func(a scenarios.Analysis) (Judge, error) { return newMannWhitney(a), nil })
+		Kind{New: func(a Config) (Judge, error) { return newMannWhitney(a), nil }})
 }
 
 // mwLookback is how many of the most recent intervals a metric's test
@@ -86,7 +86,7 @@ func mwPush(w []mwSample, s mwSample) []mwSample {
 // distribution. So the canary is then compared with the baseline's last
 // live intervals (those of the step before), whose evidence stands.
 type mannWhitney struct {
-	a         scenarios.Analysis
+	a         Config
 	canary    [][]mwSample // per check of a.Metrics, the last mwLookback intervals
 	baseline  [][]mwSample // per check, the last mwLookback intervals with a live baseline
 	failures  int
@@ -97,12 +97,12 @@ type mannWhitney struct {
 
 // newMannWhitney fills in the loader's defaults, so that an Analysis built
 // in Go (tests, the API) behaves like one loaded from YAML.
-func newMannWhitney(a scenarios.Analysis) *mannWhitney {
+func newMannWhitney(a Config) *mannWhitney {
 	a = withDefaults(a)
 	// Both scores zero is an Analysis that never set them: a scenario that
 	// meant "always pass" would still have to say so with a marginal band.
 	if a.PassScore == 0 && a.MarginalScore == 0 {
-		a.PassScore, a.MarginalScore = scenarios.DefaultPassScore, scenarios.DefaultMarginalScore
+		a.PassScore, a.MarginalScore = DefaultPassScore, DefaultMarginalScore
 	}
 	return &mannWhitney{
 		a:        a,
@@ -118,7 +118,7 @@ func (m *mannWhitney) Decide() Decision { return m.last }
 
 // mwResult is one metric's evaluation over its window.
 type mwResult struct {
-	check      *scenarios.Check
+	check      *Check
 	key        string    // its name in the evidence
 	canary     []float64 // the window's samples, sorted
 	baseline   []float64
@@ -245,7 +245,7 @@ func (m *mannWhitney) sample(iv Interval, metric string, canary bool) mwSample {
 // summarize gathers a metric's windows and runs what can be run on them:
 // the absolute max on the canary's median, and the U test when both sides
 // have enough samples. mwClassify then decides the class.
-func (m *mannWhitney) summarize(c *scenarios.Check, cw, bw []mwSample) *mwResult {
+func (m *mannWhitney) summarize(c *Check, cw, bw []mwSample) *mwResult {
 	r := &mwResult{check: c}
 	for _, s := range cw {
 		if s.ok {
@@ -319,7 +319,7 @@ func mwClassify(r *mwResult, alpha float64) {
 // over the baseline (median medBase) is more than the check tolerates. The
 // test says whether the sides differ; the tolerance says whether the
 // difference matters. Without a relative bound any increase matters.
-func mwExceeds(c *scenarios.Check, hl, medBase float64) bool {
+func mwExceeds(c *Check, hl, medBase float64) bool {
 	if c.MaxIncrease == nil && c.MaxRatio == nil {
 		return hl > epsilon
 	}
@@ -329,7 +329,7 @@ func mwExceeds(c *scenarios.Check, hl, medBase float64) bool {
 	if c.MaxRatio != nil && medBase+hl > c.MaxRatio.V*medBase+epsilon {
 		// As in the threshold judge, a latency ratio below the noise floor
 		// measures the scheduler, not the release.
-		if scenarios.MetricUnit(c.Metric) != scenarios.UnitSeconds || hl >= latencyNoiseFloor-epsilon {
+		if metrics.UnitOf(c.Metric) != metrics.UnitSeconds || hl >= latencyNoiseFloor-epsilon {
 			return true
 		}
 	}
@@ -377,11 +377,11 @@ func (r *mwResult) evidence(alpha float64) map[string]any {
 
 // mwWeight is a check's weight; a Check built in Go without one weighs 1,
 // as the loader's default.
-func mwWeight(c *scenarios.Check) float64 {
+func mwWeight(c *Check) float64 {
 	if c.Weight > 0 {
 		return c.Weight
 	}
-	return scenarios.DefaultWeight
+	return DefaultWeight
 }
 
 // mwScore is an evaluation's outcome: Kayenta's canary score, its band,
@@ -493,7 +493,7 @@ func mwSigned(metric string, v float64) string {
 // figures: medians and shifts are computed, and %g would print the float
 // noise of an average (1.0074999999999998).
 func mwFmt(metric string, v float64) string {
-	if scenarios.MetricUnit(metric) == scenarios.UnitNumber {
+	if metrics.UnitOf(metric) == metrics.UnitNumber {
 		return strconv.FormatFloat(v, 'g', 6, 64)
 	}
 	return FormatMetric(metric, v)

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 var mwT0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func mwVal(v float64, raw string) *scenarios.Value { return &scenarios.Value{V: v, Raw: raw} }
+func mwVal(v float64, raw string) *metrics.Value { return &metrics.Value{V: v, Raw: raw} }
 
 func mwNear(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
@@ -61,9 +60,9 @@ func mwExtraIv(k int, reqs int64, streams map[string]mwStream) Interval {
 }
 
 // runMW feeds n intervals and returns the verdicts and the last decision.
-func runMW(t *testing.T, a scenarios.Analysis, n int, iv func(k int) Interval) ([]Verdict, Decision) {
+func runMW(t *testing.T, a Config, n int, iv func(k int) Interval) ([]Verdict, Decision) {
 	t.Helper()
-	j, err := New(scenarios.JudgeMannWhitney, a)
+	j, err := New("mann-whitney", a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +88,7 @@ func mwEvidence(t *testing.T, d Decision, key string) map[string]any {
 func TestMannWhitneyClasses(t *testing.T) {
 	tests := []struct {
 		name      string
-		check     scenarios.Check
+		check     Check
 		s         mwStream
 		n         int // intervals fed
 		class     string
@@ -101,59 +100,59 @@ func TestMannWhitneyClasses(t *testing.T) {
 		{
 			// Exact p at 5 a side is 2/252 = 0.0079 < alpha 1%: the first
 			// interval with enough samples already detects the shift.
-			name: "any increase without a relative bound", check: scenarios.Check{Metric: "a", Max: mwVal(100, "100")},
+			name: "any increase without a relative bound", check: Check{Metric: "a", Max: mwVal(100, "100")},
 			s: mwShifted(0.5), n: 5, class: mwHigh, verdict: Continue, wantTest: true,
 			reason: "canary score 0 < marginal 75: a high (HL +0.5, p=0.0079)",
 		},
 		{
-			name: "beyond max_increase", check: scenarios.Check{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")},
+			name: "beyond max_increase", check: Check{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")},
 			s: mwShifted(0.5), n: 8, class: mwHigh, verdict: Continue, wantTest: true, reason: "a high (HL +0.5, p=0.00016)",
 		},
 		{
 			// Significant (p = 2/C(16,8) = 0.00016) but 0.5 is within 1.
-			name: "within max_increase", check: scenarios.Check{Metric: "a", MaxIncrease: mwVal(1, "1")},
+			name: "within max_increase", check: Check{Metric: "a", MaxIncrease: mwVal(1, "1")},
 			s: mwShifted(0.5), n: 8, class: mwPass, verdict: Continue, wantTest: true, wantScore: 100,
 		},
 		{
 			// median_baseline is 1.0075 after 8 intervals; 1.0075 + 0.5 >
 			// 1.2 × 1.0075.
-			name: "beyond max_ratio", check: scenarios.Check{Metric: "a", MaxRatio: mwVal(1.2, "1.2")},
+			name: "beyond max_ratio", check: Check{Metric: "a", MaxRatio: mwVal(1.2, "1.2")},
 			s: mwShifted(0.5), n: 8, class: mwHigh, verdict: Continue, wantTest: true,
 		},
 		{
-			name: "within max_ratio", check: scenarios.Check{Metric: "a", MaxRatio: mwVal(2, "2")},
+			name: "within max_ratio", check: Check{Metric: "a", MaxRatio: mwVal(2, "2")},
 			s: mwShifted(0.5), n: 8, class: mwPass, verdict: Continue, wantTest: true, wantScore: 100,
 		},
 		{
-			name: "lower is reported and passes", check: scenarios.Check{Metric: "a", MaxRatio: mwVal(1.2, "1.2")},
+			name: "lower is reported and passes", check: Check{Metric: "a", MaxRatio: mwVal(1.2, "1.2")},
 			s: mwShifted(-0.5), n: 8, class: mwLow, verdict: Continue, wantTest: true, wantScore: 100,
 			reason: "canary score 100 >= pass 95: a low (HL -0.5, p=0.00016)",
 		},
 		{
-			name: "no significant difference", check: scenarios.Check{Metric: "a", Max: mwVal(100, "100")},
+			name: "no significant difference", check: Check{Metric: "a", Max: mwVal(100, "100")},
 			s: mwInterleaved(), n: 20, class: mwPass, verdict: Continue, wantTest: true, wantScore: 100,
 		},
 		{
-			name: "too few intervals", check: scenarios.Check{Metric: "a", Max: mwVal(100, "100")},
+			name: "too few intervals", check: Check{Metric: "a", Max: mwVal(100, "100")},
 			s: mwShifted(0.5), n: 4, class: mwNoData, verdict: Pause, reason: "warming up: 4 of 5 intervals collected",
 		},
 		{
 			// The sides do not differ, but the canary's latest value (1.0085)
 			// is above the absolute max.
-			name: "absolute max regardless of the test", check: scenarios.Check{Metric: "a", Max: mwVal(0.5, "0.5")},
+			name: "absolute max regardless of the test", check: Check{Metric: "a", Max: mwVal(0.5, "0.5")},
 			s: mwInterleaved(), n: 5, class: mwHigh, verdict: Continue, wantTest: true, reason: "a high (1.0085 > max 0.5)",
 		},
 		{
-			name: "canary-only within max", check: scenarios.Check{Metric: "invariant:totals", Max: mwVal(0, "0")},
+			name: "canary-only within max", check: Check{Metric: "invariant:totals", Max: mwVal(0, "0")},
 			s: mwCanaryOnly(0), n: 5, class: mwPass, verdict: Continue, wantScore: 100,
 		},
 		{
-			name: "canary-only above max", check: scenarios.Check{Metric: "invariant:totals", Max: mwVal(0, "0")},
+			name: "canary-only above max", check: Check{Metric: "invariant:totals", Max: mwVal(0, "0")},
 			s: mwCanaryOnly(3), n: 5, class: mwHigh, verdict: Continue, reason: "invariant:totals high (3 > max 0)",
 		},
 		{
 			// A relative bound cannot be judged without a baseline.
-			name: "relative bound without baseline", check: scenarios.Check{Metric: "a", MaxIncrease: mwVal(1, "1")},
+			name: "relative bound without baseline", check: Check{Metric: "a", MaxIncrease: mwVal(1, "1")},
 			s: mwCanaryOnly(3), n: 6, class: mwNoData, verdict: Pause, reason: "a: 0 of 5 baseline samples",
 		},
 	}
@@ -162,7 +161,7 @@ func TestMannWhitneyClasses(t *testing.T) {
 			c := tc.check
 			// Failures: 100, so that the verdict is the band's, not a
 			// rollback from earlier failing intervals.
-			a := scenarios.Analysis{Metrics: []*scenarios.Check{&c}, Failures: 100}
+			a := Config{Metrics: []*Check{&c}, Failures: 100}
 			vs, d := runMW(t, a, tc.n, func(k int) Interval { return mwExtraIv(k, 100, map[string]mwStream{c.Metric: tc.s}) })
 			e := mwEvidence(t, d, c.Metric)
 			if e["class"] != tc.class || vs[len(vs)-1] != tc.verdict {
@@ -185,8 +184,8 @@ func TestMannWhitneyClasses(t *testing.T) {
 }
 
 func TestMannWhitneyEvidence(t *testing.T) {
-	c := &scenarios.Check{Metric: "a", MaxIncrease: mwVal(0.1, "0.1"), Weight: 2, Critical: true}
-	_, d := runMW(t, scenarios.Analysis{Metrics: []*scenarios.Check{c}}, 8,
+	c := &Check{Metric: "a", MaxIncrease: mwVal(0.1, "0.1"), Weight: 2, Critical: true}
+	_, d := runMW(t, Config{Metrics: []*Check{c}}, 8,
 		func(k int) Interval { return mwExtraIv(k, 100, map[string]mwStream{"a": mwShifted(0.5)}) })
 	for _, k := range []string{"score", "band", "pass_score", "marginal_score", "failed_evaluations", "failures_allowed", "metrics"} {
 		if _, ok := d.Evidence[k]; !ok {
@@ -249,11 +248,11 @@ func TestMannWhitneyScoreAndWeights(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := scenarios.Analysis{PassScore: tc.pass, MarginalScore: tc.marginal, Failures: 100}
+			a := Config{PassScore: tc.pass, MarginalScore: tc.marginal, Failures: 100}
 			streams := map[string]mwStream{}
 			for i, mm := range tc.metrics {
 				name := string(rune('a' + i))
-				a.Metrics = append(a.Metrics, &scenarios.Check{Metric: name, MaxIncrease: mwVal(0.1, "0.1"), Weight: mm.weight, Critical: mm.critical})
+				a.Metrics = append(a.Metrics, &Check{Metric: name, MaxIncrease: mwVal(0.1, "0.1"), Weight: mm.weight, Critical: mm.critical})
 				streams[name] = mwInterleaved()
 				if mm.high {
 					streams[name] = mwShifted(0.5)
@@ -286,29 +285,29 @@ func TestMannWhitneyScoreAndWeights(t *testing.T) {
 func TestMannWhitneyBonferroni(t *testing.T) {
 	// One metric tested: alpha = 1%, and the exact p = 2/252 = 0.0079 at
 	// 5 a side is significant. Two tested: alpha = 0.5%, the same p is not.
-	one := []*scenarios.Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}
-	two := append(one[:1:1], &scenarios.Check{Metric: "b", MaxIncrease: mwVal(0.1, "0.1")})
+	one := []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}
+	two := append(one[:1:1], &Check{Metric: "b", MaxIncrease: mwVal(0.1, "0.1")})
 	streams := map[string]mwStream{"a": mwShifted(0.5), "b": mwInterleaved()}
 	iv := func(k int) Interval { return mwExtraIv(k, 100, streams) }
-	_, d := runMW(t, scenarios.Analysis{Metrics: one}, 5, iv)
+	_, d := runMW(t, Config{Metrics: one}, 5, iv)
 	if e := mwEvidence(t, d, "a"); e["class"] != mwHigh || e["alpha"] != 0.01 {
 		t.Errorf("one metric: %v", e)
 	}
-	_, d = runMW(t, scenarios.Analysis{Metrics: two}, 5, iv)
+	_, d = runMW(t, Config{Metrics: two}, 5, iv)
 	if e := mwEvidence(t, d, "a"); e["class"] != mwPass || e["alpha"] != 0.005 {
 		t.Errorf("two metrics: %v", e)
 	}
 	// A metric without data spends none of the rate.
 	streams["b"] = mwCanaryOnly(0)
-	two[1] = &scenarios.Check{Metric: "b", MaxIncrease: mwVal(0.1, "0.1")}
-	_, d = runMW(t, scenarios.Analysis{Metrics: two}, 5, iv)
+	two[1] = &Check{Metric: "b", MaxIncrease: mwVal(0.1, "0.1")}
+	_, d = runMW(t, Config{Metrics: two}, 5, iv)
 	if e := mwEvidence(t, d, "a"); e["class"] != mwHigh || e["alpha"] != 0.01 {
 		t.Errorf("two metrics, one without data: %v", e)
 	}
 }
 
 func TestMannWhitneyFailuresBeforeRollback(t *testing.T) {
-	a := scenarios.Analysis{Failures: 3, Metrics: []*scenarios.Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
+	a := Config{Failures: 3, Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
 	vs, d := runMW(t, a, 7, func(k int) Interval { return mwExtraIv(k, 100, map[string]mwStream{"a": mwShifted(0.5)}) })
 	// Four intervals to fill the window (paused), then three failing
 	// evaluations: the third rolls back.
@@ -330,7 +329,7 @@ func TestMannWhitneyFailuresBeforeRollback(t *testing.T) {
 		return mwShifted(0.5)(k)
 	}
 	a.Failures = 6
-	j, err := New(scenarios.JudgeMannWhitney, a)
+	j, err := New("mann-whitney", a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +362,7 @@ func TestMannWhitneyStaleFailingWindowStillFails(t *testing.T) {
 	// A bad canary that then stops taking traffic: the intervals without
 	// canary samples re-judge a failing window, and a failure is never
 	// turned into no data.
-	a := scenarios.Analysis{Failures: 3, Metrics: []*scenarios.Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
+	a := Config{Failures: 3, Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
 	vs, d := runMW(t, a, 7, func(k int) Interval {
 		if k < 5 {
 			return mwExtraIv(k, 100, map[string]mwStream{"a": mwShifted(0.5)})
@@ -392,7 +391,7 @@ func TestMannWhitneyFullStepKeepsTheLiveBaseline(t *testing.T) {
 		{"bad canary is high against the last live baseline", 0.5, mwHigh},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := scenarios.Analysis{Failures: 100, Metrics: []*scenarios.Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
+			a := Config{Failures: 100, Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
 			vs, d := runMW(t, a, 40, func(k int) Interval {
 				if k < 10 {
 					return mwExtraIv(k, 100, map[string]mwStream{"a": mwInterleaved()})
@@ -415,7 +414,7 @@ func TestMannWhitneyFullStepKeepsTheLiveBaseline(t *testing.T) {
 	}
 	// A rollout at 100% from the start has no live baseline at all: a
 	// relative bound has no data, an absolute one is still judged.
-	a := scenarios.Analysis{Metrics: []*scenarios.Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}, {Metric: "b", Max: mwVal(2, "2")}}}
+	a := Config{Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}, {Metric: "b", Max: mwVal(2, "2")}}}
 	_, d := runMW(t, a, 6, func(k int) Interval {
 		iv := mwExtraIv(k, 100, map[string]mwStream{"a": mwInterleaved(), "b": mwInterleaved()})
 		iv.LiveBaseline = false
@@ -430,25 +429,25 @@ func TestMannWhitneyNoDataPolicies(t *testing.T) {
 	noCanary := func(int) Interval {
 		return Interval{At: mwT0, LiveBaseline: true, Canary: metrics.Window{}, Baseline: metrics.Window{Requests: 100, Failed: 1}}
 	}
-	checks := []*scenarios.Check{{Metric: scenarios.MetricErrorRate, MaxIncrease: mwVal(0.005, "0.5%")}}
+	checks := []*Check{{Metric: metrics.ErrorRate, MaxIncrease: mwVal(0.005, "0.5%")}}
 
 	t.Run("pause gives up after 30", func(t *testing.T) {
-		vs, d := runMW(t, scenarios.Analysis{Metrics: checks, OnNoData: scenarios.NoDataPause}, noDataLimit, noCanary)
+		vs, d := runMW(t, Config{Metrics: checks, OnNoData: NoDataPause}, noDataLimit, noCanary)
 		if want := append(mwVerdicts(Pause, noDataLimit-1), Rollback); !slices.Equal(vs, want) {
 			t.Errorf("verdicts %v, want %v", vs, want)
 		}
-		if !strings.Contains(d.Reason, "on_no_data: pause gives up") || d.Evidence["policy"] != scenarios.NoDataPause {
+		if !strings.Contains(d.Reason, "on_no_data: pause gives up") || d.Evidence["policy"] != NoDataPause {
 			t.Errorf("decision %+v", d)
 		}
 	})
 	t.Run("fail counts failed evaluations", func(t *testing.T) {
-		vs, d := runMW(t, scenarios.Analysis{Metrics: checks, OnNoData: scenarios.NoDataFail, Failures: 2}, 2, noCanary)
+		vs, d := runMW(t, Config{Metrics: checks, OnNoData: NoDataFail, Failures: 2}, 2, noCanary)
 		if !slices.Equal(vs, []Verdict{Continue, Rollback}) || !strings.Contains(d.Reason, "on_no_data: fail") || d.Evidence["failed_evaluations"] != 2 {
 			t.Errorf("verdicts %v, decision %+v", vs, d)
 		}
 	})
 	t.Run("pass says so", func(t *testing.T) {
-		vs, d := runMW(t, scenarios.Analysis{Metrics: checks, OnNoData: scenarios.NoDataPass}, 40, noCanary)
+		vs, d := runMW(t, Config{Metrics: checks, OnNoData: NoDataPass}, 40, noCanary)
 		if !slices.Equal(vs, mwVerdicts(Continue, 40)) || !strings.Contains(d.Reason, "no data passed by policy (on_no_data: pass)") {
 			t.Errorf("verdicts %v, decision %+v", vs, d)
 		}
@@ -469,14 +468,14 @@ func TestMannWhitneyNoDataPolicies(t *testing.T) {
 			}
 			return noCanary(k)
 		}
-		vs, _ := runMW(t, scenarios.Analysis{Metrics: checks}, 55, iv)
+		vs, _ := runMW(t, Config{Metrics: checks}, 55, iv)
 		want := slices.Concat(mwVerdicts(Pause, 4), mwVerdicts(Continue, 6), mwVerdicts(Pause, 15), []Verdict{Continue}, mwVerdicts(Pause, 29))
 		if !slices.Equal(vs, want) {
 			t.Errorf("verdicts %v, want %v", vs, want)
 		}
 		// Interval 11 is paused for staleness, not for too few samples.
-		_, d := runMW(t, scenarios.Analysis{Metrics: checks}, 11, iv)
-		if !strings.Contains(d.Reason, "no metric got a canary sample this interval") || mwEvidence(t, d, scenarios.MetricErrorRate)["n_canary"] != 10 {
+		_, d := runMW(t, Config{Metrics: checks}, 11, iv)
+		if !strings.Contains(d.Reason, "no metric got a canary sample this interval") || mwEvidence(t, d, metrics.ErrorRate)["n_canary"] != 10 {
 			t.Errorf("decision %+v", d)
 		}
 	})
@@ -504,31 +503,31 @@ func mwRepeatLat(n int, d time.Duration) []time.Duration {
 }
 
 func TestMannWhitneyLatency(t *testing.T) {
-	p50 := []*scenarios.Check{{Metric: scenarios.MetricLatencyP50, MaxRatio: mwVal(1.5, "1.5")}}
+	p50 := []*Check{{Metric: metrics.LatencyP50, MaxRatio: mwVal(1.5, "1.5")}}
 	// Every interval's p50 is 2 ms on the baseline and 4 ms on the canary:
 	// two tie groups of 8 after 8 intervals, U = 64, mean 32,
 	// σ² = 64/12·(17 − 2·504/240) = 68.27, z = 31.5/8.26 = 3.81,
 	// p ≈ 0.00014: significant, and a ratio of 2 > 1.5, but a shift of
 	// 2 ms is below the 10 ms noise floor.
-	_, d := runMW(t, scenarios.Analysis{Metrics: p50}, 8, func(int) Interval {
+	_, d := runMW(t, Config{Metrics: p50}, 8, func(int) Interval {
 		return Interval{At: mwT0, LiveBaseline: true, Baseline: mwLatWin(mwRepeatLat(20, 2*time.Millisecond)...), Canary: mwLatWin(mwRepeatLat(20, 4*time.Millisecond)...)}
 	})
-	if e := mwEvidence(t, d, scenarios.MetricLatencyP50); e["class"] != mwPass || e["p"].(float64) > 0.001 || e["exact"] != false {
+	if e := mwEvidence(t, d, metrics.LatencyP50); e["class"] != mwPass || e["p"].(float64) > 0.001 || e["exact"] != false {
 		t.Errorf("below the noise floor: %v", e)
 	}
 	// 20 ms against 40 ms: the same test, above the floor.
-	_, d = runMW(t, scenarios.Analysis{Metrics: p50, Failures: 5}, 8, func(int) Interval {
+	_, d = runMW(t, Config{Metrics: p50, Failures: 5}, 8, func(int) Interval {
 		return Interval{At: mwT0, LiveBaseline: true, Baseline: mwLatWin(mwRepeatLat(20, 20*time.Millisecond)...), Canary: mwLatWin(mwRepeatLat(20, 40*time.Millisecond)...)}
 	})
-	if e := mwEvidence(t, d, scenarios.MetricLatencyP50); e["class"] != mwHigh || !strings.Contains(d.Reason, "latency_p50 high (HL +20.0ms, p=0.00014)") {
+	if e := mwEvidence(t, d, metrics.LatencyP50); e["class"] != mwHigh || !strings.Contains(d.Reason, "latency_p50 high (HL +20.0ms, p=0.00014)") {
 		t.Errorf("above the noise floor: %v, %s", e, d.Reason)
 	}
 	// A p99 needs 100 requests a side; 50 are no sample at all.
-	p99 := []*scenarios.Check{{Metric: scenarios.MetricLatencyP99, MaxRatio: mwVal(1.5, "1.5")}}
-	vs, d := runMW(t, scenarios.Analysis{Metrics: p99}, 10, func(int) Interval {
+	p99 := []*Check{{Metric: metrics.LatencyP99, MaxRatio: mwVal(1.5, "1.5")}}
+	vs, d := runMW(t, Config{Metrics: p99}, 10, func(int) Interval {
 		return Interval{At: mwT0, LiveBaseline: true, Baseline: mwLatWin(mwRepeatLat(50, 20*time.Millisecond)...), Canary: mwLatWin(mwRepeatLat(50, 400*time.Millisecond)...)}
 	})
-	if !slices.Equal(vs, mwVerdicts(Pause, 10)) || mwEvidence(t, d, scenarios.MetricLatencyP99)["n_canary"] != 0 {
+	if !slices.Equal(vs, mwVerdicts(Pause, 10)) || mwEvidence(t, d, metrics.LatencyP99)["n_canary"] != 0 {
 		t.Errorf("p99 of 50 requests: %v %+v", vs, d)
 	}
 }
@@ -552,7 +551,7 @@ func mwAAInterval(r *rand.Rand, k int, canaryShift time.Duration, canaryErr floa
 	}
 	return Interval{
 		At: mwT0.Add(time.Duration(k+1) * time.Second), LiveBaseline: true, Baseline: side(200, 0, 0.01), Canary: side(50, canaryShift, canaryErr),
-		Extra: map[string]SidePair{scenarios.MetricCPU: {
+		Extra: map[string]SidePair{metrics.CPU: {
 			Baseline: 0.3 + 0.05*r.NormFloat64(), Canary: 0.3 + 0.05*r.NormFloat64(), BaselineOK: true, CanaryOK: true,
 		}},
 	}
@@ -561,16 +560,16 @@ func mwAAInterval(r *rand.Rand, k int, canaryShift time.Duration, canaryErr floa
 // mwAAChecks is a typical analysis, with tolerances, plus metrics without a
 // relative bound, whose "high" is any significant increase: they measure
 // the test's own false-positive rate, not the tolerances'.
-func mwAAChecks() []*scenarios.Check {
-	return []*scenarios.Check{
+func mwAAChecks() []*Check {
+	return []*Check{
 		// Critical: with six metrics one high metric alone scores 80,
 		// marginal; an error rate that bad must fail by itself.
-		{Metric: scenarios.MetricErrorRate, MaxIncrease: mwVal(0.005, "0.5%"), Critical: true},
-		{Metric: scenarios.MetricLatencyP50, MaxRatio: mwVal(1.5, "1.5")},
-		{Metric: scenarios.MetricLatencyP95, MaxIncrease: mwVal(0.020, "20ms")},
-		{Metric: scenarios.MetricLatencyP99, MaxRatio: mwVal(2, "2")}, // 50 canary requests: never a sample
-		{Metric: scenarios.MetricLatencyP90, Max: mwVal(1, "1s")},
-		{Metric: scenarios.MetricCPU, Max: mwVal(2, "200%")},
+		{Metric: metrics.ErrorRate, MaxIncrease: mwVal(0.005, "0.5%"), Critical: true},
+		{Metric: metrics.LatencyP50, MaxRatio: mwVal(1.5, "1.5")},
+		{Metric: metrics.LatencyP95, MaxIncrease: mwVal(0.020, "20ms")},
+		{Metric: metrics.LatencyP99, MaxRatio: mwVal(2, "2")}, // 50 canary requests: never a sample
+		{Metric: metrics.LatencyP90, Max: mwVal(1, "1s")},
+		{Metric: metrics.CPU, Max: mwVal(2, "200%")},
 	}
 }
 
@@ -584,14 +583,14 @@ func TestMannWhitneyAAFalseRollbacks(t *testing.T) {
 	const runs, intervals = 200, 30
 	analyses := []struct {
 		name  string
-		a     scenarios.Analysis
+		a     Config
 		limit int // most false rollbacks accepted of runs
 	}{
 		// 5% of 200 would be 10; "well under" is at most 2.5%.
-		{"typical analysis", scenarios.Analysis{Metrics: mwAAChecks()}, runs / 40},
+		{"typical analysis", Config{Metrics: mwAAChecks()}, runs / 40},
 		// Without tolerances 26 correlated looks at a per-look 1% add up;
 		// still under 5%.
-		{"no tolerances", scenarios.Analysis{Metrics: mwAAChecks()[4:]}, runs/20 - 1},
+		{"no tolerances", Config{Metrics: mwAAChecks()[4:]}, runs/20 - 1},
 	}
 	rollbacks, failing := make([]int, len(analyses)), make([]int, len(analyses))
 	for seed := range uint64(runs) {
@@ -601,7 +600,7 @@ func TestMannWhitneyAAFalseRollbacks(t *testing.T) {
 			ivs[k] = mwAAInterval(r, k, 0, 0.01)
 		}
 		for i, an := range analyses {
-			j, err := New(scenarios.JudgeMannWhitney, an.a)
+			j, err := New("mann-whitney", an.a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -642,13 +641,13 @@ func TestMannWhitneyDetectsRegressions(t *testing.T) {
 	}{
 		// Five intervals fill the window; Bonferroni over six metrics needs
 		// a sample or two more; failures: 2 one more.
-		{"latency +100ms", 100 * time.Millisecond, 0.01, scenarios.MetricLatencyP50, 9},
-		{"errors 1% -> 20%", 0, 0.20, scenarios.MetricErrorRate, 9},
+		{"latency +100ms", 100 * time.Millisecond, 0.01, metrics.LatencyP50, 9},
+		{"errors 1% -> 20%", 0, 0.20, metrics.ErrorRate, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := range uint64(20) {
 				r := rand.New(rand.NewPCG(seed, 0xbad))
-				vs, d := runMW(t, scenarios.Analysis{Metrics: mwAAChecks()}, tc.maxRounds, func(k int) Interval {
+				vs, d := runMW(t, Config{Metrics: mwAAChecks()}, tc.maxRounds, func(k int) Interval {
 					return mwAAInterval(r, k, tc.shift, tc.errRate)
 				})
 				if vs[len(vs)-1] != Rollback {
@@ -663,10 +662,10 @@ func TestMannWhitneyDetectsRegressions(t *testing.T) {
 }
 
 func TestMannWhitneyRegistered(t *testing.T) {
-	if !slices.Contains(Names(), scenarios.JudgeMannWhitney) || Description(scenarios.JudgeMannWhitney) == "" {
+	if !slices.Contains(Names(), "mann-whitney") || Description("mann-whitney") == "" {
 		t.Fatalf("mann-whitney not registered: %v", Names())
 	}
-	j, err := New(scenarios.JudgeMannWhitney, scenarios.Analysis{})
+	j, err := New("mann-whitney", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,15 +8,17 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 func init() {
-	Register(scenarios.JudgeSequential,
+	Register("sequential",
 		"anytime-valid sequential test of canary against the live baseline: error counts, and requests slower than the baseline's steady-state quantile "+
 			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, "+
 			"with the false-positive rate of these tests held under continuous monitoring (max bounds are checked as the threshold judge does)",
-		func(a scenarios.Analysis) (Judge, error) { return newSequential(a), nil })
+		Kind{
+			New:   func(a Config) (Judge, error) { return newSequential(a), nil },
+			Tests: func(metric string) bool { _, ok := seqQuantile(metric); return ok },
+		})
 }
 
 // seqRatios is the grid of alternatives the mixture averages over: the
@@ -45,7 +47,7 @@ var seqRatios = []float64{1.5, 2, 4, 10, 50}
 // absolute `max` bounds of every check go to an embedded threshold judge:
 // a bound is a bound, not a hypothesis.
 type sequential struct {
-	a        scenarios.Analysis
+	a        Config
 	tests    []*seqTest
 	bounds   *threshold // nil when no check has a bound to evaluate
 	nd       noDataPolicy
@@ -65,10 +67,10 @@ type seqTest struct {
 	nC, nB   int64     // requests counted on each side
 }
 
-func newSequential(a scenarios.Analysis) *sequential {
+func newSequential(a Config) *sequential {
 	a = withDefaults(a)
 	s := &sequential{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
-	var bounded []*scenarios.Check
+	var bounded []*Check
 	for _, c := range a.Metrics {
 		if q, ok := seqQuantile(c.Metric); ok {
 			t := &seqTest{metric: c.Metric, q: q, ratio: 1, logM: make([]float64, len(seqRatios))}
@@ -77,7 +79,7 @@ func newSequential(a scenarios.Analysis) *sequential {
 			}
 			s.tests = append(s.tests, t)
 			if c.Max != nil {
-				bounded = append(bounded, &scenarios.Check{Metric: c.Metric, Max: c.Max, Pos: c.Pos})
+				bounded = append(bounded, &Check{Metric: c.Metric, Max: c.Max})
 			}
 			continue
 		}
@@ -98,15 +100,15 @@ func newSequential(a scenarios.Analysis) *sequential {
 // latency quantile which one.
 func seqQuantile(metric string) (float64, bool) {
 	switch metric {
-	case scenarios.MetricErrorRate:
+	case metrics.ErrorRate:
 		return 0, true
-	case scenarios.MetricLatencyP50:
+	case metrics.LatencyP50:
 		return 0.50, true
-	case scenarios.MetricLatencyP90:
+	case metrics.LatencyP90:
 		return 0.90, true
-	case scenarios.MetricLatencyP95:
+	case metrics.LatencyP95:
 		return 0.95, true
-	case scenarios.MetricLatencyP99:
+	case metrics.LatencyP99:
 		return 0.99, true
 	}
 	return 0, false

@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
-func seqAnalysis(metrics ...*scenarios.Check) scenarios.Analysis {
-	return scenarios.Analysis{Judge: scenarios.JudgeSequential, FalsePositiveRate: 0.01, Failures: 2, MinSamples: 10,
-		OnNoData: scenarios.NoDataPause, Metrics: metrics}
+func seqAnalysis(metrics ...*Check) Config {
+	return Config{Judge: "sequential", FalsePositiveRate: 0.01, Failures: 2, MinSamples: 10,
+		OnNoData: NoDataPause, Metrics: metrics}
 }
 
 // errIv is an interval with only request and failure counts.
@@ -47,7 +46,7 @@ func eValue(t *testing.T, d Decision, metric string) float64 {
 // α = 1% split over two tested metrics is 0.5%: the bound is 200, so three
 // failures are not enough and four are.
 func TestSequentialStatisticByHand(t *testing.T) {
-	a := seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}, &scenarios.Check{Metric: scenarios.MetricLatencyP99})
+	a := seqAnalysis(&Check{Metric: metrics.ErrorRate}, &Check{Metric: metrics.LatencyP99})
 	j := newSequential(a)
 	j.Observe(errIv(100, 3, 900, 0))
 	d := j.Decide()
@@ -76,7 +75,7 @@ func TestSequentialStatisticByHand(t *testing.T) {
 // share. 2 canary failures at 10%, then one failure each at 50%:
 // mean over ρ of (θ1/0.1)^2 · (θ2/0.5) · ((1−θ2)/0.5) = 5.1273.
 func TestSequentialShareChangesBetweenIntervals(t *testing.T) {
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100, 2, 900, 0))
 	j.Observe(errIv(500, 1, 500, 1))
 	if got := eValue(t, j.Decide(), "error_rate"); math.Abs(got-5.1273) > 0.0001 {
@@ -102,7 +101,7 @@ func TestSequentialLatencyCountsRequestsAboveTheReferenceQuantile(t *testing.T) 
 		}
 		return metrics.NewHist(ls...)
 	}
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricLatencyP99}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.LatencyP99}))
 	j.Observe(Interval{LiveBaseline: true, Reference: metrics.Window{Requests: 1000, Hist: metrics.NewHist(ref...)},
 		Canary:   metrics.Window{Requests: 100, Hist: slow(100, 3)},
 		Baseline: metrics.Window{Requests: 900, Hist: slow(900, 0)}})
@@ -138,7 +137,7 @@ func TestSequentialLatencyWithinToleranceIsNotRolledBack(t *testing.T) {
 		}
 		return metrics.NewHist(ls...)
 	}
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricLatencyP99, MaxRatio: &scenarios.Value{V: 1.5, Raw: "1.5"}}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.LatencyP99, MaxRatio: &metrics.Value{V: 1.5, Raw: "1.5"}}))
 	iv := Interval{LiveBaseline: true, Reference: metrics.Window{Requests: 1000, Hist: metrics.NewHist(ref...)},
 		Baseline: metrics.Window{Requests: 900, Hist: hist(900, 9, 10*time.Millisecond, 130*time.Millisecond)},
 		Canary:   metrics.Window{Requests: 100, Hist: hist(100, 1, 12*time.Millisecond, 156*time.Millisecond)}}
@@ -158,7 +157,7 @@ func TestSequentialLatencyWithinToleranceIsNotRolledBack(t *testing.T) {
 // noDataLimit intervals in a row without data rolls back, so that a
 // rollout cannot wait forever for a baseline that never comes.
 func TestSequentialPauseGivesUp(t *testing.T) {
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	for i := 1; i <= noDataLimit; i++ {
 		j.Observe(errIv(100, 50, 0, 0)) // no baseline requests
 		want := Pause
@@ -174,8 +173,8 @@ func TestSequentialPauseGivesUp(t *testing.T) {
 // TestSequentialNoDataWithBounds: a bound (an invariant's max) beside the
 // test does not make a test without data pass: on_no_data still decides.
 func TestSequentialNoDataWithBounds(t *testing.T) {
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate},
-		&scenarios.Check{Metric: "invariant:totals", Max: &scenarios.Value{V: 0, Raw: "0"}}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate},
+		&Check{Metric: "invariant:totals", Max: &metrics.Value{V: 0, Raw: "0"}}))
 	iv := errIv(100, 50, 0, 0)
 	iv.Extra = map[string]SidePair{"invariant:totals": {Canary: 0, CanaryOK: true}}
 	j.Observe(iv)
@@ -187,7 +186,7 @@ func TestSequentialNoDataWithBounds(t *testing.T) {
 // TestSequentialHugeEvidenceIsJSON: a crashing canary at high traffic
 // passes exp's range in one interval; the decision must still encode.
 func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100000, 50000, 900000, 0))
 	d := j.Decide()
 	if d.Verdict != Rollback {
@@ -204,7 +203,7 @@ func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
 // TestSequentialAtFullWeightKeepsItsEvidence: a 100% step has no live
 // baseline; the judge goes on (no pause), and counts nothing.
 func TestSequentialAtFullWeightKeepsItsEvidence(t *testing.T) {
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100, 2, 900, 0))
 	before := eValue(t, j.Decide(), "error_rate")
 	iv := errIv(1000, 50, 1000, 0)
@@ -221,11 +220,11 @@ func TestSequentialNoDataPolicies(t *testing.T) {
 		policy string
 		want   []Verdict
 	}{
-		{scenarios.NoDataPause, []Verdict{Pause, Pause}},
-		{scenarios.NoDataFail, []Verdict{Continue, Rollback}},
-		{scenarios.NoDataPass, []Verdict{Continue, Continue}},
+		{NoDataPause, []Verdict{Pause, Pause}},
+		{NoDataFail, []Verdict{Continue, Rollback}},
+		{NoDataPass, []Verdict{Continue, Continue}},
 	} {
-		a := seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate})
+		a := seqAnalysis(&Check{Metric: metrics.ErrorRate})
 		a.OnNoData = tt.policy
 		j := newSequential(a)
 		for i, want := range tt.want {
@@ -236,7 +235,7 @@ func TestSequentialNoDataPolicies(t *testing.T) {
 		}
 	}
 	// A canary with requests but no baseline traffic at all is no data too.
-	j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100, 0, 0, 0))
 	if d := j.Decide(); d.Verdict != Pause {
 		t.Errorf("no baseline requests: %s (%s), want pause", d.Verdict, d.Reason)
@@ -246,8 +245,8 @@ func TestSequentialNoDataPolicies(t *testing.T) {
 // TestSequentialBoundsGoToTheThresholdJudge: an invariant's max and an
 // absolute latency ceiling are bounds, counted like the threshold judge.
 func TestSequentialBoundsGoToTheThresholdJudge(t *testing.T) {
-	a := seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate},
-		&scenarios.Check{Metric: "invariant:totals", Max: &scenarios.Value{V: 0, Raw: "0"}})
+	a := seqAnalysis(&Check{Metric: metrics.ErrorRate},
+		&Check{Metric: "invariant:totals", Max: &metrics.Value{V: 0, Raw: "0"}})
 	j := newSequential(a)
 	iv := errIv(100, 0, 900, 0)
 	iv.Extra = map[string]SidePair{"invariant:totals": {Canary: 2, CanaryOK: true}}
@@ -271,7 +270,7 @@ func TestSequentialAAFalseRollbacks(t *testing.T) {
 	falseRollbacks := 0
 	for run := range runs {
 		r := rand.New(rand.NewPCG(uint64(run), 42))
-		j := newSequential(seqAnalysis(&scenarios.Check{Metric: scenarios.MetricErrorRate}))
+		j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 		for range 240 {
 			j.Observe(errIv(25, binomial(r, 25, 0.001), 225, binomial(r, 225, 0.001)))
 			if j.Decide().Verdict == Rollback {

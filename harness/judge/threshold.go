@@ -5,13 +5,12 @@ import (
 	"strings"
 
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 func init() {
-	Register(scenarios.JudgeThreshold,
+	Register("threshold",
 		"per-interval bounds (absolute max, or max_increase / max_ratio against the live baseline); rolls back after `failures` failed checks",
-		func(a scenarios.Analysis) (Judge, error) { return newThreshold(a), nil })
+		Kind{New: func(a Config) (Judge, error) { return newThreshold(a), nil }})
 }
 
 // latencyNoiseFloor is the smallest latency difference a relative check
@@ -28,7 +27,7 @@ const noDataLimit = 30
 // checked against its bounds; the canary is rolled back once `failures`
 // intervals have failed (counted over the whole rollout, as Flagger does).
 type threshold struct {
-	a          scenarios.Analysis
+	a          Config
 	history    []Interval // the last maxLookback intervals, for quantiles
 	failures   int
 	nd         noDataPolicy
@@ -37,7 +36,7 @@ type threshold struct {
 	lastFailed []string
 }
 
-func newThreshold(a scenarios.Analysis) *threshold {
+func newThreshold(a Config) *threshold {
 	a = withDefaults(a)
 	return &threshold{a: a, nd: noDataPolicy{policy: a.OnNoData}, last: Decision{Verdict: Continue, Reason: "no interval observed yet"}}
 }
@@ -50,11 +49,11 @@ const maxLookback = 10
 // slow request would fail a healthy canary. p99 needs 100, p95 20, p90 10.
 func quantileSamples(metric string) int64 {
 	switch metric {
-	case scenarios.MetricLatencyP99:
+	case metrics.LatencyP99:
 		return 100
-	case scenarios.MetricLatencyP95:
+	case metrics.LatencyP95:
 		return 20
-	case scenarios.MetricLatencyP90:
+	case metrics.LatencyP90:
 		return 10
 	}
 	return 0
@@ -137,7 +136,7 @@ func (t *threshold) Observe(iv Interval) {
 // evaluate runs one check on the intervals it needs. It returns the
 // check's evidence (nil when nothing could be evaluated) and, when some
 // bound could not be evaluated, why.
-func (t *threshold) evaluate(c *scenarios.Check) (map[string]any, string) {
+func (t *threshold) evaluate(c *Check) (map[string]any, string) {
 	relative := c.MaxIncrease != nil || c.MaxRatio != nil
 	piv, pooledN, enough := t.pooled(c.Metric, relative)
 	if !enough {
@@ -157,7 +156,7 @@ const epsilon = 1e-9
 // check evaluates one metric's bounds. It returns the evidence (nil when no
 // bound could be evaluated) and, when a relative bound lacked a baseline,
 // why.
-func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, string) {
+func (t *threshold) check(c *Check, iv Interval) (map[string]any, string) {
 	cv, cok := iv.sideValue(c.Metric, true)
 	if !cok {
 		return nil, fmt.Sprintf("no canary value for %s", c.Metric)
@@ -191,7 +190,7 @@ func (t *threshold) check(c *scenarios.Check, iv Interval) (map[string]any, stri
 }
 
 // relativeFails checks max_increase and max_ratio against the baseline.
-func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []string {
+func relativeFails(c *Check, cv, bv float64, res map[string]any) []string {
 	var fails []string
 	if c.MaxIncrease != nil {
 		res["max_increase"] = c.MaxIncrease.V
@@ -203,7 +202,7 @@ func relativeFails(c *scenarios.Check, cv, bv float64, res map[string]any) []str
 	if c.MaxRatio != nil {
 		res["max_ratio"] = c.MaxRatio.V
 		ratioFails := cv > c.MaxRatio.V*bv+epsilon
-		if scenarios.MetricUnit(c.Metric) == scenarios.UnitSeconds && cv-bv < latencyNoiseFloor {
+		if metrics.UnitOf(c.Metric) == metrics.UnitSeconds && cv-bv < latencyNoiseFloor {
 			ratioFails = false
 		}
 		if bv > 0 {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 var judgeT0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -47,7 +46,7 @@ func verdicts(v Verdict, n int) []Verdict {
 	return out
 }
 
-func val(v float64, raw string) *scenarios.Value { return &scenarios.Value{V: v, Raw: raw} }
+func val(v float64, raw string) *metrics.Value { return &metrics.Value{V: v, Raw: raw} }
 
 func TestThresholdVerdicts(t *testing.T) {
 	var (
@@ -56,94 +55,94 @@ func TestThresholdVerdicts(t *testing.T) {
 		errRate    = func(failed int) metrics.Window { return win(100, failed, 20*time.Millisecond) }
 		p99        = func(lat time.Duration) metrics.Window { return win(100, 0, lat) }
 		empty      = win(0, 0, 0)
-		errMax5    = []*scenarios.Check{{Metric: scenarios.MetricErrorRate, Max: val(0.05, "5%")}}
-		errInc2    = []*scenarios.Check{{Metric: scenarios.MetricErrorRate, MaxIncrease: val(0.02, "2%")}}
-		p99Ratio2  = []*scenarios.Check{{Metric: scenarios.MetricLatencyP99, MaxRatio: val(2, "2")}}
-		p99Max100  = []*scenarios.Check{{Metric: scenarios.MetricLatencyP99, Max: val(0.100, "100ms")}}
-		p50Ratio15 = []*scenarios.Check{{Metric: scenarios.MetricLatencyP50, MaxRatio: val(1.5, "1.5")}}
+		errMax5    = []*Check{{Metric: metrics.ErrorRate, Max: val(0.05, "5%")}}
+		errInc2    = []*Check{{Metric: metrics.ErrorRate, MaxIncrease: val(0.02, "2%")}}
+		p99Ratio2  = []*Check{{Metric: metrics.LatencyP99, MaxRatio: val(2, "2")}}
+		p99Max100  = []*Check{{Metric: metrics.LatencyP99, Max: val(0.100, "100ms")}}
+		p50Ratio15 = []*Check{{Metric: metrics.LatencyP50, MaxRatio: val(1.5, "1.5")}}
 	)
 	tests := []struct {
 		name       string
-		a          scenarios.Analysis
+		a          Config
 		ivs        []Interval
 		want       []Verdict // after each interval
 		wantReason string    // in the last decision's reason
 	}{
 		{
 			name: "absolute max met",
-			a:    scenarios.Analysis{Failures: 1, Metrics: errMax5},
+			a:    Config{Failures: 1, Metrics: errMax5},
 			ivs:  []Interval{pair(bad100, errRate(5))},
 			want: []Verdict{Continue},
 		},
 		{
 			name:       "absolute max exceeded",
-			a:          scenarios.Analysis{Failures: 1, Metrics: errMax5},
+			a:          Config{Failures: 1, Metrics: errMax5},
 			ivs:        []Interval{pair(ok100, errRate(6))},
 			want:       []Verdict{Rollback},
 			wantReason: "error_rate 6.00% > max 5%",
 		},
 		{
 			name: "absolute max ignores the baseline",
-			a:    scenarios.Analysis{Failures: 1, Metrics: errMax5},
+			a:    Config{Failures: 1, Metrics: errMax5},
 			ivs:  []Interval{pair(empty, errRate(1))},
 			want: []Verdict{Continue},
 		},
 		{
 			name: "max_increase within the bound",
-			a:    scenarios.Analysis{Failures: 1, Metrics: errInc2},
+			a:    Config{Failures: 1, Metrics: errInc2},
 			ivs:  []Interval{pair(errRate(3), errRate(4))},
 			want: []Verdict{Continue},
 		},
 		{
 			name:       "max_increase over the bound",
-			a:          scenarios.Analysis{Failures: 1, Metrics: errInc2},
+			a:          Config{Failures: 1, Metrics: errInc2},
 			ivs:        []Interval{pair(errRate(3), errRate(6))},
 			want:       []Verdict{Rollback},
 			wantReason: "error_rate 6.00% is 3.00% above baseline 3.00% (max_increase 2%)",
 		},
 		{
 			name: "max_increase against a bad baseline passes a bad canary",
-			a:    scenarios.Analysis{Failures: 1, Metrics: errInc2},
+			a:    Config{Failures: 1, Metrics: errInc2},
 			ivs:  []Interval{pair(errRate(50), errRate(50))},
 			want: []Verdict{Continue},
 		},
 		{
 			name: "max_ratio within the bound",
-			a:    scenarios.Analysis{Failures: 1, Metrics: p99Ratio2},
+			a:    Config{Failures: 1, Metrics: p99Ratio2},
 			ivs:  []Interval{pair(p99(100*time.Millisecond), p99(190*time.Millisecond))},
 			want: []Verdict{Continue},
 		},
 		{
 			name:       "max_ratio over the bound",
-			a:          scenarios.Analysis{Failures: 1, Metrics: p99Ratio2},
+			a:          Config{Failures: 1, Metrics: p99Ratio2},
 			ivs:        []Interval{pair(p99(100*time.Millisecond), p99(300*time.Millisecond))},
 			want:       []Verdict{Rollback},
 			wantReason: "latency_p99 300.",
 		},
 		{
 			name: "max_ratio over the bound under the noise floor passes",
-			a:    scenarios.Analysis{Failures: 1, Metrics: p99Ratio2},
+			a:    Config{Failures: 1, Metrics: p99Ratio2},
 			// ×4, but 6 ms apart: below latencyNoiseFloor.
 			ivs:  []Interval{pair(p99(2*time.Millisecond), p99(8*time.Millisecond))},
 			want: []Verdict{Continue},
 		},
 		{
 			name: "max_ratio over the bound just above the noise floor fails",
-			a:    scenarios.Analysis{Failures: 1, Metrics: p99Ratio2},
+			a:    Config{Failures: 1, Metrics: p99Ratio2},
 			ivs:  []Interval{pair(p99(2*time.Millisecond), p99(13*time.Millisecond))},
 			want: []Verdict{Rollback},
 		},
 		{
 			name: "max_ratio on p50 needs no pooling",
-			a:    scenarios.Analysis{Failures: 1, MinSamples: 10, Metrics: p50Ratio15},
+			a:    Config{Failures: 1, MinSamples: 10, Metrics: p50Ratio15},
 			ivs:  []Interval{pair(win(10, 0, 40*time.Millisecond), win(10, 0, 80*time.Millisecond))},
 			want: []Verdict{Rollback},
 		},
 		{
 			name: "several checks: one failing is enough",
-			a: scenarios.Analysis{Failures: 1, Metrics: []*scenarios.Check{
-				{Metric: scenarios.MetricErrorRate, Max: val(0.05, "5%")},
-				{Metric: scenarios.MetricLatencyP99, Max: val(0.100, "100ms")},
+			a: Config{Failures: 1, Metrics: []*Check{
+				{Metric: metrics.ErrorRate, Max: val(0.05, "5%")},
+				{Metric: metrics.LatencyP99, Max: val(0.100, "100ms")},
 			}},
 			ivs:        []Interval{pair(ok100, p99(150*time.Millisecond))},
 			want:       []Verdict{Rollback},
@@ -151,61 +150,61 @@ func TestThresholdVerdicts(t *testing.T) {
 		},
 		{
 			name: "rollback exactly at the second failed interval (default failures)",
-			a:    scenarios.Analysis{Metrics: errMax5},
+			a:    Config{Metrics: errMax5},
 			ivs:  []Interval{pair(ok100, ok100), pair(ok100, bad100), pair(ok100, ok100), pair(ok100, bad100)},
 			want: []Verdict{Continue, Continue, Continue, Rollback},
 		},
 		{
 			name:       "failures are counted over the rollout, not in a row",
-			a:          scenarios.Analysis{Failures: 3, Metrics: p99Max100},
+			a:          Config{Failures: 3, Metrics: p99Max100},
 			ivs:        []Interval{pair(ok100, p99(time.Second)), pair(ok100, ok100), pair(ok100, p99(time.Second)), pair(ok100, ok100), pair(ok100, p99(time.Second))},
 			want:       []Verdict{Continue, Continue, Continue, Continue, Rollback},
 			wantReason: "3 of 3 allowed failed checks",
 		},
 		{
 			name: "canary under min_samples pauses",
-			a:    scenarios.Analysis{Failures: 1, MinSamples: 20, Metrics: errMax5},
+			a:    Config{Failures: 1, MinSamples: 20, Metrics: errMax5},
 			ivs:  []Interval{pair(ok100, win(19, 19, time.Millisecond)), pair(ok100, win(20, 0, time.Millisecond))},
 			want: []Verdict{Pause, Continue},
 		},
 		{
 			name:       "baseline under min_samples is no data for a relative check",
-			a:          scenarios.Analysis{Failures: 1, MinSamples: 20, Metrics: errInc2},
+			a:          Config{Failures: 1, MinSamples: 20, Metrics: errInc2},
 			ivs:        []Interval{pair(win(19, 0, time.Millisecond), ok100)},
 			want:       []Verdict{Pause},
 			wantReason: "no baseline value for error_rate",
 		},
 		{
 			name:       "on_no_data pause gives up after noDataLimit intervals",
-			a:          scenarios.Analysis{Failures: 1, OnNoData: scenarios.NoDataPause, Metrics: errMax5},
+			a:          Config{Failures: 1, OnNoData: NoDataPause, Metrics: errMax5},
 			ivs:        repeat(noDataLimit, pair(empty, empty)),
 			want:       append(verdicts(Pause, noDataLimit-1), Rollback),
 			wantReason: "no data for 30 intervals in a row",
 		},
 		{
 			name: "on_no_data pause: data resets the run",
-			a:    scenarios.Analysis{Failures: 1, OnNoData: scenarios.NoDataPause, Metrics: errMax5},
+			a:    Config{Failures: 1, OnNoData: NoDataPause, Metrics: errMax5},
 			ivs: append(append(repeat(noDataLimit-1, pair(empty, empty)),
 				pair(ok100, ok100)), repeat(noDataLimit-1, pair(empty, empty))...),
 			want: append(append(verdicts(Pause, noDataLimit-1), Continue), verdicts(Pause, noDataLimit-1)...),
 		},
 		{
 			name:       "on_no_data fail counts each interval as a failed check",
-			a:          scenarios.Analysis{Failures: 3, OnNoData: scenarios.NoDataFail, Metrics: errMax5},
+			a:          Config{Failures: 3, OnNoData: NoDataFail, Metrics: errMax5},
 			ivs:        []Interval{pair(empty, empty), pair(ok100, ok100), pair(empty, empty), pair(ok100, bad100)},
 			want:       []Verdict{Continue, Continue, Continue, Rollback},
 			wantReason: "3 of 3 allowed failed checks",
 		},
 		{
 			name:       "on_no_data fail rolls back at the limit",
-			a:          scenarios.Analysis{Failures: 2, OnNoData: scenarios.NoDataFail, Metrics: errMax5},
+			a:          Config{Failures: 2, OnNoData: NoDataFail, Metrics: errMax5},
 			ivs:        repeat(2, pair(empty, empty)),
 			want:       []Verdict{Continue, Rollback},
 			wantReason: "on_no_data: fail",
 		},
 		{
 			name:       "on_no_data pass never gives up",
-			a:          scenarios.Analysis{Failures: 1, OnNoData: scenarios.NoDataPass, Metrics: errMax5},
+			a:          Config{Failures: 1, OnNoData: NoDataPass, Metrics: errMax5},
 			ivs:        repeat(2*noDataLimit, pair(empty, empty)),
 			want:       verdicts(Continue, 2*noDataLimit),
 			wantReason: "on_no_data: pass",
@@ -216,7 +215,7 @@ func TestThresholdVerdicts(t *testing.T) {
 			if len(tt.ivs) != len(tt.want) {
 				t.Fatalf("test has %d intervals and %d verdicts", len(tt.ivs), len(tt.want))
 			}
-			j, err := New(scenarios.JudgeThreshold, tt.a)
+			j, err := New("threshold", tt.a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,21 +238,21 @@ func TestThresholdVerdicts(t *testing.T) {
 }
 
 func TestThresholdBeforeAnyInterval(t *testing.T) {
-	j, err := New(scenarios.JudgeThreshold, scenarios.Analysis{})
+	j, err := New("threshold", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := j.Decide(); d.Verdict != Continue {
 		t.Errorf("Decide before Observe = %+v, want continue", d)
 	}
-	if _, err := New("no-such-judge", scenarios.Analysis{}); err == nil || !strings.Contains(err.Error(), scenarios.JudgeThreshold) {
+	if _, err := New("no-such-judge", Config{}); err == nil || !strings.Contains(err.Error(), "threshold") {
 		t.Errorf("New(unknown) err = %v, want an error listing the known judges", err)
 	}
 }
 
 func TestThresholdDefaults(t *testing.T) {
-	th := newThreshold(scenarios.Analysis{})
-	if th.a.Failures != 2 || th.a.MinSamples != 10 || th.a.OnNoData != scenarios.NoDataPause {
+	th := newThreshold(Config{})
+	if th.a.Failures != 2 || th.a.MinSamples != 10 || th.a.OnNoData != NoDataPause {
 		t.Errorf("defaults = failures %d, min_samples %d, on_no_data %q; want 2, 10, pause", th.a.Failures, th.a.MinSamples, th.a.OnNoData)
 	}
 }
@@ -270,16 +269,16 @@ func TestThresholdPoolsQuantiles(t *testing.T) {
 		wantPooled      int // intervals in the decision, 0 when not pooled
 		wantNeverDecide bool
 	}{
-		{name: "p99 pools 3 intervals of 40", metric: scenarios.MetricLatencyP99, baseN: 40, canN: 40, wantPause: 2, wantPooled: 3},
-		{name: "p99 waits for the smaller side", metric: scenarios.MetricLatencyP99, baseN: 25, canN: 100, wantPause: 3, wantPooled: 4},
-		{name: "p99 with 100 a side needs no pooling", metric: scenarios.MetricLatencyP99, baseN: 100, canN: 100},
-		{name: "p95 needs 20 a side", metric: scenarios.MetricLatencyP95, baseN: 10, canN: 10, wantPause: 1, wantPooled: 2},
-		{name: "p90 needs 10 a side", metric: scenarios.MetricLatencyP90, baseN: 10, canN: 10},
-		{name: "p99 beyond the lookback never decides", metric: scenarios.MetricLatencyP99, baseN: 9, canN: 40, wantNeverDecide: true},
+		{name: "p99 pools 3 intervals of 40", metric: metrics.LatencyP99, baseN: 40, canN: 40, wantPause: 2, wantPooled: 3},
+		{name: "p99 waits for the smaller side", metric: metrics.LatencyP99, baseN: 25, canN: 100, wantPause: 3, wantPooled: 4},
+		{name: "p99 with 100 a side needs no pooling", metric: metrics.LatencyP99, baseN: 100, canN: 100},
+		{name: "p95 needs 20 a side", metric: metrics.LatencyP95, baseN: 10, canN: 10, wantPause: 1, wantPooled: 2},
+		{name: "p90 needs 10 a side", metric: metrics.LatencyP90, baseN: 10, canN: 10},
+		{name: "p99 beyond the lookback never decides", metric: metrics.LatencyP99, baseN: 9, canN: 40, wantNeverDecide: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			th := newThreshold(scenarios.Analysis{Failures: 1, MinSamples: 5, Metrics: []*scenarios.Check{
+			th := newThreshold(Config{Failures: 1, MinSamples: 5, Metrics: []*Check{
 				{Metric: tt.metric, MaxRatio: val(2, "2")},
 			}})
 			// The canary is 30 ms slower than the baseline: ×4 and over
@@ -318,8 +317,8 @@ func TestThresholdPoolsQuantiles(t *testing.T) {
 // most recent intervals until it has 100 requests a side, so a slow spell
 // stops counting once enough fast intervals follow it.
 func TestThresholdPoolsOnlyAsManyIntervalsAsNeeded(t *testing.T) {
-	th := newThreshold(scenarios.Analysis{Failures: 100, MinSamples: 5, Metrics: []*scenarios.Check{
-		{Metric: scenarios.MetricLatencyP99, Max: val(0.100, "100ms")},
+	th := newThreshold(Config{Failures: 100, MinSamples: 5, Metrics: []*Check{
+		{Metric: metrics.LatencyP99, Max: val(0.100, "100ms")},
 	}})
 	slow := pair(win(20, 0, time.Millisecond), win(20, 0, time.Second))
 	fast := pair(win(20, 0, time.Millisecond), win(20, 0, time.Millisecond))
@@ -339,9 +338,9 @@ func TestThresholdPoolsOnlyAsManyIntervalsAsNeeded(t *testing.T) {
 }
 
 func TestThresholdEvidence(t *testing.T) {
-	th := newThreshold(scenarios.Analysis{Failures: 2, MinSamples: 10, Metrics: []*scenarios.Check{
-		{Metric: scenarios.MetricErrorRate, Max: val(0.05, "5%"), MaxIncrease: val(0.01, "1%")},
-		{Metric: scenarios.MetricLatencyP99, MaxRatio: val(2, "2")},
+	th := newThreshold(Config{Failures: 2, MinSamples: 10, Metrics: []*Check{
+		{Metric: metrics.ErrorRate, Max: val(0.05, "5%"), MaxIncrease: val(0.01, "1%")},
+		{Metric: metrics.LatencyP99, MaxRatio: val(2, "2")},
 	}})
 	th.Observe(pair(win(200, 2, 50*time.Millisecond), win(100, 10, 200*time.Millisecond)))
 	d := th.Decide()
@@ -358,7 +357,7 @@ func TestThresholdEvidence(t *testing.T) {
 		}
 	}
 	checks, _ := ev["checks"].(map[string]any)
-	er, _ := checks[scenarios.MetricErrorRate].(map[string]any)
+	er, _ := checks[metrics.ErrorRate].(map[string]any)
 	for k, want := range map[string]any{"canary": 0.10, "baseline": 0.01, "max": 0.05, "max_increase": 0.01, "ok": false} {
 		if got, ok := er[k].(float64); ok {
 			if w := want.(float64); got < w-1e-9 || got > w+1e-9 {
@@ -371,7 +370,7 @@ func TestThresholdEvidence(t *testing.T) {
 	if detail, _ := er["detail"].(string); !strings.Contains(detail, "> max 5%") || !strings.Contains(detail, "max_increase 1%") {
 		t.Errorf("error_rate detail %q, want both failed bounds", detail)
 	}
-	lat, _ := checks[scenarios.MetricLatencyP99].(map[string]any)
+	lat, _ := checks[metrics.LatencyP99].(map[string]any)
 	for _, k := range []string{"canary", "baseline", "max_ratio", "ratio"} {
 		if _, ok := lat[k].(float64); !ok {
 			t.Errorf("latency_p99 evidence lacks %q: %v", k, lat)
@@ -391,7 +390,7 @@ func TestThresholdEvidence(t *testing.T) {
 
 	th.Observe(pair(win(100, 0, time.Millisecond), win(0, 0, 0)))
 	d = th.Decide()
-	if d.Evidence["no_data"] == nil || d.Evidence["policy"] != scenarios.NoDataPause {
+	if d.Evidence["no_data"] == nil || d.Evidence["policy"] != NoDataPause {
 		t.Errorf("no-data evidence %v, want no_data and policy", d.Evidence)
 	}
 }
@@ -402,11 +401,11 @@ func TestThresholdEvidence(t *testing.T) {
 // only be pooled from 100 requests a side, which 10 intervals of 5 never
 // reach; with on_no_data: pass the canary is promoted.
 func TestThresholdFailedCheckNotMaskedByNoData(t *testing.T) {
-	for _, policy := range []string{scenarios.NoDataPass, scenarios.NoDataPause} {
+	for _, policy := range []string{NoDataPass, NoDataPause} {
 		t.Run(policy, func(t *testing.T) {
-			th := newThreshold(scenarios.Analysis{Failures: 1, MinSamples: 5, OnNoData: policy, Metrics: []*scenarios.Check{
-				{Metric: scenarios.MetricErrorRate, Max: val(0.01, "1%")},
-				{Metric: scenarios.MetricLatencyP99, Max: val(0.5, "500ms")},
+			th := newThreshold(Config{Failures: 1, MinSamples: 5, OnNoData: policy, Metrics: []*Check{
+				{Metric: metrics.ErrorRate, Max: val(0.01, "1%")},
+				{Metric: metrics.LatencyP99, Max: val(0.5, "500ms")},
 			}})
 			th.Observe(pair(win(5, 0, time.Millisecond), win(20, 20, time.Millisecond)))
 			if d := th.Decide(); d.Verdict != Rollback {
@@ -420,8 +419,8 @@ func TestThresholdFailedCheckNotMaskedByNoData(t *testing.T) {
 // passes (the check is "> bound"), but 5/100 - 3/100 is
 // 0.020000000000000004 in float64, so 3% -> 5% fails max_increase 2%.
 func TestThresholdMaxIncreaseAtTheBound(t *testing.T) {
-	th := newThreshold(scenarios.Analysis{Failures: 1, Metrics: []*scenarios.Check{
-		{Metric: scenarios.MetricErrorRate, MaxIncrease: val(0.02, "2%")},
+	th := newThreshold(Config{Failures: 1, Metrics: []*Check{
+		{Metric: metrics.ErrorRate, MaxIncrease: val(0.02, "2%")},
 	}})
 	th.Observe(pair(win(100, 3, time.Millisecond), win(100, 5, time.Millisecond)))
 	if d := th.Decide(); d.Verdict != Continue {
@@ -435,14 +434,14 @@ func TestThresholdOnInstanceMetrics(t *testing.T) {
 	withExtra := func(bcpu, ccpu, crss float64) Interval {
 		iv := pair(ok, ok)
 		iv.Extra = map[string]SidePair{
-			scenarios.MetricCPU: {Baseline: bcpu, Canary: ccpu, BaselineOK: true, CanaryOK: true},
-			scenarios.MetricRSS: {Baseline: 50 << 20, Canary: crss, BaselineOK: true, CanaryOK: true},
+			metrics.CPU: {Baseline: bcpu, Canary: ccpu, BaselineOK: true, CanaryOK: true},
+			metrics.RSS: {Baseline: 50 << 20, Canary: crss, BaselineOK: true, CanaryOK: true},
 		}
 		return iv
 	}
-	a := scenarios.Analysis{Failures: 2, Metrics: []*scenarios.Check{
-		{Metric: scenarios.MetricCPU, MaxRatio: val(2, "2")},
-		{Metric: scenarios.MetricRSS, Max: val(200<<20, "200MiB")},
+	a := Config{Failures: 2, Metrics: []*Check{
+		{Metric: metrics.CPU, MaxRatio: val(2, "2")},
+		{Metric: metrics.RSS, Max: val(200<<20, "200MiB")},
 	}}
 	tests := []struct {
 		name string
@@ -467,9 +466,9 @@ func TestThresholdOnInstanceMetrics(t *testing.T) {
 	}
 	// No canary cpu (the canary instance is gone): no data, paused.
 	iv := withExtra(0.2, 0, 100<<20)
-	p := iv.Extra[scenarios.MetricCPU]
+	p := iv.Extra[metrics.CPU]
 	p.CanaryOK = false
-	iv.Extra[scenarios.MetricCPU] = p
+	iv.Extra[metrics.CPU] = p
 	j := newThreshold(a)
 	j.Observe(iv)
 	if d := j.Decide(); d.Verdict != Pause {

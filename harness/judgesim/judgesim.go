@@ -70,7 +70,6 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 // Traffic is the request stream both versions receive.
@@ -268,26 +267,26 @@ func (s *Stream) Next() judge.Interval {
 //     false_positive_rate 1%.
 //
 // All of them: the given interval, on_no_data pause, min_samples 10.
-func Analysis(judge string, interval time.Duration) scenarios.Analysis {
-	return scenarios.Analysis{
+func Analysis(judgeName string, interval time.Duration) judge.Config {
+	return judge.Config{
 		Interval:          interval,
-		Judge:             judge,
+		Judge:             judgeName,
 		FalsePositiveRate: 0.01,
 		Failures:          2,
 		MinSamples:        10,
 		PassScore:         95,
 		MarginalScore:     75,
-		OnNoData:          scenarios.NoDataPause,
-		Metrics: []*scenarios.Check{
-			{Metric: scenarios.MetricErrorRate, MaxIncrease: &scenarios.Value{V: 0.005, Raw: "0.5%"}, Weight: 1},
-			{Metric: scenarios.MetricLatencyP99, MaxRatio: &scenarios.Value{V: 1.2, Raw: "1.2"}, Weight: 1},
+		OnNoData:          judge.NoDataPause,
+		Metrics: []*judge.Check{
+			{Metric: metrics.ErrorRate, MaxIncrease: &metrics.Value{V: 0.005, Raw: "0.5%"}, Weight: 1},
+			{Metric: metrics.LatencyP99, MaxRatio: &metrics.Value{V: 1.2, Raw: "1.2"}, Weight: 1},
 		},
 	}
 }
 
 // DescribeAnalysis returns the analysis in the words a scenario would
 // write it.
-func DescribeAnalysis(a scenarios.Analysis) string {
+func DescribeAnalysis(a judge.Config) string {
 	var ms []string
 	for _, c := range a.Metrics {
 		m := c.Metric
@@ -376,7 +375,7 @@ type Result struct {
 type Factory func() (judge.Judge, error)
 
 // JudgeFactory returns the factory of a judge registered in package judge.
-func JudgeFactory(name string, a scenarios.Analysis) Factory {
+func JudgeFactory(name string, a judge.Config) Factory {
 	return func() (judge.Judge, error) { return judge.New(name, a) }
 }
 

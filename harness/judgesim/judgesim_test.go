@@ -10,7 +10,6 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
-	"github.com/drillhq/drill/scenarios"
 )
 
 // within fails unless got is within tol of want.
@@ -149,11 +148,11 @@ func TestDescribeStatesTheModel(t *testing.T) {
 
 func threshold(t *testing.T) Judged {
 	t.Helper()
-	f := JudgeFactory(scenarios.JudgeThreshold, Analysis(scenarios.JudgeThreshold, DefaultTraffic().Interval))
+	f := JudgeFactory("threshold", Analysis("threshold", DefaultTraffic().Interval))
 	if _, err := f(); err != nil {
 		t.Fatal(err)
 	}
-	return Judged{Name: scenarios.JudgeThreshold, New: f}
+	return Judged{Name: "threshold", New: f}
 }
 
 func TestSameSeedSameResult(t *testing.T) {

@@ -25,7 +25,6 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/judgesim"
-	"github.com/drillhq/drill/scenarios"
 )
 
 func main() {
@@ -198,9 +197,9 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 
 // reads says which fields of the analysis each known judge uses.
 var reads = map[string]string{
-	scenarios.JudgeThreshold:   "both bounds per interval (p99 pooled to 100 requests a side), failures, min_samples, on_no_data",
-	scenarios.JudgeMannWhitney: "the bounds as tolerances, weights, failures, pass_score / marginal_score, false_positive_rate, min_samples",
-	scenarios.JudgeSequential:  "error_rate and latency_p99 as tests (against the steady-state Reference's p99), false_positive_rate, min_samples",
+	"threshold":    "both bounds per interval (p99 pooled to 100 requests a side), failures, min_samples, on_no_data",
+	"mann-whitney": "the bounds as tolerances, weights, failures, pass_score / marginal_score, false_positive_rate, min_samples",
+	"sequential":   "error_rate and latency_p99 as tests (against the steady-state Reference's p99), false_positive_rate, min_samples",
 }
 
 func badNames(cases []judgesim.Case) string {
