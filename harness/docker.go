@@ -27,6 +27,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/harness/tcpproxy"
@@ -363,7 +364,7 @@ func (p *dockerProvider) sqliteMount() (bind, user string) {
 }
 
 func pingPostgres(ctx context.Context, addr, password string) error {
-	db, err := openDB(&provider.DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
+	db, err := dbcheck.OpenDB(&provider.DatabaseHandle{DriverName: "pgx", DSN: pgURL(addr, "postgres", password) + "&connect_timeout=1"})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/router"
@@ -72,8 +73,8 @@ func TestDockerProvider(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartDatabase: %v", err)
 	}
-	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/postgres")}
-	if _, err := m.to(1); err != nil {
+	m := dbcheck.Migrator{DB: h, Dir: filepath.Join(root, "fixtures/orders/migrations/postgres")}
+	if _, err := m.To(1); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 
@@ -131,7 +132,7 @@ func TestDockerProvider(t *testing.T) {
 	if code != http.StatusCreated || order["total_cents"] == nil {
 		t.Fatalf("POST /orders through the router = %d %v; want 201 with a price from pricing", code, order)
 	}
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,8 +269,8 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	if !strings.HasPrefix(h.URL, "sqlite:///") {
 		t.Fatalf("URL = %q", h.URL)
 	}
-	m := migrator{db: h, dir: filepath.Join(root, "fixtures/orders/migrations/sqlite")}
-	if _, err := m.to(1); err != nil {
+	m := dbcheck.Migrator{DB: h, Dir: filepath.Join(root, "fixtures/orders/migrations/sqlite")}
+	if _, err := m.To(1); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	pricingInst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: pricing, Version: pricing.Versions[0],
@@ -315,7 +316,7 @@ func TestDockerProviderSQLite(t *testing.T) {
 			t.Fatalf("POST /orders to %s = %d %v; want 201 with a price", inst.Name(), resp.StatusCode, order)
 		}
 	}
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}

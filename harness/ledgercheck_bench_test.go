@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -80,7 +81,7 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		db, err := openDB(h)
+		db, err := dbcheck.OpenDB(h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -221,7 +222,7 @@ func benchLedger(b *testing.B) string {
 // benchMigrate migrates h to version 1 of the orders schema.
 func benchMigrate(b *testing.B, h *provider.DatabaseHandle, dir string) {
 	b.Helper()
-	if _, err := (migrator{db: h, dir: dir}).to(1); err != nil {
+	if _, err := (dbcheck.Migrator{DB: h, Dir: dir}).To(1); err != nil {
 		b.Fatalf("migrate orders to 1: %v", err)
 	}
 }
@@ -232,7 +233,7 @@ func benchMigrate(b *testing.B, h *provider.DatabaseHandle, dir string) {
 func benchInsertSQLite(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func benchInsertSQLite(b *testing.B, h *provider.DatabaseHandle) {
 func benchInsertPostgres(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		b.Fatal(err)
 	}

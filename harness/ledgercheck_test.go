@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -32,9 +33,9 @@ func newSQLite(t *testing.T) *provider.DatabaseHandle {
 // openSQL opens h for the test and closes it at cleanup.
 func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
 	t.Helper()
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
-		t.Fatalf("openDB: %v", err)
+		t.Fatalf("OpenDB: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -44,7 +45,7 @@ func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
 func newOrdersDB(t *testing.T) *sql.DB {
 	t.Helper()
 	h := newSQLite(t)
-	if _, err := (migrator{db: h, dir: ordersMigrations}).to(1); err != nil {
+	if _, err := (dbcheck.Migrator{DB: h, Dir: ordersMigrations}).To(1); err != nil {
 		t.Fatalf("migrate orders to 1: %v", err)
 	}
 	return openSQL(t, h)
@@ -444,7 +445,7 @@ func writeChannelLedger(t *testing.T, orders []order) string {
 // client sent none.
 func ordersV2(t *testing.T, h *provider.DatabaseHandle, dir string, orders []order) *sql.DB {
 	t.Helper()
-	if _, err := (migrator{db: h, dir: dir}).to(2); err != nil {
+	if _, err := (dbcheck.Migrator{DB: h, Dir: dir}).To(2); err != nil {
 		t.Fatalf("migrate orders to 2: %v", err)
 	}
 	db := openSQL(t, h)
@@ -560,7 +561,7 @@ func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*provider.DatabaseHan
 			switch tc.drop {
 			case "-":
 			case "":
-				if _, err := (migrator{db: h, dir: dir}).to(1); err != nil {
+				if _, err := (dbcheck.Migrator{DB: h, Dir: dir}).To(1); err != nil {
 					t.Fatalf("migrate down to 1: %v", err)
 				}
 			default:

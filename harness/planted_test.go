@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -186,7 +187,7 @@ func runPlanted(t *testing.T, sc *scenarios.Scenario, cache, root, engine, plant
 				led.acked, led.withChannel, len(led.once))
 		}
 		h := dbs["ordersdb"]
-		db, err := openDB(h)
+		db, err := dbcheck.OpenDB(h)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
@@ -415,7 +416,7 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	m := d.migrator(s)
 	d.j.Record(event+".start", "service", s.Name, "database", s.Database, "to", v.Migration)
 	d.say("migrating %s to %d", s.Database, v.Migration)
-	changed, err := m.run(ctx, v.Migration)
+	changed, err := m.Run(ctx, v.Migration)
 	if err != nil {
 		d.j.Record(event+".failed", "error", err.Error())
 		var env *provider.EnvError
@@ -428,7 +429,7 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	return nil
 }
 
-func (d *drill) migrator(s *scenarios.Service) migrator {
+func (d *drill) migrator(s *scenarios.Service) dbcheck.Migrator {
 	dir := s.Migrations
 	if !filepath.IsAbs(dir) {
 		for _, base := range baseDirs(d.sc.Path) {
@@ -444,7 +445,7 @@ func (d *drill) migrator(s *scenarios.Service) migrator {
 	if h != nil && fileExists(filepath.Join(dir, h.Engine)) {
 		dir = filepath.Join(dir, h.Engine)
 	}
-	return migrator{db: h, dir: dir, faults: func() []injectors.MigrationFault {
+	return dbcheck.Migrator{DB: h, Dir: dir, Faults: func() []injectors.MigrationFault {
 		d.mu.Lock()
 		p := d.migPoints[s.Database]
 		d.mu.Unlock()
@@ -886,13 +887,13 @@ func (d *drill) rollout(ctx context.Context) (*Decision, error) {
 			// A failed migration is a failed canary, caught before it took
 			// any traffic: roll back (through the dirty state it left).
 			ev := map[string]any{"migration": to.Migration, "error": err.Error()}
-			if st, serr := d.migrator(svc).state(); serr == nil {
+			if st, serr := d.migrator(svc).State(); serr == nil {
 				ev["schema_version"] = st.String()
 				if st.Dirty {
 					d.upFailedAt = st.Version
 				}
 			}
-			return &Decision{Verdict: Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, migrationErrSummary(err)), Evidence: ev}, nil
+			return &Decision{Verdict: Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, dbcheck.MigrationCause(err)), Evidence: ev}, nil
 		}
 	}
 	rec.Declare(to.Name)

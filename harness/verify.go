@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/reports"
@@ -124,7 +125,7 @@ func (d *drill) checkLedgerData(ctx context.Context) error {
 		return nil
 	}
 	h := d.dbs[spec.Database]
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package harness
+package dbcheck
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 // Schema is a canonical description of a database's schema: one fact per
 // line, sorted, so that two schemas are equal exactly when their lines are,
-// and a difference reads as a list of facts gained and lost (diffSchema).
+// and a difference reads as a list of facts gained and lost (Diff).
 // Lines go into drill reports verbatim, so they read like SQL:
 //
 //	table orders                                  (also: view, materialized view, sequence, partitioned table)
@@ -58,9 +58,9 @@ type Schema struct {
 // changes on every migration, and the harness compares the version apart.
 const migrationsTable = "schema_migrations"
 
-// snapshotSchema describes the schema of db, an engine ("sqlite" or
+// Snapshot describes the schema of db, an engine ("sqlite" or
 // "postgres") database, as a Schema.
-func snapshotSchema(ctx context.Context, db *sql.DB, engine string) (Schema, error) {
+func Snapshot(ctx context.Context, db *sql.DB, engine string) (Schema, error) {
 	var lines []string
 	var err error
 	switch engine {
@@ -78,11 +78,11 @@ func snapshotSchema(ctx context.Context, db *sql.DB, engine string) (Schema, err
 	return Schema{Lines: lines}, nil
 }
 
-// diffSchema lists the facts only in before ("- line") and only in after
+// Diff lists the facts only in before ("- line") and only in after
 // ("+ line"), sorted by line, so the old and new lines of a changed object
 // sit next to each other. It is empty when the schemas are equal. Lines are
 // a multiset: a fact twice in before and once in after gives one "-".
-func diffSchema(before, after Schema) []string {
+func Diff(before, after Schema) []string {
 	a, b := slices.Sorted(slices.Values(before.Lines)), slices.Sorted(slices.Values(after.Lines))
 	var out []string
 	for len(a) > 0 || len(b) > 0 {
