@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -27,11 +28,11 @@ func TestBlastRadiusCountsOnlyAfterExposure(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	lw, err := openLedger(filepath.Join(t.TempDir(), "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lw.close()
+	defer lw.Close()
 	sc := ordersLoad(0)
 	sc.Load.Rate = scenarios.Rate{Freq: 200, Per: time.Second}
 	g := newLoadGen(sc, srv.URL, metrics.NewRecorder(ClientSource), lw)

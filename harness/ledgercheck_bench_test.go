@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -43,7 +44,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	// The keys are made again from their seed wherever they are needed:
 	// a million of them kept in a slice would be 70 MiB of the heap that
 	// the peak-heap metric should not count.
-	ledger := benchLedger(b)
+	ledgerPath := benchLedger(b)
 	// testing calls a sub-benchmark's function again for a larger b.N:
 	// the databases are set up once, by the first call.
 	var lite, pg *provider.DatabaseHandle
@@ -58,7 +59,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 			benchInsertSQLite(sb, h)
 			lite = h
 		}
-		benchCheck(sb, lite, ledger)
+		benchCheck(sb, lite, ledgerPath)
 	})
 	b.Run("postgres", func(sb *testing.B) {
 		if pg == nil {
@@ -67,13 +68,13 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 			benchInsertPostgres(sb, h)
 			pg = h
 		}
-		benchCheck(sb, pg, ledger)
+		benchCheck(sb, pg, ledgerPath)
 	})
 }
 
-// benchCheck times checkLedger over the prepared database and ledger,
+// benchCheck times ledger.Check over the prepared database and ledger,
 // each time on a database handle of its own as verifyData opens one.
-func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
+func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledgerPath string) {
 	b.Helper()
 	var peakHeap, peakRSS, baseRSS uint64
 	var elapsed, cpu time.Duration
@@ -93,7 +94,7 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 		cpu0 := cpuTime()
 		b.StartTimer()
 		start := time.Now()
-		res, err := checkLedger(context.Background(), db, ordersSpec("orders"), ledger)
+		res, err := ledger.Check(context.Background(), db, ordersSpec("orders"), ledgerPath)
 		elapsed += time.Since(start)
 		b.StopTimer()
 		cpu += cpuTime() - cpu0
@@ -101,10 +102,10 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 		peakRSS = max(peakRSS, procStatus("VmHWM:"))
 		db.Close()
 		if err != nil {
-			b.Fatalf("checkLedger: %v", err)
+			b.Fatalf("ledger.Check: %v", err)
 		}
 		if want := (ledgerCounts{Acknowledged: benchWrites}); counts(res) != want {
-			b.Fatalf("checkLedger = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
+			b.Fatalf("ledger.Check = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
 		}
 		b.StartTimer()
 	}
@@ -204,16 +205,16 @@ func benchQty(i int) int    { return i%5 + 1 }
 func benchLedger(b *testing.B) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "ledger.jsonl")
-	lw, err := openLedger(path)
+	lw, err := ledger.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now().UnixMilli()
 	for i, k := range benchKeys {
-		lw.write(ledgerEntry{Key: k, Status: ledgerAcked, At: now,
+		lw.Write(ledger.Entry{Key: k, Status: ledger.Acked, At: now,
 			Columns: map[string]string{"sku": benchSKU(i), "qty": strconv.Itoa(benchQty(i))}})
 	}
-	if err := lw.close(); err != nil {
+	if err := lw.Close(); err != nil {
 		b.Fatal(err)
 	}
 	return path

@@ -1,17 +1,11 @@
 package harness
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +14,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -38,7 +33,7 @@ type loadGen struct {
 	sc       *scenarios.Scenario
 	baseURL  string
 	rec      *metrics.Recorder
-	ledger   *ledgerWriter
+	ledger   *ledger.Writer
 	attacker *vegeta.Attacker
 
 	reqs   []loadRequest
@@ -68,8 +63,8 @@ type loadRequest struct {
 	ledgerColumns []string
 }
 
-func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, ledger *ledgerWriter) *loadGen {
-	g := &loadGen{sc: sc, baseURL: strings.TrimRight(baseURL, "/"), rec: rec, ledger: ledger, done: make(chan struct{})}
+func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, lw *ledger.Writer) *loadGen {
+	g := &loadGen{sc: sc, baseURL: strings.TrimRight(baseURL, "/"), rec: rec, ledger: lw, done: make(chan struct{})}
 	g.rc.rng = rand.New(rand.NewPCG(uint64(sc.Seed), 0x10ad))
 	var cols []string
 	if sc.Verify.Data.Ledger != nil {
@@ -96,12 +91,12 @@ func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, l
 	// a stuck target then slows the generator down (vegeta delays hits)
 	// instead of growing its memory without limit.
 	maxWorkers := uint64(max(peakRate(sc.Load)*timeout.Seconds(), 64))
-	transport := &ledgerTransport{gen: g, next: &http.Transport{
+	transport := g.ledgerTransport(&http.Transport{
 		Proxy:               nil, // loopback only: never through a proxy
 		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: int(maxWorkers),
 		IdleConnTimeout:     30 * time.Second,
-	}}
+	})
 	g.attacker = vegeta.NewAttacker(
 		vegeta.Client(&http.Client{Transport: transport, Timeout: timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}),
@@ -110,6 +105,23 @@ func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, l
 		vegeta.MaxBody(0),
 	)
 	return g
+}
+
+// ledgerTransport sends the load's requests through next and records the
+// writes they acknowledge in the ledger.
+func (g *loadGen) ledgerTransport(next http.RoundTripper) *ledger.Transport {
+	return &ledger.Transport{Ledger: g.ledger, Next: next, Mark: requestHeader, Track: g.track}
+}
+
+// track maps the request index the targeter marked a request with to the
+// ledger key field and columns of that request; key "" when the request is
+// not tracked or the mark is not an index.
+func (g *loadGen) track(mark string) (key string, columns []string) {
+	idx, err := strconv.Atoi(mark)
+	if err != nil || idx < 0 || idx >= len(g.reqs) {
+		return "", nil
+	}
+	return g.reqs[idx].ledgerKey, g.reqs[idx].ledgerColumns
 }
 
 func peakRate(l scenarios.LoadSpec) float64 {
@@ -134,7 +146,7 @@ func (g *loadGen) targeter(t *vegeta.Target) error {
 		}
 	}
 	lr := &g.reqs[idx]
-	g.rc.ledgerLast = g.ledger.last()
+	g.rc.ledgerLast = g.ledger.Last()
 	if lr.needsLedger && g.rc.ledgerLast == "" {
 		// Nothing acknowledged yet: a read of "the last write" has no
 		// meaning, so send the first request that does not need one.
@@ -293,285 +305,4 @@ func (p rampPacer) hits(elapsed time.Duration) float64 {
 		n += p.to * (elapsed - p.over).Seconds()
 	}
 	return n
-}
-
-// ledgerTransport records acknowledged writes: a 2xx answer to a request
-// marked with a ledger key is written to the ledger before vegeta sees it.
-type ledgerTransport struct {
-	gen  *loadGen
-	next http.RoundTripper
-}
-
-func (t *ledgerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	idx, err := strconv.Atoi(req.Header.Get(requestHeader))
-	// A RoundTripper must not modify the caller's request: strip the
-	// internal header from a copy.
-	req = req.Clone(req.Context())
-	req.Header.Del(requestHeader)
-	if err != nil || idx < 0 || idx >= len(t.gen.reqs) || t.gen.reqs[idx].ledgerKey == "" {
-		return t.next.RoundTrip(req)
-	}
-	lr := &t.gen.reqs[idx]
-	var body []byte
-	if req.GetBody != nil {
-		if rc, err := req.GetBody(); err == nil {
-			body, _ = io.ReadAll(rc)
-			rc.Close()
-		}
-	}
-	entry, perr := ledgerEntryFromBody(body, lr.ledgerKey, lr.ledgerColumns)
-	resp, rerr := t.next.RoundTrip(req)
-	if perr != nil {
-		t.gen.ledger.problem(perr)
-		return resp, rerr
-	}
-	switch {
-	case rerr != nil:
-		// No answer: the write may or may not have happened.
-		entry.Status = ledgerIndeterminate
-		t.gen.ledger.write(entry)
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		entry.Status = ledgerAcked
-		if len(entry.Columns) > 0 {
-			resp.Body = keepAcknowledged(&entry, resp.Body)
-		}
-		t.gen.ledger.write(entry)
-	}
-	return resp, rerr
-}
-
-// maxAckBody bounds how much of an answer keepAcknowledged reads.
-const maxAckBody = 1 << 20
-
-// keepAcknowledged drops from entry the columns a JSON answer leaves out:
-// the client sent them, but the service did not say it stored them (a
-// release that does not know a column answers without it), so they are
-// not acknowledged and not checked. An answer that is not a JSON object
-// acknowledges the request as sent. It returns the body to hand on,
-// unread from the caller's point of view.
-func keepAcknowledged(entry *ledgerEntry, body io.ReadCloser) io.ReadCloser {
-	buf, err := io.ReadAll(io.LimitReader(body, maxAckBody+1))
-	rest := io.MultiReader(bytes.NewReader(buf), body)
-	out := struct {
-		io.Reader
-		io.Closer
-	}{rest, body}
-	if err != nil || len(buf) > maxAckBody {
-		return out
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(buf, &obj) != nil {
-		return out
-	}
-	for c := range entry.Columns {
-		if _, ok := obj[c]; !ok {
-			delete(entry.Columns, c)
-		}
-	}
-	return out
-}
-
-// Ledger entry statuses.
-const (
-	ledgerAcked         = "ack"
-	ledgerIndeterminate = "indeterminate"
-)
-
-// ledgerEntry is one line of ledger.jsonl.
-type ledgerEntry struct {
-	Key     string            `json:"k"`
-	Columns map[string]string `json:"c,omitempty"`
-	Status  string            `json:"s"`
-	At      int64             `json:"t"` // unix milliseconds
-}
-
-func ledgerEntryFromBody(body []byte, key string, cols []string) (ledgerEntry, error) {
-	var obj map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	// Numbers stay text: a float64 would turn the key 9007199254740993
-	// into ...992 and report an intact write as lost.
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil {
-		return ledgerEntry{}, fmt.Errorf("ledger: request body is not a JSON object: %w", err)
-	}
-	k, ok := obj[key]
-	if !ok {
-		return ledgerEntry{}, fmt.Errorf("ledger: request body has no field %q", key)
-	}
-	e := ledgerEntry{Key: jsonScalar(k), At: time.Now().UnixMilli()}
-	if len(cols) > 0 {
-		e.Columns = make(map[string]string, len(cols))
-		for _, c := range cols {
-			if v, ok := obj[c]; ok {
-				e.Columns[c] = jsonScalar(v)
-			}
-		}
-	}
-	return e, nil
-}
-
-// jsonScalar renders a decoded JSON value the way a database column is
-// rendered by dbScalar, so the two compare as strings.
-func jsonScalar(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return strconv.FormatInt(i, 10)
-		}
-		if f, err := x.Float64(); err == nil {
-			return strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		return x.String()
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		if x {
-			return "1"
-		}
-		return "0"
-	case nil:
-		return ""
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-// ledgerWriter streams ledger entries to disk; memory use does not depend
-// on how many writes the drill acknowledges.
-//
-// Request goroutines only append to an in-memory buffer; the file is
-// written by flush (every tick) and by a background writer once the buffer
-// passes ledgerChunk. A write(2) can block for a long time when the host's
-// disk is busy (dirty-page throttling), and a request that waited on it
-// would show the disk's latency as the system under test's. Memory stays
-// bounded: past ledgerMaxPending a writer waits for the file, as it would
-// have without the buffer.
-type ledgerWriter struct {
-	path string
-
-	mu       sync.Mutex
-	cond     *sync.Cond // signalled when pending shrinks
-	pending  []byte
-	closed   bool
-	acked    int64
-	indet    int64
-	problems map[string]int
-	lastKey  atomic.Pointer[string]
-
-	fileMu sync.Mutex // serialises writes to f
-	f      *os.File
-	werr   error // the first write error, reported by close
-
-	kick chan struct{}
-	done chan struct{}
-}
-
-const (
-	// ledgerChunk is the buffer size at which the background writer runs.
-	ledgerChunk = 64 << 10
-	// ledgerMaxPending bounds the buffer (about 200,000 entries).
-	ledgerMaxPending = 16 << 20
-)
-
-func openLedger(path string) (*ledgerWriter, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open ledger: %w", err)
-	}
-	l := &ledgerWriter{path: path, f: f, problems: map[string]int{},
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
-	l.cond = sync.NewCond(&l.mu)
-	go l.background()
-	return l, nil
-}
-
-func (l *ledgerWriter) write(e ledgerEntry) {
-	line, _ := json.Marshal(e)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for !l.closed && len(l.pending) >= ledgerMaxPending {
-		l.cond.Wait()
-	}
-	if l.closed {
-		return
-	}
-	l.pending = append(append(l.pending, line...), '\n')
-	if e.Status == ledgerAcked {
-		l.acked++
-		k := e.Key
-		l.lastKey.Store(&k)
-	} else {
-		l.indet++
-	}
-	if len(l.pending) >= ledgerChunk {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// background writes the buffer out whenever write says it is full.
-func (l *ledgerWriter) background() {
-	for {
-		select {
-		case <-l.kick:
-			l.flush()
-		case <-l.done:
-			return
-		}
-	}
-}
-
-func (l *ledgerWriter) last() string {
-	if p := l.lastKey.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
-
-func (l *ledgerWriter) problem(err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.problems[err.Error()]++
-}
-
-// flush pushes buffered entries to the file (called every tick so a
-// killed run loses at most a second of ledger). Entries reach the file in
-// the order they were written: fileMu is taken before the buffer is.
-func (l *ledgerWriter) flush() {
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	l.mu.Lock()
-	buf := l.pending
-	l.pending = nil
-	l.cond.Broadcast()
-	l.mu.Unlock()
-	if len(buf) == 0 || l.f == nil {
-		return
-	}
-	if _, err := l.f.Write(buf); err != nil && l.werr == nil {
-		l.werr = err
-	}
-}
-
-func (l *ledgerWriter) close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
-	l.closed = true
-	l.cond.Broadcast()
-	l.mu.Unlock()
-	close(l.done)
-	// Entries written before close are still in pending: flush takes them.
-	l.flush()
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	err := errors.Join(l.werr, l.f.Close())
-	l.f = nil
-	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -98,7 +99,7 @@ func readPlantedLedger(path string) (plantedLedger, error) {
 	var order []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var e ledgerEntry
+		var e ledger.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return out, err
 		}
@@ -106,7 +107,7 @@ func readPlantedLedger(path string) (plantedLedger, error) {
 			order = append(order, e.Key)
 		}
 		seen[e.Key]++
-		if e.Status != ledgerAcked {
+		if e.Status != ledger.Acked {
 			seen[e.Key] += 100 // never pick a key that was also indeterminate
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/scenarios"
@@ -230,9 +231,9 @@ func TestCheckLedgerOnPostgres(t *testing.T) {
 	mustExec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00007'`)
 	mustExec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00510'`)
 	path := writeLedgerFile(t, orders, []order{{"never-answered", "SKU-X", 1}})
-	res, err := checkLedger(context.Background(), db, ordersSpec("orders"), path)
+	res, err := ledger.Check(context.Background(), db, ordersSpec("orders"), path)
 	if err != nil {
-		t.Fatalf("checkLedger: %v", err)
+		t.Fatalf("ledger.Check: %v", err)
 	}
 	want := ledgerCounts{Acknowledged: int64(len(orders)), Lost: 1, Changed: 1, Indeterminate: 1}
 	if got := counts(res); got != want {

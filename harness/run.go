@@ -24,6 +24,7 @@ import (
 
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
@@ -110,7 +111,7 @@ type drill struct {
 
 	load       *loadGen
 	loadCancel context.CancelFunc
-	ledger     *ledgerWriter
+	ledger     *ledger.Writer
 	faults     *faultSet
 
 	approvals     <-chan string
@@ -133,7 +134,7 @@ type drill struct {
 	rbSteps         []reports.Step
 	rbRerun         []reports.Step
 	rbIdempotent    bool
-	ledgerRes       *LedgerResult
+	ledgerRes       *ledger.Result
 	migPoints       map[string]*migrationPoint // guarded by mu
 	// upFailedAt is the version whose up migration failed in this drill:
 	// the one dirty state the rollback may force past.
@@ -541,12 +542,12 @@ func (d *drill) resolveFor(caller, s string) (string, error) {
 func (d *drill) startLoad(ctx context.Context) {
 	lctx, cancel := context.WithCancel(ctx)
 	d.loadCancel = cancel
-	ledger, err := openLedger(filepath.Join(d.runDir, "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
 	if err != nil {
 		panic(err) // the run dir was just created; failing here is a bug
 	}
-	d.ledger = ledger
-	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, ledger)
+	d.ledger = lw
+	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, lw)
 	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
 	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
@@ -650,7 +651,7 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 		out[rec.Source()] = m
 	}
 	if d.ledger != nil {
-		d.ledger.flush()
+		d.ledger.Flush()
 	}
 	// cpu and rss of every live instance, for judges (Interval.Extra) and
 	// the report's "resources:<service>" series.

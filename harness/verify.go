@@ -10,6 +10,7 @@ import (
 
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -131,7 +132,7 @@ func (d *drill) checkLedgerData(ctx context.Context) error {
 	}
 	defer db.Close()
 	d.j.Record(journal.LedgerCheckStart, "database", spec.Database, "table", spec.Table)
-	res, err := checkLedger(ctx, db, spec, d.ledger.path)
+	res, err := ledger.Check(ctx, db, spec, d.ledger.Path())
 	if err != nil {
 		d.j.Record(journal.LedgerCheckFailed, "error", err.Error())
 		return fmt.Errorf("ledger check: %w", err)
@@ -155,7 +156,7 @@ func (d *drill) stopLoad() {
 	d.loadCancel()
 	d.load.wait()
 	if d.ledger != nil {
-		_ = d.ledger.close()
+		_ = d.ledger.Close()
 	}
 	if d.load.stoppedAt.IsZero() {
 		d.load.stoppedAt = time.Now()
