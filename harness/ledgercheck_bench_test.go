@@ -2,7 +2,9 @@ package harness
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"os"
@@ -192,10 +194,22 @@ func procStatus(field string) uint64 {
 func benchKeys(yield func(int, string) bool) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range benchWrites {
-		if !yield(i, uuid4(r)) {
+		if !yield(i, benchUUID(r)) {
 			return
 		}
 	}
+}
+
+// benchUUID draws a version-4 UUID from r, as the load generator renders
+// ${uuid} from its seeded stream (package load's uuid4).
+func benchUUID(r *rand.Rand) string {
+	var u [16]byte
+	for i := 0; i < 16; i += 8 {
+		binary.LittleEndian.PutUint64(u[i:], r.Uint64())
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 func benchSKU(i int) string { return "SKU-" + strconv.Itoa(i%97) }

@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/ledger"
+	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
@@ -62,6 +64,9 @@ const (
 	// approvalTimeout bounds how long a manual gate waits for an operator.
 	approvalTimeout = 15 * time.Minute
 )
+
+// ClientSource is the metrics source of what the load generator sees.
+const ClientSource = "client"
 
 // ErrInterrupted is returned when the run was stopped by its context
 // (Ctrl-C, SIGTERM) after the safe abort finished.
@@ -109,10 +114,11 @@ type drill struct {
 	recentMu sync.Mutex
 	recent   map[string]map[string][]metrics.Window
 
-	load       *loadGen
-	loadCancel context.CancelFunc
-	ledger     *ledger.Writer
-	faults     *faultSet
+	load        *load.Generator
+	loadCancel  context.CancelFunc
+	loadStopped bool // stopLoad ran and journaled load.stop
+	ledger      *ledger.Writer
+	faults      *faultSet
 
 	approvals     <-chan string
 	approvalsOnce sync.Once
@@ -501,6 +507,9 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	return inst, nil
 }
 
+// placeholderRE matches a ${…} placeholder in a service's environment.
+var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+
 // resolveFor substitutes ${services.X.url} and ${databases.X.url} in the
 // environment of service caller. A service's URL is the entry point of X's
 // router reserved for that caller, so a partition can cut caller off from
@@ -547,12 +556,12 @@ func (d *drill) startLoad(ctx context.Context) {
 		panic(err) // the run dir was just created; failing here is a bug
 	}
 	d.ledger = lw
-	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, lw)
+	d.load = load.New(d.sc, d.routerURL[d.sc.Load.Target], d.client, lw)
 	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
 	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
 	maxDur := d.maxDuration()
-	d.goSafe(lctx, "load generator", func() { d.load.run(lctx, maxDur) })
+	d.goSafe(lctx, "load generator", func() { d.load.Run(lctx, maxDur) })
 }
 
 // maxDuration is a hard upper bound on the drill's load: request loops are
@@ -991,7 +1000,7 @@ func (d *drill) markExposure(t time.Time) {
 	if d.exposure == nil || t.Before(*d.exposure) {
 		d.exposure = &t
 		if d.load != nil {
-			d.load.markExposure(t)
+			d.load.MarkExposure(t)
 		}
 		d.j.RecordAt(t, journal.Exposure, "note", "T0: first bad-release or fault exposure")
 	}

@@ -154,13 +154,14 @@ func (d *drill) stopLoad() {
 		return
 	}
 	d.loadCancel()
-	d.load.wait()
+	d.load.Wait()
 	if d.ledger != nil {
 		_ = d.ledger.Close()
 	}
-	if d.load.stoppedAt.IsZero() {
-		d.load.stoppedAt = time.Now()
-		d.j.Record(journal.LoadStop, "requests", d.load.counts.total.Load(), "failed", d.load.counts.failed.Load())
+	if !d.loadStopped {
+		d.loadStopped = true
+		total, failed := d.load.Counts()
+		d.j.Record(journal.LoadStop, "requests", total, "failed", failed)
 	}
 }
 
@@ -268,7 +269,7 @@ func (d *drill) report() *reports.Report {
 		rep.RecoverySeconds = &v
 	}
 	if d.load != nil {
-		rep.Requests = d.load.requests(d.baseline.ErrorRate())
+		rep.Requests = d.load.Requests(d.baseline.ErrorRate())
 	}
 	if d.ledgerRes != nil {
 		r := d.ledgerRes

@@ -1,6 +1,7 @@
-package harness
+package load
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -24,12 +25,9 @@ import (
 // the ledger transport; the transport strips it before the request leaves.
 const requestHeader = "X-Drill-Load-Request"
 
-// ClientSource is the metrics source of what the load generator sees.
-const ClientSource = "client"
-
-// loadGen drives vegeta at the load target's router and records every
+// Generator drives vegeta at the load target's router and records every
 // result into the client recorder. Nothing per request is kept in memory.
-type loadGen struct {
+type Generator struct {
 	sc       *scenarios.Scenario
 	baseURL  string
 	rec      *metrics.Recorder
@@ -48,12 +46,13 @@ type loadGen struct {
 	// warmed up or during a failed steady-state attempt are not its blast
 	// radius. A result is attributed by when its request was sent, so a
 	// request in flight across T0 counts as before.
-	exposure  atomic.Int64
-	exposed   struct{ total, failed atomic.Int64 }
-	started   time.Time
-	stoppedAt time.Time
+	exposure atomic.Int64
+	exposed  struct{ total, failed atomic.Int64 }
+	started  time.Time
 }
 
+// loadRequest is one of the scenario's requests, its templates parsed,
+// with the ledger key and columns when its writes are tracked.
 type loadRequest struct {
 	spec          *scenarios.Request
 	path, body    template
@@ -63,8 +62,11 @@ type loadRequest struct {
 	ledgerColumns []string
 }
 
-func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, lw *ledger.Writer) *loadGen {
-	g := &loadGen{sc: sc, baseURL: strings.TrimRight(baseURL, "/"), rec: rec, ledger: lw, done: make(chan struct{})}
+// New prepares the scenario's load against baseURL: every result goes to
+// rec, and the writes it acknowledges to lw. The requests' placeholders
+// draw from a stream seeded by the scenario's seed. Run starts it.
+func New(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, lw *ledger.Writer) *Generator {
+	g := &Generator{sc: sc, baseURL: strings.TrimRight(baseURL, "/"), rec: rec, ledger: lw, done: make(chan struct{})}
 	g.rc.rng = rand.New(rand.NewPCG(uint64(sc.Seed), 0x10ad))
 	var cols []string
 	if sc.Verify.Data.Ledger != nil {
@@ -109,14 +111,14 @@ func newLoadGen(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, l
 
 // ledgerTransport sends the load's requests through next and records the
 // writes they acknowledge in the ledger.
-func (g *loadGen) ledgerTransport(next http.RoundTripper) *ledger.Transport {
+func (g *Generator) ledgerTransport(next http.RoundTripper) *ledger.Transport {
 	return &ledger.Transport{Ledger: g.ledger, Next: next, Mark: requestHeader, Track: g.track}
 }
 
 // track maps the request index the targeter marked a request with to the
 // ledger key field and columns of that request; key "" when the request is
 // not tracked or the mark is not an index.
-func (g *loadGen) track(mark string) (key string, columns []string) {
+func (g *Generator) track(mark string) (key string, columns []string) {
 	idx, err := strconv.Atoi(mark)
 	if err != nil || idx < 0 || idx >= len(g.reqs) {
 		return "", nil
@@ -133,7 +135,7 @@ func peakRate(l scenarios.LoadSpec) float64 {
 
 // targeter picks a request by weight from the seeded stream and renders
 // its placeholders.
-func (g *loadGen) targeter(t *vegeta.Target) error {
+func (g *Generator) targeter(t *vegeta.Target) error {
 	g.mu.Lock()
 	g.rc.seq++
 	pick := g.rc.rng.IntN(g.total)
@@ -168,16 +170,16 @@ func (g *loadGen) targeter(t *vegeta.Target) error {
 		hdr.Set("Content-Type", "application/json")
 	}
 	hdr.Set(requestHeader, strconv.Itoa(idx))
-	t.Method = firstNonEmpty(lr.spec.Method, http.MethodGet)
+	t.Method = cmp.Or(lr.spec.Method, http.MethodGet)
 	t.URL = g.baseURL + path
 	t.Body = []byte(body)
 	t.Header = hdr
 	return nil
 }
 
-// run attacks until ctx ends or maxDuration passes (a hard bound: load
+// Run attacks until ctx ends or maxDuration passes (a hard bound: load
 // never outlives its drill). It returns when every in-flight request ended.
-func (g *loadGen) run(ctx context.Context, maxDuration time.Duration) {
+func (g *Generator) Run(ctx context.Context, maxDuration time.Duration) {
 	defer close(g.done)
 	var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: g.sc.Load.Rate.Freq, Per: g.sc.Load.Rate.Per}
 	if r := g.sc.Load.Ramp; r != nil {
@@ -205,10 +207,10 @@ func (g *loadGen) run(ctx context.Context, maxDuration time.Duration) {
 	}
 }
 
-// requests is the report's count of the load. The blast radius is the
+// Requests is the report's count of the load. The blast radius is the
 // failures above the baseline rate among the requests sent at or after T0
 // only; what came before is counted as excluded, with the reason.
-func (g *loadGen) requests(baselineRate float64) reports.Requests {
+func (g *Generator) Requests(baselineRate float64) reports.Requests {
 	total, failed := g.counts.total.Load(), g.counts.failed.Load()
 	et, ef := g.exposed.total.Load(), g.exposed.failed.Load()
 	excess := int64(float64(ef) - baselineRate*float64(et) + 0.5)
@@ -223,9 +225,15 @@ func (g *loadGen) requests(baselineRate float64) reports.Requests {
 	return q
 }
 
-// markExposure sets T0 for the exposed counts, keeping the earliest mark
+// Counts is how many requests the load sent so far, and how many of them
+// failed.
+func (g *Generator) Counts() (total, failed int64) {
+	return g.counts.total.Load(), g.counts.failed.Load()
+}
+
+// MarkExposure sets T0 for the exposed counts, keeping the earliest mark
 // as the drill does (a fault and a step may race to mark it).
-func (g *loadGen) markExposure(t time.Time) {
+func (g *Generator) MarkExposure(t time.Time) {
 	n := t.UnixNano()
 	for {
 		cur := g.exposure.Load()
@@ -235,8 +243,8 @@ func (g *loadGen) markExposure(t time.Time) {
 	}
 }
 
-// wait blocks until run returned.
-func (g *loadGen) wait() { <-g.done }
+// Wait blocks until Run returned.
+func (g *Generator) Wait() { <-g.done }
 
 // rampPacer raises the rate linearly from `from` to `to` over `over`, then
 // holds `to`.

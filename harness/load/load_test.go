@@ -1,4 +1,4 @@
-package harness
+package load
 
 import (
 	"bufio"
@@ -71,7 +71,7 @@ func TestLedgerTransport(t *testing.T) {
 		name string
 		// answer serves the request; nil means the server is gone.
 		answer     http.HandlerFunc
-		target     func(g *loadGen, url string) *vegeta.Target
+		target     func(g *Generator, url string) *vegeta.Target
 		wantStatus string // the ledger entry's status; "" for none
 		wantErr    bool
 		wantProb   bool
@@ -92,16 +92,16 @@ func TestLedgerTransport(t *testing.T) {
 			}
 		}, wantStatus: ledger.Indeterminate, wantErr: true},
 		{name: "server gone is indeterminate", answer: nil, wantStatus: ledger.Indeterminate, wantErr: true},
-		{name: "untracked request writes nothing", answer: status(201), target: func(g *loadGen, url string) *vegeta.Target {
+		{name: "untracked request writes nothing", answer: status(201), target: func(g *Generator, url string) *vegeta.Target {
 			return &vegeta.Target{Method: http.MethodGet, URL: url + "/orders/x", Header: http.Header{requestHeader: {"1"}}}
 		}},
-		{name: "out of range index passes through", answer: status(201), target: func(g *loadGen, url string) *vegeta.Target {
+		{name: "out of range index passes through", answer: status(201), target: func(g *Generator, url string) *vegeta.Target {
 			return &vegeta.Target{Method: http.MethodPost, URL: url + "/orders", Body: []byte(`{"client_ref":"r"}`), Header: http.Header{requestHeader: {"9"}}}
 		}},
-		{name: "garbled index passes through", answer: status(201), target: func(g *loadGen, url string) *vegeta.Target {
+		{name: "garbled index passes through", answer: status(201), target: func(g *Generator, url string) *vegeta.Target {
 			return &vegeta.Target{Method: http.MethodPost, URL: url + "/orders", Body: []byte(`{"client_ref":"r"}`), Header: http.Header{requestHeader: {"zero"}}}
 		}},
-		{name: "tracked request without a JSON body is a problem, not an entry", answer: status(201), target: func(g *loadGen, url string) *vegeta.Target {
+		{name: "tracked request without a JSON body is a problem, not an entry", answer: status(201), target: func(g *Generator, url string) *vegeta.Target {
 			return &vegeta.Target{Method: http.MethodPost, URL: url + "/orders", Body: []byte(`client_ref=r`), Header: http.Header{requestHeader: {"0"}}}
 		}, wantProb: true},
 	}
@@ -126,7 +126,7 @@ func TestLedgerTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := newLoadGen(ordersLoad(0), srv.URL, metrics.NewRecorder(ClientSource), lw)
+			g := New(ordersLoad(0), srv.URL, metrics.NewRecorder("client"), lw)
 			var tgt *vegeta.Target
 			if tt.target != nil {
 				tgt = tt.target(g, srv.URL)
@@ -207,7 +207,7 @@ func TestTargeterFollowsTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lw.Close()
-	g := newLoadGen(ordersLoad(1000), "http://127.0.0.1:1/", metrics.NewRecorder(ClientSource), lw)
+	g := New(ordersLoad(1000), "http://127.0.0.1:1/", metrics.NewRecorder("client"), lw)
 	for i := range 20 {
 		var tgt vegeta.Target
 		if err := g.targeter(&tgt); err != nil {
