@@ -3,80 +3,16 @@ package harness
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
-
-// invariantTimeout bounds one probe: a probe that outlives the analysis
-// interval would stall the judge, and a probe stuck on a lock must not
-// hang the drill.
-const invariantTimeout = 2 * time.Second
-
-// probeInvariant runs an invariant's SQL and returns its single numeric
-// result. A query that returns no row, more than one column, NULL or a
-// non-number is an error: an invariant that cannot be read must not pass.
-func probeInvariant(ctx context.Context, db *sql.DB, inv *scenarios.Invariant) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, invariantTimeout)
-	defer cancel()
-	rows, err := db.QueryContext(ctx, inv.SQL)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return 0, err
-	}
-	if len(cols) != 1 {
-		return 0, fmt.Errorf("the query returns %d columns; it must return one number", len(cols))
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		return 0, errors.New("the query returned no row; it must return one number")
-	}
-	var v any
-	if err := rows.Scan(&v); err != nil {
-		return 0, err
-	}
-	f, err := number(v)
-	if err != nil {
-		return 0, err
-	}
-	return f, rows.Close()
-}
-
-// number converts a scanned SQL value to a float64.
-func number(v any) (float64, error) {
-	switch x := v.(type) {
-	case int64:
-		return float64(x), nil
-	case float64:
-		return x, nil
-	case bool:
-		if x {
-			return 1, nil
-		}
-		return 0, nil
-	case []byte:
-		return strconv.ParseFloat(strings.TrimSpace(string(x)), 64)
-	case string:
-		return strconv.ParseFloat(strings.TrimSpace(x), 64)
-	case nil:
-		return 0, errors.New("the query returned NULL; it must return a number (wrap it in COALESCE)")
-	}
-	return 0, fmt.Errorf("the query returned %T; it must return a number", v)
-}
 
 // invariantProbes runs the invariant:NAME metrics of the analysis once per
 // interval, each on its own database handle (one connection per database,
@@ -110,7 +46,7 @@ func (d *drill) newInvariantProbes() (*invariantProbes, error) {
 		if p.dbs[inv.Database] != nil {
 			continue
 		}
-		db, err := openDB(d.dbs[inv.Database])
+		db, err := dbcheck.OpenDB(d.dbs[inv.Database])
 		if err != nil {
 			p.close()
 			return nil, err
@@ -130,7 +66,7 @@ func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]judg
 	}
 	out := map[string]judge.SidePair{}
 	for _, inv := range p.invs {
-		v, err := probeInvariant(ctx, p.dbs[inv.Database], inv)
+		v, err := dbcheck.ProbeInvariant(ctx, p.dbs[inv.Database], inv)
 		metric := scenarios.InvariantPrefix + inv.Name
 		if err != nil {
 			// No value: the judge's on_no_data policy decides, and the
@@ -159,9 +95,9 @@ func (d *drill) checkInvariants(ctx context.Context) []reports.Invariant {
 	var out []reports.Invariant
 	for _, inv := range d.sc.Verify.Data.Invariants {
 		r := reports.Invariant{Name: inv.Name, Expect: inv.Expect}
-		db, err := openDB(d.dbs[inv.Database])
+		db, err := dbcheck.OpenDB(d.dbs[inv.Database])
 		if err == nil {
-			r.Value, err = probeInvariant(ctx, db, inv)
+			r.Value, err = dbcheck.ProbeInvariant(ctx, db, inv)
 			db.Close()
 		}
 		if err != nil {

@@ -2,7 +2,9 @@ package harness
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"os"
@@ -20,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/scenarios"
@@ -43,7 +47,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	// The keys are made again from their seed wherever they are needed:
 	// a million of them kept in a slice would be 70 MiB of the heap that
 	// the peak-heap metric should not count.
-	ledger := benchLedger(b)
+	ledgerPath := benchLedger(b)
 	// testing calls a sub-benchmark's function again for a larger b.N:
 	// the databases are set up once, by the first call.
 	var lite, pg *provider.DatabaseHandle
@@ -58,7 +62,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 			benchInsertSQLite(sb, h)
 			lite = h
 		}
-		benchCheck(sb, lite, ledger)
+		benchCheck(sb, lite, ledgerPath)
 	})
 	b.Run("postgres", func(sb *testing.B) {
 		if pg == nil {
@@ -67,13 +71,13 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 			benchInsertPostgres(sb, h)
 			pg = h
 		}
-		benchCheck(sb, pg, ledger)
+		benchCheck(sb, pg, ledgerPath)
 	})
 }
 
-// benchCheck times checkLedger over the prepared database and ledger,
+// benchCheck times ledger.Check over the prepared database and ledger,
 // each time on a database handle of its own as verifyData opens one.
-func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
+func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledgerPath string) {
 	b.Helper()
 	var peakHeap, peakRSS, baseRSS uint64
 	var elapsed, cpu time.Duration
@@ -81,7 +85,7 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		db, err := openDB(h)
+		db, err := dbcheck.OpenDB(h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -93,7 +97,7 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 		cpu0 := cpuTime()
 		b.StartTimer()
 		start := time.Now()
-		res, err := checkLedger(context.Background(), db, ordersSpec("orders"), ledger)
+		res, err := ledger.Check(context.Background(), db, ordersSpec("orders"), ledgerPath)
 		elapsed += time.Since(start)
 		b.StopTimer()
 		cpu += cpuTime() - cpu0
@@ -101,10 +105,10 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledger string) {
 		peakRSS = max(peakRSS, procStatus("VmHWM:"))
 		db.Close()
 		if err != nil {
-			b.Fatalf("checkLedger: %v", err)
+			b.Fatalf("ledger.Check: %v", err)
 		}
 		if want := (ledgerCounts{Acknowledged: benchWrites}); counts(res) != want {
-			b.Fatalf("checkLedger = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
+			b.Fatalf("ledger.Check = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
 		}
 		b.StartTimer()
 	}
@@ -191,10 +195,22 @@ func procStatus(field string) uint64 {
 func benchKeys(yield func(int, string) bool) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range benchWrites {
-		if !yield(i, uuid4(r)) {
+		if !yield(i, benchUUID(r)) {
 			return
 		}
 	}
+}
+
+// benchUUID draws a version-4 UUID from r, as the load generator renders
+// ${uuid} from its seeded stream (package load's uuid4).
+func benchUUID(r *rand.Rand) string {
+	var u [16]byte
+	for i := 0; i < 16; i += 8 {
+		binary.LittleEndian.PutUint64(u[i:], r.Uint64())
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 func benchSKU(i int) string { return "SKU-" + strconv.Itoa(i%97) }
@@ -204,16 +220,16 @@ func benchQty(i int) int    { return i%5 + 1 }
 func benchLedger(b *testing.B) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "ledger.jsonl")
-	lw, err := openLedger(path)
+	lw, err := ledger.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now().UnixMilli()
 	for i, k := range benchKeys {
-		lw.write(ledgerEntry{Key: k, Status: ledgerAcked, At: now,
+		lw.Write(ledger.Entry{Key: k, Status: ledger.Acked, At: now,
 			Columns: map[string]string{"sku": benchSKU(i), "qty": strconv.Itoa(benchQty(i))}})
 	}
-	if err := lw.close(); err != nil {
+	if err := lw.Close(); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -222,7 +238,7 @@ func benchLedger(b *testing.B) string {
 // benchMigrate migrates h to version 1 of the orders schema.
 func benchMigrate(b *testing.B, h *provider.DatabaseHandle, dir string) {
 	b.Helper()
-	if _, err := (migrator{db: h, dir: dir}).to(1); err != nil {
+	if _, err := (dbcheck.Migrator{DB: h, Dir: dir}).To(1); err != nil {
 		b.Fatalf("migrate orders to 1: %v", err)
 	}
 }
@@ -233,7 +249,7 @@ func benchMigrate(b *testing.B, h *provider.DatabaseHandle, dir string) {
 func benchInsertSQLite(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -268,7 +284,7 @@ func benchInsertSQLite(b *testing.B, h *provider.DatabaseHandle) {
 func benchInsertPostgres(b *testing.B, h *provider.DatabaseHandle) {
 	b.Helper()
 	start := time.Now()
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		b.Fatal(err)
 	}

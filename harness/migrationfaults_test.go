@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
@@ -35,7 +36,7 @@ func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, 
 	t.Cleanup(func() { j.Close() })
 	d := &drill{sc: sc, dbs: map[string]*provider.DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
 	d.faults = newFaultSet(d)
-	if _, err := d.migrator(svc).to(base); err != nil {
+	if _, err := d.migrator(svc).To(base); err != nil {
 		t.Fatalf("migrate to the baseline %d: %v", base, err)
 	}
 	if err := d.snapshotBaseline(context.Background()); err != nil {
@@ -73,7 +74,7 @@ func canaryMigration(t *testing.T, d *drill) error {
 	t.Helper()
 	svc := d.sc.Environment.Services[0]
 	err := d.migrate(context.Background(), svc, svc.Version("v2"), "migrate.canary")
-	if st, serr := d.migrator(svc).state(); serr == nil && st.Dirty {
+	if st, serr := d.migrator(svc).State(); serr == nil && st.Dirty {
 		d.upFailedAt = st.Version
 	}
 	return err
@@ -183,7 +184,7 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 		t.Errorf("down-failure effect %+v", e)
 	}
 	changed, detail, err := d.migrateToBaseline(context.Background())
-	var dirty *errDirty
+	var dirty *dbcheck.DirtyError
 	if !errors.As(err, &dirty) || changed || !strings.Contains(detail, "a down migration failed part-way") {
 		t.Errorf("second run: changed=%v %q %v, want the same refusal and no change", changed, detail, err)
 	}
@@ -248,7 +249,7 @@ func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
 	if !errors.As(err, &env) || !strings.Contains(err.Error(), "no_such_table") {
 		t.Fatalf("canary migration: %v, want an *provider.EnvError naming the table", err)
 	}
-	if st, serr := d.migrator(d.sc.Environment.Services[0]).state(); serr != nil || st != (MigrationState{Version: 2}) {
+	if st, serr := d.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st != (dbcheck.MigrationState{Version: 2}) {
 		t.Errorf("state %+v, %v, want still at clean 2", st, serr)
 	}
 }
@@ -268,7 +269,7 @@ func TestMigrationLockTimeoutOnSQLite(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "database is locked") {
 		t.Fatalf("canary migration: %v, want it to give up on the lock", err)
 	}
-	if st, serr := d.migrator(d.sc.Environment.Services[0]).state(); serr != nil || st.Version != 2 {
+	if st, serr := d.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st.Version != 2 {
 		t.Errorf("state %+v, %v after the lock timeout, want still at 2", st, serr)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/reports"
@@ -98,7 +100,7 @@ func readPlantedLedger(path string) (plantedLedger, error) {
 	var order []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var e ledgerEntry
+		var e ledger.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return out, err
 		}
@@ -106,7 +108,7 @@ func readPlantedLedger(path string) (plantedLedger, error) {
 			order = append(order, e.Key)
 		}
 		seen[e.Key]++
-		if e.Status != ledgerAcked {
+		if e.Status != ledger.Acked {
 			seen[e.Key] += 100 // never pick a key that was also indeterminate
 			continue
 		}
@@ -187,7 +189,7 @@ func runPlanted(t *testing.T, sc *scenarios.Scenario, cache, root, engine, plant
 				led.acked, led.withChannel, len(led.once))
 		}
 		h := dbs["ordersdb"]
-		db, err := openDB(h)
+		db, err := dbcheck.OpenDB(h)
 		if err != nil {
 			return err
 		}

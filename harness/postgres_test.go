@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/scenarios"
@@ -65,29 +67,29 @@ func pgColumns(t *testing.T, h *provider.DatabaseHandle, table string) []string 
 
 func TestMigratorOnPostgres(t *testing.T) {
 	_, h := newPostgres(t)
-	m := migrator{db: h, dir: ordersPGMigrations}
+	m := dbcheck.Migrator{DB: h, Dir: ordersPGMigrations}
 	steps := []struct {
 		name        string
 		to          uint
 		wantChanged bool
-		wantState   MigrationState
+		wantState   dbcheck.MigrationState
 		wantCols    int // columns of orders; 0: no table
 	}{
-		{"up to 1", 1, true, MigrationState{Version: 1}, 7},
-		{"up to 2 adds channel", 2, true, MigrationState{Version: 2}, 8},
-		{"2 again changes nothing", 2, false, MigrationState{Version: 2}, 8},
-		{"down to 1 drops channel", 1, true, MigrationState{Version: 1}, 7},
-		{"down to nothing", 0, true, MigrationState{None: true}, 0},
+		{"up to 1", 1, true, dbcheck.MigrationState{Version: 1}, 7},
+		{"up to 2 adds channel", 2, true, dbcheck.MigrationState{Version: 2}, 8},
+		{"2 again changes nothing", 2, false, dbcheck.MigrationState{Version: 2}, 8},
+		{"down to 1 drops channel", 1, true, dbcheck.MigrationState{Version: 1}, 7},
+		{"down to nothing", 0, true, dbcheck.MigrationState{None: true}, 0},
 	}
 	for _, st := range steps {
-		changed, err := m.to(st.to)
+		changed, err := m.To(st.to)
 		if err != nil {
 			t.Fatalf("%s: to(%d): %v", st.name, st.to, err)
 		}
 		if changed != st.wantChanged {
 			t.Errorf("%s: changed = %v, want %v", st.name, changed, st.wantChanged)
 		}
-		if got, err := m.state(); err != nil || got != st.wantState {
+		if got, err := m.State(); err != nil || got != st.wantState {
 			t.Errorf("%s: state = %+v, %v; want %+v", st.name, got, err, st.wantState)
 		}
 		if cols := pgColumns(t, h, "orders"); len(cols) != st.wantCols {
@@ -111,27 +113,27 @@ func TestMigratorOnPostgresFailedFileIsAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := migrator{db: h, dir: dir}
-	if _, err := m.to(2); err == nil {
+	m := dbcheck.Migrator{DB: h, Dir: dir}
+	if _, err := m.To(2); err == nil {
 		t.Fatal("to(2) with a broken migration succeeded")
 	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 2, Dirty: true}) {
+	if st, err := m.State(); err != nil || st != (dbcheck.MigrationState{Version: 2, Dirty: true}) {
 		t.Fatalf("state after the failure = %+v, %v; want 2 dirty", st, err)
 	}
 	if cols := pgColumns(t, h, "a"); len(cols) != 1 {
 		t.Errorf("columns of a = %v: the failed file left part of its DDL behind", cols)
 	}
-	if changed, err := m.to(1); err != nil || !changed {
+	if changed, err := m.To(1); err != nil || !changed {
 		t.Fatalf("to(1) from dirty 2: changed %v, %v", changed, err)
 	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 1}) {
+	if st, err := m.State(); err != nil || st != (dbcheck.MigrationState{Version: 1}) {
 		t.Errorf("state = %+v, %v; want 1 clean", st, err)
 	}
 }
 
 func TestCheckLedgerOnPostgres(t *testing.T) {
 	_, h := newPostgres(t)
-	if _, err := (migrator{db: h, dir: ordersPGMigrations}).to(1); err != nil {
+	if _, err := (dbcheck.Migrator{DB: h, Dir: ordersPGMigrations}).To(1); err != nil {
 		t.Fatal(err)
 	}
 	db := openSQL(t, h)
@@ -153,9 +155,9 @@ func TestCheckLedgerOnPostgres(t *testing.T) {
 	mustExec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00007'`)
 	mustExec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00510'`)
 	path := writeLedgerFile(t, orders, []order{{"never-answered", "SKU-X", 1}})
-	res, err := checkLedger(context.Background(), db, ordersSpec("orders"), path)
+	res, err := ledger.Check(context.Background(), db, ordersSpec("orders"), path)
 	if err != nil {
-		t.Fatalf("checkLedger: %v", err)
+		t.Fatalf("ledger.Check: %v", err)
 	}
 	want := ledgerCounts{Acknowledged: int64(len(orders)), Lost: 1, Changed: 1, Indeterminate: 1}
 	if got := counts(res); got != want {

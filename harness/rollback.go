@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/reports"
@@ -134,7 +135,7 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 		return false, "no schema to restore", nil
 	}
 	m := d.migrator(svc)
-	st, err := m.state()
+	st, err := m.State()
 	if err != nil {
 		return false, "", err
 	}
@@ -150,7 +151,7 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 			// (here or in an earlier run of this step). Forcing would
 			// record a version the schema is not at; a person must look.
 			return false, fmt.Sprintf("schema stuck at version %s: a down migration failed part-way; "+
-				"fix the schema by hand, then `migrate force` the version it is really at", st), &errDirty{st.Version}
+				"fix the schema by hand, then `migrate force` the version it is really at", st), &dbcheck.DirtyError{Version: st.Version}
 		}
 		note, err := d.cleanFailedUp(ctx, m, st.Version)
 		notes = append(notes, note)
@@ -159,10 +160,10 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 			return changed, strings.Join(notes, "; "), err
 		}
 	}
-	c, err := m.run(ctx, base.Migration)
+	c, err := m.Run(ctx, base.Migration)
 	changed = changed || c
 	if err != nil {
-		now, serr := m.state()
+		now, serr := m.State()
 		where := "unknown"
 		if serr == nil {
 			where = now.String()
@@ -181,27 +182,27 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 // the half-applied schema (an idempotent down, with IF EXISTS); otherwise
 // the schema is forced to the last clean version, and whatever v left
 // behind shows in the schema check.
-func (d *drill) cleanFailedUp(ctx context.Context, m migrator, v uint) (string, error) {
-	prev := m.prev(v)
+func (d *drill) cleanFailedUp(ctx context.Context, m dbcheck.Migrator, v uint) (string, error) {
+	prev := m.Prev(v)
 	// What the failed file left behind, for the review: the schema now
 	// against the one before the rollout.
 	var left []string
-	if before, ok := d.schema.before[m.db.Name]; ok {
-		if now, err := d.snapshot(ctx, m.db.Name); err == nil {
-			left = diffSchema(before, now)
+	if before, ok := d.schema.before[m.DB.Name]; ok {
+		if now, err := d.snapshot(ctx, m.DB.Name); err == nil {
+			left = dbcheck.Diff(before, now)
 		}
 	}
 	d.j.Record(journal.MigrateDirty, "version", v, "last_clean", prev, "left_behind", left)
-	if err := m.force(int(v)); err != nil {
+	if err := m.Force(int(v)); err != nil {
 		return "", err
 	}
-	_, downErr := m.run(ctx, uint(max(prev, 0)))
+	_, downErr := m.Run(ctx, uint(max(prev, 0)))
 	if downErr == nil {
 		d.j.Record(journal.MigrateDirtyCleaned, "version", v, "detail", "the down migration ran on the half-applied schema")
 		return fmt.Sprintf("dirty at %d: ran its down migration over the half-applied schema", v), nil
 	}
 	d.j.Record(journal.MigrateDirtyDownFailed, "version", v, "error", downErr.Error())
-	if err := m.force(prev); err != nil {
+	if err := m.Force(prev); err != nil {
 		return fmt.Sprintf("dirty at %d: its down migration failed (%v)", v, downErr), err
 	}
 	return fmt.Sprintf("dirty at %d: its down migration failed on the half-applied schema (%v); forced to %d, the last clean version", v, downErr, prev), nil

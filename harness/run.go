@@ -18,13 +18,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/ledger"
+	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
@@ -64,6 +68,9 @@ const (
 	// approvalTimeout bounds how long a manual gate waits for an operator.
 	approvalTimeout = 15 * time.Minute
 )
+
+// ClientSource is the metrics source of what the load generator sees.
+const ClientSource = "client"
 
 // ErrInterrupted is returned when the run was stopped by its context
 // (Ctrl-C, SIGTERM) after the safe abort finished.
@@ -111,10 +118,11 @@ type drill struct {
 	recentMu sync.Mutex
 	recent   map[string]map[string][]metrics.Window
 
-	load       *loadGen
-	loadCancel context.CancelFunc
-	ledger     *ledgerWriter
-	faults     *faultSet
+	load        *load.Generator
+	loadCancel  context.CancelFunc
+	loadStopped bool // stopLoad ran and journaled load.stop
+	ledger      *ledger.Writer
+	faults      *faultSet
 
 	approvals     <-chan string
 	approvalsOnce sync.Once
@@ -136,7 +144,7 @@ type drill struct {
 	rbSteps         []reports.Step
 	rbRerun         []reports.Step
 	rbIdempotent    bool
-	ledgerRes       *LedgerResult
+	ledgerRes       *ledger.Result
 	migPoints       map[string]*migrationPoint // guarded by mu
 	// upFailedAt is the version whose up migration failed in this drill:
 	// the one dirty state the rollback may force past.
@@ -423,7 +431,7 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	m := d.migrator(s)
 	d.j.Record(event+".start", "service", s.Name, "database", s.Database, "to", v.Migration)
 	d.say("migrating %s to %d", s.Database, v.Migration)
-	changed, err := m.run(ctx, v.Migration)
+	changed, err := m.Run(ctx, v.Migration)
 	if err != nil {
 		d.j.Record(event+".failed", "error", err.Error())
 		var env *provider.EnvError
@@ -436,7 +444,7 @@ func (d *drill) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.
 	return nil
 }
 
-func (d *drill) migrator(s *scenarios.Service) migrator {
+func (d *drill) migrator(s *scenarios.Service) dbcheck.Migrator {
 	dir := s.Migrations
 	if !filepath.IsAbs(dir) {
 		for _, base := range baseDirs(d.sc.Path) {
@@ -452,7 +460,7 @@ func (d *drill) migrator(s *scenarios.Service) migrator {
 	if h != nil && fileExists(filepath.Join(dir, h.Engine)) {
 		dir = filepath.Join(dir, h.Engine)
 	}
-	return migrator{db: h, dir: dir, faults: func() []injectors.MigrationFault {
+	return dbcheck.Migrator{DB: h, Dir: dir, Faults: func() []injectors.MigrationFault {
 		d.mu.Lock()
 		p := d.migPoints[s.Database]
 		d.mu.Unlock()
@@ -507,6 +515,9 @@ func (d *drill) startInstance(ctx context.Context, s *scenarios.Service, v *scen
 	return inst, nil
 }
 
+// placeholderRE matches a ${…} placeholder in a service's environment.
+var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+
 // resolveFor substitutes ${services.X.url} and ${databases.X.url} in the
 // environment of service caller. A service's URL is the entry point of X's
 // router reserved for that caller, so a partition can cut caller off from
@@ -548,17 +559,17 @@ func (d *drill) resolveFor(caller, s string) (string, error) {
 func (d *drill) startLoad(ctx context.Context) {
 	lctx, cancel := context.WithCancel(ctx)
 	d.loadCancel = cancel
-	ledger, err := openLedger(filepath.Join(d.runDir, "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
 	if err != nil {
 		panic(err) // the run dir was just created; failing here is a bug
 	}
-	d.ledger = ledger
-	d.load = newLoadGen(d.sc, d.routerURL[d.sc.Load.Target], d.client, ledger)
+	d.ledger = lw
+	d.load = load.New(d.sc, d.routerURL[d.sc.Load.Target], d.client, lw)
 	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
 	d.heart = startHeartbeat(ctx)
 	d.nextCut = time.Now()
 	maxDur := d.maxDuration()
-	d.goSafe(lctx, "load generator", func() { d.load.run(lctx, maxDur) })
+	d.goSafe(lctx, "load generator", func() { d.load.Run(lctx, maxDur) })
 }
 
 // maxDuration is a hard upper bound on the drill's load: request loops are
@@ -657,7 +668,7 @@ func (d *drill) tick(ctx context.Context) (map[string]map[string]metrics.Window,
 		out[rec.Source()] = m
 	}
 	if d.ledger != nil {
-		d.ledger.flush()
+		d.ledger.Flush()
 	}
 	// cpu and rss of every live instance, for judges (judge.Interval.Extra) and
 	// the report's "resources:<service>" series.
@@ -899,13 +910,13 @@ func (d *drill) rollout(ctx context.Context) (*judge.Decision, error) {
 			// A failed migration is a failed canary, caught before it took
 			// any traffic: roll back (through the dirty state it left).
 			ev := map[string]any{"migration": to.Migration, "error": err.Error()}
-			if st, serr := d.migrator(svc).state(); serr == nil {
+			if st, serr := d.migrator(svc).State(); serr == nil {
 				ev["schema_version"] = st.String()
 				if st.Dirty {
 					d.upFailedAt = st.Version
 				}
 			}
-			return &judge.Decision{Verdict: judge.Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, migrationErrSummary(err)), Evidence: ev}, nil
+			return &judge.Decision{Verdict: judge.Rollback, Reason: fmt.Sprintf("the canary's migration to %d failed: %s", to.Migration, dbcheck.MigrationCause(err)), Evidence: ev}, nil
 		}
 	}
 	rec.Declare(to.Name)
@@ -1002,7 +1013,7 @@ func (d *drill) markExposure(t time.Time) {
 	if d.exposure == nil || t.Before(*d.exposure) {
 		d.exposure = &t
 		if d.load != nil {
-			d.load.markExposure(t)
+			d.load.MarkExposure(t)
 		}
 		d.j.RecordAt(t, journal.Exposure, "note", "T0: first bad-release or fault exposure")
 	}

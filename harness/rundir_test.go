@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -39,11 +40,11 @@ func TestRunFilesArePrivate(t *testing.T) {
 	if err := reports.Write(dir, &reports.Report{SchemaVersion: reports.SchemaVersion, Scenario: "modes"}); err != nil {
 		t.Fatal(err)
 	}
-	lw, err := openLedger(filepath.Join(dir, "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lw.close(); err != nil {
+	if err := lw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, reports.FileName): 0o600, filepath.Join(dir, "ledger.jsonl"): 0o600} {

@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/provider"
 )
+
+// The tests of dbcheck's schema snapshots that run on every engine live
+// here, not in package dbcheck: PostgreSQL is started through the process
+// provider, which is the root package's.
 
 // schemaEngine is one database engine the schema tests run on.
 type schemaEngine struct {
@@ -17,25 +22,22 @@ type schemaEngine struct {
 	migrations string // the orders fixture's migrations for this engine
 }
 
-// schemaEngines are the engines snapshotSchema supports, each started for
-// real (PostgreSQL skips when its binaries are missing).
+// schemaEngines are the engines dbcheck.Snapshot supports, each started
+// for real (PostgreSQL skips when its binaries are missing).
 var schemaEngines = []schemaEngine{
 	{"sqlite", newSQLite, ordersMigrations},
 	{"postgres", func(t *testing.T) *provider.DatabaseHandle { _, h := newPostgres(t); return h }, ordersPGMigrations},
 }
 
 // snap snapshots db or fails the test.
-func snap(t *testing.T, db *sql.DB, engine string) Schema {
+func snap(t *testing.T, db *sql.DB, engine string) dbcheck.Schema {
 	t.Helper()
-	s, err := snapshotSchema(context.Background(), db, engine)
+	s, err := dbcheck.Snapshot(context.Background(), db, engine)
 	if err != nil {
-		t.Fatalf("snapshotSchema: %v", err)
+		t.Fatalf("Snapshot: %v", err)
 	}
 	return s
 }
-
-// sameLines compares two line lists, nil and empty alike.
-func sameLines(got, want []string) bool { return slices.Equal(got, want) || len(got)+len(want) == 0 }
 
 // TestSchemaMigrateRoundTrip: migrating orders up to 2 and back to 1
 // restores a schema equal to version 1's, and 2 differs from 1 by exactly
@@ -75,11 +77,11 @@ func TestSchemaMigrateRoundTrip(t *testing.T) {
 	for _, e := range schemaEngines {
 		t.Run(e.name, func(t *testing.T) {
 			h := e.start(t)
-			m := migrator{db: h, dir: e.migrations}
+			m := dbcheck.Migrator{DB: h, Dir: e.migrations}
 			db := openSQL(t, h)
-			var s []Schema
+			var s []dbcheck.Schema
 			for _, v := range []uint{1, 2, 1} {
-				if _, err := m.to(v); err != nil {
+				if _, err := m.To(v); err != nil {
 					t.Fatalf("migrate to %d: %v", v, err)
 				}
 				s = append(s, snap(t, db, h.Engine))
@@ -87,13 +89,13 @@ func TestSchemaMigrateRoundTrip(t *testing.T) {
 			if !slices.Equal(s[0].Lines, wantV1[e.name]) {
 				t.Errorf("version 1 schema:\n%s\nwant:\n%s", strings.Join(s[0].Lines, "\n"), strings.Join(wantV1[e.name], "\n"))
 			}
-			if d := diffSchema(s[0], s[1]); !slices.Equal(d, []string{"+ column orders.channel text null"}) {
+			if d := dbcheck.Diff(s[0], s[1]); !slices.Equal(d, []string{"+ column orders.channel text null"}) {
 				t.Errorf("diff 1 → 2 = %q, want only the added channel column", d)
 			}
-			if d := diffSchema(s[1], s[2]); !slices.Equal(d, []string{"- column orders.channel text null"}) {
+			if d := dbcheck.Diff(s[1], s[2]); !slices.Equal(d, []string{"- column orders.channel text null"}) {
 				t.Errorf("diff 2 → 1 = %q, want only the dropped channel column", d)
 			}
-			if d := diffSchema(s[0], s[2]); len(d) != 0 {
+			if d := dbcheck.Diff(s[0], s[2]); len(d) != 0 {
 				t.Errorf("version 1 after a round trip through 2 differs from version 1: %q", d)
 			}
 		})
@@ -104,7 +106,7 @@ func TestSchemaMigrateRoundTrip(t *testing.T) {
 // base schema first, then a snapshot, change, and another snapshot.
 type schemaChange struct {
 	before, change string
-	want           []string // diffSchema of the two snapshots
+	want           []string // Diff of the two snapshots
 }
 
 // TestSchemaDetectsChanges: each kind of change shows as exactly the facts
@@ -227,7 +229,7 @@ func TestSchemaDetectsChanges(t *testing.T) {
 					}
 					before := snap(t, db, e.name)
 					mustExec(t, db, ch.change)
-					if d := diffSchema(before, snap(t, db, e.name)); !slices.Equal(d, ch.want) {
+					if d := dbcheck.Diff(before, snap(t, db, e.name)); !slices.Equal(d, ch.want) {
 						t.Errorf("diff = %q\nwant   %q", d, ch.want)
 					}
 				})
@@ -243,62 +245,21 @@ func TestSchemaIgnoresMigrationsTable(t *testing.T) {
 	for _, e := range schemaEngines {
 		t.Run(e.name, func(t *testing.T) {
 			h := e.start(t)
-			if _, err := (migrator{db: h, dir: e.migrations}).to(1); err != nil {
+			if _, err := (dbcheck.Migrator{DB: h, Dir: e.migrations}).To(1); err != nil {
 				t.Fatal(err)
 			}
 			db := openSQL(t, h)
 			before := snap(t, db, h.Engine)
 			for _, l := range before.Lines {
-				if strings.Contains(l, migrationsTable) {
-					t.Errorf("snapshot line %q mentions %s", l, migrationsTable)
+				if strings.Contains(l, "schema_migrations") {
+					t.Errorf("snapshot line %q mentions schema_migrations", l)
 				}
 			}
 			mustExec(t, db, `UPDATE schema_migrations SET version = 42, dirty = true`)
 			mustExec(t, db, `CREATE INDEX schema_migrations_dirty ON schema_migrations (dirty)`)
-			if d := diffSchema(before, snap(t, db, h.Engine)); len(d) != 0 {
+			if d := dbcheck.Diff(before, snap(t, db, h.Engine)); len(d) != 0 {
 				t.Errorf("changing schema_migrations changed the snapshot: %q", d)
 			}
 		})
-	}
-}
-
-// TestSchemaSQLiteChecks: CHECK constraints are found in CREATE TABLE text
-// whatever its formatting, and parentheses, commas and the word CHECK in
-// strings, quoted names, types and comments do not confuse the tokenizer.
-func TestSchemaSQLiteChecks(t *testing.T) {
-	for _, c := range []struct{ sql, want string }{
-		{`CREATE TABLE t (a INT)`, ""},
-		{`CREATE TABLE t (a INT CHECK(a>0))`, "check (a>0) on t"},
-		{"CREATE TABLE t (\n  a INT\n    check (\n a   >  0 ) ,\n b TEXT)", "check (a > 0) on t"},
-		{`CREATE TABLE t (a NUMERIC(10, 2), b TEXT DEFAULT 'CHECK (x)', CONSTRAINT "b ok" CHECK (b <> ')' AND length(b) < 5))`,
-			`constraint "b ok" check (b <> ')' AND length(b) < 5) on t`},
-		{"CREATE TABLE t (a INT, -- CHECK (a < 0)\n /* check (a) */ [check] INT, CHECK (a IN (1, 2)), CHECK ([check] > a))",
-			"check (a IN (1, 2)) on t|check ([check] > a) on t"},
-		{`CREATE TABLE "we""ird (" (a TEXT CHECK (a = 'it''s'))`, `check (a = 'it''s') on t`},
-	} {
-		if got := strings.Join(sqliteChecks("t", c.sql), "|"); got != c.want {
-			t.Errorf("sqliteChecks(%q) = %q, want %q", c.sql, got, c.want)
-		}
-	}
-}
-
-// TestSchemaDiff: diffSchema's order and multiset semantics, without a
-// database.
-func TestSchemaDiff(t *testing.T) {
-	s := func(l ...string) Schema { return Schema{Lines: l} }
-	for _, c := range []struct {
-		before, after Schema
-		want          []string
-	}{
-		{s(), s(), nil},
-		{s("table a", "column a.x int null"), s("column a.x int null", "table a"), nil},
-		{s("table a"), s(), []string{"- table a"}},
-		{s("column a.x int null", "table a"), s("column a.x int not null", "table a", "table b"),
-			[]string{"+ column a.x int not null", "- column a.x int null", "+ table b"}},
-		{s("check (x > 0) on t", "check (x > 0) on t"), s("check (x > 0) on t"), []string{"- check (x > 0) on t"}},
-	} {
-		if got := diffSchema(c.before, c.after); !sameLines(got, c.want) {
-			t.Errorf("diffSchema(%q, %q) = %q, want %q", c.before.Lines, c.after.Lines, got, c.want)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
@@ -13,7 +14,7 @@ import (
 // schemaCheck is what the drill knows of the schema: the snapshots taken
 // before the rollout, and the verdict after the rollback.
 type schemaCheck struct {
-	before   map[string]Schema // per database, after the baseline migration
+	before   map[string]dbcheck.Schema // per database, after the baseline migration
 	restored *bool
 	version  string
 	diff     []string
@@ -26,7 +27,7 @@ func (d *drill) snapshotBaseline(ctx context.Context) error {
 	if d.sc.Verify.Data.Schema != scenarios.SchemaBaseline {
 		return nil
 	}
-	d.schema.before = map[string]Schema{}
+	d.schema.before = map[string]dbcheck.Schema{}
 	for _, db := range d.sc.Environment.Databases {
 		s, err := d.snapshot(ctx, db.Name)
 		if err != nil {
@@ -38,14 +39,14 @@ func (d *drill) snapshotBaseline(ctx context.Context) error {
 	return nil
 }
 
-func (d *drill) snapshot(ctx context.Context, name string) (Schema, error) {
+func (d *drill) snapshot(ctx context.Context, name string) (dbcheck.Schema, error) {
 	h := d.dbs[name]
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
-		return Schema{}, err
+		return dbcheck.Schema{}, err
 	}
 	defer db.Close()
-	return snapshotSchema(ctx, db, h.Engine)
+	return dbcheck.Snapshot(ctx, db, h.Engine)
 }
 
 // checkSchema decides whether the rollback restored the schema. The
@@ -66,7 +67,7 @@ func (d *drill) checkSchema(ctx context.Context) {
 	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
 	if svc != nil && svc.Database != "" && d.dbs[svc.Database] != nil && d.migratedUp {
 		base := svc.Version(svc.Baseline)
-		st, err := d.migrator(svc).state()
+		st, err := d.migrator(svc).State()
 		switch {
 		case err != nil:
 			restored = false
@@ -91,7 +92,7 @@ func (d *drill) checkSchema(ctx context.Context) {
 				why = append(why, fmt.Sprintf("schema snapshot of %s: %v", db.Name, err))
 				continue
 			}
-			for _, line := range diffSchema(d.schema.before[db.Name], after) {
+			for _, line := range dbcheck.Diff(d.schema.before[db.Name], after) {
 				if len(d.sc.Environment.Databases) > 1 {
 					line = line[:2] + db.Name + ": " + line[2:]
 				}
@@ -116,16 +117,4 @@ func (d *drill) checkSchema(ctx context.Context) {
 	for _, line := range d.schema.diff {
 		d.say("  %s", line)
 	}
-}
-
-// String renders the state as golang-migrate reports it: "2", "3 (dirty)"
-// or "none".
-func (s MigrationState) String() string {
-	switch {
-	case s.None:
-		return "none"
-	case s.Dirty:
-		return fmt.Sprintf("%d (dirty)", s.Version)
-	}
-	return fmt.Sprint(s.Version)
 }

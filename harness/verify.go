@@ -8,7 +8,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
@@ -125,13 +127,13 @@ func (d *drill) checkLedgerData(ctx context.Context) error {
 		return nil
 	}
 	h := d.dbs[spec.Database]
-	db, err := openDB(h)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	d.j.Record(journal.LedgerCheckStart, "database", spec.Database, "table", spec.Table)
-	res, err := checkLedger(ctx, db, spec, d.ledger.path)
+	res, err := ledger.Check(ctx, db, spec, d.ledger.Path())
 	if err != nil {
 		d.j.Record(journal.LedgerCheckFailed, "error", err.Error())
 		return fmt.Errorf("ledger check: %w", err)
@@ -153,13 +155,14 @@ func (d *drill) stopLoad() {
 		return
 	}
 	d.loadCancel()
-	d.load.wait()
+	d.load.Wait()
 	if d.ledger != nil {
-		_ = d.ledger.close()
+		_ = d.ledger.Close()
 	}
-	if d.load.stoppedAt.IsZero() {
-		d.load.stoppedAt = time.Now()
-		d.j.Record(journal.LoadStop, "requests", d.load.counts.total.Load(), "failed", d.load.counts.failed.Load())
+	if !d.loadStopped {
+		d.loadStopped = true
+		total, failed := d.load.Counts()
+		d.j.Record(journal.LoadStop, "requests", total, "failed", failed)
 	}
 }
 
@@ -267,7 +270,7 @@ func (d *drill) report() *reports.Report {
 		rep.RecoverySeconds = &v
 	}
 	if d.load != nil {
-		rep.Requests = d.load.requests(d.baseline.ErrorRate())
+		rep.Requests = d.load.Requests(d.baseline.ErrorRate())
 	}
 	if d.ledgerRes != nil {
 		r := d.ledgerRes

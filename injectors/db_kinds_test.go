@@ -12,14 +12,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/harness/tcpproxy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
 
 // dbEnv offers one database's proxy as the fault point "db".
-type dbEnv struct{ h *harness.DatabaseHandle }
+type dbEnv struct{ h *provider.DatabaseHandle }
 
 func (e dbEnv) HTTP(string) (injectors.HTTPPoint, error) {
 	return nil, errors.New("no routers in this test")
@@ -40,9 +41,9 @@ func (e dbEnv) Conn(target string) (injectors.ConnPoint, error) {
 
 // pgStart runs a real PostgreSQL with its proxy through the process
 // provider, as a drill does. It skips only when PostgreSQL is missing.
-func pgStart(t *testing.T) *harness.DatabaseHandle {
+func pgStart(t *testing.T) *provider.DatabaseHandle {
 	t.Helper()
-	if _, err := harness.FindPostgres(); err != nil {
+	if _, err := process.FindPostgres(); err != nil {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	tmp, err := os.MkdirTemp("", "drill-test-")
@@ -50,7 +51,7 @@ func pgStart(t *testing.T) *harness.DatabaseHandle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
-	prov, err := harness.NewProvider("process", harness.ProviderConfig{TempDir: tmp, RunDir: t.TempDir()})
+	prov, err := provider.New("process", provider.Config{TempDir: tmp, RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func pgStart(t *testing.T) *harness.DatabaseHandle {
 }
 
 // connect opens one pgx connection through the proxy.
-func pgConnect(t *testing.T, h *harness.DatabaseHandle) *pgx.Conn {
+func pgConnect(t *testing.T, h *provider.DatabaseHandle) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -99,7 +100,7 @@ func pgQueryTimes(t *testing.T, c *pgx.Conn, n int) []time.Duration {
 
 // pgUntilHealthy polls fresh connections until one answers a query, and
 // returns how long that took.
-func pgUntilHealthy(t *testing.T, h *harness.DatabaseHandle) time.Duration {
+func pgUntilHealthy(t *testing.T, h *provider.DatabaseHandle) time.Duration {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(10 * time.Second)
@@ -330,7 +331,7 @@ func TestDBKindsOnlyActWhereTheyCan(t *testing.T) {
 			if err := inj.Revert(context.Background()); err != nil {
 				t.Errorf("revert without apply: %v", err)
 			}
-			if err := inj.Apply(context.Background(), dbEnv{&harness.DatabaseHandle{}}); err == nil {
+			if err := inj.Apply(context.Background(), dbEnv{&provider.DatabaseHandle{}}); err == nil {
 				t.Errorf("apply on a database without a proxy succeeded")
 			}
 			if err := inj.Revert(context.Background()); err != nil {

@@ -3,7 +3,6 @@ package docker
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/internal/host"
@@ -78,7 +78,10 @@ func TestDockerProvider(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartDatabase: %v", err)
 	}
-	migrateToOne(t, h, filepath.Join(root, "fixtures/orders/migrations/postgres"))
+	m := dbcheck.Migrator{DB: h, Dir: filepath.Join(root, "fixtures/orders/migrations/postgres")}
+	if _, err := m.To(1); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
 
 	routers := map[string]*router.Router{}
 	for _, name := range []string{"pricing", "orders"} {
@@ -134,7 +137,7 @@ func TestDockerProvider(t *testing.T) {
 	if code != http.StatusCreated || order["total_cents"] == nil {
 		t.Fatalf("POST /orders through the router = %d %v; want 201 with a price from pricing", code, order)
 	}
-	db, err := sql.Open(h.DriverName, h.DSN)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +274,10 @@ func startSQLiteOrders(t *testing.T) *sqliteOrders {
 	if !strings.HasPrefix(h.URL, "sqlite:///") {
 		t.Fatalf("URL = %q", h.URL)
 	}
-	migrateToOne(t, h, filepath.Join(root, "fixtures/orders/migrations/sqlite"))
+	m := dbcheck.Migrator{DB: h, Dir: filepath.Join(root, "fixtures/orders/migrations/sqlite")}
+	if _, err := m.To(1); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
 	pricingInst, err := prov.StartInstance(ctx, provider.InstanceSpec{Service: pricing, Version: pricing.Versions[0],
 		Env: map[string]string{"DRILL_SERVICE": "pricing", "DRILL_VERSION": "v1"}})
 	if err != nil {
@@ -315,7 +321,7 @@ func TestDockerProviderSQLite(t *testing.T) {
 			t.Fatalf("POST /orders to %s = %d %v; want 201 with a price", inst.Name(), resp.StatusCode, order)
 		}
 	}
-	db, err := sql.Open(h.DriverName, h.DSN)
+	db, err := dbcheck.OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,27 +628,4 @@ func TestDockerNamedImages(t *testing.T) {
 
 func (procEnv) Migrations(string) (injectors.MigrationPoint, error) {
 	return nil, errors.New("no migrations in this test")
-}
-
-// migrateToOne applies the first up migration in dir, the schema the
-// orders fixture's v1 needs. The provider is under test here, not the
-// harness's migrator (tested with it in package dbcheck).
-func migrateToOne(t *testing.T, h *provider.DatabaseHandle, dir string) {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "1_*.up.sql"))
-	if len(files) != 1 {
-		t.Fatalf("want one first up migration in %s, found %v", dir, files)
-	}
-	up, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(h.DriverName, h.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(t.Context(), string(up)); err != nil {
-		t.Fatalf("migrate %s: %v", files[0], err)
-	}
 }

@@ -1,4 +1,4 @@
-package harness
+package dbcheck
 
 import (
 	"context"
@@ -23,9 +23,9 @@ import (
 	"github.com/drillhq/drill/injectors"
 )
 
-// openDB opens a database for the harness's own use (migrations, ledger and
+// OpenDB opens a database for the harness's own use (migrations, ledger and
 // invariant checks).
-func openDB(h *provider.DatabaseHandle) (*sql.DB, error) {
+func OpenDB(h *provider.DatabaseHandle) (*sql.DB, error) {
 	db, err := sql.Open(h.DriverName, h.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", h.Name, err)
@@ -38,13 +38,13 @@ func openDB(h *provider.DatabaseHandle) (*sql.DB, error) {
 	return db, nil
 }
 
-// migrator applies a service's golang-migrate files to its database.
-type migrator struct {
-	db  *provider.DatabaseHandle
-	dir string
-	// faults returns the migration faults armed now (nil: none). They
+// Migrator applies a service's golang-migrate files to its database.
+type Migrator struct {
+	DB  *provider.DatabaseHandle
+	Dir string // the golang-migrate files
+	// Faults returns the migration faults armed now (nil: none). They
 	// see each file before it runs, and may rewrite it.
-	faults func() []injectors.MigrationFault
+	Faults func() []injectors.MigrationFault
 }
 
 // MigrationState is a database's schema version as golang-migrate sees it.
@@ -52,6 +52,18 @@ type MigrationState struct {
 	Version uint
 	Dirty   bool
 	None    bool // no migration applied yet
+}
+
+// String renders the state as golang-migrate reports it: "2", "3 (dirty)"
+// or "none".
+func (s MigrationState) String() string {
+	switch {
+	case s.None:
+		return "none"
+	case s.Dirty:
+		return fmt.Sprintf("%d (dirty)", s.Version)
+	}
+	return fmt.Sprint(s.Version)
 }
 
 // migrationStatementTimeout bounds one statement of a migration on
@@ -86,19 +98,19 @@ func init() {
 // waits for the write lock (busy_timeout), from golang-migrate's first
 // write on: it takes the lock to mark the version dirty before the file
 // runs.
-func (m migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout time.Duration) (*migrate.Migrate, *sql.DB, source.Driver, error) {
+func (m Migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout time.Duration) (*migrate.Migrate, *sql.DB, source.Driver, error) {
 	if src == nil {
 		var err error
 		if src, err = m.source(); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	db, err := openDB(m.db)
+	db, err := OpenDB(m.DB)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if lockTimeout > 0 && m.db.Engine == "sqlite" {
-		// openDB keeps one connection: the PRAGMA holds for everything
+	if lockTimeout > 0 && m.DB.Engine == "sqlite" {
+		// OpenDB keeps one connection: the PRAGMA holds for everything
 		// golang-migrate does on it.
 		if _, err := db.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", lockTimeout.Milliseconds())); err != nil {
 			db.Close()
@@ -106,7 +118,7 @@ func (m migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout t
 		}
 	}
 	var drv database.Driver
-	switch m.db.Engine {
+	switch m.DB.Engine {
 	case "sqlite":
 		drv, err = sqlitemigrate.WithInstance(db, &sqlitemigrate.Config{NoTxWrap: stepwise})
 	case "postgres":
@@ -116,34 +128,34 @@ func (m migrator) openWithSource(stepwise bool, src source.Driver, lockTimeout t
 		// to show what teams that run with x-multi-statement get.
 		drv, err = migratepgx.WithInstance(db, &migratepgx.Config{MultiStatementEnabled: stepwise, StatementTimeout: migrationStatementTimeout})
 	default:
-		err = fmt.Errorf("engine %q has no migration driver yet", m.db.Engine)
+		err = fmt.Errorf("engine %q has no migration driver yet", m.DB.Engine)
 	}
 	if err != nil {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("migration driver for %q: %w", m.db.Name, err)
+		return nil, nil, nil, fmt.Errorf("migration driver for %q: %w", m.DB.Name, err)
 	}
-	mg, err := migrate.NewWithInstance("iofs", src, m.db.Engine, drv)
+	mg, err := migrate.NewWithInstance("iofs", src, m.DB.Engine, drv)
 	if err != nil {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("migrate %q: %w", m.db.Name, err)
+		return nil, nil, nil, fmt.Errorf("migrate %q: %w", m.DB.Name, err)
 	}
 	return mg, db, src, nil
 }
 
-func (m migrator) source() (source.Driver, error) {
-	if _, err := os.Stat(m.dir); err != nil {
-		return nil, &provider.EnvError{What: fmt.Sprintf("migrations directory %s", m.dir), Err: err,
+func (m Migrator) source() (source.Driver, error) {
+	if _, err := os.Stat(m.Dir); err != nil {
+		return nil, &provider.EnvError{What: fmt.Sprintf("migrations directory %s", m.Dir), Err: err,
 			Hint: "set the service's `migrations:` or put golang-migrate files in <build>/migrations"}
 	}
-	src, err := iofs.New(os.DirFS(m.dir), ".")
+	src, err := iofs.New(os.DirFS(m.Dir), ".")
 	if err != nil {
-		return nil, fmt.Errorf("read migrations in %s: %w", m.dir, err)
+		return nil, fmt.Errorf("read migrations in %s: %w", m.Dir, err)
 	}
 	return src, nil
 }
 
-// state reads the current version.
-func (m migrator) state() (MigrationState, error) {
+// State reads the current version.
+func (m Migrator) State() (MigrationState, error) {
 	mg, db, _, err := m.openWithSource(false, nil, 0)
 	if err != nil {
 		return MigrationState{}, err
@@ -157,36 +169,36 @@ func (m migrator) state() (MigrationState, error) {
 	return MigrationState{Version: v, Dirty: dirty}, err
 }
 
-// errDirty is returned by run on a dirty database: golang-migrate refuses
+// DirtyError is returned by Run on a dirty database: golang-migrate refuses
 // to move, and only the caller knows whether forcing is right.
-type errDirty struct{ Version uint }
+type DirtyError struct{ Version uint }
 
-func (e *errDirty) Error() string {
+func (e *DirtyError) Error() string {
 	return fmt.Sprintf("schema is dirty at version %d (a migration failed part-way)", e.Version)
 }
 
-// to migrates up or down to version (0 = no migration at all). A dirty
+// To migrates up or down to version (0 = no migration at all). A dirty
 // database is first forced back to the version before the failed one (the
 // source's previous version, or none), as golang-migrate refuses to move
 // otherwise. It reports whether anything changed.
-func (m migrator) to(version uint) (changed bool, err error) {
-	st, err := m.state()
+func (m Migrator) To(version uint) (changed bool, err error) {
+	st, err := m.State()
 	if err != nil {
 		return false, err
 	}
 	if st.Dirty {
-		if err := m.force(m.prev(st.Version)); err != nil {
+		if err := m.Force(m.Prev(st.Version)); err != nil {
 			return false, err
 		}
 		changed = true
 	}
-	c, err := m.run(context.Background(), version)
+	c, err := m.Run(context.Background(), version)
 	return changed || c, err
 }
 
-// prev is the version before v in the source: golang-migrate's "last
+// Prev is the version before v in the source: golang-migrate's "last
 // clean version" when v failed; -1 (none) when v is the first.
-func (m migrator) prev(v uint) int {
+func (m Migrator) Prev(v uint) int {
 	src, err := m.source()
 	if err != nil {
 		return -1
@@ -198,9 +210,9 @@ func (m migrator) prev(v uint) int {
 	return -1
 }
 
-// force sets the recorded version without running anything (migrate
+// Force sets the recorded version without running anything (migrate
 // force); -1 records no version.
-func (m migrator) force(v int) error {
+func (m Migrator) Force(v int) error {
 	mg, db, _, err := m.openWithSource(false, nil, 0)
 	if err != nil {
 		return err
@@ -213,10 +225,10 @@ func (m migrator) force(v int) error {
 	return nil
 }
 
-// run migrates to version one file at a time, so that each file can be
+// Run migrates to version one file at a time, so that each file can be
 // shown to the armed migration faults and run in the mode they ask for. A
-// dirty database is an *errDirty.
-func (m migrator) run(ctx context.Context, version uint) (changed bool, err error) {
+// dirty database is a *DirtyError.
+func (m Migrator) Run(ctx context.Context, version uint) (changed bool, err error) {
 	if version != 0 {
 		// golang-migrate's Migrate(v) refuses a version without a file;
 		// stepping towards one would go back and forth around it forever.
@@ -229,12 +241,12 @@ func (m migrator) run(ctx context.Context, version uint) (changed bool, err erro
 			// Between two files: the database is at a clean version.
 			return changed, fmt.Errorf("migrate to %d: %w", version, err)
 		}
-		st, err := m.state()
+		st, err := m.State()
 		if err != nil {
 			return changed, err
 		}
 		if st.Dirty {
-			return changed, &errDirty{st.Version}
+			return changed, &DirtyError{st.Version}
 		}
 		if (st.None && version == 0) || (!st.None && st.Version == version) {
 			return changed, nil
@@ -247,7 +259,7 @@ func (m migrator) run(ctx context.Context, version uint) (changed bool, err erro
 }
 
 // exists says whether the migrations hold an up file of version.
-func (m migrator) exists(version uint) error {
+func (m Migrator) exists(version uint) error {
 	src, err := m.source()
 	if err != nil {
 		return err
@@ -255,13 +267,13 @@ func (m migrator) exists(version uint) error {
 	defer src.Close()
 	r, _, err := src.ReadUp(version)
 	if err != nil {
-		return fmt.Errorf("no migration version %d in %s: %w", version, m.dir, err)
+		return fmt.Errorf("no migration version %d in %s: %w", version, m.Dir, err)
 	}
 	return r.Close()
 }
 
 // step runs the next file from st towards target.
-func (m migrator) step(ctx context.Context, st MigrationState, target uint) error {
+func (m Migrator) step(ctx context.Context, st MigrationState, target uint) error {
 	src, err := m.source()
 	if err != nil {
 		return err
@@ -299,10 +311,10 @@ func (m migrator) step(ctx context.Context, st MigrationState, target uint) erro
 		src.Close()
 		return err
 	}
-	mig := injectors.Migration{Engine: m.db.Engine, Version: v, Target: target, Up: up,
+	mig := injectors.Migration{Engine: m.DB.Engine, Version: v, Target: target, Up: up,
 		Name: fmt.Sprintf("%d_%s.%s.sql", v, ident, dir), SQL: string(body), Session: m.session}
-	if m.faults != nil {
-		for _, f := range m.faults() {
+	if m.Faults != nil {
+		for _, f := range m.Faults() {
 			if err := f.Migration(ctx, &mig); err != nil {
 				src.Close()
 				// The fault could not act (a lock on a table that is not
@@ -331,8 +343,8 @@ func (m migrator) step(ctx context.Context, st MigrationState, target uint) erro
 
 // session opens a pool of one connection of its own to the database, as
 // another client would have (migration-lock holds its lock on it).
-func (m migrator) session(context.Context) (*sql.DB, error) {
-	db, err := openDB(m.db)
+func (m Migrator) session(context.Context) (*sql.DB, error) {
+	db, err := OpenDB(m.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -367,10 +379,10 @@ func (s *rewrittenSource) ReadDown(v uint) (io.ReadCloser, string, error) {
 	return r, ident, err
 }
 
-// migrationErrSummary is the one-line cause of a failed migration, for the
+// MigrationCause is the one-line cause of a failed migration, for the
 // decision's reason; the whole error, with the statement, stays in the
 // journal.
-func migrationErrSummary(err error) string {
+func MigrationCause(err error) string {
 	var de database.Error
 	if errors.As(err, &de) && de.Err != "" {
 		return strings.TrimPrefix(de.Err, "migration failed: ")

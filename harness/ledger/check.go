@@ -1,4 +1,4 @@
-package harness
+package ledger
 
 import (
 	"bufio"
@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -20,8 +19,8 @@ import (
 	"github.com/drillhq/drill/scenarios"
 )
 
-// LedgerResult counts what the ledger check found.
-type LedgerResult struct {
+// Result counts what the ledger check found.
+type Result struct {
 	Acknowledged  int64    `json:"acknowledged"`
 	Lost          int64    `json:"lost"`
 	Changed       int64    `json:"changed"`
@@ -30,9 +29,9 @@ type LedgerResult struct {
 	Examples      []string `json:"examples,omitempty"` // a few findings, for the report
 }
 
-// ledgerBatch is how many keys one query checks: memory stays bounded by
+// batchSize is how many keys one query checks: memory stays bounded by
 // it however many writes the drill acknowledged.
-const ledgerBatch = 500
+const batchSize = 500
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -43,7 +42,7 @@ func quoteIdent(s string) (string, error) {
 	return `"` + s + `"`, nil
 }
 
-// checkLedger reads the ledger file and looks every acknowledged key up in
+// Check reads the ledger file and looks every acknowledged key up in
 // the database in batches: a key not found is lost, a key whose recorded
 // columns differ is changed, a key found more than once is duplicated.
 // Indeterminate writes (no answer) are counted apart, never as lost.
@@ -53,8 +52,8 @@ func quoteIdent(s string) (string, error) {
 // key column every acknowledged write is lost; without a recorded column
 // (a down migration dropped it) every write that recorded a value for it
 // is changed, its other columns still compared.
-func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path string) (LedgerResult, error) {
-	var res LedgerResult
+func Check(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path string) (Result, error) {
+	var res Result
 	table, err := quoteIdent(spec.Table)
 	if err != nil {
 		return res, err
@@ -73,7 +72,7 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 		return res, fmt.Errorf("open ledger: %w", err)
 	}
 	defer f.Close()
-	b := &ledgerBatcher{db: db, table: table, key: key, cols: spec.Columns, numbered: numberedParams(db)}
+	b := &batcher{db: db, table: table, key: key, cols: spec.Columns, numbered: numberedParams(db)}
 	defer b.close()
 	have, err := tableColumns(ctx, db, table)
 	switch {
@@ -92,7 +91,7 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 		if err != nil {
 			return res, fmt.Errorf("ledger line: %w", err)
 		}
-		if status != ledgerAcked {
+		if status != Acked {
 			res.Indeterminate++
 			continue
 		}
@@ -104,7 +103,7 @@ func checkLedger(ctx context.Context, db *sql.DB, spec *scenarios.Ledger, path s
 		}
 		b.keys[b.n] = k
 		b.n++
-		if b.n == ledgerBatch {
+		if b.n == batchSize {
 			if err := b.check(ctx, &res); err != nil {
 				return res, err
 			}
@@ -165,11 +164,11 @@ func undefinedTable(err error, postgres bool) bool {
 	return strings.Contains(err.Error(), "no such table")
 }
 
-// ledgerBatcher holds up to ledgerBatch acknowledged entries and checks
+// batcher holds up to batchSize acknowledged entries and checks
 // them with one query. Its buffers are allocated once and reused, so the
 // check's memory does not grow with the ledger, and no map or slice is
 // allocated per entry or per row.
-type ledgerBatcher struct {
+type batcher struct {
 	db         *sql.DB
 	table, key string
 	cols       []string // the ledger's columns, in spec order
@@ -187,7 +186,7 @@ type ledgerBatcher struct {
 	want []string // n*len(cols) acknowledged values
 	sent []bool   // n*len(cols): whether the entry recorded the column
 
-	scratch ledgerEntry // a line encoding/json decodes
+	scratch Entry // a line encoding/json decodes
 
 	stmt *sql.Stmt // the full batch's query, prepared once
 
@@ -201,14 +200,14 @@ type ledgerBatcher struct {
 	marks []string
 }
 
-func (b *ledgerBatcher) init(have columnSet) {
+func (b *batcher) init(have columnSet) {
 	b.col = make([]int, len(b.cols))
 	sel := []string{b.key}
 	for i, c := range b.cols {
 		b.col[i] = -1
 		if b.gone == "" && have.has(c) {
 			b.col[i] = len(sel) - 1
-			q, _ := quoteIdent(c) // checked by checkLedger
+			q, _ := quoteIdent(c) // checked by Check
 			sel = append(sel, q)
 		}
 	}
@@ -223,14 +222,14 @@ func (b *ledgerBatcher) init(have columnSet) {
 		return
 	}
 	nc := len(b.cols)
-	b.keys = make([]string, ledgerBatch)
-	b.want = make([]string, ledgerBatch*nc)
-	b.sent = make([]bool, ledgerBatch*nc)
-	b.slot = make(map[string]int, ledgerBatch)
-	b.uniq = make([]any, 0, ledgerBatch)
-	b.seen = make([]int, ledgerBatch)
-	b.got = make([]string, ledgerBatch*b.nq)
-	b.marks = make([]string, ledgerBatch)
+	b.keys = make([]string, batchSize)
+	b.want = make([]string, batchSize*nc)
+	b.sent = make([]bool, batchSize*nc)
+	b.slot = make(map[string]int, batchSize)
+	b.uniq = make([]any, 0, batchSize)
+	b.seen = make([]int, batchSize)
+	b.got = make([]string, batchSize*b.nq)
+	b.marks = make([]string, batchSize)
 	for i := range b.marks {
 		b.marks[i] = "?"
 		if b.numbered {
@@ -242,7 +241,7 @@ func (b *ledgerBatcher) init(have columnSet) {
 
 // decode reads one ledger line. The entry's recorded columns go to row
 // b.n of the batch, which the caller then keeps (b.n++) or not.
-func (b *ledgerBatcher) decode(line []byte) (key, status string, err error) {
+func (b *batcher) decode(line []byte) (key, status string, err error) {
 	if key, status, ok := b.decodeFast(line); ok {
 		return key, status, nil
 	}
@@ -261,172 +260,9 @@ func (b *ledgerBatcher) decode(line []byte) (key, status string, err error) {
 	return e.Key, e.Status, nil
 }
 
-// decodeFast reads a line the way ledgerWriter writes it (json.Marshal of
-// a ledgerEntry: an object of "k", "c", "s" and "t") without reflection
-// and without a map per entry: a million-line ledger spent most of its
-// check in encoding/json. It gives up (ok false) on anything else: escape
-// sequences, invalid UTF-8, other fields or value kinds. encoding/json
-// then decodes the line, so the result never depends on which path ran.
-func (b *ledgerBatcher) decodeFast(line []byte) (key, status string, ok bool) {
-	row := b.n * len(b.cols)
-	if b.want != nil {
-		clear(b.sent[row : row+len(b.cols)])
-	}
-	s := jsonLine{b: line}
-	if !s.next('{') {
-		return "", "", false
-	}
-	if s.next('}') {
-		return "", "", s.end()
-	}
-	for {
-		name, ok := s.str()
-		if !ok || !s.next(':') {
-			return "", "", false
-		}
-		switch string(name) {
-		case "k", "s":
-			v, ok := s.str()
-			if !ok {
-				return "", "", false
-			}
-			if name[0] == 'k' {
-				key = string(v)
-			} else {
-				status = string(v)
-			}
-		case "t":
-			if !s.integer() {
-				return "", "", false
-			}
-		case "c":
-			if !b.columnsFast(&s, row) {
-				return "", "", false
-			}
-		default:
-			return "", "", false
-		}
-		if s.next(',') {
-			continue
-		}
-		if !s.next('}') {
-			return "", "", false
-		}
-		return key, status, s.end()
-	}
-}
-
-// columnsFast reads the "c" object into row's columns.
-func (b *ledgerBatcher) columnsFast(s *jsonLine, row int) bool {
-	if s.literal("null") {
-		if b.want != nil {
-			clear(b.sent[row : row+len(b.cols)]) // as encoding/json drops the map
-		}
-		return true
-	}
-	if !s.next('{') {
-		return false
-	}
-	if s.next('}') {
-		return true
-	}
-	for {
-		name, ok := s.str()
-		if !ok || !s.next(':') {
-			return false
-		}
-		v, ok := s.str()
-		if !ok {
-			return false
-		}
-		if b.want != nil {
-			for j, c := range b.cols {
-				if c == string(name) {
-					b.want[row+j], b.sent[row+j] = string(v), true
-				}
-			}
-		}
-		if s.next(',') {
-			continue
-		}
-		return s.next('}')
-	}
-}
-
-// jsonLine scans the plain subset of JSON decodeFast accepts.
-type jsonLine struct {
-	b []byte
-	i int
-}
-
-func (s *jsonLine) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\r' || s.b[s.i] == '\n') {
-		s.i++
-	}
-}
-
-// next consumes c (after white space) if it comes next.
-func (s *jsonLine) next(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-func (s *jsonLine) literal(lit string) bool {
-	s.space()
-	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
-		s.i += len(lit)
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (s *jsonLine) end() bool {
-	s.space()
-	return s.i == len(s.b)
-}
-
-// str reads a string without escapes; its bytes alias the line.
-func (s *jsonLine) str() ([]byte, bool) {
-	if !s.next('"') {
-		return nil, false
-	}
-	start, ascii := s.i, true
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			return v, ascii || utf8.Valid(v)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return nil, false
-}
-
-// integer reads an optionally negative run of digits (the "t" field).
-func (s *jsonLine) integer() bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	start := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	return s.i > start && (s.i == start+1 || s.b[start] != '0')
-}
-
 // check looks the batch up and counts what it finds; the batch is empty
 // afterwards.
-func (b *ledgerBatcher) check(ctx context.Context, res *LedgerResult) error {
+func (b *batcher) check(ctx context.Context, res *Result) error {
 	if b.n == 0 {
 		return nil
 	}
@@ -439,7 +275,7 @@ func (b *ledgerBatcher) check(ctx context.Context, res *LedgerResult) error {
 	}
 	var rows *sql.Rows
 	var err error
-	if len(b.uniq) == ledgerBatch {
+	if len(b.uniq) == batchSize {
 		if b.stmt == nil {
 			if b.stmt, err = b.db.PrepareContext(ctx, b.query); err != nil {
 				return fmt.Errorf("ledger query: %w", err)
@@ -503,13 +339,13 @@ func (b *ledgerBatcher) check(ctx context.Context, res *LedgerResult) error {
 	return nil
 }
 
-func (b *ledgerBatcher) close() {
+func (b *batcher) close() {
 	if b.stmt != nil {
 		b.stmt.Close()
 	}
 }
 
-func (b *ledgerBatcher) reset() {
+func (b *batcher) reset() {
 	clear(b.slot)
 	clear(b.uniq)
 	b.uniq = b.uniq[:0]
@@ -526,7 +362,7 @@ func numberedParams(db *sql.DB) bool {
 	return ok
 }
 
-func (r *LedgerResult) example(format string, args ...any) {
+func (r *Result) example(format string, args ...any) {
 	if len(r.Examples) < 10 {
 		r.Examples = append(r.Examples, fmt.Sprintf(format, args...))
 	}

@@ -1,4 +1,4 @@
-package harness
+package load
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -27,17 +28,17 @@ func TestBlastRadiusCountsOnlyAfterExposure(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	lw, err := openLedger(filepath.Join(t.TempDir(), "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lw.close()
+	defer lw.Close()
 	sc := ordersLoad(0)
 	sc.Load.Rate = scenarios.Rate{Freq: 200, Per: time.Second}
-	g := newLoadGen(sc, srv.URL, metrics.NewRecorder(ClientSource), lw)
+	g := New(sc, srv.URL, metrics.NewRecorder("client"), lw)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go g.run(ctx, time.Minute)
+	go g.Run(ctx, time.Minute)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -50,12 +51,12 @@ func TestBlastRadiusCountsOnlyAfterExposure(t *testing.T) {
 	}
 	waitFor("20 failures while warming up", func() bool { return g.counts.failed.Load() >= 20 })
 	healthy.Store(true)
-	g.markExposure(time.Now())
+	g.MarkExposure(time.Now())
 	waitFor("100 requests sent after exposure", func() bool { return g.exposed.total.Load() >= 100 })
 	cancel()
-	g.wait()
+	g.Wait()
 
-	q := g.requests(0)
+	q := g.Requests(0)
 	if q.ExcessFailed != 0 || q.ExposedFailed != 0 {
 		t.Errorf("excess %d, exposed failed %d: failures before T0 counted in the blast radius", q.ExcessFailed, q.ExposedFailed)
 	}
@@ -71,15 +72,15 @@ func TestBlastRadiusCountsOnlyAfterExposure(t *testing.T) {
 
 	// With the same failures after T0, they are the blast radius.
 	healthy.Store(false)
-	g2 := newLoadGen(sc, srv.URL, metrics.NewRecorder(ClientSource), lw)
-	g2.markExposure(time.Now())
+	g2 := New(sc, srv.URL, metrics.NewRecorder("client"), lw)
+	g2.MarkExposure(time.Now())
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	go g2.run(ctx2, time.Minute)
+	go g2.Run(ctx2, time.Minute)
 	waitFor("20 failures after exposure", func() bool { return g2.counts.failed.Load() >= 20 })
 	cancel2()
-	g2.wait()
-	q2 := g2.requests(0)
+	g2.Wait()
+	q2 := g2.Requests(0)
 	if q2.ExcessFailed != q2.Failed || q2.ExcludedTotal != 0 || q2.ExcludedReason != "" {
 		t.Errorf("after T0: excess %d of %d failed, excluded %d (%q); want every failure counted", q2.ExcessFailed, q2.Failed, q2.ExcludedTotal, q2.ExcludedReason)
 	}
@@ -88,11 +89,11 @@ func TestBlastRadiusCountsOnlyAfterExposure(t *testing.T) {
 // TestMarkExposureKeepsTheEarliest: a fault and a step may race to mark
 // T0; the load's T0 is the earliest, as the drill's is.
 func TestMarkExposureKeepsTheEarliest(t *testing.T) {
-	g := &loadGen{}
+	g := &Generator{}
 	t0 := time.Unix(1000, 0)
-	g.markExposure(t0.Add(time.Second))
-	g.markExposure(t0)
-	g.markExposure(t0.Add(2 * time.Second))
+	g.MarkExposure(t0.Add(time.Second))
+	g.MarkExposure(t0)
+	g.MarkExposure(t0.Add(2 * time.Second))
 	if got := g.exposure.Load(); got != t0.UnixNano() {
 		t.Errorf("exposure = %v, want %v", time.Unix(0, got), t0)
 	}

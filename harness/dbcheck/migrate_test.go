@@ -1,7 +1,8 @@
-package harness
+package dbcheck
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,12 +10,44 @@ import (
 	"testing"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/scenarios"
 )
+
+// ordersMigrations is the orders fixture's real SQLite schema.
+const ordersMigrations = "../../fixtures/orders/migrations/sqlite"
+
+// newSQLite is an empty SQLite database in a temp dir, with the handle
+// the process provider gives a drill's SQLite database (harness/process.go:
+// busy timeout, WAL). The provider itself lives in the root package.
+func newSQLite(t *testing.T) *provider.DatabaseHandle {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ordersdb.sqlite")
+	return &provider.DatabaseHandle{Name: "ordersdb", Engine: scenarios.EngineSQLite,
+		DriverName: "sqlite", DSN: path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"}
+}
+
+// openSQL opens h for the test and closes it at cleanup.
+func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
+	t.Helper()
+	db, err := OpenDB(h)
+	if err != nil {
+		t.Fatalf("OpenDB: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
 
 // columns lists the columns of table, or nil when it does not exist.
 func columns(t *testing.T, h *provider.DatabaseHandle, table string) []string {
 	t.Helper()
-	db, err := openDB(h)
+	db, err := OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +83,7 @@ func hasColumn(t *testing.T, h *provider.DatabaseHandle, table, col string) bool
 
 func execOn(t *testing.T, h *provider.DatabaseHandle, q string) {
 	t.Helper()
-	db, err := openDB(h)
+	db, err := OpenDB(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +93,8 @@ func execOn(t *testing.T, h *provider.DatabaseHandle, q string) {
 
 func TestMigratorUpAndDown(t *testing.T) {
 	h := newSQLite(t)
-	m := migrator{db: h, dir: ordersMigrations}
-	if st, err := m.state(); err != nil || st != (MigrationState{None: true}) {
+	m := Migrator{DB: h, Dir: ordersMigrations}
+	if st, err := m.State(); err != nil || st != (MigrationState{None: true}) {
 		t.Fatalf("state of a new database = %+v, %v; want none", st, err)
 	}
 	steps := []struct {
@@ -82,14 +115,14 @@ func TestMigratorUpAndDown(t *testing.T) {
 		{"straight to 1", 1, true, MigrationState{Version: 1}, true, false},
 	}
 	for _, st := range steps {
-		changed, err := m.to(st.to)
+		changed, err := m.To(st.to)
 		if err != nil {
 			t.Fatalf("%s: to(%d): %v", st.name, st.to, err)
 		}
 		if changed != st.wantChanged {
 			t.Errorf("%s: to(%d) changed = %v, want %v", st.name, st.to, changed, st.wantChanged)
 		}
-		got, err := m.state()
+		got, err := m.State()
 		if err != nil || got != st.wantState {
 			t.Errorf("%s: state = %+v, %v; want %+v", st.name, got, err, st.wantState)
 		}
@@ -106,12 +139,12 @@ func TestMigratorUpAndDown(t *testing.T) {
 // only the new column; rows written meanwhile survive.
 func TestMigratorDownKeepsRows(t *testing.T) {
 	h := newSQLite(t)
-	m := migrator{db: h, dir: ordersMigrations}
-	if _, err := m.to(2); err != nil {
+	m := Migrator{DB: h, Dir: ordersMigrations}
+	if _, err := m.To(2); err != nil {
 		t.Fatal(err)
 	}
 	execOn(t, h, `INSERT INTO orders (client_ref, sku, qty, unit_price_cents, total_cents, channel) VALUES ('r1', 'A', 1, 100, 100, 'web')`)
-	if _, err := m.to(1); err != nil {
+	if _, err := m.To(1); err != nil {
 		t.Fatal(err)
 	}
 	db := openSQL(t, h)
@@ -126,7 +159,7 @@ func TestMigratorDirty(t *testing.T) {
 		name string
 		// setup migrates, then leaves the database dirty by hand as a
 		// failed migration would.
-		setup       func(t *testing.T, m migrator)
+		setup       func(t *testing.T, m Migrator)
 		to          uint
 		wantState   MigrationState
 		wantChannel bool
@@ -135,9 +168,9 @@ func TestMigratorDirty(t *testing.T) {
 			// Migration 2 failed in its transaction: nothing of it was
 			// applied, golang-migrate left version 2 dirty.
 			name: "failed up to 2 is retried",
-			setup: func(t *testing.T, m migrator) {
+			setup: func(t *testing.T, m Migrator) {
 				mustTo(t, m, 1)
-				execOn(t, m.db, `UPDATE schema_migrations SET version = 2, dirty = 1`)
+				execOn(t, m.DB, `UPDATE schema_migrations SET version = 2, dirty = 1`)
 			},
 			to:          2,
 			wantState:   MigrationState{Version: 2},
@@ -145,9 +178,9 @@ func TestMigratorDirty(t *testing.T) {
 		},
 		{
 			name: "dirty 2 is forced back to 1",
-			setup: func(t *testing.T, m migrator) {
+			setup: func(t *testing.T, m Migrator) {
 				mustTo(t, m, 1)
-				execOn(t, m.db, `UPDATE schema_migrations SET version = 2, dirty = 1`)
+				execOn(t, m.DB, `UPDATE schema_migrations SET version = 2, dirty = 1`)
 			},
 			to:        1,
 			wantState: MigrationState{Version: 1},
@@ -155,19 +188,19 @@ func TestMigratorDirty(t *testing.T) {
 		{
 			// Migration 1 failed: no version at all, then 1 again.
 			name: "dirty first migration is forced to no version",
-			setup: func(t *testing.T, m migrator) {
+			setup: func(t *testing.T, m Migrator) {
 				mustTo(t, m, 1)
-				execOn(t, m.db, `DROP TABLE orders`)
-				execOn(t, m.db, `UPDATE schema_migrations SET dirty = 1`)
+				execOn(t, m.DB, `DROP TABLE orders`)
+				execOn(t, m.DB, `UPDATE schema_migrations SET dirty = 1`)
 			},
 			to:        1,
 			wantState: MigrationState{Version: 1},
 		},
 		{
 			name: "dirty at the target",
-			setup: func(t *testing.T, m migrator) {
+			setup: func(t *testing.T, m Migrator) {
 				mustTo(t, m, 2)
-				execOn(t, m.db, `UPDATE schema_migrations SET dirty = 1`)
+				execOn(t, m.DB, `UPDATE schema_migrations SET dirty = 1`)
 			},
 			to:          1,
 			wantState:   MigrationState{Version: 1},
@@ -176,31 +209,31 @@ func TestMigratorDirty(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := migrator{db: newSQLite(t), dir: ordersMigrations}
+			m := Migrator{DB: newSQLite(t), Dir: ordersMigrations}
 			tt.setup(t, m)
-			if st, err := m.state(); err != nil || !st.Dirty {
+			if st, err := m.State(); err != nil || !st.Dirty {
 				t.Fatalf("state after setup = %+v, %v; want dirty", st, err)
 			}
-			changed, err := m.to(tt.to)
+			changed, err := m.To(tt.to)
 			if err != nil {
 				t.Fatalf("to(%d) on a dirty database: %v", tt.to, err)
 			}
 			if !changed {
 				t.Errorf("to(%d) on a dirty database reported no change", tt.to)
 			}
-			if st, err := m.state(); err != nil || st != tt.wantState {
+			if st, err := m.State(); err != nil || st != tt.wantState {
 				t.Errorf("state = %+v, %v; want %+v", st, err, tt.wantState)
 			}
-			if got := hasColumn(t, m.db, "orders", "channel"); got != tt.wantChannel {
+			if got := hasColumn(t, m.DB, "orders", "channel"); got != tt.wantChannel {
 				t.Errorf("orders.channel exists = %v, want %v", got, tt.wantChannel)
 			}
 		})
 	}
 }
 
-func mustTo(t *testing.T, m migrator, v uint) {
+func mustTo(t *testing.T, m Migrator, v uint) {
 	t.Helper()
-	if _, err := m.to(v); err != nil {
+	if _, err := m.To(v); err != nil {
 		t.Fatalf("to(%d): %v", v, err)
 	}
 }
@@ -210,13 +243,13 @@ func mustTo(t *testing.T, m migrator, v uint) {
 // minus one. The fixture's migrations renumbered 10 and 20 stand for
 // that.
 func TestMigratorDirtyWithGappedVersions(t *testing.T) {
-	m := migrator{db: newSQLite(t), dir: gappedMigrations(t)}
+	m := Migrator{DB: newSQLite(t), Dir: gappedMigrations(t)}
 	mustTo(t, m, 10)
-	execOn(t, m.db, `UPDATE schema_migrations SET version = 20, dirty = 1`)
-	if _, err := m.to(20); err != nil {
+	execOn(t, m.DB, `UPDATE schema_migrations SET version = 20, dirty = 1`)
+	if _, err := m.To(20); err != nil {
 		t.Fatalf("to(20) on dirty 20: %v", err)
 	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 20}) {
+	if st, err := m.State(); err != nil || st != (MigrationState{Version: 20}) {
 		t.Errorf("state = %+v, %v; want 20", st, err)
 	}
 }
@@ -226,21 +259,21 @@ func TestMigratorDirtyWithGappedVersions(t *testing.T) {
 // refuses it before touching the schema. A cancelled context stops it
 // between two files.
 func TestMigratorRunRefusesAVersionWithoutAFile(t *testing.T) {
-	m := migrator{db: newSQLite(t), dir: gappedMigrations(t)}
+	m := Migrator{DB: newSQLite(t), Dir: gappedMigrations(t)}
 	mustTo(t, m, 10)
-	changed, err := m.run(context.Background(), 15)
+	changed, err := m.Run(context.Background(), 15)
 	if err == nil || changed || !strings.Contains(err.Error(), "no migration version 15") {
 		t.Fatalf("run(15) = %v, %v; want a refusal naming version 15 and no change", changed, err)
 	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 10}) {
+	if st, err := m.State(); err != nil || st != (MigrationState{Version: 10}) {
 		t.Errorf("state after the refusal = %+v, %v; want 10", st, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.run(ctx, 20); !errors.Is(err, context.Canceled) {
+	if _, err := m.Run(ctx, 20); !errors.Is(err, context.Canceled) {
 		t.Errorf("run(20) with a cancelled context = %v, want context.Canceled", err)
 	}
-	if st, err := m.state(); err != nil || st != (MigrationState{Version: 10}) {
+	if st, err := m.State(); err != nil || st != (MigrationState{Version: 10}) {
 		t.Errorf("state after the cancelled run = %+v, %v; want 10", st, err)
 	}
 }
@@ -267,26 +300,26 @@ func gappedMigrations(t *testing.T) string {
 
 func TestMigratorErrors(t *testing.T) {
 	t.Run("missing directory is an environment error", func(t *testing.T) {
-		m := migrator{db: newSQLite(t), dir: filepath.Join(t.TempDir(), "nope")}
-		_, err := m.to(1)
+		m := Migrator{DB: newSQLite(t), Dir: filepath.Join(t.TempDir(), "nope")}
+		_, err := m.To(1)
 		var env *provider.EnvError
 		if !errors.As(err, &env) {
 			t.Fatalf("to err = %v, want an *provider.EnvError", err)
 		}
-		if _, err := m.state(); !errors.As(err, &env) {
+		if _, err := m.State(); !errors.As(err, &env) {
 			t.Errorf("state err = %v, want an *provider.EnvError", err)
 		}
 	})
 	t.Run("unknown version", func(t *testing.T) {
-		m := migrator{db: newSQLite(t), dir: ordersMigrations}
-		if _, err := m.to(99); err == nil {
+		m := Migrator{DB: newSQLite(t), Dir: ordersMigrations}
+		if _, err := m.To(99); err == nil {
 			t.Errorf("to(99) with migrations 1 to 3 succeeded")
 		}
 	})
 	t.Run("engine without a migration driver", func(t *testing.T) {
 		h := newSQLite(t)
 		h.Engine = "oracle"
-		if _, err := (migrator{db: h, dir: ordersMigrations}).to(1); err == nil {
+		if _, err := (Migrator{DB: h, Dir: ordersMigrations}).To(1); err == nil {
 			t.Errorf("to(1) on engine oracle succeeded")
 		}
 	})
@@ -300,19 +333,19 @@ func TestMigratorErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m := migrator{db: newSQLite(t), dir: dir}
-		if _, err := m.to(2); err == nil {
+		m := Migrator{DB: newSQLite(t), Dir: dir}
+		if _, err := m.To(2); err == nil {
 			t.Fatalf("to(2) with a broken migration succeeded")
 		}
-		if st, err := m.state(); err != nil || st != (MigrationState{Version: 2, Dirty: true}) {
+		if st, err := m.State(); err != nil || st != (MigrationState{Version: 2, Dirty: true}) {
 			t.Errorf("state = %+v, %v; want 2 dirty", st, err)
 		}
 		// Retrying the broken migration fails again, after the force.
-		if changed, err := m.to(2); err == nil || !changed {
+		if changed, err := m.To(2); err == nil || !changed {
 			t.Errorf("retry: changed %v, err %v; want the force reported and the error", changed, err)
 		}
 		mustTo(t, m, 1)
-		if st, err := m.state(); err != nil || st != (MigrationState{Version: 1}) {
+		if st, err := m.State(); err != nil || st != (MigrationState{Version: 1}) {
 			t.Errorf("state after going back = %+v, %v; want 1 clean", st, err)
 		}
 	})
