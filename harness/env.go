@@ -12,15 +12,16 @@ import (
 	"github.com/drillhq/drill/injectors"
 )
 
-// The drill is the injectors.Env of its faults: it resolves a target to
-// the router, the instances or the database proxy the drill started, and
-// to nothing else (faults never reach what the drill did not start).
-var _ injectors.Env = (*drill)(nil)
+// The System is the injectors.Env of the drill's faults: it resolves a
+// target to the router, the instances or the database proxy the drill
+// started, and to nothing else (faults never reach what the drill did not
+// start).
+var _ injectors.Env = (*System)(nil)
 
 // HTTP implements injectors.Env: the fault point of a service's router.
-func (d *drill) HTTP(target string) (injectors.HTTPPoint, error) {
+func (sys *System) HTTP(target string) (injectors.HTTPPoint, error) {
 	svc, version, _ := strings.Cut(target, ".")
-	rt, ok := d.routers[svc]
+	rt, ok := sys.routers[svc]
 	if !ok {
 		return nil, fmt.Errorf("no router for service %q", svc)
 	}
@@ -29,20 +30,20 @@ func (d *drill) HTTP(target string) (injectors.HTTPPoint, error) {
 
 // Link implements injectors.Env: calls from one service to another, at
 // the entry of to's router reserved for from (see resolveFor).
-func (d *drill) Link(from, to string) (injectors.HTTPPoint, error) {
-	rt, ok := d.routers[to]
+func (sys *System) Link(from, to string) (injectors.HTTPPoint, error) {
+	rt, ok := sys.routers[to]
 	if !ok {
 		return nil, fmt.Errorf("no router for service %q", to)
 	}
-	if d.sc.Environment.Service(from) == nil {
+	if sys.sc.Environment.Service(from) == nil {
 		return nil, fmt.Errorf("no service %q", from)
 	}
 	return rt.CallerPoint(from), nil
 }
 
 // Conn implements injectors.Env: the TCP proxy in front of a database.
-func (d *drill) Conn(target string) (injectors.ConnPoint, error) {
-	h, ok := d.dbs[target]
+func (sys *System) Conn(target string) (injectors.ConnPoint, error) {
+	h, ok := sys.dbs[target]
 	if !ok {
 		return nil, fmt.Errorf("no database %q", target)
 	}
@@ -54,24 +55,24 @@ func (d *drill) Conn(target string) (injectors.ConnPoint, error) {
 
 // Processes implements injectors.Env: the instances behind a service or
 // one of its versions.
-func (d *drill) Processes(target string) (injectors.ProcessPoint, error) {
+func (sys *System) Processes(target string) (injectors.ProcessPoint, error) {
 	svc, version, _ := strings.Cut(target, ".")
-	if d.sc.Environment.Service(svc) == nil {
+	if sys.sc.Environment.Service(svc) == nil {
 		return nil, fmt.Errorf("no service %q", svc)
 	}
-	return processPoint{d: d, service: svc, version: version}, nil
+	return processPoint{sys: sys, service: svc, version: version}, nil
 }
 
 type processPoint struct {
-	d                *drill
+	sys              *System
 	service, version string
 }
 
 func (p processPoint) Instances() []injectors.Process {
-	p.d.mu.Lock()
-	defer p.d.mu.Unlock()
+	p.sys.mu.Lock()
+	defer p.sys.mu.Unlock()
 	var names []string
-	for v, in := range p.d.instances[p.service] {
+	for v, in := range p.sys.instances[p.service] {
 		if (p.version == "" || v == p.version) && in.Alive() {
 			names = append(names, v)
 		}
@@ -79,7 +80,7 @@ func (p processPoint) Instances() []injectors.Process {
 	sort.Strings(names)
 	out := make([]injectors.Process, 0, len(names))
 	for _, v := range names {
-		out = append(out, p.d.instances[p.service][v])
+		out = append(out, p.sys.instances[p.service][v])
 	}
 	return out
 }
@@ -89,42 +90,42 @@ func (p processPoint) Instances() []injectors.Process {
 // it still runs, the new one must pass its health check, and only then is
 // the router pointed at it.
 func (p processPoint) Restart(ctx context.Context, name string) error {
-	p.d.mu.Lock()
+	p.sys.mu.Lock()
 	var version string
 	var old provider.Instance
-	for v, in := range p.d.instances[p.service] {
+	for v, in := range p.sys.instances[p.service] {
 		if in.Name() == name {
 			version, old = v, in
 		}
 	}
-	p.d.mu.Unlock()
+	p.sys.mu.Unlock()
 	if old == nil {
 		return fmt.Errorf("no instance %q of %s", name, p.service)
 	}
-	s := p.d.sc.Environment.Service(p.service)
-	p.d.j.Record(journal.InstanceRestart, "service", p.service, "version", version, "old_pid", old.PID())
+	s := p.sys.sc.Environment.Service(p.service)
+	p.sys.j.Record(journal.InstanceRestart, "service", p.service, "version", version, "old_pid", old.PID())
 	if err := old.Stop(ctx); err != nil {
 		return err
 	}
-	_, err := p.d.startInstance(ctx, s, s.Version(version))
+	_, err := p.sys.startInstance(ctx, s, s.Version(version))
 	return err
 }
 
 // Migrations implements injectors.Env: the schema migrations the harness
 // runs on a database (the rollout's up migration, the rollback's down).
-func (d *drill) Migrations(target string) (injectors.MigrationPoint, error) {
-	if _, ok := d.dbs[target]; !ok {
+func (sys *System) Migrations(target string) (injectors.MigrationPoint, error) {
+	if _, ok := sys.dbs[target]; !ok {
 		return nil, fmt.Errorf("no database %q", target)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.migPoints == nil {
-		d.migPoints = map[string]*migrationPoint{}
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	if sys.migPoints == nil {
+		sys.migPoints = map[string]*migrationPoint{}
 	}
-	p := d.migPoints[target]
+	p := sys.migPoints[target]
 	if p == nil {
 		p = &migrationPoint{}
-		d.migPoints[target] = p
+		sys.migPoints[target] = p
 	}
 	return p, nil
 }

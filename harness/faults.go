@@ -18,10 +18,22 @@ import (
 // every apply and revert is journaled before it acts, and revertAll (run by
 // the rollback and by teardown) reverts whatever is still applied.
 type faultSet struct {
-	d      *drill
+	host faultHost
+	// env is the running system's fault points and recent its traffic
+	// just before now; both are bound once the system is up (bind).
+	env    injectors.Env
+	recent func(target string) metrics.Window
 	mu     sync.Mutex
 	closed bool // after rollback or teardown no new fault is applied
 	runs   []*faultRun
+}
+
+// faultHost is what the fault set needs of the drill around it, and no
+// more: the journal, progress lines, and the release's exposure mark.
+type faultHost struct {
+	j      *journal.Journal
+	say    func(format string, args ...any)
+	expose func(time.Time)
 }
 
 type faultRun struct {
@@ -42,18 +54,24 @@ type faultRun struct {
 	effect         *injectors.Effect
 }
 
-func newFaultSet(d *drill) *faultSet {
-	fs := &faultSet{d: d}
-	for i, f := range d.sc.Faults {
+func newFaultSet(sc *scenarios.Scenario, seed int64, host faultHost) *faultSet {
+	fs := &faultSet{host: host}
+	for i, f := range sc.Faults {
 		kind, ok := injectors.Lookup(f.Kind)
 		if !ok {
 			panic(fmt.Sprintf("fault kind %q passed validation but is not registered", f.Kind))
 		}
 		inj := kind.New(injectors.Spec{Name: f.Name, Target: f.Target, Probability: f.Probability,
-			Seed: d.seed*1000003 + int64(i), Params: f.Params})
+			Seed: seed*1000003 + int64(i), Params: f.Params})
 		fs.runs = append(fs.runs, &faultRun{f: f, inj: inj})
 	}
 	return fs
+}
+
+// bind gives the set the fault points of the running system and a view
+// of its recent traffic (nil: none), before any fault is applied.
+func (fs *faultSet) bind(env injectors.Env, recent func(target string) metrics.Window) {
+	fs.env, fs.recent = env, recent
 }
 
 // schedule starts one goroutine per fault; each waits for its trigger,
@@ -61,7 +79,7 @@ func newFaultSet(d *drill) *faultSet {
 func (fs *faultSet) schedule(ctx context.Context) {
 	start := time.Now()
 	for _, r := range fs.runs {
-		fs.d.goSafe(ctx, "fault "+r.f.Name, func() { fs.drive(ctx, r, start) })
+		injectors.Go(ctx, "fault "+r.f.Name, func() { fs.drive(ctx, r, start) })
 	}
 }
 
@@ -70,9 +88,9 @@ func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
 	delay := time.Duration(0)
 	switch at := r.f.At; {
 	case at.Step > 0:
-		trigger = fs.d.j.Wait(fmt.Sprintf("step.start:%d", at.Step))
+		trigger = fs.host.j.Wait(fmt.Sprintf("step.start:%d", at.Step))
 	case at.After != "":
-		trigger, delay = fs.d.j.Wait(at.After), at.Delay
+		trigger, delay = fs.host.j.Wait(at.After), at.Delay
 	default:
 		ch := make(chan time.Time, 1)
 		ch <- start
@@ -107,21 +125,24 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	if fs.closed {
 		r.skipped = "rollout already rolled back or drill ending"
 		fs.mu.Unlock()
-		fs.d.j.Record(journal.FaultSkipped, "fault", r.f.Name, "reason", r.skipped)
+		fs.host.j.Record(journal.FaultSkipped, "fault", r.f.Name, "reason", r.skipped)
 		return false
 	}
 	r.attempted = true
 	fs.mu.Unlock()
 	// Journal first: if the harness dies between this line and the next,
 	// the journal still says a fault may be in place.
-	fs.d.j.Record(journal.FaultApply, "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
-	before := fs.d.recentTraffic(r.f.Target)
-	err := r.inj.Apply(ctx, fs.d)
+	fs.host.j.Record(journal.FaultApply, "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
+	var before metrics.Window
+	if fs.recent != nil {
+		before = fs.recent(r.f.Target)
+	}
+	err := r.inj.Apply(ctx, fs.env)
 	fs.mu.Lock()
 	if err != nil {
 		r.applyErr = err.Error()
 		fs.mu.Unlock()
-		fs.d.j.Record(journal.FaultApplyFailed, "fault", r.f.Name, "error", err.Error())
+		fs.host.j.Record(journal.FaultApplyFailed, "fault", r.f.Name, "error", err.Error())
 		_ = r.inj.Revert(context.WithoutCancel(ctx))
 		return false
 	}
@@ -129,14 +150,14 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	r.applied, r.before, r.during = &now, before, metrics.Window{}
 	closed := fs.closed
 	fs.mu.Unlock()
-	fs.d.j.Record(journal.FaultApplied, "fault", r.f.Name)
+	fs.host.j.Record(journal.FaultApplied, "fault", r.f.Name)
 	if _, armed := r.inj.(injectors.ArmedFault); armed {
 		// Armed for a migration: the exposure starts when that migration
 		// runs, which the rollout marks.
-		fs.d.say("fault %s (%s on %s) armed", r.f.Name, r.f.Kind, r.f.Target)
+		fs.host.say("fault %s (%s on %s) armed", r.f.Name, r.f.Kind, r.f.Target)
 	} else {
-		fs.d.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
-		fs.d.markExposure(now)
+		fs.host.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
+		fs.host.expose(now)
 	}
 	if closed {
 		// The rollback closed the set while Apply ran: undo at once.
@@ -169,21 +190,21 @@ func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
 	}
 	r.reverting = true
 	fs.mu.Unlock()
-	fs.d.j.Record(journal.FaultRevert, "fault", r.f.Name, "reason", why)
+	fs.host.j.Record(journal.FaultRevert, "fault", r.f.Name, "reason", why)
 	err := r.inj.Revert(ctx)
 	fs.mu.Lock()
 	r.reverting = false
 	if err != nil {
 		fs.mu.Unlock()
-		fs.d.j.Record(journal.FaultRevertFailed, "fault", r.f.Name, "error", err.Error())
+		fs.host.j.Record(journal.FaultRevertFailed, "fault", r.f.Name, "error", err.Error())
 		return false
 	}
 	now := time.Now()
 	r.reverted = &now
 	fs.verify(r)
 	fs.mu.Unlock()
-	fs.d.j.Record(journal.FaultReverted, "fault", r.f.Name)
-	fs.d.say("fault %s reverted (%s)", r.f.Name, why)
+	fs.host.j.Record(journal.FaultReverted, "fault", r.f.Name)
+	fs.host.say("fault %s reverted (%s)", r.f.Name, why)
 	return true
 }
 
@@ -213,9 +234,9 @@ func (fs *faultSet) verify(r *faultRun) {
 	}
 	e := v.Verify(obs)
 	r.effect = &e
-	fs.d.j.Record(journal.FaultEffect, "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
+	fs.host.j.Record(journal.FaultEffect, "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
 	if !e.Effective {
-		fs.d.say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
+		fs.host.say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
 	}
 }
 

@@ -25,7 +25,7 @@ type invariantProbes struct {
 
 // newInvariantProbes opens the databases of the invariants the analysis
 // uses; nil when it uses none.
-func (d *drill) newInvariantProbes() (*invariantProbes, error) {
+func (d *drill) newInvariantProbes(sys *System) (*invariantProbes, error) {
 	var used []*scenarios.Invariant
 	for _, c := range d.sc.Rollout.Analysis.Metrics {
 		name, ok := strings.CutPrefix(c.Metric, scenarios.InvariantPrefix)
@@ -46,7 +46,7 @@ func (d *drill) newInvariantProbes() (*invariantProbes, error) {
 		if p.dbs[inv.Database] != nil {
 			continue
 		}
-		db, err := dbcheck.OpenDB(d.dbs[inv.Database])
+		db, err := dbcheck.OpenDB(sys.dbs[inv.Database])
 		if err != nil {
 			p.close()
 			return nil, err
@@ -60,7 +60,7 @@ func (d *drill) newInvariantProbes() (*invariantProbes, error) {
 // observe probes every invariant and returns the values as canary-side
 // metrics: an invariant is database-wide, and only the canary is new, so a
 // violation is charged to it (the baseline side has no value).
-func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]judge.SidePair {
+func (p *invariantProbes) observe(ctx context.Context, j *journal.Journal) map[string]judge.SidePair {
 	if p == nil {
 		return nil
 	}
@@ -71,7 +71,7 @@ func (p *invariantProbes) observe(ctx context.Context, d *drill) map[string]judg
 		if err != nil {
 			// No value: the judge's on_no_data policy decides, and the
 			// journal says why.
-			d.j.Record(journal.InvariantError, "invariant", inv.Name, "error", err.Error())
+			j.Record(journal.InvariantError, "invariant", inv.Name, "error", err.Error())
 			out[metric] = judge.SidePair{}
 			continue
 		}
@@ -91,11 +91,11 @@ func (p *invariantProbes) close() {
 
 // checkInvariants runs every verify.data.invariants probe once, at the end
 // of the drill.
-func (d *drill) checkInvariants(ctx context.Context) []reports.Invariant {
+func (d *drill) checkInvariants(ctx context.Context, sys *System) []reports.Invariant {
 	var out []reports.Invariant
 	for _, inv := range d.sc.Verify.Data.Invariants {
 		r := reports.Invariant{Name: inv.Name, Expect: inv.Expect}
-		db, err := dbcheck.OpenDB(d.dbs[inv.Database])
+		db, err := dbcheck.OpenDB(sys.dbs[inv.Database])
 		if err == nil {
 			r.Value, err = dbcheck.ProbeInvariant(ctx, db, inv)
 			db.Close()

@@ -17,32 +17,63 @@ import (
 	"github.com/drillhq/drill/scenarios"
 )
 
-// migrationDrill is the part of a drill the migration steps use: the
+// migrationRig is the part of a drill the migration steps use: the
 // orders service on database h, baseline v1 at migration base, canary v2
-// at migration to, and a journal.
-func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, to uint) *drill {
+// at migration to, a journal, the fault set, the System and the release.
+type migrationRig struct {
+	*drill
+	sys *System
+	rel *release
+}
+
+func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, to uint) *migrationRig {
 	t.Helper()
 	svc := &scenarios.Service{Name: "orders", Database: "ordersdb", Migrations: dir, Baseline: "v1",
 		Versions: []*scenarios.Version{{Name: "v1", Migration: base}, {Name: "v2", Migration: to}}}
 	sc := &scenarios.Scenario{Name: "t",
 		Environment: scenarios.Environment{Services: []*scenarios.Service{svc},
 			Databases: []*scenarios.Database{{Name: "ordersdb", Engine: h.Engine}}},
-		Rollout: scenarios.Rollout{Service: "orders", To: "v2"},
+		Rollout: scenarios.Rollout{Service: "orders", To: "v2", Strategy: "canary"},
 		Verify:  scenarios.Verify{Data: scenarios.Data{Schema: scenarios.SchemaBaseline}}}
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	d := &drill{sc: sc, dbs: map[string]*provider.DatabaseHandle{"ordersdb": h}, j: j, started: time.Now(), log: testLog{t}}
-	d.faults = newFaultSet(d)
-	if _, err := d.migrator(svc).To(base); err != nil {
+	d := &migrationRig{drill: &drill{sc: sc, j: j, started: time.Now(), log: testLog{t}}}
+	d.exp = &exposure{j: j}
+	d.sys = newSystem(sc, j, d.say, 0)
+	d.sys.dbs["ordersdb"] = h
+	d.newFaults()
+	if d.rel, err = newRelease(sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.sys.migrator(svc).To(base); err != nil {
 		t.Fatalf("migrate to the baseline %d: %v", base, err)
 	}
-	if err := d.snapshotBaseline(context.Background()); err != nil {
+	if err := d.sys.snapshotBaseline(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// newFaults makes the fault set of the scenario's faults, bound to the
+// rig's system.
+func (d *migrationRig) newFaults() {
+	d.faults = newFaultSet(d.sc, 0, faultHost{j: d.j, say: d.say, expose: d.exp.mark})
+	d.faults.bind(d.sys, nil)
+}
+
+// upFailedAt is the release's failed up migration, 0 for none.
+func (d *migrationRig) upFailedAt() uint {
+	_, _, v := d.rel.state()
+	return v
+}
+
+// rolledBackSchema checks the schema as a drill does after a rollback.
+func (d *migrationRig) rolledBackSchema() schemaVerdict {
+	d.rel.set(func(r *release) { r.migratedUp = true })
+	return d.checkSchema(context.Background(), d.sys, d.rel)
 }
 
 type testLog struct{ t *testing.T }
@@ -54,14 +85,14 @@ func (l testLog) Write(b []byte) (int, error) {
 
 // arm applies a fault of kind with params at the drill, as the fault set
 // does, and reverts it at cleanup.
-func arm(t *testing.T, d *drill, kind string, params any) injectors.Injector {
+func arm(t *testing.T, d *migrationRig, kind string, params any) injectors.Injector {
 	t.Helper()
 	k, ok := injectors.Lookup(kind)
 	if !ok {
 		t.Fatalf("no kind %s", kind)
 	}
 	inj := k.New(injectors.Spec{Name: kind, Target: "ordersdb", Probability: 1, Params: params})
-	if err := inj.Apply(context.Background(), d); err != nil {
+	if err := inj.Apply(context.Background(), d.sys); err != nil {
 		t.Fatalf("apply %s: %v", kind, err)
 	}
 	t.Cleanup(func() { inj.Revert(context.Background()) })
@@ -70,12 +101,12 @@ func arm(t *testing.T, d *drill, kind string, params any) injectors.Injector {
 
 // canaryMigration runs the rollout's up migration as the rollout does,
 // recording the dirty version it leaves.
-func canaryMigration(t *testing.T, d *drill) error {
+func canaryMigration(t *testing.T, d *migrationRig) error {
 	t.Helper()
 	svc := d.sc.Environment.Services[0]
-	err := d.migrate(context.Background(), svc, svc.Version("v2"), "migrate.canary")
-	if st, serr := d.migrator(svc).State(); serr == nil && st.Dirty {
-		d.upFailedAt = st.Version
+	err := d.sys.migrate(context.Background(), svc, svc.Version("v2"), "migrate.canary")
+	if st, serr := d.sys.migrator(svc).State(); serr == nil && st.Dirty {
+		d.rel.set(func(r *release) { r.upFailedAt = st.Version })
 	}
 	return err
 }
@@ -98,8 +129,8 @@ func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T)
 	if err == nil || !strings.Contains(err.Error(), "drill_injected_failure_at_statement_2") {
 		t.Fatalf("canary migration: %v, want the injected failure", err)
 	}
-	if d.upFailedAt != 3 {
-		t.Fatalf("dirty version %d, want 3", d.upFailedAt)
+	if d.upFailedAt() != 3 {
+		t.Fatalf("dirty version %d, want 3", d.upFailedAt())
 	}
 	if cols := pgColumns(t, h, "order_events"); len(cols) == 0 {
 		t.Fatal("statement 1 (CREATE TABLE order_events) was not left applied")
@@ -107,16 +138,15 @@ func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T)
 	if cols := pgColumns(t, h, "orders"); strings.Contains(strings.Join(cols, ","), "status") {
 		t.Fatal("statement 2 ran although it was the failing one")
 	}
-	changed, detail, err := d.migrateToBaseline(context.Background())
+	changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults)
 	if err != nil || !changed || !strings.Contains(detail, "ran its down migration over the half-applied schema") {
 		t.Fatalf("migrateToBaseline: changed=%v %q %v", changed, detail, err)
 	}
-	d.migratedUp, d.outcome = true, "rolled_back"
-	d.checkSchema(context.Background())
-	if r := d.schema.restored; r == nil || !*r || d.schema.version != "2" {
-		t.Errorf("schema restored %v at %q, diff %v", r, d.schema.version, d.schema.diff)
+	schema := d.rolledBackSchema()
+	if r := schema.restored; r == nil || !*r || schema.version != "2" {
+		t.Errorf("schema restored %v at %q, diff %v", r, schema.version, schema.diff)
 	}
-	if changed, detail, err := d.migrateToBaseline(context.Background()); err != nil || changed {
+	if changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults); err != nil || changed {
 		t.Errorf("second run: changed=%v %q %v, want a no-op", changed, detail, err)
 	}
 }
@@ -132,19 +162,18 @@ func TestNonIdempotentDownLeavesWhatTheFailedMigrationApplied(t *testing.T) {
 	if err := canaryMigration(t, d); err == nil {
 		t.Fatal("the canary migration succeeded")
 	}
-	changed, detail, err := d.migrateToBaseline(context.Background())
+	changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults)
 	if err != nil || !changed || !strings.Contains(detail, "forced to 2, the last clean version") {
 		t.Fatalf("migrateToBaseline: changed=%v %q %v", changed, detail, err)
 	}
-	d.migratedUp, d.outcome = true, "rolled_back"
-	d.checkSchema(context.Background())
-	if r := d.schema.restored; r == nil || *r {
+	schema := d.rolledBackSchema()
+	if r := schema.restored; r == nil || *r {
 		t.Fatalf("schema restored %v, want not restored", r)
 	}
 	want := []string{"+ column order_events.client_ref text not null", "+ column order_events.event text not null",
 		"+ column order_events.id integer null primary key", "+ primary key (id) on order_events", "+ table order_events"}
-	if strings.Join(d.schema.diff, "\n") != strings.Join(want, "\n") {
-		t.Errorf("diff:\n%s\nwant:\n%s", strings.Join(d.schema.diff, "\n"), strings.Join(want, "\n"))
+	if strings.Join(schema.diff, "\n") != strings.Join(want, "\n") {
+		t.Errorf("diff:\n%s\nwant:\n%s", strings.Join(schema.diff, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -162,13 +191,13 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	// migrate-to-baseline and must leave the down-failure armed for it.
 	d.sc.Faults = []*scenarios.Fault{{Name: "down-fails", Kind: "down-failure", Target: "ordersdb", Probability: 1,
 		Params: injectors.DownFailureParams{Statement: 2, MultiStatement: yes()}}}
-	d.faults = newFaultSet(d)
+	d.newFaults()
 	run := d.faults.runs[0]
 	if !d.faults.apply(context.Background(), run) {
 		t.Fatalf("apply down-failure: %s", run.applyErr)
 	}
 	steps := map[string]reports.Step{}
-	for _, st := range d.runRollbackPlan(context.Background(), "rollback.step") {
+	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, d.rel, d.faults), "rollback.step") {
 		steps[st.Name] = st
 	}
 	if st := steps["revert-faults"]; !st.OK || st.Changed {
@@ -183,19 +212,18 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	if e := run.inj.(injectors.Verifier).Verify(injectors.Observation{}); !e.Effective {
 		t.Errorf("down-failure effect %+v", e)
 	}
-	changed, detail, err := d.migrateToBaseline(context.Background())
+	changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults)
 	var dirty *dbcheck.DirtyError
 	if !errors.As(err, &dirty) || changed || !strings.Contains(detail, "a down migration failed part-way") {
 		t.Errorf("second run: changed=%v %q %v, want the same refusal and no change", changed, detail, err)
 	}
-	d.migratedUp, d.outcome = true, "rolled_back"
-	d.checkSchema(context.Background())
-	if r := d.schema.restored; r == nil || *r || d.schema.version != "2 (dirty)" {
-		t.Errorf("schema restored %v at %q, want not restored at 2 (dirty)", r, d.schema.version)
+	schema := d.rolledBackSchema()
+	if r := schema.restored; r == nil || *r || schema.version != "2 (dirty)" {
+		t.Errorf("schema restored %v at %q, want not restored at 2 (dirty)", r, schema.version)
 	}
 	// Statement 1 of the down (DROP INDEX) ran before the failure.
-	if !strings.Contains(strings.Join(d.schema.diff, "\n"), "+ column orders.status") {
-		t.Errorf("diff %v: want what the half-run down left of migration 3", d.schema.diff)
+	if !strings.Contains(strings.Join(schema.diff, "\n"), "+ column orders.status") {
+		t.Errorf("diff %v: want what the half-run down left of migration 3", schema.diff)
 	}
 }
 
@@ -225,13 +253,12 @@ func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessShareLock'`); n != 0 {
 		t.Errorf("%d ACCESS SHARE locks on orders after the revert, want 0", n)
 	}
-	if _, _, err := d.migrateToBaseline(context.Background()); err != nil {
+	if _, _, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults); err != nil {
 		t.Fatalf("rollback after the lock timeout: %v", err)
 	}
-	d.migratedUp, d.outcome = true, "rolled_back"
-	d.checkSchema(context.Background())
-	if r := d.schema.restored; r == nil || !*r {
-		t.Errorf("schema restored %v, diff %v", r, d.schema.diff)
+	schema := d.rolledBackSchema()
+	if r := schema.restored; r == nil || !*r {
+		t.Errorf("schema restored %v, diff %v", r, schema.diff)
 	}
 }
 
@@ -249,7 +276,7 @@ func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
 	if !errors.As(err, &env) || !strings.Contains(err.Error(), "no_such_table") {
 		t.Fatalf("canary migration: %v, want an *provider.EnvError naming the table", err)
 	}
-	if st, serr := d.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st != (dbcheck.MigrationState{Version: 2}) {
+	if st, serr := d.sys.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st != (dbcheck.MigrationState{Version: 2}) {
 		t.Errorf("state %+v, %v, want still at clean 2", st, serr)
 	}
 }
@@ -269,7 +296,7 @@ func TestMigrationLockTimeoutOnSQLite(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "database is locked") {
 		t.Fatalf("canary migration: %v, want it to give up on the lock", err)
 	}
-	if st, serr := d.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st.Version != 2 {
+	if st, serr := d.sys.migrator(d.sc.Environment.Services[0]).State(); serr != nil || st.Version != 2 {
 		t.Errorf("state %+v, %v after the lock timeout, want still at 2", st, serr)
 	}
 }

@@ -173,7 +173,7 @@ func TestCheckLedgerOnPostgres(t *testing.T) {
 // SQLite has none, and says why.
 func TestConnOfDatabases(t *testing.T) {
 	_, pg := newPostgres(t)
-	d := &drill{dbs: map[string]*provider.DatabaseHandle{"pg": pg, "lite": newSQLite(t)}}
+	d := &System{dbs: map[string]*provider.DatabaseHandle{"pg": pg, "lite": newSQLite(t)}}
 	if p, err := d.Conn("pg"); err != nil || p != pg.Proxy {
 		t.Errorf("Conn(pg) = %v, %v; want its proxy", p, err)
 	}

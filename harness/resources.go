@@ -9,7 +9,6 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
-	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -234,38 +233,4 @@ func (r *resources) extra(service, base, canary string, window time.Time, fromSt
 		cpu.Baseline, cpu.BaselineOK, rss.Baseline, rss.BaselineOK = r.meanBefore(service, base, canary)
 	}
 	return map[string]judge.SidePair{scenarios.MetricCPU: cpu, scenarios.MetricRSS: rss}
-}
-
-// sampleResources is tick's hook: it samples every live instance and adds
-// one series point per instance (source "resources:<service>", label the
-// version). The first sample of an instance has no CPU value yet and is
-// not added to the series, so a point without `cpu` means 0 cores.
-func (d *drill) sampleResources(ctx context.Context) {
-	if d.res == nil {
-		d.res = newResources()
-	}
-	d.mu.Lock()
-	insts := map[string]map[string]provider.Instance{}
-	for svc, vs := range d.instances {
-		insts[svc] = map[string]provider.Instance{}
-		for v, inst := range vs {
-			insts[svc][v] = inst
-		}
-	}
-	d.mu.Unlock()
-	got := d.res.sampleAll(ctx, d.nextCut, insts)
-	for svc, vs := range got {
-		src := resourcesSourcePrefix + svc
-		for ver, s := range vs {
-			if !s.CPUOK {
-				continue
-			}
-			if d.series[src] == nil {
-				d.series[src] = map[string][]reports.SeriesPoint{}
-			}
-			d.series[src][ver] = append(d.series[src][ver], reports.SeriesPoint{
-				Start: d.nextCut.Add(-d.interval).UTC(), CPU: s.CPU, RSS: s.RSS,
-			})
-		}
-	}
 }

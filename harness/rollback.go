@@ -8,7 +8,6 @@ import (
 
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
-	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/reports"
 )
 
@@ -20,46 +19,55 @@ type rollbackStep struct {
 	run  func(ctx context.Context) (changed bool, detail string, err error)
 }
 
-func (d *drill) rollbackPlan() []rollbackStep {
+func (d *drill) rollbackPlan(sys *System, rel *release, fs *faultSet) []rollbackStep {
 	return []rollbackStep{
-		{"route-to-baseline", d.routeToBaseline},
-		{"revert-faults", d.revertFaults},
-		{"stop-canary", d.stopCanary},
-		{"migrate-to-baseline", d.migrateToBaseline},
-		{"restore-flags", d.restoreFlags},
+		{"route-to-baseline", func(context.Context) (bool, string, error) { return routeToBaseline(sys, rel) }},
+		{"revert-faults", func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }},
+		{"stop-canary", func(ctx context.Context) (bool, string, error) { return d.stopCanary(ctx, sys, rel) }},
+		{"migrate-to-baseline", func(ctx context.Context) (bool, string, error) { return migrateToBaseline(ctx, sys, rel, fs) }},
+		{"restore-flags", restoreFlags},
 	}
+}
+
+// Rollback is what the rollback stage returns: its steps, the steps of the
+// second run, and whether that second run changed nothing.
+type Rollback struct {
+	Steps, Rerun []reports.Step
+	Idempotent   bool
 }
 
 // rollback runs the plan, then runs it again to prove nothing is left to
 // undo. The recovery window and data checks (step 6) follow in
 // verifyRecovery and verifyData.
-func (d *drill) rollback(ctx context.Context) {
+func (d *drill) rollback(ctx context.Context, sys *System, rel *release, fs *faultSet) Rollback {
 	d.say("rolling back")
 	d.j.Record(journal.RollbackStart)
-	d.undo(ctx)
+	rb := d.undo(ctx, sys, rel, fs)
 	d.j.Record(journal.RollbackDone)
+	return rb
 }
 
 // undo runs the plan twice and records whether the second run was a no-op.
-func (d *drill) undo(ctx context.Context) {
-	d.rbSteps = d.runRollbackPlan(ctx, journal.RollbackStep)
-	d.rbRerun = d.runRollbackPlan(ctx, "rollback.rerun")
-	d.rbIdempotent = true
-	for _, s := range d.rbRerun {
+func (d *drill) undo(ctx context.Context, sys *System, rel *release, fs *faultSet) Rollback {
+	plan := d.rollbackPlan(sys, rel, fs)
+	rb := Rollback{Steps: d.runRollbackPlan(ctx, plan, journal.RollbackStep), Idempotent: true}
+	rb.Rerun = d.runRollbackPlan(ctx, plan, "rollback.rerun")
+	for _, s := range rb.Rerun {
 		if s.Changed || !s.OK {
-			d.rbIdempotent = false
+			rb.Idempotent = false
 		}
 	}
-	if d.rbIdempotent {
+	if rb.Idempotent {
 		d.j.Record(journal.RollbackIdempotent, "detail", "second run changed nothing")
 	} else {
 		d.j.Record(journal.RollbackNotIdempotent, "detail", "second run changed something; see rerun steps")
 	}
+	return rb
 }
 
-func (d *drill) runRollbackPlan(ctx context.Context, event string) []reports.Step {
+func (d *drill) runRollbackPlan(ctx context.Context, plan []rollbackStep, event string) []reports.Step {
 	var out []reports.Step
-	for _, st := range d.rollbackPlan() {
+	for _, st := range plan {
 		d.j.Record(event+".start", "step", st.name)
 		changed, detail, err := st.run(ctx)
 		s := reports.Step{Name: st.name, OK: err == nil, Changed: changed, Detail: detail, At: time.Now()}
@@ -75,24 +83,21 @@ func (d *drill) runRollbackPlan(ctx context.Context, event string) []reports.Ste
 	return out
 }
 
-func (d *drill) routeToBaseline(context.Context) (bool, string, error) {
-	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
-	rt := d.routers[svc.Name]
+// routeToBaseline moves all traffic back to the baseline, as the release's
+// strategy moves it.
+func routeToBaseline(sys *System, rel *release) (bool, string, error) {
+	rt := sys.routers[rel.svc.Name]
 	if rt == nil {
 		return false, "no router", nil
 	}
-	strat, err := strategy.Get(d.sc.Rollout.Strategy)
-	if err != nil {
-		return false, "", err
-	}
-	changed, detail := strat.Revert(rt, strategy.Release{Service: svc.Name, Baseline: svc.Baseline, To: d.sc.Rollout.To})
+	changed, detail := rel.strat.Revert(rt, rel.names())
 	return changed, detail, nil
 }
 
 // revertFaults reverts every fault but those armed for the rollback's down
 // migration, which migrateToBaseline reverts once that has run.
-func (d *drill) revertFaults(ctx context.Context) (bool, string, error) {
-	reverted, failed := d.faults.revertWhere(ctx, "rollback", func(r *faultRun) bool { return !onDown(r) })
+func revertFaults(ctx context.Context, fs *faultSet) (bool, string, error) {
+	reverted, failed := fs.revertWhere(ctx, "rollback", func(r *faultRun) bool { return !onDown(r) })
 	if len(failed) > 0 {
 		return len(reverted) > 0, "", fmt.Errorf("could not revert %s", strings.Join(failed, ", "))
 	}
@@ -102,22 +107,19 @@ func (d *drill) revertFaults(ctx context.Context) (bool, string, error) {
 	return true, "reverted " + strings.Join(reverted, ", "), nil
 }
 
-func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
-	ro := d.sc.Rollout
-	d.mu.Lock()
-	inst := d.instances[ro.Service][ro.To]
-	d.canaryLive = false
-	d.mu.Unlock()
+func (d *drill) stopCanary(ctx context.Context, sys *System, rel *release) (bool, string, error) {
+	rel.set(func(r *release) { r.canaryLive = false })
+	inst := sys.instance(rel.svc.Name, rel.to.Name)
 	if inst == nil || !inst.Alive() {
 		return false, "canary not running", nil
 	}
-	if rt := d.routers[ro.Service]; rt != nil {
+	if rt := sys.routers[rel.svc.Name]; rt != nil {
 		// Traffic was moved away in step 1; let requests already on their
 		// way finish so that stopping the canary cuts nothing off.
 		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
-		_ = rt.WaitIdle(wctx, ro.To)
+		_ = rt.WaitIdle(wctx, rel.to.Name)
 		cancel()
-		rt.RemoveBackend(ro.To)
+		rt.RemoveBackend(rel.to.Name)
 	}
 	if err := inst.Stop(ctx); err != nil {
 		return true, "", err
@@ -125,16 +127,15 @@ func (d *drill) stopCanary(ctx context.Context) (bool, string, error) {
 	return true, "stopped " + inst.Name(), nil
 }
 
-func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
+func migrateToBaseline(ctx context.Context, sys *System, rel *release, fs *faultSet) (bool, string, error) {
 	// A down-failure acts on this step's migration: it is reverted once
 	// the step is over, whatever the step did.
-	defer d.faults.revertWhere(ctx, "rollback: down migration done", onDown)
-	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
-	base := svc.Version(svc.Baseline)
-	if svc.Database == "" || base.Migration == 0 || d.dbs[svc.Database] == nil {
+	defer fs.revertWhere(ctx, "rollback: down migration done", onDown)
+	svc, base := rel.svc, rel.base
+	if svc.Database == "" || base.Migration == 0 || sys.dbs[svc.Database] == nil {
 		return false, "no schema to restore", nil
 	}
-	m := d.migrator(svc)
+	m := sys.migrator(svc)
 	st, err := m.State()
 	if err != nil {
 		return false, "", err
@@ -146,14 +147,14 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 	var notes []string
 	changed := false
 	if st.Dirty {
-		if st.Version != d.upFailedAt {
+		if _, _, upFailedAt := rel.state(); st.Version != upFailedAt {
 			// Not the canary's failed up migration: a down migration failed
 			// (here or in an earlier run of this step). Forcing would
 			// record a version the schema is not at; a person must look.
 			return false, fmt.Sprintf("schema stuck at version %s: a down migration failed part-way; "+
 				"fix the schema by hand, then `migrate force` the version it is really at", st), &dbcheck.DirtyError{Version: st.Version}
 		}
-		note, err := d.cleanFailedUp(ctx, m, st.Version)
+		note, err := cleanFailedUp(ctx, sys, m, st.Version)
 		notes = append(notes, note)
 		changed = true
 		if err != nil {
@@ -182,26 +183,26 @@ func (d *drill) migrateToBaseline(ctx context.Context) (bool, string, error) {
 // the half-applied schema (an idempotent down, with IF EXISTS); otherwise
 // the schema is forced to the last clean version, and whatever v left
 // behind shows in the schema check.
-func (d *drill) cleanFailedUp(ctx context.Context, m dbcheck.Migrator, v uint) (string, error) {
+func cleanFailedUp(ctx context.Context, sys *System, m dbcheck.Migrator, v uint) (string, error) {
 	prev := m.Prev(v)
 	// What the failed file left behind, for the review: the schema now
 	// against the one before the rollout.
 	var left []string
-	if before, ok := d.schema.before[m.DB.Name]; ok {
-		if now, err := d.snapshot(ctx, m.DB.Name); err == nil {
+	if before, ok := sys.schemaBefore[m.DB.Name]; ok {
+		if now, err := sys.snapshot(ctx, m.DB.Name); err == nil {
 			left = dbcheck.Diff(before, now)
 		}
 	}
-	d.j.Record(journal.MigrateDirty, "version", v, "last_clean", prev, "left_behind", left)
+	sys.j.Record(journal.MigrateDirty, "version", v, "last_clean", prev, "left_behind", left)
 	if err := m.Force(int(v)); err != nil {
 		return "", err
 	}
 	_, downErr := m.Run(ctx, uint(max(prev, 0)))
 	if downErr == nil {
-		d.j.Record(journal.MigrateDirtyCleaned, "version", v, "detail", "the down migration ran on the half-applied schema")
+		sys.j.Record(journal.MigrateDirtyCleaned, "version", v, "detail", "the down migration ran on the half-applied schema")
 		return fmt.Sprintf("dirty at %d: ran its down migration over the half-applied schema", v), nil
 	}
-	d.j.Record(journal.MigrateDirtyDownFailed, "version", v, "error", downErr.Error())
+	sys.j.Record(journal.MigrateDirtyDownFailed, "version", v, "error", downErr.Error())
 	if err := m.Force(prev); err != nil {
 		return fmt.Sprintf("dirty at %d: its down migration failed (%v)", v, downErr), err
 	}
@@ -210,24 +211,17 @@ func (d *drill) cleanFailedUp(ctx context.Context, m dbcheck.Migrator, v uint) (
 
 // restoreFlags is the place feature flags are restored; format v1 has no
 // flags yet, so it is a recorded no-op rather than a silent gap.
-func (d *drill) restoreFlags(context.Context) (bool, string, error) {
+func restoreFlags(context.Context) (bool, string, error) {
 	return false, "no feature flags in this scenario", nil
 }
 
 // abortRollout stops the rollout without verification (on_failure: abort,
 // or a safe abort after Ctrl-C): traffic back, faults out, canary stopped,
 // schema back.
-func (d *drill) abortRollout(ctx context.Context, why string) {
+func (d *drill) abortRollout(ctx context.Context, sys *System, rel *release, fs *faultSet, why string) Rollback {
 	d.say("aborting rollout: %s", why)
 	d.j.Record(journal.AbortStart, "reason", why)
-	d.undo(ctx)
+	rb := d.undo(ctx, sys, rel, fs)
 	d.j.Record(journal.AbortDone)
-}
-
-// loadTimeout is the client's request timeout: no request outlives it.
-func (d *drill) loadTimeout() time.Duration {
-	if d.sc.Load.Timeout > 0 {
-		return d.sc.Load.Timeout
-	}
-	return 2 * time.Second
+	return rb
 }

@@ -1,0 +1,283 @@
+package harness
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/ledger"
+	"github.com/drillhq/drill/harness/load"
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/reports"
+)
+
+// monitor is the drill's clock: it drives the load and cuts every
+// recorder into analysis intervals. Every stage that waits for an
+// interval (steady state, rollout, recovery) ticks it; it keeps the series
+// for the report and the recent traffic faults are judged against.
+type monitor struct {
+	sys      *System
+	j        *journal.Journal
+	interval time.Duration
+	nextCut  time.Time
+	heart    *heartbeat
+	// stalled says whether the window tick last returned was cut across
+	// a machine stall (see stall.go).
+	stalled bool
+	// observe is told every interval's windows (the fault set's
+	// observation of its targets).
+	observe func(map[string]map[string]metrics.Window)
+	series  map[string]map[string][]reports.SeriesPoint
+	// res holds the per-instance cpu/rss samples tick takes (resources.go).
+	res *resources
+
+	recentMu sync.Mutex
+	recent   map[string]map[string][]metrics.Window
+
+	load        *load.Generator
+	loadCancel  context.CancelFunc
+	loadStopped bool // stop ran and journaled load.stop
+	ledger      *ledger.Writer
+}
+
+// startLoad starts vegeta against the load target's router and the
+// interval clock with it.
+func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[string]map[string]metrics.Window)) *monitor {
+	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
+		series: map[string]map[string][]reports.SeriesPoint{}, res: newResources()}
+	lctx, cancel := context.WithCancel(ctx)
+	m.loadCancel = cancel
+	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
+	if err != nil {
+		panic(err) // the run dir was just created; failing here is a bug
+	}
+	m.ledger = lw
+	m.load = load.New(d.sc, sys.urls[d.sc.Load.Target], sys.client, lw)
+	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
+	m.heart = startHeartbeat(ctx)
+	m.nextCut = time.Now()
+	maxDur := d.maxDuration()
+	injectors.Go(lctx, "load generator", func() { m.load.Run(lctx, maxDur) })
+	return m
+}
+
+// maxDuration is a hard upper bound on the drill's load: request loops are
+// bounded in time even if every other bound failed. It is summed without
+// overflow (a wrapped sum once made the bound negative, and vegeta never
+// stopped) and never exceeds maxLoadDuration.
+func (d *drill) maxDuration() time.Duration {
+	ss := d.sc.SteadyState
+	// The warm-up, every steady-state attempt, then a margin for
+	// provisioning stalls and the rollback itself.
+	total := satMul(d.interval, warmupIntervals(ss.Warmup, d.interval))
+	total = satAdd(total, satMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
+	for _, st := range d.sc.Rollout.Steps {
+		total = satAdd(total, st.Hold)
+		if st.IsApproval() && !d.opts.AutoApprove {
+			total = satAdd(total, approvalTimeout)
+		}
+	}
+	if r := d.sc.Verify.Recovery; r != nil {
+		total = satAdd(total, r.Within, r.Window)
+	} else {
+		total = satAdd(total, time.Minute)
+	}
+	return min(total, maxLoadDuration)
+}
+
+// maxLoadDuration caps any drill's load, whatever its scenario sums to.
+const maxLoadDuration = 7 * 24 * time.Hour
+
+// satAdd adds durations, saturating at the largest Duration instead of
+// wrapping; negative terms count as 0.
+func satAdd(a time.Duration, bs ...time.Duration) time.Duration {
+	a = max(a, 0)
+	for _, b := range bs {
+		if b <= 0 {
+			continue
+		}
+		if a > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		a += b
+	}
+	return a
+}
+
+// satMul multiplies a duration by a count, saturating like satAdd.
+func satMul(d time.Duration, n int) time.Duration {
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	if d > math.MaxInt64/time.Duration(n) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
+}
+
+// tick waits for the end of the current interval, cuts every recorder and
+// returns the windows by source and label.
+func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Window, error) {
+	if m.nextCut.IsZero() {
+		m.nextCut = time.Now()
+	}
+	m.nextCut = m.nextCut.Add(m.interval)
+	wait := time.Until(m.nextCut)
+	if wait < 0 {
+		// Fell behind (a slow phase step): re-align instead of cutting a
+		// burst of empty windows.
+		m.nextCut = time.Now()
+		wait = 0
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	m.stalled = false
+	if late := m.heart.take(); late >= stallThreshold {
+		m.stalled = true
+		m.j.Record(journal.MachineStall, "late_ms", late.Milliseconds(), "window_end", m.nextCut.UTC(),
+			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
+	}
+	out := map[string]map[string]metrics.Window{}
+	recs := []*metrics.Recorder{m.sys.client}
+	for _, s := range m.sys.sc.Environment.Services {
+		recs = append(recs, m.sys.recorders[s.Name])
+	}
+	for _, rec := range recs {
+		ws := rec.Cut(m.nextCut)
+		byLabel := map[string]metrics.Window{}
+		for _, w := range ws {
+			byLabel[w.Label] = w
+			m.addSeries(w)
+		}
+		out[rec.Source()] = byLabel
+	}
+	m.ledger.Flush()
+	// cpu and rss of every live instance, for judges (judge.Interval.Extra)
+	// and the report's "resources:<service>" series.
+	m.sampleResources(ctx)
+	m.remember(out)
+	if m.observe != nil {
+		m.observe(out)
+	}
+	return out, nil
+}
+
+// warmupIntervals is how many analysis intervals of load the warm-up
+// takes: steady_state.warmup rounded up to whole intervals, since windows
+// are cut on interval boundaries.
+func warmupIntervals(warmup, interval time.Duration) int {
+	if warmup <= 0 || interval <= 0 {
+		return 0
+	}
+	n := int(warmup / interval)
+	if warmup%interval != 0 {
+		n++
+	}
+	return n
+}
+
+// recentIntervals is how many past intervals recentTraffic looks back.
+const recentIntervals = 10
+
+// remember keeps the last few windows of every source and label, so a
+// fault's "before" is the traffic just before it was applied.
+func (m *monitor) remember(tw map[string]map[string]metrics.Window) {
+	m.recentMu.Lock()
+	defer m.recentMu.Unlock()
+	if m.recent == nil {
+		m.recent = map[string]map[string][]metrics.Window{}
+	}
+	for src, labels := range tw {
+		if m.recent[src] == nil {
+			m.recent[src] = map[string][]metrics.Window{}
+		}
+		for l, w := range labels {
+			ws := append(m.recent[src][l], w)
+			if len(ws) > recentIntervals {
+				ws = ws[len(ws)-recentIntervals:]
+			}
+			m.recent[src][l] = ws
+		}
+	}
+}
+
+// recentTraffic merges a target's remembered windows.
+func (m *monitor) recentTraffic(target string) metrics.Window {
+	m.recentMu.Lock()
+	defer m.recentMu.Unlock()
+	svc, version, _ := strings.Cut(target, ".")
+	var ws []metrics.Window
+	for l, lw := range m.recent["router:"+svc] {
+		if version == "" || l == version {
+			ws = append(ws, lw...)
+		}
+	}
+	return metrics.Merge(ws...)
+}
+
+func (m *monitor) addSeries(w metrics.Window) {
+	s := w.Summary()
+	src := m.series[w.Source]
+	if src == nil {
+		src = map[string][]reports.SeriesPoint{}
+		m.series[w.Source] = src
+	}
+	src[w.Label] = append(src[w.Label], reports.SeriesPoint{
+		Start: s.Start, Requests: s.Requests, Failed: s.Failed, ErrorRate: s.ErrorRate, Throughput: s.Throughput,
+		P50Ms: s.P50, P90Ms: s.P90, P95Ms: s.P95, P99Ms: s.P99, MaxMs: s.Max,
+	})
+}
+
+// sampleResources samples every live instance's cpu and rss at the cut
+// just made and adds them to the report's series.
+func (m *monitor) sampleResources(ctx context.Context) {
+	got := m.res.sampleAll(ctx, m.nextCut, m.sys.liveInstances())
+	for svc, vs := range got {
+		src := resourcesSourcePrefix + svc
+		for ver, s := range vs {
+			if !s.CPUOK {
+				continue
+			}
+			if m.series[src] == nil {
+				m.series[src] = map[string][]reports.SeriesPoint{}
+			}
+			m.series[src][ver] = append(m.series[src][ver], reports.SeriesPoint{
+				Start: m.nextCut.Add(-m.interval).UTC(), CPU: s.CPU, RSS: s.RSS,
+			})
+		}
+	}
+}
+
+// markExposure tells the load when the release was first exposed, so the
+// blast radius counts only requests sent from then on.
+func (m *monitor) markExposure(t time.Time) {
+	if m != nil {
+		m.load.MarkExposure(t)
+	}
+}
+
+// stop ends the load and waits for in-flight requests; idempotent and
+// safe on a nil monitor (the drill ended before the load started).
+func (m *monitor) stop() {
+	if m == nil {
+		return
+	}
+	m.loadCancel()
+	m.load.Wait()
+	_ = m.ledger.Close()
+	if !m.loadStopped {
+		m.loadStopped = true
+		total, failed := m.load.Counts()
+		m.j.Record(journal.LoadStop, "requests", total, "failed", failed)
+	}
+}

@@ -1,0 +1,348 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/redact"
+	"github.com/drillhq/drill/harness/router"
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/internal/procid"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// System is what provision hands the later stages: the running system
+// under test — its provider, databases, the router in front of every
+// service and the instances behind them — and the schema as it was before
+// the rollout. It is also the injectors.Env of the drill's faults (env.go).
+type System struct {
+	sc   *scenarios.Scenario
+	j    *journal.Journal
+	say  func(format string, args ...any)
+	seed int64
+
+	prov provider.Provider
+	dbs  map[string]*provider.DatabaseHandle
+	// routers, their recorders and their base URLs (what dependency
+	// placeholders and the load resolve to), by service.
+	routers   map[string]*router.Router
+	recorders map[string]*metrics.Recorder
+	urls      map[string]string
+	client    *metrics.Recorder // what the load generator sees
+	// schemaBefore is every database's schema after the baseline
+	// migration, when the scenario asks for `schema: baseline`.
+	schemaBefore map[string]dbcheck.Schema
+
+	mu        sync.Mutex // guards instances, pids, migPoints
+	instances map[string]map[string]provider.Instance
+	pids      map[int]string
+	migPoints map[string]*migrationPoint
+}
+
+// newSystem is an empty system; provision fills it.
+func newSystem(sc *scenarios.Scenario, j *journal.Journal, say func(string, ...any), seed int64) *System {
+	return &System{sc: sc, j: j, say: say, seed: seed,
+		dbs: map[string]*provider.DatabaseHandle{}, routers: map[string]*router.Router{}, recorders: map[string]*metrics.Recorder{},
+		urls: map[string]string{}, instances: map[string]map[string]provider.Instance{}, pids: map[int]string{}}
+}
+
+// provision builds and starts databases, routers and baseline instances,
+// migrates the schema to the baseline version and snapshots it. The System
+// it returns is also returned on error: teardown closes what started.
+func (d *drill) provision(ctx context.Context) (*System, error) {
+	sys := newSystem(d.sc, d.j, d.say, d.seed)
+	d.j.Record(journal.ProvisionStart)
+	prov, err := provider.New(d.provider, provider.Config{
+		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
+		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
+		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
+	})
+	if err != nil {
+		return sys, &provider.EnvError{What: "provider", Err: err}
+	}
+	sys.prov = prov
+	d.say("building services")
+	if err := prov.Build(ctx, d.sc); err != nil {
+		return sys, err
+	}
+	if err := sys.startDatabases(ctx); err != nil {
+		return sys, err
+	}
+	// Routers first: every service's dependency URLs point at routers, so
+	// they must exist before any instance starts.
+	sys.client = metrics.NewRecorder(ClientSource)
+	sys.client.Declare("all")
+	for i, s := range d.sc.Environment.Services {
+		rec := metrics.NewRecorder("router:" + s.Name)
+		rt := router.New(s.Name, rec, router.WithSeed(d.seed+int64(i)*7919))
+		u, err := rt.Start(ctx)
+		if err != nil {
+			return sys, &provider.EnvError{What: "start router for " + s.Name, Err: err}
+		}
+		sys.routers[s.Name], sys.recorders[s.Name], sys.urls[s.Name] = rt, rec, u
+	}
+	for _, s := range d.sc.Environment.Services {
+		base := s.Version(s.Baseline)
+		if err := sys.migrate(ctx, s, base, "migrate.baseline"); err != nil {
+			return sys, err
+		}
+		if _, err := sys.startInstance(ctx, s, base); err != nil {
+			return sys, err
+		}
+		sys.routers[s.Name].SetSplit(base.Name, "", 0)
+		sys.recorders[s.Name].Declare(base.Name)
+	}
+	if err := sys.snapshotBaseline(ctx); err != nil {
+		return sys, err
+	}
+	d.j.Record(journal.ProvisionDone)
+	return sys, nil
+}
+
+// startDatabases starts every database of the scenario.
+func (sys *System) startDatabases(ctx context.Context) error {
+	for _, db := range sys.sc.Environment.Databases {
+		h, err := sys.prov.StartDatabase(ctx, db)
+		if err != nil {
+			return err
+		}
+		sys.dbs[db.Name] = h
+		if h.PID > 0 {
+			sys.mu.Lock()
+			sys.pids[h.PID] = "postgres " + db.Name
+			sys.mu.Unlock()
+		}
+		// database.ready carries what drill cleanup needs to find it again.
+		sys.j.Record(journal.DatabaseReady, append([]any{"database", db.Name, "engine", db.Engine, "pid", h.PID, "exe", procid.ExePath(h.PID)}, procid.Identity(h.PID)...)...)
+	}
+	return nil
+}
+
+// baseDirs are where relative build paths are looked up: the scenario's
+// folder and its parents (scenarios usually live in a repository's
+// scenarios/ folder), then the working directory.
+func baseDirs(scenarioPath string) []string {
+	var dirs []string
+	if scenarioPath != "" {
+		dir, _ := filepath.Abs(filepath.Dir(scenarioPath))
+		for {
+			dirs = append(dirs, dir)
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		dirs = append(dirs, wd)
+	}
+	return dirs
+}
+
+// migrate brings the service's database to the version's migration.
+func (sys *System) migrate(ctx context.Context, s *scenarios.Service, v *scenarios.Version, event string) error {
+	if s.Database == "" || v.Migration == 0 {
+		return nil
+	}
+	m := sys.migrator(s)
+	sys.j.Record(event+".start", "service", s.Name, "database", s.Database, "to", v.Migration)
+	sys.say("migrating %s to %d", s.Database, v.Migration)
+	changed, err := m.Run(ctx, v.Migration)
+	if err != nil {
+		sys.j.Record(event+".failed", "error", err.Error())
+		var env *provider.EnvError
+		if errors.As(err, &env) {
+			return err
+		}
+		return fmt.Errorf("migrate %s to %d: %w", s.Database, v.Migration, err)
+	}
+	sys.j.Record(event+".done", "version", v.Migration, "changed", changed)
+	return nil
+}
+
+// migrator is the service's schema migrator, with the migration faults
+// armed on its database.
+func (sys *System) migrator(s *scenarios.Service) dbcheck.Migrator {
+	dir := s.Migrations
+	if !filepath.IsAbs(dir) {
+		for _, base := range baseDirs(sys.sc.Path) {
+			if fileExists(filepath.Join(base, dir)) {
+				dir = filepath.Join(base, dir)
+				break
+			}
+		}
+	}
+	h := sys.dbs[s.Database]
+	// Engines rarely share DDL: a migrations dir may hold one folder per
+	// engine (migrations/sqlite, migrations/postgres).
+	if h != nil && fileExists(filepath.Join(dir, h.Engine)) {
+		dir = filepath.Join(dir, h.Engine)
+	}
+	return dbcheck.Migrator{DB: h, Dir: dir, Faults: func() []injectors.MigrationFault {
+		sys.mu.Lock()
+		p := sys.migPoints[s.Database]
+		sys.mu.Unlock()
+		return p.armed()
+	}}
+}
+
+// startInstance starts one version behind its router.
+func (sys *System) startInstance(ctx context.Context, s *scenarios.Service, v *scenarios.Version) (provider.Instance, error) {
+	env := map[string]string{}
+	for k, val := range s.Env {
+		env[k] = val
+	}
+	for k, val := range v.Env {
+		env[k] = val
+	}
+	for k, val := range env {
+		resolved, err := sys.resolveFor(s.Name, val)
+		if err != nil {
+			return nil, err
+		}
+		env[k] = resolved
+	}
+	// Secret-looking values are redacted everywhere from here on, on
+	// every provider (not only where a provider registers them).
+	redact.RegisterEnv(env)
+	registerMarkedSecrets(s, v, env)
+	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
+	env["DRILL_SEED"] = fmt.Sprint(sys.seed)
+	if v.Migration > 0 {
+		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
+	}
+	sys.j.Record(journal.InstanceStart, "service", s.Name, "version", v.Name)
+	inst, err := sys.prov.StartInstance(ctx, provider.InstanceSpec{Service: s, Version: v, Env: env})
+	if err != nil {
+		sys.j.Record(journal.InstanceFailed, "service", s.Name, "version", v.Name, "error", err.Error())
+		return nil, err
+	}
+	sys.mu.Lock()
+	if sys.instances[s.Name] == nil {
+		sys.instances[s.Name] = map[string]provider.Instance{}
+	}
+	sys.instances[s.Name][v.Name] = inst
+	if pid := inst.PID(); pid > 0 {
+		sys.pids[pid] = inst.Name()
+	}
+	sys.mu.Unlock()
+	if err := sys.routers[s.Name].SetBackend(v.Name, inst.URL()); err != nil {
+		return nil, err
+	}
+	sys.j.Record(journal.InstanceReady, append([]any{"service", s.Name, "version", v.Name, "url", inst.URL(), "pid", inst.PID(), "exe", procid.ExePath(inst.PID())}, procid.Identity(inst.PID())...)...)
+	return inst, nil
+}
+
+// instance is the running instance of one version, or nil.
+func (sys *System) instance(service, version string) provider.Instance {
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	return sys.instances[service][version]
+}
+
+// liveInstances is a copy of the instance table, for sampling.
+func (sys *System) liveInstances() map[string]map[string]provider.Instance {
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	out := map[string]map[string]provider.Instance{}
+	for svc, vs := range sys.instances {
+		out[svc] = map[string]provider.Instance{}
+		for v, inst := range vs {
+			out[svc][v] = inst
+		}
+	}
+	return out
+}
+
+// placeholderRE matches a ${…} placeholder in a service's environment.
+var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// resolveFor substitutes ${services.X.url} and ${databases.X.url} in the
+// environment of service caller. A service's URL is the entry point of X's
+// router reserved for that caller, so a partition can cut caller off from
+// X without touching anyone else's traffic to X.
+func (sys *System) resolveFor(caller, s string) (string, error) {
+	var firstErr error
+	out := placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		parts := strings.Split(m[2:len(m)-1], ".")
+		if len(parts) != 3 || parts[2] != "url" {
+			return m
+		}
+		switch parts[0] {
+		case "services":
+			rt, ok := sys.routers[parts[1]]
+			if !ok {
+				return m
+			}
+			u, err := rt.CallerURL(caller)
+			if err != nil && firstErr == nil {
+				firstErr = &provider.EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
+			}
+			// A provider that forwards loopback into containers forwards
+			// only what the harness names as its own.
+			if fa, ok := sys.prov.(provider.ForwardAllower); ok && err == nil {
+				fa.AllowForward(u)
+			}
+			return u
+		case "databases":
+			if h, ok := sys.dbs[parts[1]]; ok {
+				return h.URL
+			}
+		}
+		return m
+	})
+	return out, firstErr
+}
+
+// close stops everything the system started (the provider's instances and
+// databases, the routers); it journals what failed.
+func (sys *System) close(ctx context.Context) {
+	if sys.prov != nil {
+		if err := sys.prov.Close(ctx); err != nil {
+			sys.j.Record(journal.TeardownProvider, "error", err.Error())
+		}
+	}
+	for name, rt := range sys.routers {
+		if err := rt.Close(); err != nil {
+			sys.j.Record(journal.TeardownRouter, "service", name, "error", err.Error())
+		}
+	}
+}
+
+// leftovers proves, after close, that no process the system started still
+// runs and that the provider left nothing behind.
+func (sys *System) leftovers() []string {
+	var out []string
+	sys.mu.Lock()
+	pids := make([]int, 0, len(sys.pids))
+	for pid := range sys.pids {
+		pids = append(pids, pid)
+	}
+	sys.mu.Unlock()
+	sort.Ints(pids)
+	for _, pid := range pids {
+		// Signal 0 checks existence; a reaped child is gone (ESRCH).
+		if err := syscall.Kill(pid, 0); err == nil {
+			out = append(out, fmt.Sprintf("process %s (pid %d) still running", sys.pids[pid], pid))
+		}
+	}
+	if ll, ok := sys.prov.(provider.LeftoverLister); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		out = append(out, ll.Leftovers(ctx)...)
+		cancel()
+	}
+	return out
+}
