@@ -12,6 +12,7 @@ import (
 	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/resources"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 )
@@ -34,7 +35,7 @@ type monitor struct {
 	observe func(map[string]map[string]metrics.Window)
 	series  map[string]map[string][]reports.SeriesPoint
 	// res holds the per-instance cpu/rss samples tick takes (resources.go).
-	res *resources
+	res *resources.History
 
 	recentMu sync.Mutex
 	recent   map[string]map[string][]metrics.Window
@@ -49,7 +50,7 @@ type monitor struct {
 // interval clock with it.
 func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[string]map[string]metrics.Window)) *monitor {
 	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
-		series: map[string]map[string][]reports.SeriesPoint{}, res: newResources()}
+		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New()}
 	lctx, cancel := context.WithCancel(ctx)
 	m.loadCancel = cancel
 	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
@@ -241,9 +242,9 @@ func (m *monitor) addSeries(w metrics.Window) {
 // sampleResources samples every live instance's cpu and rss at the cut
 // just made and adds them to the report's series.
 func (m *monitor) sampleResources(ctx context.Context) {
-	got := m.res.sampleAll(ctx, m.nextCut, m.sys.liveInstances())
+	got := m.res.SampleAll(ctx, m.nextCut, m.sys.liveInstances())
 	for svc, vs := range got {
-		src := resourcesSourcePrefix + svc
+		src := resources.SourcePrefix + svc
 		for ver, s := range vs {
 			if !s.CPUOK {
 				continue

@@ -207,7 +207,7 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 	// Per-instance cpu and rss sampled by this tick; at 100% the baseline
 	// side is the baseline's usage before the canary started, as for the
 	// router metrics above.
-	iv.Extra = mon.res.extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, w >= 1)
+	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, w >= 1)
 	for m, p := range probes.observe(ctx, d.j) {
 		if iv.Extra == nil {
 			iv.Extra = map[string]judge.SidePair{}

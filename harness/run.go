@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/cleanup"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
@@ -180,7 +181,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		return nil, &provider.EnvError{What: "create output directory " + out, Err: err}
 	}
 	// Whatever an earlier run that died left behind goes first.
-	previous, cerr := Cleanup(out)
+	previous, cerr := cleanup.DeadRuns(out)
 	d.runDir = filepath.Join(out, sc.Name+"-"+stamp)
 	for i := 2; ; i++ {
 		err := os.Mkdir(d.runDir, 0o700) // private: the journal, logs and ledger of a run are its user's
@@ -192,7 +193,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		}
 		d.runDir = filepath.Join(out, fmt.Sprintf("%s-%s-%d", sc.Name, stamp, i))
 	}
-	tmp, err := os.MkdirTemp(tempRoot(), "drill-"+sc.Name+"-")
+	tmp, err := os.MkdirTemp(cleanup.TempRoot(), "drill-"+sc.Name+"-")
 	if err != nil {
 		return nil, &provider.EnvError{What: "create temp directory", Err: err}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/drillhq/drill/harness/cleanup"
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
@@ -340,7 +341,7 @@ func (sys *System) leftovers() []string {
 		}
 	}
 	if ll, ok := sys.prov.(provider.LeftoverLister); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cleanup.SweepTimeout)
 		out = append(out, ll.Leftovers(ctx)...)
 		cancel()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/cleanup"
 )
 
 func (c *cli) cmdCleanup(_ context.Context, args []string) int {
@@ -18,7 +19,7 @@ func (c *cli) cmdCleanup(_ context.Context, args []string) int {
 		c.errorf("cleanup takes no arguments (use --out DIR)")
 		return ExitInvalid
 	}
-	results, err := harness.Cleanup(*out)
+	results, err := cleanup.DeadRuns(*out)
 	did, skipped := 0, 0
 	for _, r := range results {
 		switch {

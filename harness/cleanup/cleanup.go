@@ -1,4 +1,10 @@
-package harness
+// Package cleanup removes what drills that died left behind: it reads the
+// journal of every run that did not finish its teardown and kills only
+// processes provably still its own, asks every provider to sweep its
+// objects (containers, networks), and removes only temp dirs drill names.
+// It also picks where a run's temp dir goes (TempRoot), since it must
+// recognise those dirs later.
+package cleanup
 
 import (
 	"context"
@@ -16,7 +22,7 @@ import (
 	"github.com/drillhq/drill/internal/procid"
 )
 
-// Cleanup reads the journal of every run under outDir that did not finish
+// DeadRuns reads the journal of every run under outDir that did not finish
 // its teardown (it was killed, SIGKILL included, or its machine stopped)
 // and removes what it left: it resumes and kills the instances and
 // databases it started — only processes that are provably still the ones
@@ -27,16 +33,16 @@ import (
 // arbitrary path. It appends cleanup.done to the journal, so a second
 // Cleanup finds nothing to do. Runs whose harness is still alive are left
 // alone.
-func Cleanup(outDir string) ([]CleanupResult, error) {
+func DeadRuns(outDir string) ([]Result, error) {
 	journals, err := filepath.Glob(filepath.Join(outDir, "*", "journal.jsonl"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(journals)
-	var out []CleanupResult
+	var out []Result
 	var errs []error
 	for _, path := range journals {
-		res, err := cleanupRun(path)
+		res, err := cleanRun(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", filepath.Dir(path), err))
 			continue
@@ -52,7 +58,7 @@ func Cleanup(outDir string) ([]CleanupResult, error) {
 		if kind.SweepAll == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), SweepTimeout)
 		swept, err := kind.SweepAll(ctx)
 		cancel()
 		if err != nil {
@@ -67,8 +73,8 @@ func Cleanup(outDir string) ([]CleanupResult, error) {
 	return out, errors.Join(errs...)
 }
 
-// sweepTimeout bounds one provider's sweep (a container engine's calls).
-const sweepTimeout = time.Minute
+// SweepTimeout bounds one provider's sweep (a container engine's calls).
+const SweepTimeout = time.Minute
 
 // journaledProcess is a process a run started, as its journal records it.
 type journaledProcess struct {
@@ -76,7 +82,7 @@ type journaledProcess struct {
 	procid.ID
 }
 
-func cleanupRun(path string) (*CleanupResult, error) {
+func cleanRun(path string) (*Result, error) {
 	events, err := journal.Read(path)
 	if err != nil {
 		return nil, err
@@ -105,7 +111,7 @@ func cleanupRun(path string) (*CleanupResult, error) {
 			procs = append(procs, journaledProcess{name: name, ID: procid.FromFields(e.Fields)})
 		}
 	}
-	res := &CleanupResult{RunDir: filepath.Dir(path)}
+	res := &Result{RunDir: filepath.Dir(path)}
 	if harness.Complete() {
 		if harness.Host != "" && harness.Host != procid.HostID() {
 			// Its pids are another PID namespace's, and its temp dir and
@@ -169,7 +175,7 @@ func cleanupRun(path string) (*CleanupResult, error) {
 	if kind, _ := provider.Lookup(provName); kind.SweepRun != nil && runID != "" {
 		// The objects' own labels decide, not the journal: a journal
 		// copied from another host names a run this host did not start.
-		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), SweepTimeout)
 		r, err := kind.SweepRun(ctx, runID)
 		cancel()
 		res.Actions = append(res.Actions, r.Actions...)
@@ -202,7 +208,7 @@ var errTempDirGone = errors.New("gone")
 
 // ownTempDir says why dir is not a temp dir drill made for a run of
 // scenario (nil when it is one): drill's runs create theirs with
-// os.MkdirTemp(tempRoot(), "drill-<scenario>-"), so anything else named in
+// os.MkdirTemp(TempRoot(), "drill-<scenario>-"), so anything else named in
 // a journal — a path elsewhere, a link, another user's directory — is not
 // drill's to remove, whatever the journal says.
 func ownTempDir(dir, scenario string) error {
@@ -215,14 +221,14 @@ func ownTempDir(dir, scenario string) error {
 	inRoot := false
 	// The roots a run may have used: TMPDIR or the system default, or the
 	// memory-backed root (tempRoot picks among them at each run).
-	for _, root := range []string{tempRoot(), memTempRoot, os.TempDir()} {
+	for _, root := range []string{TempRoot(), memTempRoot, os.TempDir()} {
 		if root != "" && filepath.Clean(root) == parent {
 			inRoot = true
 			break
 		}
 	}
 	if !inRoot {
-		return fmt.Errorf("not directly inside drill's temp root (%s)", tempRoot())
+		return fmt.Errorf("not directly inside drill's temp root (%s)", TempRoot())
 	}
 	if scenario == "" || !regexp.MustCompile(`^drill-`+regexp.QuoteMeta(scenario)+`-[0-9]+$`).MatchString(base) {
 		return fmt.Errorf("not named drill-%s-<digits>", scenario)
@@ -244,5 +250,5 @@ func ownTempDir(dir, scenario string) error {
 	return nil
 }
 
-// CleanupResult is what Cleanup found of one dead run.
-type CleanupResult = provider.CleanupResult
+// Result is what Cleanup found of one dead run.
+type Result = provider.CleanupResult

@@ -1,4 +1,7 @@
-package harness
+// Package resources samples the cpu and rss of every live instance once
+// per analysis interval, keeps their history, and hands the judges the
+// canary's usage beside the baseline's.
+package resources
 
 import (
 	"context"
@@ -21,9 +24,9 @@ import (
 // instance that implements provider.UsageReporter (a container) reports its own,
 // from the engine's cgroup counters.
 
-// resourcesSourcePrefix prefixes the report series of a service's instance
+// SourcePrefix prefixes the report series of a service's instance
 // samples: "resources:<service>", labelled by version.
-const resourcesSourcePrefix = "resources:"
+const SourcePrefix = "resources:"
 
 // procSampler samples one instance's process tree. It is not safe for
 // concurrent use.
@@ -101,25 +104,26 @@ type instanceSample struct {
 // maxResourceHistory bounds the samples kept per instance.
 const maxResourceHistory = 4096
 
-// resources samples every live instance once per tick and keeps the
+// History samples every live instance once per tick and keeps the
 // samples per service and version.
-type resources struct {
+type History struct {
 	mu       sync.Mutex
 	samplers map[string]*procSampler // by service/version
 	history  map[string][]instanceSample
 }
 
-func newResources() *resources {
-	return &resources{samplers: map[string]*procSampler{}, history: map[string][]instanceSample{}}
+// New is an empty history.
+func New() *History {
+	return &History{samplers: map[string]*procSampler{}, history: map[string][]instanceSample{}}
 }
 
 func resourceKey(service, version string) string { return service + "/" + version }
 
-// sampleAll samples every live local instance; window is the end of the
+// SampleAll samples every live local instance; window is the end of the
 // interval just cut. It returns the new samples by service and version.
 // Instances that are gone, paused-and-reaped or not local processes (pid
 // 0) are skipped: their side of a check then has no data.
-func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[string]map[string]provider.Instance) map[string]map[string]provider.ResourceSample {
+func (r *History) SampleAll(ctx context.Context, window time.Time, insts map[string]map[string]provider.Instance) map[string]map[string]provider.ResourceSample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]map[string]provider.ResourceSample{}
@@ -147,7 +151,7 @@ func (r *resources) sampleAll(ctx context.Context, window time.Time, insts map[s
 // sampleOne samples one instance: through its own Usage when it reports
 // it (a container), else its process tree by PID. A restarted instance is
 // a new Instance value (and a new PID): its CPU delta starts over.
-func (r *resources) sampleOne(ctx context.Context, key string, inst provider.Instance) (provider.ResourceSample, bool) {
+func (r *History) sampleOne(ctx context.Context, key string, inst provider.Instance) (provider.ResourceSample, bool) {
 	if ur, ok := inst.(provider.UsageReporter); ok {
 		delete(r.samplers, key)
 		if !inst.Alive() {
@@ -175,7 +179,7 @@ func (r *resources) sampleOne(ctx context.Context, key string, inst provider.Ins
 }
 
 // at returns the sample of an instance for the interval ending at window.
-func (r *resources) at(service, version string, window time.Time) (provider.ResourceSample, bool) {
+func (r *History) at(service, version string, window time.Time) (provider.ResourceSample, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.history[resourceKey(service, version)]
@@ -189,7 +193,7 @@ func (r *resources) at(service, version string, window time.Time) (provider.Reso
 // the first sample of another version (the canary) of the same service:
 // the baseline's usage while it served all traffic, which is what a 100%
 // canary step is compared with (no live baseline traffic is left then).
-func (r *resources) meanBefore(service, version, other string) (cpu float64, cpuOK bool, rss float64, rssOK bool) {
+func (r *History) meanBefore(service, version, other string) (cpu float64, cpuOK bool, rss float64, rssOK bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var until time.Time
@@ -217,11 +221,11 @@ func (r *resources) meanBefore(service, version, other string) (cpu float64, cpu
 	return cpu, nc > 0, rss, nr > 0
 }
 
-// extra builds the cpu and rss sides of an interval for the rollout
+// Extra builds the cpu and rss sides of an interval for the rollout
 // service: baseline and canary instance samples of the interval ending at
 // window. With fromSteady the baseline side is the baseline's mean before
 // the canary started (see meanBefore).
-func (r *resources) extra(service, base, canary string, window time.Time, fromSteady bool) map[string]judge.SidePair {
+func (r *History) Extra(service, base, canary string, window time.Time, fromSteady bool) map[string]judge.SidePair {
 	if r == nil { // no tick has sampled yet
 		return nil
 	}

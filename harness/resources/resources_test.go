@@ -1,4 +1,4 @@
-package harness
+package resources
 
 import (
 	"context"
@@ -120,17 +120,17 @@ func (f *fakeInstance) Resume() error                  { return nil }
 func TestResourcesExtra(t *testing.T) {
 	busy := startGroup(t, "while :; do :; done")
 	idle := startGroup(t, "exec sleep 60")
-	r := newResources()
+	r := New()
 	insts := map[string]map[string]provider.Instance{"api": {
 		"v1": &fakeInstance{pid: idle},
 		"v2": &fakeInstance{pid: busy},
 		"v3": &fakeInstance{pid: 0}, // not a local process
 	}}
-	w0 := winT0
+	w0 := t0
 	w1 := w0.Add(sampleInterval)
-	r.sampleAll(context.Background(), w0, insts)
+	r.SampleAll(context.Background(), w0, insts)
 	// First interval: rss on both sides, no cpu yet.
-	x := r.extra("api", "v1", "v2", w0, false)
+	x := r.Extra("api", "v1", "v2", w0, false)
 	if cpu := x[scenarios.MetricCPU]; cpu.BaselineOK || cpu.CanaryOK {
 		t.Errorf("cpu after one sample = %+v, want no data", cpu)
 	}
@@ -138,26 +138,26 @@ func TestResourcesExtra(t *testing.T) {
 		t.Errorf("rss = %+v, want both sides > 0", rss)
 	}
 	time.Sleep(sampleInterval) // the sampling interval itself
-	got := r.sampleAll(context.Background(), w1, insts)
+	got := r.SampleAll(context.Background(), w1, insts)
 	if _, ok := got["api"]["v3"]; ok {
 		t.Errorf("sampled an instance with pid 0")
 	}
-	x = r.extra("api", "v1", "v2", w1, false)
+	x = r.Extra("api", "v1", "v2", w1, false)
 	cpu := x[scenarios.MetricCPU]
 	t.Logf("cpu baseline (sleep) %.3f, canary (busy) %.3f", cpu.Baseline, cpu.Canary)
 	if !cpu.BaselineOK || !cpu.CanaryOK || cpu.Canary < 0.3 || cpu.Baseline > 0.05 {
 		t.Errorf("cpu = %+v, want baseline about 0 and canary about 1", cpu)
 	}
 	// A version with no instance has no data; a stale interval neither.
-	if p := r.extra("api", "v1", "v9", w1, false)[scenarios.MetricCPU]; p.CanaryOK || !p.BaselineOK {
+	if p := r.Extra("api", "v1", "v9", w1, false)[scenarios.MetricCPU]; p.CanaryOK || !p.BaselineOK {
 		t.Errorf("missing canary: %+v, want canary without data", p)
 	}
-	if p := r.extra("api", "v1", "v2", w0, false)[scenarios.MetricRSS]; p.CanaryOK || p.BaselineOK {
+	if p := r.Extra("api", "v1", "v2", w0, false)[scenarios.MetricRSS]; p.CanaryOK || p.BaselineOK {
 		t.Errorf("interval without samples: %+v, want no data", p)
 	}
 	// A dead instance is not sampled.
 	insts["api"]["v2"].(*fakeInstance).dead = true
-	if got := r.sampleAll(context.Background(), w1.Add(sampleInterval), insts); len(got["api"]) != 1 {
+	if got := r.SampleAll(context.Background(), w1.Add(sampleInterval), insts); len(got["api"]) != 1 {
 		t.Errorf("sampled %v, want only v1", got["api"])
 	}
 }
@@ -165,8 +165,8 @@ func TestResourcesExtra(t *testing.T) {
 // At 100% the baseline side is the baseline's usage before the canary
 // started.
 func TestResourcesMeanBeforeCanary(t *testing.T) {
-	r := newResources()
-	at := func(i int) time.Time { return winT0.Add(time.Duration(i) * time.Second) }
+	r := New()
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
 	r.history["api/v1"] = []instanceSample{
 		{at(0), provider.ResourceSample{RSS: 100}},
 		{at(1), provider.ResourceSample{CPU: 0.2, CPUOK: true, RSS: 200}},
@@ -176,7 +176,7 @@ func TestResourcesMeanBeforeCanary(t *testing.T) {
 	r.history["api/v2"] = []instanceSample{
 		{at(3), provider.ResourceSample{CPU: 0.9, CPUOK: true, RSS: 1000}},
 	}
-	x := r.extra("api", "v1", "v2", at(3), true)
+	x := r.Extra("api", "v1", "v2", at(3), true)
 	cpu, rss := x[scenarios.MetricCPU], x[scenarios.MetricRSS]
 	if !cpu.BaselineOK || cpu.Baseline < 0.3-1e-9 || cpu.Baseline > 0.3+1e-9 || cpu.Canary != 0.9 {
 		t.Errorf("cpu = %+v, want baseline 0.3 (mean before the canary), canary 0.9", cpu)
@@ -185,3 +185,6 @@ func TestResourcesMeanBeforeCanary(t *testing.T) {
 		t.Errorf("rss = %+v, want baseline 200, canary 1000", rss)
 	}
 }
+
+// t0 is when the tests' windows start.
+var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -1,4 +1,4 @@
-package harness
+package cleanup
 
 import (
 	"os"
@@ -21,10 +21,10 @@ const memTempRoot = "/dev/shm"
 // room for long drills and several runs side by side.
 const minMemTempFree = 1 << 30
 
-// tempRoot picks the directory a run's temp dir is created in: TMPDIR when
+// TempRoot picks the directory a run's temp dir is created in: TMPDIR when
 // the user set it, else memTempRoot when it is a tmpfs that allows
 // executables and has room, else the system default.
-func tempRoot() string {
+func TempRoot() string {
 	if os.Getenv("TMPDIR") != "" {
 		return os.TempDir()
 	}

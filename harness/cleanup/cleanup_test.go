@@ -1,4 +1,4 @@
-package harness
+package cleanup
 
 import (
 	"encoding/json"
@@ -141,7 +141,7 @@ func TestCleanupLeavesProcessesThatAreNotOurs(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := writeJournal(t, out, strings.ReplaceAll(tc.name, " ", "-"), tc.events(s, st)...)
-			res, err := cleanupRun(path)
+			res, err := cleanRun(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestCleanupKillsItsOwnProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := writeJournal(t, t.TempDir(), "run", deadHarness(t, nil), s.instance(st, procid.BootID()))
-	res, err := cleanupRun(path)
+	res, err := cleanRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestCleanupKillsItsOwnProcess(t *testing.T) {
 		t.Errorf("the sleep ended by %v, want SIGKILL from cleanup", sig)
 	}
 	// Done once: the journal now says so.
-	if again, err := cleanupRun(path); err != nil || again != nil {
+	if again, err := cleanRun(path); err != nil || again != nil {
 		t.Errorf("second cleanup = %+v, %v; want nothing", again, err)
 	}
 }
@@ -192,7 +192,7 @@ func TestCleanupKillsItsOwnProcess(t *testing.T) {
 func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	root, out := t.TempDir(), t.TempDir()
 	precious := filepath.Join(t.TempDir(), "precious")
-	t.Setenv("TMPDIR", root) // tempRoot() is then root
+	t.Setenv("TMPDIR", root) // TempRoot() is then root
 	if err := os.Mkdir(precious, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	keep := map[string]string{"elsewhere": precious, "other-name": otherName, "symlink": link}
 	for run, dir := range keep {
 		path := writeJournal(t, out, run, deadHarness(t, map[string]any{"temp_dir": dir}))
-		res, err := cleanupRun(path)
+		res, err := cleanRun(path)
 		if err != nil {
 			t.Fatalf("%s: %v", run, err)
 		}
@@ -234,13 +234,13 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 	old := deadHarness(t, map[string]any{"temp_dir": oldJournals})
 	delete(old.Fields, "start_time")
 	delete(old.Fields, "boot_id")
-	if res, err := cleanupRun(writeJournal(t, out, "old", old)); err != nil || len(res.Actions) != 0 || len(res.Skipped) == 0 {
+	if res, err := cleanRun(writeJournal(t, out, "old", old)); err != nil || len(res.Actions) != 0 || len(res.Skipped) == 0 {
 		t.Errorf("older drill's journal: cleanup = %+v, %v; want nothing removed and the skip reported", res, err)
 	}
 	// A journal another host wrote (an --out and a temp root shared with
 	// another container): its harness may be alive there.
 	foreign := deadHarness(t, map[string]any{"temp_dir": othersLive, "host": "ci-job-2/" + procid.BootID() + "/pid:[4026532999]"})
-	if res, err := cleanupRun(writeJournal(t, out, "foreign", foreign)); err != nil || len(res.Actions) != 0 || len(res.Skipped) != 1 ||
+	if res, err := cleanRun(writeJournal(t, out, "foreign", foreign)); err != nil || len(res.Actions) != 0 || len(res.Skipped) != 1 ||
 		!strings.Contains(res.Skipped[0], "another host") {
 		t.Errorf("another host's journal: cleanup = %+v, %v; want it left alone and said so", res, err)
 	}
@@ -250,7 +250,7 @@ func TestCleanupRemovesOnlyDrillTempDirs(t *testing.T) {
 		}
 	}
 
-	res, err := cleanupRun(writeJournal(t, out, "own", deadHarness(t, map[string]any{"temp_dir": own})))
+	res, err := cleanRun(writeJournal(t, out, "own", deadHarness(t, map[string]any{"temp_dir": own})))
 	if err != nil {
 		t.Fatal(err)
 	}
