@@ -82,72 +82,113 @@ type journaledProcess struct {
 	procid.ID
 }
 
-func cleanRun(path string) (*Result, error) {
+// deadRun is what a run's journal says it started.
+type deadRun struct {
+	path              string // its journal
+	harness           procid.ID
+	tempDir, scenario string
+	provName, runID   string
+	procs             []journaledProcess
+	finished          bool // teardown or an earlier cleanup completed
+}
+
+// readRun reads what the journal at path says the run started.
+func readRun(path string) (*deadRun, error) {
 	events, err := journal.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		harness           procid.ID
-		tempDir, scenario string
-		provName, runID   string
-		procs             []journaledProcess
-	)
+	run := &deadRun{path: path}
 	for _, e := range events {
 		switch e.Event {
 		case journal.TeardownDone, journal.CleanupDone:
-			return nil, nil // finished, or already cleaned up
+			run.finished = true // finished, or already cleaned up
+			return run, nil
 		case journal.RunStart:
-			harness = procid.FromFields(e.Fields)
-			tempDir, _ = e.Fields["temp_dir"].(string)
-			scenario, _ = e.Fields["scenario"].(string)
-			provName, _ = e.Fields["provider"].(string)
-			runID, _ = e.Fields["run_id"].(string)
+			run.harness = procid.FromFields(e.Fields)
+			run.tempDir, _ = e.Fields["temp_dir"].(string)
+			run.scenario, _ = e.Fields["scenario"].(string)
+			run.provName, _ = e.Fields["provider"].(string)
+			run.runID, _ = e.Fields["run_id"].(string)
 		case journal.InstanceReady, journal.DatabaseReady:
 			name := fmt.Sprintf("%v-%v", e.Fields["service"], e.Fields["version"])
 			if e.Event == journal.DatabaseReady {
 				name = fmt.Sprintf("database %v", e.Fields["database"])
 			}
-			procs = append(procs, journaledProcess{name: name, ID: procid.FromFields(e.Fields)})
+			run.procs = append(run.procs, journaledProcess{name: name, ID: procid.FromFields(e.Fields)})
 		}
+	}
+	return run, nil
+}
+
+// cleanRun cleans up after the run whose journal is at path, when its
+// harness is provably dead on this host; nil when the run finished.
+func cleanRun(path string) (*Result, error) {
+	run, err := readRun(path)
+	if err != nil || run.finished {
+		return nil, err
 	}
 	res := &Result{RunDir: filepath.Dir(path)}
-	if harness.Complete() {
-		if harness.Host != "" && harness.Host != procid.HostID() {
-			// Its pids are another PID namespace's, and its temp dir and
-			// containers may be a live run's: not for this host to judge.
-			// Not marked done: cleanup on that host still has it to do.
-			res.Skipped = append(res.Skipped, fmt.Sprintf("the run was started on another host (%s): left alone", harness.Host))
-			return res, nil
-		}
-		if harness.Alive() {
-			res.Running = true
-			return res, nil
-		}
-	} else {
-		// A journal of an older drill (or a torn run.start): nothing in it
-		// proves that its pids are still its processes or that its temp dir
-		// is drill's. Its harness may even still run, so it is not marked
-		// done while that pid runs the journaled executable.
-		if harness.PID > 0 && harness.Exe != "" && syscall.Kill(harness.PID, 0) == nil && procid.ExePath(harness.PID) == harness.Exe {
-			res.Running = true
-			return res, nil
-		}
-		res.Skipped = append(res.Skipped, "the journal does not record process start times and boot ID (written by an older drill): nothing killed or removed")
-		for _, p := range procs {
-			if p.PID > 0 {
-				res.Skipped = append(res.Skipped, fmt.Sprintf("%s (pid %d, %s): check by hand", p.name, p.PID, p.Exe))
-			}
-		}
-		if tempDir != "" {
-			res.Skipped = append(res.Skipped, "temp dir "+tempDir+": check by hand")
-		}
-		if err := journal.Append(path, journal.CleanupDone, map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
-			return nil, err
-		}
+	h := run.harness
+	if !h.Complete() {
+		return run.older(res)
+	}
+	if h.Host != "" && h.Host != procid.HostID() {
+		// Its pids are another PID namespace's, and its temp dir and
+		// containers may be a live run's: not for this host to judge.
+		// Not marked done: cleanup on that host still has it to do.
+		res.Skipped = append(res.Skipped, fmt.Sprintf("the run was started on another host (%s): left alone", h.Host))
 		return res, nil
 	}
-	for _, p := range procs {
+	if h.Alive() {
+		res.Running = true
+		return res, nil
+	}
+	run.killProcesses(res)
+	if kind, _ := provider.Lookup(run.provName); kind.SweepRun != nil && run.runID != "" {
+		// The objects' own labels decide, not the journal: a journal
+		// copied from another host names a run this host did not start.
+		ctx, cancel := context.WithTimeout(context.Background(), SweepTimeout)
+		r, err := kind.SweepRun(ctx, run.runID)
+		cancel()
+		res.Actions = append(res.Actions, r.Actions...)
+		res.Skipped = append(res.Skipped, r.Skipped...)
+		if err != nil {
+			// No cleanup.done: the next cleanup tries again.
+			return nil, fmt.Errorf("remove what %s run %s left: %w", run.provName, run.runID, err)
+		}
+	}
+	if err := run.removeTempDir(res); err != nil {
+		return nil, err
+	}
+	return res, markDone(path, res)
+}
+
+// older handles the journal of an older drill (or a torn run.start):
+// nothing in it proves that its pids are still its processes or that its
+// temp dir is drill's. Its harness may even still run, so it is not
+// marked done while that pid runs the journaled executable.
+func (run *deadRun) older(res *Result) (*Result, error) {
+	h := run.harness
+	if h.PID > 0 && h.Exe != "" && syscall.Kill(h.PID, 0) == nil && procid.ExePath(h.PID) == h.Exe {
+		res.Running = true
+		return res, nil
+	}
+	res.Skipped = append(res.Skipped, "the journal does not record process start times and boot ID (written by an older drill): nothing killed or removed")
+	for _, p := range run.procs {
+		if p.PID > 0 {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s (pid %d, %s): check by hand", p.name, p.PID, p.Exe))
+		}
+	}
+	if run.tempDir != "" {
+		res.Skipped = append(res.Skipped, "temp dir "+run.tempDir+": check by hand")
+	}
+	return res, markDone(run.path, res)
+}
+
+// killProcesses kills the run's processes that are provably still its own.
+func (run *deadRun) killProcesses(res *Result) {
+	for _, p := range run.procs {
 		if p.PID <= 0 {
 			continue // not a local process (a container)
 		}
@@ -172,35 +213,29 @@ func cleanRun(path string) (*Result, error) {
 		_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		res.Actions = append(res.Actions, fmt.Sprintf("killed %s (pid %d)", p.name, p.PID))
 	}
-	if kind, _ := provider.Lookup(provName); kind.SweepRun != nil && runID != "" {
-		// The objects' own labels decide, not the journal: a journal
-		// copied from another host names a run this host did not start.
-		ctx, cancel := context.WithTimeout(context.Background(), SweepTimeout)
-		r, err := kind.SweepRun(ctx, runID)
-		cancel()
-		res.Actions = append(res.Actions, r.Actions...)
-		res.Skipped = append(res.Skipped, r.Skipped...)
-		if err != nil {
-			// No cleanup.done: the next cleanup tries again.
-			return nil, fmt.Errorf("remove what %s run %s left: %w", provName, runID, err)
+}
+
+// removeTempDir removes the run's temp dir when drill provably made it.
+func (run *deadRun) removeTempDir(res *Result) error {
+	if run.tempDir == "" {
+		return nil
+	}
+	switch why := ownTempDir(run.tempDir, run.scenario); {
+	case why == errTempDirGone:
+	case why != nil:
+		res.Skipped = append(res.Skipped, fmt.Sprintf("temp dir %s left alone: %v", run.tempDir, why))
+	default:
+		if err := os.RemoveAll(run.tempDir); err != nil {
+			return fmt.Errorf("remove temp dir: %w", err)
 		}
+		res.Actions = append(res.Actions, "removed temp dir "+run.tempDir)
 	}
-	if tempDir != "" {
-		switch why := ownTempDir(tempDir, scenario); {
-		case why == errTempDirGone:
-		case why != nil:
-			res.Skipped = append(res.Skipped, fmt.Sprintf("temp dir %s left alone: %v", tempDir, why))
-		default:
-			if err := os.RemoveAll(tempDir); err != nil {
-				return nil, fmt.Errorf("remove temp dir: %w", err)
-			}
-			res.Actions = append(res.Actions, "removed temp dir "+tempDir)
-		}
-	}
-	if err := journal.Append(path, journal.CleanupDone, map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()}); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return nil
+}
+
+// markDone appends cleanup.done, so the next cleanup finds nothing to do.
+func markDone(path string, res *Result) error {
+	return journal.Append(path, journal.CleanupDone, map[string]any{"actions": res.Actions, "skipped": res.Skipped, "pid": os.Getpid()})
 }
 
 // errTempDirGone says a journaled temp dir no longer exists: nothing to do.

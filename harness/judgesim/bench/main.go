@@ -151,6 +151,13 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 		}
 	}
 	fmt.Fprintln(w)
+	timing(w, live, wall, streamTime, intervals, workers)
+	return nil
+}
+
+// timing prints where the bench's time went: the streams, and each judge
+// as if it ran alone.
+func timing(w io.Writer, live []*judgeResult, wall, streamTime time.Duration, intervals, workers int) {
 	fmt.Fprintf(w, "time: %.1fs wall on %d workers (GOMAXPROCS %d). Each run's stream is simulated once and observed by every judge:\n",
 		wall.Seconds(), workers, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "  streams        %6.1fs CPU (%d intervals)\n", streamTime.Seconds(), intervals)
@@ -168,7 +175,6 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 		alone := (in.Seconds() + share*streamTime.Seconds()) / float64(workers)
 		fmt.Fprintf(w, "  %-14s ~%5.1fs wall alone; %6.1fs CPU in the judge (%d intervals)\n", jr.name, alone, in.Seconds(), jr.intervals)
 	}
-	return nil
 }
 
 // floors prints, for each error case, the p95 detection time no judge can

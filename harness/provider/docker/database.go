@@ -28,50 +28,25 @@ func (p *dockerProvider) databaseImage(ctx context.Context, db *scenarios.Databa
 func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Database) (*provider.DatabaseHandle, error) {
 	switch db.Engine {
 	case scenarios.EnginePostgres:
+		return p.startPostgres(ctx, db)
 	case scenarios.EngineSQLite:
 		return p.startSQLite(ctx, db)
-	default:
-		return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
-			Hint: "use engine: postgres or sqlite"}
 	}
+	return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the docker provider", db.Name, db.Engine),
+		Hint: "use engine: postgres or sqlite"}
+}
+
+// startPostgres starts PostgreSQL in a container on the run's network,
+// published on the host's loopback, behind a TCP proxy (the fault point).
+func (p *dockerProvider) startPostgres(ctx context.Context, db *scenarios.Database) (*provider.DatabaseHandle, error) {
 	start := time.Now()
-	image, err := p.databaseImage(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	nw, _, err := p.network(ctx)
-	if err != nil {
-		return nil, err
-	}
 	password, err := host.NewPGPassword()
 	if err != nil {
 		return nil, &provider.EnvError{What: "generate the PostgreSQL password", Err: err}
 	}
-	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
-		ContainerRequest: testcontainers.ContainerRequest{
-			Image: image,
-			// The run's own password, never trust: the server is published
-			// on the host's loopback, where every local user could reach it.
-			// Both are the official image's variables, so a scenario's own
-			// `image:` takes them too; ours sets the password at start (see
-			// fixtures/postgres/start.sh).
-			Env:            map[string]string{"POSTGRES_HOST_AUTH_METHOD": "scram-sha-256", "POSTGRES_PASSWORD": password},
-			ExposedPorts:   []string{"5432/tcp"},
-			Labels:         p.labels("drill.database", db.Name),
-			Networks:       []string{nw.Name},
-			NetworkAliases: map[string][]string{nw.Name: {db.Name}},
-			HostConfigModifier: func(hc *container.HostConfig) {
-				hc.PortBindings = loopbackBindings("5432/tcp")
-			},
-		}})
-	if ctr != nil {
-		if !p.track(func() { p.databases = append(p.databases, ctr) }) {
-			_ = ctr.Terminate(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("database %q: provider closed", db.Name)
-		}
-	}
+	ctr, image, err := p.postgresContainer(ctx, db, password)
 	if err != nil {
-		return nil, &provider.EnvError{What: fmt.Sprintf("start PostgreSQL container for %q (%s)", db.Name, image), Err: err}
+		return nil, err
 	}
 	port, err := ctr.MappedPort(ctx, "5432/tcp")
 	if err != nil {
@@ -85,7 +60,7 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		return host.PingPostgres(ctx, direct, password)
 	})
 	if err != nil {
-		return nil, &provider.EnvError{What: fmt.Sprintf("PostgreSQL container %q did not accept connections on %s", db.Name, direct), Err: err,
+		return nil, &provider.EnvError{What: fmt.Sprintf("PostgreSQL container %q (%s) did not accept connections on %s", db.Name, image, direct), Err: err,
 			Hint: "its log ends with:\n" + host.Tail(redact.String(containerLog(ctx, ctr)), 15)}
 	}
 	if err := host.CreateDatabase(ctx, direct, password, db.Name); err != nil {
@@ -111,6 +86,46 @@ func (p *dockerProvider) StartDatabase(ctx context.Context, db *scenarios.Databa
 		DSN:        host.PGURL(direct, db.Name, password),
 		Proxy:      proxy,
 	}, nil
+}
+
+// postgresContainer starts database db's container, tracked so Close
+// removes it even when this start fails.
+func (p *dockerProvider) postgresContainer(ctx context.Context, db *scenarios.Database, password string) (testcontainers.Container, string, error) {
+	image, err := p.databaseImage(ctx, db)
+	if err != nil {
+		return nil, "", err
+	}
+	nw, _, err := p.network(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true,
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image: image,
+			// The run's own password, never trust: the server is published
+			// on the host's loopback, where every local user could reach it.
+			// Both are the official image's variables, so a scenario's own
+			// `image:` takes them too; ours sets the password at start (see
+			// fixtures/postgres/start.sh).
+			Env:            map[string]string{"POSTGRES_HOST_AUTH_METHOD": "scram-sha-256", "POSTGRES_PASSWORD": password},
+			ExposedPorts:   []string{"5432/tcp"},
+			Labels:         p.labels("drill.database", db.Name),
+			Networks:       []string{nw.Name},
+			NetworkAliases: map[string][]string{nw.Name: {db.Name}},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.PortBindings = loopbackBindings("5432/tcp")
+			},
+		}})
+	if ctr != nil {
+		if !p.track(func() { p.databases = append(p.databases, ctr) }) {
+			_ = ctr.Terminate(context.WithoutCancel(ctx))
+			return nil, "", fmt.Errorf("database %q: provider closed", db.Name)
+		}
+	}
+	if err != nil {
+		return nil, "", &provider.EnvError{What: fmt.Sprintf("start PostgreSQL container for %q (%s)", db.Name, image), Err: err}
+	}
+	return ctr, image, nil
 }
 
 // startSQLite hands out the same file as the process provider does, in

@@ -42,6 +42,54 @@ type pgServer struct {
 	stopErr  error
 }
 
+// setup creates the cluster's directory (the postgres user's when drill
+// runs as root), initialises the cluster with a password of the run's own
+// and starts the server on a free loopback port.
+func (s *pgServer) setup(ctx context.Context, cfg provider.Config, bin string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return &provider.EnvError{What: "create PostgreSQL directory", Err: err}
+	}
+	if cred != nil {
+		if err := reachable(cfg.TempDir, s.dir); err != nil {
+			return err
+		}
+		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return &provider.EnvError{What: "hand " + s.dir + " to the postgres user", Err: err}
+		}
+	}
+	data := filepath.Join(s.dir, "data")
+	// A password of the run's own, not trust: on loopback, trust makes
+	// every local user (and every process of the host) the cluster's
+	// superuser, able to run programs as postgres (COPY … FROM PROGRAM).
+	var err error
+	if s.password, err = host.NewPGPassword(); err != nil {
+		return &provider.EnvError{What: "generate the PostgreSQL password", Err: err}
+	}
+	if err := s.initdb(ctx, bin, data, cred); err != nil {
+		return err
+	}
+	logDir := filepath.Join(cfg.RunDir, "logs")
+	if cfg.RunDir == "" {
+		logDir = s.dir // no run directory (tests): the log goes with the cluster
+	}
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return &provider.EnvError{What: "create log dir", Err: err}
+	}
+	s.logPath = filepath.Join(logDir, "postgres-"+host.Sanitize(s.name)+".log")
+	// A port from the kernel can be taken again before postgres binds it:
+	// try a few.
+	for attempt := 1; ; attempt++ {
+		err := s.run(ctx, bin, data, cred)
+		if err == nil {
+			return nil
+		}
+		if attempt == 3 || ctx.Err() != nil || !strings.Contains(readTail(s.logPath), "could not bind") {
+			return err
+		}
+		s.reset()
+	}
+}
+
 // pgCredential is how the server runs: as root, initdb and postgres
 // refuse to start, so they run as the `postgres` user (what `runuser -u
 // postgres --` does, without the extra runuser process in between: the
@@ -105,46 +153,8 @@ func startPostgres(ctx context.Context, cfg provider.Config, db *scenarios.Datab
 		_ = s.stop(context.Background())
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fail(&provider.EnvError{What: "create PostgreSQL directory", Err: err})
-	}
-	if cred != nil {
-		if err := reachable(cfg.TempDir, s.dir); err != nil {
-			return fail(err)
-		}
-		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fail(&provider.EnvError{What: "hand " + s.dir + " to the postgres user", Err: err})
-		}
-	}
-	data := filepath.Join(s.dir, "data")
-	// A password of the run's own, not trust: on loopback, trust makes
-	// every local user (and every process of the host) the cluster's
-	// superuser, able to run programs as postgres (COPY … FROM PROGRAM).
-	if s.password, err = host.NewPGPassword(); err != nil {
-		return fail(&provider.EnvError{What: "generate the PostgreSQL password", Err: err})
-	}
-	if err := s.initdb(ctx, bin, data, cred); err != nil {
+	if err := s.setup(ctx, cfg, bin, cred); err != nil {
 		return fail(err)
-	}
-	logDir := filepath.Join(cfg.RunDir, "logs")
-	if cfg.RunDir == "" {
-		logDir = s.dir // no run directory (tests): the log goes with the cluster
-	}
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return fail(&provider.EnvError{What: "create log dir", Err: err})
-	}
-	s.logPath = filepath.Join(logDir, "postgres-"+host.Sanitize(db.Name)+".log")
-	// A port from the kernel can be taken again before postgres binds it:
-	// try a few.
-	for attempt := 1; ; attempt++ {
-		err := s.run(ctx, bin, data, cred)
-		if err == nil {
-			break
-		}
-		if attempt == 3 || ctx.Err() != nil || !strings.Contains(readTail(s.logPath), "could not bind") {
-			return fail(err)
-		}
-		s.reset()
 	}
 	direct := fmt.Sprintf("127.0.0.1:%d", s.port)
 	if err := s.createDatabase(ctx, direct, db.Name); err != nil {

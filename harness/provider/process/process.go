@@ -184,21 +184,42 @@ func (p *processProvider) StartDatabase(ctx context.Context, db *scenarios.Datab
 	return nil, &provider.EnvError{What: fmt.Sprintf("database %q: engine %q is not supported by the process provider yet", db.Name, db.Engine)}
 }
 
-func (p *processProvider) StartInstance(ctx context.Context, spec provider.InstanceSpec) (provider.Instance, error) {
-	s, v := spec.Service, spec.Version
-	var argv []string
+// argv is the command line that runs version v of s: its command, or the
+// binary its build directory compiles to.
+func (p *processProvider) argv(ctx context.Context, s *scenarios.Service, v *scenarios.Version) ([]string, error) {
 	switch prog := s.Program(v); {
 	case len(prog.Command) > 0:
-		argv = prog.Command
+		return prog.Command, nil
 	case prog.Build != "":
-		b, err := p.build(ctx, s.Name, prog.Build)
-		if err != nil {
-			return nil, err
-		}
-		argv = b
+		return p.build(ctx, s.Name, prog.Build)
 	default:
 		return nil, &provider.EnvError{What: fmt.Sprintf("service %q version %q runs image %q", s.Name, v.Name, prog.Image),
 			Hint: "images need --provider docker"}
+	}
+}
+
+// watch copies the instance's output through redaction to its log, and
+// waits for it to exit.
+func (i *processInstance) watch(out *os.File, logf *os.File) {
+	go func() {
+		rw := redact.NewWriter(logf)
+		_, _ = io.Copy(rw, out)
+		_ = rw.Flush()
+		out.Close()
+		logf.Close()
+		close(i.logDone)
+	}()
+	go func() {
+		i.waitErr = i.cmd.Wait()
+		close(i.done)
+	}()
+}
+
+func (p *processProvider) StartInstance(ctx context.Context, spec provider.InstanceSpec) (provider.Instance, error) {
+	s, v := spec.Service, spec.Version
+	argv, err := p.argv(ctx, s, v)
+	if err != nil {
+		return nil, err
 	}
 	port, err := host.FreePort()
 	if err != nil {
@@ -240,18 +261,7 @@ func (p *processProvider) StartInstance(ctx context.Context, spec provider.Insta
 	}
 	inst := &processInstance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logf,
 		done: make(chan struct{}), logDone: make(chan struct{})}
-	go func() {
-		rw := redact.NewWriter(logf)
-		_, _ = io.Copy(rw, pr)
-		_ = rw.Flush()
-		pr.Close()
-		logf.Close()
-		close(inst.logDone)
-	}()
-	go func() {
-		inst.waitErr = cmd.Wait()
-		close(inst.done)
-	}()
+	inst.watch(pr, logf)
 	p.mu.Lock()
 	p.instances = append(p.instances, inst)
 	p.mu.Unlock()
