@@ -7,6 +7,7 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 )
@@ -25,6 +26,10 @@ func (c *cli) cmdList(_ context.Context, args []string) int {
 	fmt.Fprintln(w, "providers:")
 	for _, n := range provider.Names() {
 		fmt.Fprintf(w, "  %-14s %s\n", n, provider.Description(n))
+	}
+	fmt.Fprintln(w, "\nstrategies:")
+	for _, n := range strategy.Names() {
+		fmt.Fprintf(w, "  %-14s %s\n", n, strategy.Description(n))
 	}
 	fmt.Fprintln(w, "\njudges:")
 	for _, n := range judge.Names() {
