@@ -284,13 +284,7 @@ func (p *processProvider) Close(ctx context.Context) error {
 	pgs := append([]*pgServer(nil), p.pgs...)
 	p.closed = true
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(insts))
-	for i, in := range insts {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = in.Stop(ctx) }()
-	}
-	wg.Wait()
+	errs := host.StopAll(ctx, insts)
 	// Databases after the services: a service stopping gracefully may
 	// still write.
 	for _, s := range pgs {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drillhq/drill/harness/provider"
@@ -152,3 +153,16 @@ var CargoName = regexp.MustCompile(`(?m)^\s*name\s*=\s*"([^"]+)"`)
 
 // StopGrace is how long an instance gets to drain after SIGTERM.
 const StopGrace = 5 * time.Second
+
+// StopAll stops every instance at once (each Stop waits out its grace
+// period, so one at a time would add them up) and returns their errors.
+func StopAll[I interface{ Stop(context.Context) error }](ctx context.Context, insts []I) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(insts))
+	for i, in := range insts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = in.Stop(ctx) }()
+	}
+	wg.Wait()
+	return errs
+}
