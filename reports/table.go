@@ -28,6 +28,21 @@ func renderTable(w io.Writer, r *Report) error {
 		return err
 	}
 	p := &printer{w: w}
+	for _, section := range tableSections {
+		section(p, r)
+	}
+	return p.err
+}
+
+// tableSections are the summary's sections in reading order.
+var tableSections = []func(*printer, *Report){
+	tableHeader, tableScore, tableExpectations, tableRequestsAndData,
+	tableFaults, tableRollback, tableLeftovers, tableFormula,
+}
+
+// tableHeader writes the verdict line, the run's identity and, when there
+// is one, the decision.
+func tableHeader(p *printer, r *Report) {
 	verdict := "FAIL"
 	if r.Passed {
 		verdict = "PASS"
@@ -36,8 +51,7 @@ func renderTable(w io.Writer, r *Report) error {
 	if outcome == "" {
 		outcome = "no outcome"
 	}
-	scored := r.Score.Grade != "" // a report written before Evaluate ran
-	if scored {
+	if scored(r) {
 		p.linef("%s: %s, %s, grade %s (%d/100)", r.Scenario, outcome, verdict, r.Score.Grade, r.Score.Total)
 	} else {
 		p.linef("%s: %s, %s, not scored", r.Scenario, outcome, verdict)
@@ -66,31 +80,41 @@ func renderTable(w io.Writer, r *Report) error {
 	if d := r.Decision; d != nil {
 		p.linef("decision: %s at %s: %s", d.Verdict, r.at(d.At), d.Reason)
 	}
+}
 
-	if !scored {
+// scored says whether r has a score: a report written before Evaluate ran
+// has none.
+func scored(r *Report) bool { return r.Score.Grade != "" }
+
+func tableScore(p *printer, r *Report) {
+	if !scored(r) {
 		p.section("Score: not scored")
-	} else {
-		p.section("Score")
-		p.table([]string{"part", "points", "max", "detail"}, []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft},
-			func(add func(...string)) {
-				for _, part := range r.Score.Breakdown() {
-					add(part.Name, strconv.FormatFloat(part.Points, 'f', 1, 64), num(part.Max), part.Detail)
-				}
-				add("total", strconv.Itoa(r.Score.Total), "100", "grade "+r.Score.Grade)
-			})
+		return
 	}
+	p.section("Score")
+	p.table([]string{"part", "points", "max", "detail"}, []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignLeft},
+		func(add func(...string)) {
+			for _, part := range r.Score.Breakdown() {
+				add(part.Name, strconv.FormatFloat(part.Points, 'f', 1, 64), num(part.Max), part.Detail)
+			}
+			add("total", strconv.Itoa(r.Score.Total), "100", "grade "+r.Score.Grade)
+		})
+}
 
+func tableExpectations(p *printer, r *Report) {
 	if len(r.Expectations) == 0 {
 		p.section("Expectations: none set")
-	} else {
-		p.section("Expectations")
-		p.table([]string{"name", "ok", "detail"}, nil, func(add func(...string)) {
-			for _, e := range r.Expectations {
-				add(e.Name, okFail(e.OK), e.Detail)
-			}
-		})
+		return
 	}
+	p.section("Expectations")
+	p.table([]string{"name", "ok", "detail"}, nil, func(add func(...string)) {
+		for _, e := range r.Expectations {
+			add(e.Name, okFail(e.OK), e.Detail)
+		}
+	})
+}
 
+func tableRequestsAndData(p *printer, r *Report) {
 	p.section("Requests and data")
 	p.linef("requests: %s", requestsSummary(r.Requests))
 	if ex := excludedSummary(r.Requests); ex != "" {
@@ -112,50 +136,59 @@ func renderTable(w io.Writer, r *Report) error {
 		}
 		p.linef("invariant %s: %s (expect %s) %s", inv.Name, num(inv.Value), num(inv.Expect), okFail(inv.OK))
 	}
+}
 
+func tableFaults(p *printer, r *Report) {
 	if len(r.Faults) == 0 {
 		p.section("Faults: none")
-	} else {
-		p.section("Faults")
-		p.table([]string{"name", "kind", "target", "applied", "reverted", "effective"}, nil,
-			func(add func(...string)) {
-				for _, f := range r.Faults {
-					reverted := r.atPtr(f.RevertedAt)
-					if f.AppliedAt != nil && f.RevertedAt == nil {
-						reverted = "NOT REVERTED"
-					}
-					add(f.Name, f.Kind, f.Target, r.atPtr(f.AppliedAt), reverted, effective(f))
-				}
-			})
+		return
 	}
+	p.section("Faults")
+	p.table([]string{"name", "kind", "target", "applied", "reverted", "effective"}, nil,
+		func(add func(...string)) {
+			for _, f := range r.Faults {
+				reverted := r.atPtr(f.RevertedAt)
+				if f.AppliedAt != nil && f.RevertedAt == nil {
+					reverted = "NOT REVERTED"
+				}
+				add(f.Name, f.Kind, f.Target, r.atPtr(f.AppliedAt), reverted, effective(f))
+			}
+		})
+}
 
-	switch {
-	case len(r.Rollback.Steps) == 0:
+func tableRollback(p *printer, r *Report) {
+	if len(r.Rollback.Steps) == 0 {
 		p.section("Rollback: none ran")
-	default:
-		idem := "idempotent: a second run changed nothing"
-		if !r.Rollback.Idempotent {
-			idem = "NOT idempotent: a second run changed something"
-		}
-		p.section("Rollback (" + idem + ")")
-		p.table([]string{"#", "step", "ok", "changed", "at", "detail"},
-			[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft},
-			func(add func(...string)) {
-				for i, s := range r.Rollback.Steps {
-					add(strconv.Itoa(i+1), s.Name, okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail)
-				}
-			})
+		return
 	}
+	idem := "idempotent: a second run changed nothing"
+	if !r.Rollback.Idempotent {
+		idem = "NOT idempotent: a second run changed something"
+	}
+	p.section("Rollback (" + idem + ")")
+	p.table([]string{"#", "step", "ok", "changed", "at", "detail"},
+		[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft},
+		func(add func(...string)) {
+			for i, s := range r.Rollback.Steps {
+				add(strconv.Itoa(i+1), s.Name, okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail)
+			}
+		})
+}
 
+func tableLeftovers(p *printer, r *Report) {
 	if len(r.Leftovers) == 0 {
 		p.section("Leftovers: none")
-	} else {
-		p.section("Leftovers")
-		for _, l := range r.Leftovers {
-			p.linef("  - %s", l)
-		}
+		return
 	}
+	p.section("Leftovers")
+	for _, l := range r.Leftovers {
+		p.linef("  - %s", l)
+	}
+}
 
+// tableFormula ends the summary with the score's formula and where the run
+// directory is.
+func tableFormula(p *printer, r *Report) {
 	p.section("Formula")
 	formula := r.Score.Formula
 	if formula == "" {
@@ -167,5 +200,4 @@ func renderTable(w io.Writer, r *Report) error {
 	if r.RunDir != "" {
 		p.section("Run directory: " + r.RunDir)
 	}
-	return p.err
 }
