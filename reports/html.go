@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	Register("html", "one self-contained page for a review: error rate, p99 and traffic weight over time with faults, steps and the decision marked, then the Markdown report's tables",
+	RegisterFile("html", "report.html", "one self-contained page for a review: error rate, p99 and traffic weight over time with faults, steps and the decision marked, then the Markdown report's tables",
 		RendererFunc(renderHTML))
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	Register("junit", "JUnit XML for CI: one test case per expectation and drill phase, failures say by how much",
+	RegisterFile("junit", "junit.xml", "JUnit XML for CI: one test case per expectation and drill phase, failures say by how much",
 		RendererFunc(renderJUnit))
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	Register("markdown", "tabletop review notes: verdict, decision, score, timeline, per-version metrics, data, questions",
+	RegisterFile("markdown", "report.md", "tabletop review notes: verdict, decision, score, timeline, per-version metrics, data, questions",
 		RendererFunc(renderMarkdown))
 }
 
