@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/drillhq/drill/internal/registry"
 )
 
 // Injector is one fault instance of a running drill.
@@ -196,41 +196,21 @@ type Effect struct {
 	Measured  string // the measured value against the configured one
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Kind{}
-)
+var kinds = registry.New[Kind]("fault kind")
 
-// Register adds a kind. It panics on a duplicate name, which is a
-// programming error caught at init time.
-func Register(name string, k Kind) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("injectors: kind %q registered twice", name))
-	}
-	registry[name] = k
-}
+// Register adds a kind under name, with its summary as the one-line
+// description every registry keeps. It panics on a duplicate name, which
+// is a programming error caught at init time.
+func Register(name string, k Kind) { kinds.Register(name, k.Describe().Summary, k) }
 
 // Lookup returns the kind registered as name.
 func Lookup(name string) (Kind, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	k, ok := registry[name]
-	return k, ok
+	k, err := kinds.Get(name)
+	return k, err == nil
 }
 
 // Kinds returns the registered kind names, sorted.
-func Kinds() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Kinds() []string { return kinds.Names() }
 
 // Planned lists fault kinds of the design that are not implemented yet, so
 // that a scenario naming one is refused with "not supported yet" rather

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	Register("junit", "JUnit XML for CI: one test case per expectation and drill phase, failures say by how much",
+	RegisterFile("junit", "junit.xml", "JUnit XML for CI: one test case per expectation and drill phase, failures say by how much",
 		RendererFunc(renderJUnit))
 }
 
@@ -97,53 +97,12 @@ func renderJUnit(w io.Writer, r *Report) error {
 	return err
 }
 
+// junitSuiteOf is the drill's one test suite: its cases with their
+// counts, the run's identity as properties, and the terminal summary as
+// system-out.
 func junitSuiteOf(r *Report) junitSuite {
 	class := "drill." + r.Scenario
-	var cases []junitCase
-	add := func(name string, seconds float64, res ...*junitResult) {
-		c := junitCase{Name: name, Classname: class, Time: junitTime(seconds)}
-		for _, x := range res {
-			if x == nil {
-				continue
-			}
-			x.Message, x.Text = xmlSafe(x.Message), xmlSafe(x.Text)
-			switch x.kind {
-			case "skipped":
-				c.Skipped = x
-			case "error":
-				c.Error = x
-			default:
-				c.Failure = x
-			}
-		}
-		cases = append(cases, c)
-	}
-
-	if msg := runError(r); msg != "" {
-		typ := "error"
-		if r.Interrupted {
-			typ = "interrupted"
-		}
-		add("run", 0, &junitResult{Message: msg, Type: typ, kind: "error"})
-	}
-	for _, e := range r.Expectations {
-		var res *junitResult
-		if !e.OK {
-			res = fail("expectation", e.Detail)
-		}
-		add("expect "+e.Name, 0, res)
-	}
-	add("steady state", 0, steadyStateResult(r))
-	for _, s := range rolloutSteps(r) {
-		add(s.name, s.seconds, s.res)
-	}
-	rbSeconds, rb := rollbackResult(r)
-	add("rollback", rbSeconds, rb)
-	recSeconds, rec := recoveryResult(r)
-	add("recovery", recSeconds, rec)
-	add("data", 0, dataResult(r))
-	add("hygiene", 0, hygieneResult(r))
-
+	cases := junitCases(r, class)
 	s := junitSuite{
 		Name:  class,
 		Tests: len(cases),
@@ -182,6 +141,61 @@ func junitSuiteOf(r *Report) junitSuite {
 		s.SystemOut = &junitText{xmlSafe(table.String())}
 	}
 	return s
+}
+
+// junitCases are the suite's test cases in the order of the drill: the
+// run's error if any, the expectations, then one case per phase.
+func junitCases(r *Report, class string) []junitCase {
+	var cases []junitCase
+	add := func(name string, seconds float64, res ...*junitResult) {
+		cases = append(cases, junitCaseOf(class, name, seconds, res...))
+	}
+	if msg := runError(r); msg != "" {
+		typ := "error"
+		if r.Interrupted {
+			typ = "interrupted"
+		}
+		add("run", 0, &junitResult{Message: msg, Type: typ, kind: "error"})
+	}
+	for _, e := range r.Expectations {
+		var res *junitResult
+		if !e.OK {
+			res = fail("expectation", e.Detail)
+		}
+		add("expect "+e.Name, 0, res)
+	}
+	add("steady state", 0, steadyStateResult(r))
+	for _, s := range rolloutSteps(r) {
+		add(s.name, s.seconds, s.res)
+	}
+	rbSeconds, rb := rollbackResult(r)
+	add("rollback", rbSeconds, rb)
+	recSeconds, rec := recoveryResult(r)
+	add("recovery", recSeconds, rec)
+	add("data", 0, dataResult(r))
+	add("hygiene", 0, hygieneResult(r))
+	return cases
+}
+
+// junitCaseOf is one test case with its results (nil ones are passes),
+// each put in the element its kind says, its text made safe for XML.
+func junitCaseOf(class, name string, seconds float64, res ...*junitResult) junitCase {
+	c := junitCase{Name: name, Classname: class, Time: junitTime(seconds)}
+	for _, x := range res {
+		if x == nil {
+			continue
+		}
+		x.Message, x.Text = xmlSafe(x.Message), xmlSafe(x.Text)
+		switch x.kind {
+		case "skipped":
+			c.Skipped = x
+		case "error":
+			c.Error = x
+		default:
+			c.Failure = x
+		}
+	}
+	return c
 }
 
 func fail(typ, msg string, details ...string) *junitResult {

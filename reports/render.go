@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/drillhq/drill/internal/registry"
 )
 
 // Renderer turns a report into one output format.
@@ -23,68 +23,51 @@ type RendererFunc func(w io.Writer, r *Report) error
 // Render calls f.
 func (f RendererFunc) Render(w io.Writer, r *Report) error { return f(w, r) }
 
-type registration struct {
-	desc string
-	r    Renderer
+// registered is a renderer as registered: the file it writes into a run
+// directory, "" for one that writes none.
+type registered struct {
+	Renderer
+	file string
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]registration{}
-)
+var renderers = registry.New[registered]("renderer")
 
 // Register adds a renderer under name, with a one-line description for
-// `drill list`. It panics on a duplicate name, which is a programming error
-// caught at init time.
+// `drill list`; it writes no file into a run directory (RegisterFile adds
+// one that does). It panics on a duplicate name, which is a programming
+// error caught at init time.
 func Register(name, desc string, r Renderer) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("reports: renderer %q registered twice", name))
-	}
-	registry[name] = registration{desc, r}
+	renderers.Register(name, desc, registered{Renderer: r})
+}
+
+// RegisterFile adds a renderer as Register does, one that also writes file
+// (report.md, junit.xml, …) into a run directory: `drill run --format`
+// offers it and WriteFormats writes it. The table is the terminal summary
+// and json is report.json itself, written by Write, so neither registers a
+// file.
+func RegisterFile(name, file, desc string, r Renderer) {
+	renderers.Register(name, desc, registered{Renderer: r, file: file})
 }
 
 // Lookup returns the renderer registered as name.
 func Lookup(name string) (Renderer, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	reg, ok := registry[name]
-	return reg.r, ok
+	reg, err := renderers.Get(name)
+	if err != nil {
+		return nil, false
+	}
+	return reg.Renderer, true
 }
 
 // Describe returns the one-line description of the renderer registered as
 // name, or "" when there is none.
-func Describe(name string) string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return registry[name].desc
-}
+func Describe(name string) string { return renderers.Description(name) }
 
 // Names returns the registered renderer names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return renderers.Names() }
 
 func init() {
 	Register("json", "report.json itself: the full report, the source of every other format",
 		RendererFunc(Encode))
-}
-
-// files names the file each renderer writes into a run directory. The
-// table is the terminal summary and json is report.json itself, written
-// by Write, so neither is here.
-var files = map[string]string{
-	"markdown": "report.md",
-	"html":     "report.html",
-	"junit":    "junit.xml",
 }
 
 // FileFormats lists the registered renderers that write a file of their
@@ -92,7 +75,7 @@ var files = map[string]string{
 func FileFormats() []string {
 	var out []string
 	for _, n := range Names() {
-		if _, ok := files[n]; ok {
+		if reg, _ := renderers.Get(n); reg.file != "" {
 			out = append(out, n)
 		}
 	}
@@ -107,18 +90,17 @@ func WriteFormats(dir string, r *Report, formats []string) ([]string, error) {
 	var written []string
 	var errs []error
 	for _, f := range formats {
-		name, ok := files[f]
-		rd, registered := Lookup(f)
-		if !ok || !registered {
+		reg, err := renderers.Get(f)
+		if err != nil || reg.file == "" {
 			errs = append(errs, fmt.Errorf("format %q writes no file (file formats: %s)", f, strings.Join(FileFormats(), ", ")))
 			continue
 		}
 		var buf bytes.Buffer
-		if err := rd.Render(&buf, r); err != nil {
+		if err := reg.Render(&buf, r); err != nil {
 			errs = append(errs, fmt.Errorf("render %s: %w", f, err))
 			continue
 		}
-		path := filepath.Join(dir, name)
+		path := filepath.Join(dir, reg.file)
 		if err := writeAtomic(path, buf.Bytes()); err != nil {
 			errs = append(errs, err)
 			continue
