@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -268,44 +267,44 @@ func (sys *System) liveInstances() map[string]map[string]provider.Instance {
 	return out
 }
 
-// placeholderRE matches a ${…} placeholder in a service's environment.
-var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
-
 // resolveFor substitutes ${services.X.url} and ${databases.X.url} in the
 // environment of service caller. A service's URL is the entry point of X's
 // router reserved for that caller, so a partition can cut caller off from
-// X without touching anyone else's traffic to X.
+// X without touching anyone else's traffic to X. The placeholders are
+// read by scenarios.Segments, as the loader read them; anything else, a
+// name without a router or database included, is kept as written.
 func (sys *System) resolveFor(caller, s string) (string, error) {
 	var firstErr error
-	out := placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
-		parts := strings.Split(m[2:len(m)-1], ".")
-		if len(parts) != 3 || parts[2] != "url" {
-			return m
-		}
-		switch parts[0] {
-		case "services":
-			rt, ok := sys.routers[parts[1]]
+	var b strings.Builder
+	for _, seg := range scenarios.Segments(s) {
+		switch seg.Kind {
+		case scenarios.SegServiceURL:
+			rt, ok := sys.routers[seg.Name]
 			if !ok {
-				return m
+				b.WriteString(seg.Text)
+				continue
 			}
 			u, err := rt.CallerURL(caller)
 			if err != nil && firstErr == nil {
-				firstErr = &provider.EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, parts[1]), Err: err}
+				firstErr = &provider.EnvError{What: fmt.Sprintf("router entry for %s -> %s", caller, seg.Name), Err: err}
 			}
 			// A provider that forwards loopback into containers forwards
 			// only what the harness names as its own.
 			if fa, ok := sys.prov.(provider.ForwardAllower); ok && err == nil {
 				fa.AllowForward(u)
 			}
-			return u
-		case "databases":
-			if h, ok := sys.dbs[parts[1]]; ok {
-				return h.URL
+			b.WriteString(u)
+		case scenarios.SegDatabaseURL:
+			if h, ok := sys.dbs[seg.Name]; ok {
+				b.WriteString(h.URL)
+			} else {
+				b.WriteString(seg.Text)
 			}
+		default:
+			b.WriteString(seg.Text)
 		}
-		return m
-	})
-	return out, firstErr
+	}
+	return b.String(), firstErr
 }
 
 // close stops everything the system started (the provider's instances and

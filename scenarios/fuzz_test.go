@@ -156,19 +156,35 @@ func FuzzPlaceholders(f *testing.F) {
 	env := &Environment{Services: []*Service{{Name: "api"}}, Databases: []*Database{{Name: "db"}}}
 	f.Fuzz(func(t *testing.T, s string) {
 		start := time.Now()
-		exprs, open := scanPlaceholders(s)
-		if len(exprs) > strings.Count(s, "${") {
-			t.Errorf("%d placeholders from %d openings", len(exprs), strings.Count(s, "${"))
+		segs := Segments(s)
+		phs, open := placeholdersOf(s)
+		if len(phs) > strings.Count(s, "${") {
+			t.Errorf("%d placeholders from %d openings", len(phs), strings.Count(s, "${"))
 		}
 		if open && !strings.Contains(s, "${") {
 			t.Error("unterminated without an opening")
 		}
-		for _, e := range exprs {
-			if strings.Contains(e, "}") {
-				t.Errorf("placeholder %q holds its closing brace", e)
+		// The segments tile s: substitution that acts on none of them
+		// gives s back.
+		var joined strings.Builder
+		for i, seg := range segs {
+			if seg.Text != s[seg.Start:seg.End] || (i > 0 && seg.Start != segs[i-1].End) || seg.Text == "" {
+				t.Errorf("segment %d %+v does not tile %q", i, seg, s)
 			}
-			if lo, hi, ok, err := parseRand(e); ok && err == nil && (lo > hi || uint64(hi)-uint64(lo) >= 1<<63-1) {
-				t.Errorf("rand %q gives [%d, %d]", e, lo, hi)
+			if seg.Kind == SegUnterminated && i != len(segs)-1 {
+				t.Errorf("unterminated segment %d is not the last of %q", i, s)
+			}
+			joined.WriteString(seg.Text)
+		}
+		if joined.String() != s {
+			t.Errorf("segments join to %q, not %q", joined.String(), s)
+		}
+		for _, ph := range phs {
+			if strings.Contains(ph.Expr, "}") {
+				t.Errorf("placeholder %q holds its closing brace", ph.Expr)
+			}
+			if ph.Kind == SegRand && ph.Err == nil && (ph.Min > ph.Max || uint64(ph.Max)-uint64(ph.Min) >= 1<<63-1) {
+				t.Errorf("rand %q gives [%d, %d]", ph.Expr, ph.Min, ph.Max)
 			}
 		}
 		p := &parser{file: "f.yaml"}

@@ -1577,12 +1577,21 @@ func TestLoad(t *testing.T) {
 }
 
 func TestPlaceholders(t *testing.T) {
-	got := Placeholders(`{"sku":"SKU-${seq}","qty":${rand:1:5},"id":"${uuid}"} ${ledger.last} $notone ${open`)
-	if want := []string{"seq", "rand:1:5", "uuid", "ledger.last"}; !slices.Equal(got, want) {
-		t.Errorf("Placeholders = %q, want %q", got, want)
+	exprs := func(s string) []string {
+		var out []string
+		for _, seg := range Segments(s) {
+			if seg.Placeholder() {
+				out = append(out, seg.Expr)
+			}
+		}
+		return out
 	}
-	if got := Placeholders("plain"); got != nil {
-		t.Errorf("Placeholders(plain) = %q", got)
+	got := exprs(`{"sku":"SKU-${seq}","qty":${rand:1:5},"id":"${uuid}"} ${ledger.last} $notone ${open`)
+	if want := []string{"seq", "rand:1:5", "uuid", "ledger.last"}; !slices.Equal(got, want) {
+		t.Errorf("placeholders = %q, want %q", got, want)
+	}
+	if got := exprs("plain"); got != nil {
+		t.Errorf("placeholders(plain) = %q", got)
 	}
 }
 

@@ -77,7 +77,7 @@ func New(sc *scenarios.Scenario, baseURL string, rec *metrics.Recorder, lw *ledg
 		for k, v := range r.Headers {
 			lr.headers[k] = parseTemplate(v)
 		}
-		lr.needsLedger = lr.path.uses("ledger.last") || lr.body.uses("ledger.last")
+		lr.needsLedger = lr.path.uses(scenarios.SegLedgerLast) || lr.body.uses(scenarios.SegLedgerLast)
 		if r.Ledger != nil {
 			lr.ledgerKey = r.Ledger.Key
 			lr.ledgerColumns = cols

@@ -4,9 +4,10 @@ import (
 	crand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/drillhq/drill/scenarios"
 )
 
 // template is a request path, body or header value with its placeholders
@@ -17,48 +18,33 @@ type template struct {
 
 type tpart struct {
 	lit      string
-	kind     string // "", "seq", "uuid", "rand", "ledger.last"
-	min, max int
+	kind     scenarios.SegmentKind // SegLiteral, or one of the request placeholders
+	min, max int64                 // a SegRand's bounds
 }
 
-var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
-
-// parseTemplate compiles s. The loader has already rejected unknown
-// placeholders, so anything unexpected here is kept literally.
+// parseTemplate compiles s from its segments (scenarios.Segments owns the
+// syntax). The loader has already rejected unknown placeholders and bad
+// rand bounds, so anything unexpected here is kept literally rather than
+// rendered as something the scenario did not ask for.
 func parseTemplate(s string) template {
 	var t template
-	last := 0
-	for _, m := range placeholderRE.FindAllStringSubmatchIndex(s, -1) {
-		if m[0] > last {
-			t.parts = append(t.parts, tpart{lit: s[last:m[0]]})
-		}
-		name := s[m[2]:m[3]]
-		p := tpart{kind: name}
-		switch {
-		case name == "seq" || name == "uuid" || name == "ledger.last":
-		case strings.HasPrefix(name, "rand:"):
-			f := strings.Split(name, ":")
-			lo, err1 := strconv.Atoi(f[min(1, len(f)-1)])
-			hi, err2 := strconv.Atoi(f[len(f)-1])
-			if len(f) != 3 || err1 != nil || err2 != nil || lo > hi {
-				p = tpart{lit: s[m[0]:m[1]]}
-				break
+	for _, seg := range scenarios.Segments(s) {
+		p := tpart{lit: seg.Text}
+		switch seg.Kind {
+		case scenarios.SegSeq, scenarios.SegUUID, scenarios.SegLedgerLast:
+			p = tpart{kind: seg.Kind}
+		case scenarios.SegRand:
+			if seg.Err == nil {
+				p = tpart{kind: seg.Kind, min: seg.Min, max: seg.Max}
 			}
-			p.min, p.max, p.kind = lo, hi, "rand"
-		default:
-			p = tpart{lit: s[m[0]:m[1]]}
 		}
 		t.parts = append(t.parts, p)
-		last = m[1]
-	}
-	if last < len(s) {
-		t.parts = append(t.parts, tpart{lit: s[last:]})
 	}
 	return t
 }
 
 // uses reports whether the template needs the given placeholder.
-func (t template) uses(kind string) bool {
+func (t template) uses(kind scenarios.SegmentKind) bool {
 	for _, p := range t.parts {
 		if p.kind == kind {
 			return true
@@ -75,21 +61,21 @@ type renderCtx struct {
 }
 
 func (t template) render(c *renderCtx) string {
-	if len(t.parts) == 1 && t.parts[0].kind == "" {
+	if len(t.parts) == 1 && t.parts[0].kind == scenarios.SegLiteral {
 		return t.parts[0].lit
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
 		switch p.kind {
-		case "":
+		case scenarios.SegLiteral:
 			b.WriteString(p.lit)
-		case "seq":
+		case scenarios.SegSeq:
 			b.WriteString(strconv.FormatUint(c.seq, 10))
-		case "uuid":
+		case scenarios.SegUUID:
 			b.WriteString(uuid4(c.rng))
-		case "rand":
-			b.WriteString(strconv.Itoa(p.min + c.rng.IntN(p.max-p.min+1)))
-		case "ledger.last":
+		case scenarios.SegRand:
+			b.WriteString(strconv.FormatInt(p.min+c.rng.Int64N(p.max-p.min+1), 10))
+		case scenarios.SegLedgerLast:
 			b.WriteString(c.ledgerLast)
 		}
 	}

@@ -1,0 +1,192 @@
+package scenarios
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/strategy"
+)
+
+// Approval gates.
+const ApprovalManual = "manual"
+
+func (w *walk) rollout(o *object) Rollout {
+	r := Rollout{Strategy: DefaultStrategy, OnFailure: DefaultOnFailure, Pos: w.pos(o.at)}
+	o.require("service", "to", "steps")
+	var svc *Service
+	if o.str("service", &r.Service) {
+		svc = w.refService(o.get("service"), "service", r.Service)
+	}
+	if o.str("to", &r.To) && svc != nil && len(svc.Versions) > 0 {
+		if w.refVersion(o.get("to"), "to", svc, r.To) != nil && r.To == svc.Baseline {
+			w.add(o.get("to"), "roll out another version, or set the service's baseline",
+				"to: %q is the baseline version of %q already", r.To, svc.Name)
+		}
+	}
+	if o.str("strategy", &r.Strategy) {
+		// The strategies are asked, not listed: each registers itself.
+		w.choice(o.get("strategy"), "strategy", r.Strategy, strategy.Names(), plannedStrategies)
+	}
+	steps := o.list("steps")
+	if n := o.get("steps"); n != nil && len(steps) == 0 && (isNull(n) || n.Kind == yaml.SequenceNode) {
+		w.add(o.key("steps"), "e.g. steps: [{weight: 10%, hold: 15s}, {weight: 100%, hold: 10s}]",
+			"rollout.steps: at least one step is required")
+	}
+	last := 0.0
+	for i, n := range steps {
+		r.Steps = append(r.Steps, w.step(n, i, &last))
+	}
+	r.Analysis = w.analysis(o.child("analysis", "interval", "judge", "false_positive_rate",
+		"failures", "min_samples", "metrics", "on_no_data", "pass_score", "marginal_score"))
+	if !o.has("analysis") {
+	}
+	if o.str("on_failure", &r.OnFailure) {
+		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
+	}
+	return r
+}
+
+// step walks one rollout step; last is the highest weight so far.
+func (w *walk) step(n *yaml.Node, i int, last *float64) *Step {
+	st := &Step{Pos: w.pos(n)}
+	o := w.object(nil, n, fmt.Sprintf("rollout.steps[%d]", i), "weight", "hold", "approval")
+	hasWeight, hasApproval := o.has("weight"), o.has("approval")
+	switch {
+	case hasWeight && hasApproval:
+		w.add(o.key("approval"), "split it into two steps", "a step has a weight or an approval, not both")
+	case !hasWeight && !hasApproval && o.present && o.ok:
+		w.add(o.at, "e.g. {weight: 10%, hold: 15s} or {approval: manual}", "a step needs a weight or an approval")
+	}
+	if o.percent("weight", &st.Weight) {
+		switch {
+		case st.Weight <= 0 || st.Weight > 1:
+			w.add(o.get("weight"), "", "weight: %s is outside (0%%, 100%%]", o.get("weight").Value)
+		case st.Weight <= *last:
+			w.add(o.get("weight"), "step weights must strictly increase",
+				"weight: %s does not increase on the previous step's %s", o.get("weight").Value, percentString(*last))
+		default:
+			*last = st.Weight
+		}
+	}
+	if o.duration("hold", &st.Hold) && hasApproval && !hasWeight {
+		w.add(o.key("hold"), "an approval step waits for the operator", "hold only applies to a weight step")
+	}
+	if o.str("approval", &st.Approval) && st.Approval != ApprovalManual {
+		w.add(o.get("approval"), didYouMean(st.Approval, []string{ApprovalManual}),
+			"unknown approval %q (known: manual)", st.Approval)
+	}
+	return st
+}
+
+func percentString(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", f*100), "0"), ".") + "%"
+}
+
+func (w *walk) analysis(o *object) Analysis {
+	a := Analysis{
+		Interval:          DefaultInterval,
+		Judge:             DefaultJudge,
+		FalsePositiveRate: DefaultFalsePositiveRate,
+		Failures:          DefaultFailures,
+		MinSamples:        DefaultMinSamples,
+		OnNoData:          DefaultOnNoData,
+	}
+	if o.duration("interval", &a.Interval) && a.Interval <= 0 {
+		w.add(o.get("interval"), "", "interval: must be positive")
+	}
+	if o.str("judge", &a.Judge) {
+		// The judges are asked, not listed: each registers itself.
+		w.choice(o.get("judge"), "judge", a.Judge, judge.Names(), nil)
+	}
+	if o.percent("false_positive_rate", &a.FalsePositiveRate) && (a.FalsePositiveRate <= 0 || a.FalsePositiveRate >= 1) {
+		w.add(o.get("false_positive_rate"), "", "false_positive_rate: must be between 0%% and 100%%, exclusive")
+	}
+	if o.int("failures", &a.Failures) && a.Failures < 1 {
+		w.add(o.get("failures"), "", "failures: must be at least 1, got %d", a.Failures)
+	}
+	if o.int("min_samples", &a.MinSamples) && a.MinSamples < 1 {
+		w.add(o.get("min_samples"), "", "min_samples: must be at least 1, got %d", a.MinSamples)
+	}
+	a.PassScore, a.MarginalScore = DefaultPassScore, DefaultMarginalScore
+	okPass := o.number("pass_score", &a.PassScore)
+	okMarginal := o.number("marginal_score", &a.MarginalScore)
+	for _, f := range []struct {
+		k  string
+		ok bool
+		v  float64
+	}{{"pass_score", okPass, a.PassScore}, {"marginal_score", okMarginal, a.MarginalScore}} {
+		if f.ok && (f.v < 0 || f.v > 100) {
+			w.add(o.get(f.k), "canary scores run from 0 to 100", "%s: %g is outside 0..100", f.k, f.v)
+		}
+	}
+	if (okPass || okMarginal) && a.MarginalScore > a.PassScore {
+		w.add(o.get(map[bool]string{true: "marginal_score", false: "pass_score"}[okMarginal]), "the marginal band lies below the passing score",
+			"marginal_score %g is above pass_score %g", a.MarginalScore, a.PassScore)
+	}
+	for i, n := range o.list("metrics") {
+		a.Metrics = append(a.Metrics, w.check(n, fmt.Sprintf("rollout.analysis.metrics[%d]", i), a.Judge))
+	}
+	if o.str("on_no_data", &a.OnNoData) {
+		w.choice(o.get("on_no_data"), "on_no_data policy", a.OnNoData, noDataPolicies, nil)
+	}
+	return a
+}
+
+func (w *walk) check(n *yaml.Node, where, judgeName string) *Check {
+	c := &Check{Weight: DefaultWeight}
+	o := w.object(nil, n, where, "metric", "max", "max_increase", "max_ratio", "weight", "critical")
+	o.require("metric")
+	if o.number("weight", &c.Weight) && c.Weight <= 0 {
+		w.add(o.get("weight"), "a metric's share of the mann-whitney score; leave the metric out instead of weighting it 0",
+			"weight: must be positive, got %g", c.Weight)
+	}
+	o.boolean("critical", &c.Critical)
+	known := false
+	if o.str("metric", &c.Metric) {
+		known = w.metric(o.get("metric"), c.Metric, true)
+	}
+	// A judge may test a metric on its own terms (the sequential judge:
+	// errors, and latency through the share of slow requests): then the
+	// check needs no bound.
+	unbounded := judge.Unbounded(judgeName, c.Metric)
+	if !o.has("max") && !o.has("max_increase") && !o.has("max_ratio") && o.present && o.ok && !unbounded {
+		w.add(o.at, "set max, max_increase or max_ratio", "a metric check needs a bound")
+	}
+	if known && strings.HasPrefix(c.Metric, InvariantPrefix) {
+		// An invariant is a query over the whole database, not a
+		// per-version measurement: there is no baseline side to compare.
+		for _, f := range []string{"max_increase", "max_ratio"} {
+			if o.has(f) {
+				w.add(o.key(f), "use max: an invariant's value is database-wide, not per version",
+					"%s: an invariant metric takes an absolute bound only", f)
+			}
+		}
+		if o.has("max") {
+			c.Max = w.threshold(o.get("max"), "max", c.Metric)
+		}
+		return c
+	}
+	if known {
+		if o.has("max") {
+			c.Max = w.threshold(o.get("max"), "max", c.Metric)
+		}
+		if o.has("max_increase") {
+			c.MaxIncrease = w.threshold(o.get("max_increase"), "max_increase", c.Metric)
+		}
+	}
+	if n := o.get("max_ratio"); n != nil {
+		if w.scalar(n, "max_ratio", "a number like 1.5") {
+			if v, err := parseNumber(n.Value); err != nil {
+				w.add(n, "a ratio of canary to baseline, e.g. 1.5", "max_ratio: expected a number, got %s", describe(n))
+			} else if v <= 0 {
+				w.add(n, "", "max_ratio: must be positive, got %s", n.Value)
+			} else {
+				c.MaxRatio = &Value{V: v, Raw: n.Value}
+			}
+		}
+	}
+	return c
+}
