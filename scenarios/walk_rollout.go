@@ -111,26 +111,26 @@ func (w *walk) analysis(o *object) Analysis {
 		w.add(o.get("min_samples"), "", "min_samples: must be at least 1, got %d", a.MinSamples)
 	}
 	a.PassScore, a.MarginalScore = DefaultPassScore, DefaultMarginalScore
-	okPass := o.number("pass_score", &a.PassScore)
-	okMarginal := o.number("marginal_score", &a.MarginalScore)
-	for _, f := range []struct {
-		k  string
-		ok bool
-		v  float64
-	}{{"pass_score", okPass, a.PassScore}, {"marginal_score", okMarginal, a.MarginalScore}} {
-		if f.ok && (f.v < 0 || f.v > 100) {
-			w.add(o.get(f.k), "canary scores run from 0 to 100", "%s: %g is outside 0..100", f.k, f.v)
-		}
-	}
-	if (okPass || okMarginal) && a.MarginalScore > a.PassScore {
-		w.add(o.get(map[bool]string{true: "marginal_score", false: "pass_score"}[okMarginal]), "the marginal band lies below the passing score",
-			"marginal_score %g is above pass_score %g", a.MarginalScore, a.PassScore)
-	}
+	o.number("pass_score", &a.PassScore)
+	o.number("marginal_score", &a.MarginalScore)
 	for i, n := range o.list("metrics") {
 		a.Metrics = append(a.Metrics, w.check(n, fmt.Sprintf("rollout.analysis.metrics[%d]", i), a.Judge))
 	}
 	if o.str("on_no_data", &a.OnNoData) {
 		w.choice(o.get("on_no_data"), "on_no_data policy", a.OnNoData, noDataPolicies, nil)
+	}
+	// The fields only one judge reads (mann-whitney's score bands) are
+	// that judge's to validate; each problem is reported at the first of
+	// its fields the scenario wrote.
+	for _, pr := range judge.Validate(a.Judge, a) {
+		at := o.at
+		for _, f := range pr.Fields {
+			if n := o.get(f); n != nil {
+				at = n
+				break
+			}
+		}
+		w.add(at, pr.Hint, "%s", pr.Msg)
 	}
 	return a
 }

@@ -76,6 +76,17 @@ type Kind struct {
 	// a check of it needs no bound of the scenario's (the sequential
 	// judge's error and latency tests); nil when every check needs one.
 	Tests func(metric string) bool
+	// Validate checks the analysis fields only this judge reads; nil when
+	// it reads none. The loader reports each problem at its field.
+	Validate func(a Config) []Problem
+}
+
+// Problem is a judge's objection to the analysis it would run with.
+type Problem struct {
+	// Fields are the analysis fields it is about, in the order the loader
+	// looks for the one the scenario wrote (the problem is reported there).
+	Fields    []string
+	Msg, Hint string
 }
 
 var judges = registry.New[Kind]("judge")
@@ -90,6 +101,16 @@ func New(name string, a Config) (Judge, error) {
 		return nil, err
 	}
 	return k.New(a)
+}
+
+// Validate is what the judge called name objects to in a (nil for an
+// unknown judge: the loader reports the name itself).
+func Validate(name string, a Config) []Problem {
+	k, err := judges.Get(name)
+	if err != nil || k.Validate == nil {
+		return nil
+	}
+	return k.Validate(a)
 }
 
 // Unbounded says whether a check of metric needs no bound under the judge

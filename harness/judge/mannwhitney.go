@@ -13,7 +13,26 @@ import (
 func init() {
 	Register("mann-whitney",
 		"Kayenta's method: per metric, a Mann-Whitney U test of the canary's last 20 intervals against the baseline's; a weighted 0–100 score banded by pass_score / marginal_score; rolls back after `failures` failing scores",
-		Kind{New: func(a Config) (Judge, error) { return newMannWhitney(a), nil }})
+		Kind{New: func(a Config) (Judge, error) { return newMannWhitney(a), nil }, Validate: checkScoreBands})
+}
+
+// checkScoreBands validates pass_score and marginal_score: scores run
+// from 0 to 100, and the marginal band lies below the passing score.
+func checkScoreBands(a Config) []Problem {
+	var out []Problem
+	for _, f := range []struct {
+		k string
+		v float64
+	}{{"pass_score", a.PassScore}, {"marginal_score", a.MarginalScore}} {
+		if f.v < 0 || f.v > 100 {
+			out = append(out, Problem{Fields: []string{f.k}, Hint: "canary scores run from 0 to 100", Msg: fmt.Sprintf("%s: %g is outside 0..100", f.k, f.v)})
+		}
+	}
+	if a.MarginalScore > a.PassScore {
+		out = append(out, Problem{Fields: []string{"marginal_score", "pass_score"}, Hint: "the marginal band lies below the passing score",
+			Msg: fmt.Sprintf("marginal_score %g is above pass_score %g", a.MarginalScore, a.PassScore)})
+	}
+	return out
 }
 
 // mwLookback is how many of the most recent intervals a metric's test
