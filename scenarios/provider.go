@@ -78,9 +78,9 @@ func (sc *Scenario) ProviderProblems(name string, known map[string]ProviderCaps)
 					Hint: fmt.Sprintf("set environment.provider: %s or pass --provider %s, or give the version build: DIR or command: [...]", other, other)})
 			case len(p.Command) > 0 && !caps.Command:
 				ps = append(ps, Problem{Pos: v.Pos,
-					Msg: fmt.Sprintf("service %q version %q runs command %q, a local program the %s provider cannot put in a container",
-						s.Name, v.Name, strings.Join(p.Command, " "), name),
-					Hint: fmt.Sprintf("give it build: DIR (with a Dockerfile) or image: NAME, or run it with --provider %s", able(func(c ProviderCaps) bool { return c.Command }))})
+					Msg: fmt.Sprintf("service %q version %q runs command %q, %s",
+						s.Name, v.Name, strings.Join(p.Command, " "), commandRefusal(name, caps)),
+					Hint: fmt.Sprintf("give it %s, or run it with --provider %s", programs(caps), able(func(c ProviderCaps) bool { return c.Command }))})
 			case p.Build != "" && !caps.Build:
 				ps = append(ps, Problem{Pos: v.Pos,
 					Msg:  fmt.Sprintf("service %q version %q builds %q, which the %s provider cannot build", s.Name, v.Name, p.Build, name),
@@ -95,4 +95,28 @@ func (sc *Scenario) ProviderProblems(name string, known map[string]ProviderCaps)
 		return nil
 	}
 	return ps.sorted()
+}
+
+// commandRefusal says why provider name does not run a local command.
+func commandRefusal(name string, caps ProviderCaps) string {
+	if caps.Isolated {
+		return fmt.Sprintf("a local program the %s provider cannot put in a container", name)
+	}
+	return fmt.Sprintf("a local program, which the %s provider does not run", name)
+}
+
+// programs lists what a version can run on a provider instead of a command.
+func programs(caps ProviderCaps) string {
+	var out []string
+	if caps.Build {
+		b := "build: DIR"
+		if caps.Isolated {
+			b += " (with a Dockerfile)"
+		}
+		out = append(out, b)
+	}
+	if caps.Image {
+		out = append(out, "image: NAME")
+	}
+	return strings.Join(out, " or ")
 }
