@@ -507,6 +507,8 @@ func pricingImage(t *testing.T) string {
 // whose harness is dead (a pid that has exited), one whose harness is this
 // test process. sweepDocker, which finds runs by label alone, must remove
 // the dead run's container and network and leave the live one's alone.
+// Any drill starting meanwhile on this engine (another package's tests)
+// sweeps the dead run too: `make test` runs these packages one at a time.
 func TestSweepDockerRemovesOnlyDeadRuns(t *testing.T) {
 	img := pricingImage(t)
 	ctx := context.Background()
