@@ -38,7 +38,7 @@ type release struct {
 func newRelease(sc *scenarios.Scenario) (*release, error) {
 	ro := sc.Rollout
 	svc := sc.Environment.Service(ro.Service)
-	strat, err := strategy.Get(ro.Strategy)
+	strat, err := strategy.New(ro.Strategy, ro.StrategyParams)
 	if err != nil {
 		return nil, err
 	}

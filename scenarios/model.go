@@ -284,13 +284,16 @@ const (
 
 // Rollout describes how the new version is rolled out.
 type Rollout struct {
-	Service   string
-	To        string
-	Strategy  string
-	Steps     []*Step
-	Analysis  Analysis
-	OnFailure string // default rollback
-	Pos       Pos
+	Service  string
+	To       string
+	Strategy string
+	// StrategyParams are the strategy's own settings (its rollout field,
+	// e.g. blue_green), as its Kind.Parse decoded them; nil when none.
+	StrategyParams any
+	Steps          []*Step
+	Analysis       Analysis
+	OnFailure      string // default rollback
+	Pos            Pos
 }
 
 // Step is one rollout step: either a weight held for a while, or a manual

@@ -1,14 +1,17 @@
 package scenarios
 
 import (
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/strategy"
 )
 
 // Defaults the loader fills in; the CLI may reuse them for flag help.
@@ -124,7 +127,10 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.loopbacks = w.loopbacks
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
 	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
-	s.Rollout = w.rollout(o.child("rollout", "service", "to", "strategy", "steps", "analysis", "on_failure"))
+	// A strategy's own settings field is known to the loader because a
+	// registered strategy owns it (strategy.Fields), not from a list here.
+	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure"}
+	s.Rollout = w.rollout(o.child("rollout", append(rolloutFields, slices.Sorted(maps.Keys(strategy.Fields()))...)...))
 	w.ro = &s.Rollout
 	s.Faults = w.faults(o, len(s.Rollout.Steps))
 	s.Verify = w.verify(o.child("verify", "recovery", "data"))

@@ -224,21 +224,32 @@ func (w *walk) params(fo *object, kind string, k injectors.Kind, where string) a
 	if at == nil {
 		at = fo.get("kind")
 	}
-	called := false
+	v, called := w.decodeOwned(pn, at, where, k.Parse)
+	if !called && pn != nil && !isNull(pn) {
+		w.add(fo.key("params"), "", "fault kind %q takes no params", kind)
+	}
+	return v
+}
+
+// decodeOwned hands node n (nil when absent) to the parse function of the
+// extension that owns it (a fault kind's params, a strategy's settings):
+// decode is strict and records its problems at their positions; the
+// owner's own errors go at at. called says whether parse decoded at all.
+func (w *walk) decodeOwned(n, at *yaml.Node, where string, parse func(decode func(v any) error) (any, error)) (v any, called bool) {
 	decode := func(v any) error {
 		called = true
-		probs := w.decodeStrict(pn, where, v)
+		probs := w.decodeStrict(n, where, v)
 		w.probs = append(w.probs, probs...)
 		if len(probs) > 0 {
 			return probs
 		}
 		return nil
 	}
-	v, err := k.Parse(decode)
+	v, err := parse(decode)
 	for _, err := range flatten(err) {
 		// Problems from decode were recorded already (duplicates are
-		// dropped when sorting); anything else is about the params, and
-		// the kind's message names them.
+		// dropped when sorting); anything else is about the node, and the
+		// owner's message names it.
 		var probs Problems
 		var prob Problem
 		switch {
@@ -250,10 +261,7 @@ func (w *walk) params(fo *object, kind string, k injectors.Kind, where string) a
 			w.add(at, "", "%v", err)
 		}
 	}
-	if !called && pn != nil && !isNull(pn) {
-		w.add(fo.key("params"), "", "fault kind %q takes no params", kind)
-	}
-	return v
+	return v, called
 }
 
 func (w *walk) verify(o *object) Verify {

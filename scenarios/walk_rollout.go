@@ -30,6 +30,7 @@ func (w *walk) rollout(o *object) Rollout {
 		// The strategies are asked, not listed: each registers itself.
 		w.choice(o.get("strategy"), "strategy", r.Strategy, strategy.Names(), plannedStrategies)
 	}
+	r.StrategyParams = w.strategySettings(o, r.Strategy)
 	steps := o.list("steps")
 	if n := o.get("steps"); n != nil && len(steps) == 0 && (isNull(n) || n.Kind == yaml.SequenceNode) {
 		w.add(o.key("steps"), "e.g. steps: [{weight: 10%, hold: 15s}, {weight: 100%, hold: 10s}]",
@@ -47,6 +48,32 @@ func (w *walk) rollout(o *object) Rollout {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
 	}
 	return r
+}
+
+// strategySettings hands the strategy its own rollout field (blue-green's
+// blue_green), and refuses another strategy's settings: they would be
+// silently ignored.
+func (w *walk) strategySettings(o *object, name string) any {
+	var kind strategy.Kind
+	if k, err := strategy.Lookup(name); err == nil {
+		kind = k
+	}
+	for field, owner := range strategy.Fields() {
+		if field != kind.Field && o.has(field) {
+			w.add(o.key(field), fmt.Sprintf("set strategy: %s, or leave %s out", owner, field),
+				"%s: settings of strategy %s, not %s", field, owner, name)
+		}
+	}
+	if kind.Field == "" || kind.Parse == nil {
+		return nil
+	}
+	n := o.get(kind.Field)
+	at := n
+	if at == nil {
+		at = o.get("strategy")
+	}
+	v, _ := w.decodeOwned(n, at, "rollout."+kind.Field, kind.Parse)
+	return v
 }
 
 // step walks one rollout step; last is the highest weight so far.

@@ -4,7 +4,7 @@ import "fmt"
 
 func init() {
 	Register("canary", "moves a growing share of requests to the new version, step by step (weight per step), and all of it back on rollback",
-		canary{})
+		Kind{New: func(any) (Strategy, error) { return canary{}, nil }})
 }
 
 // canary splits traffic by weight at the service's router, as Flagger and

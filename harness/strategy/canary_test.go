@@ -9,7 +9,7 @@ import (
 )
 
 func TestCanaryMovesTrafficAndBack(t *testing.T) {
-	c, err := Get("canary")
+	c, err := New("canary", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,13 +43,51 @@ type Strategy interface {
 	Revert(r Router, rel Release) (changed bool, detail string)
 }
 
-var strategies = registry.New[Strategy]("strategy")
+// Kind is one registered strategy: the settings it owns in the scenario
+// and how to build it for a release. Like a fault kind, a strategy decodes
+// its own settings: the loader hands it the YAML node and keeps no list.
+type Kind struct {
+	// Field names the rollout field holding the strategy's own settings
+	// (blue-green's `blue_green`); "" when it has none.
+	Field string
+	// Parse decodes and validates those settings: decode is bound to the
+	// field's YAML node and strict (an unknown field is a problem at its
+	// position). It returns the value New is given. nil when Field is "".
+	Parse func(decode func(v any) error) (any, error)
+	// New builds the strategy for one release from what Parse returned
+	// (nil when the scenario wrote no settings).
+	New func(params any) (Strategy, error)
+}
+
+var strategies = registry.New[Kind]("strategy")
 
 // Register adds a strategy under name; strategies call it from init.
-func Register(name, description string, s Strategy) { strategies.Register(name, description, s) }
+func Register(name, description string, k Kind) { strategies.Register(name, description, k) }
 
-// Get returns the strategy registered as name.
-func Get(name string) (Strategy, error) { return strategies.Get(name) }
+// Lookup returns the strategy registered as name.
+func Lookup(name string) (Kind, error) { return strategies.Get(name) }
+
+// New builds the strategy registered as name with its parsed settings.
+func New(name string, params any) (Strategy, error) {
+	k, err := strategies.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return k.New(params)
+}
+
+// Fields lists the rollout fields registered strategies own, with the
+// strategy owning each: the loader accepts them, and only under their
+// own strategy.
+func Fields() map[string]string {
+	out := map[string]string{}
+	for _, n := range strategies.Names() {
+		if k, _ := strategies.Get(n); k.Field != "" {
+			out[k.Field] = n
+		}
+	}
+	return out
+}
 
 // Names lists the registered strategies, sorted.
 func Names() []string { return strategies.Names() }

@@ -1,0 +1,75 @@
+package strategy_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/drillhq/drill/harness/strategy"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// A strategy with settings of its own, registered here only: the loader
+// must accept its field because the strategy owns it, hand the node to its
+// Parse with positions, and refuse the field under another strategy.
+type sizing struct {
+	Size int    `yaml:"size"`
+	Mode string `yaml:"mode"`
+}
+
+func init() {
+	strategy.Register("test-sized", "a strategy with settings, for the loader's tests", strategy.Kind{
+		Field: "test_sized",
+		Parse: func(decode func(any) error) (any, error) {
+			p := sizing{Mode: "warm"}
+			if err := decode(&p); err != nil {
+				return nil, err
+			}
+			if p.Size < 0 {
+				return p, errors.New("test_sized.size must not be negative")
+			}
+			return p, nil
+		},
+		New: func(any) (strategy.Strategy, error) { return nil, errors.New("not for running") },
+	})
+}
+
+const sizedScenario = `version: 1
+name: sized
+environment:
+  services:
+    api: {build: x, versions: {v1: {}, v2: {}}}
+load: {target: api, rate: 1/s, requests: [{path: /}]}
+rollout:
+  service: api
+  to: v2
+  strategy: STRATEGY
+  steps: [{weight: 10%}]
+  test_sized: SETTINGS
+`
+
+func parseSized(t *testing.T, strat, settings string) (*scenarios.Scenario, error) {
+	t.Helper()
+	y := strings.NewReplacer("STRATEGY", strat, "SETTINGS", settings).Replace(sizedScenario)
+	return scenarios.Parse("sized.yaml", []byte(y))
+}
+
+func TestStrategyDecodesItsOwnSettings(t *testing.T) {
+	sc, err := parseSized(t, "test-sized", "{size: 3}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := sc.Rollout.StrategyParams.(sizing); !ok || p.Size != 3 || p.Mode != "warm" {
+		t.Errorf("StrategyParams = %#v, want size 3 and the default mode", sc.Rollout.StrategyParams)
+	}
+	for _, tc := range []struct{ strat, settings, want string }{
+		{"test-sized", "{size: 3, colour: red}", `sized.yaml:12:25: unknown field "colour" in rollout.test_sized`}, // strict, at its position
+		{"test-sized", "{size: -1}", "test_sized.size must not be negative"},                                       // the strategy's own check
+		{"canary", "{size: 3}", "sized.yaml:12:3: test_sized: settings of strategy test-sized, not canary"},
+	} {
+		_, err := parseSized(t, tc.strat, tc.settings)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s with %s: %v, want %q", tc.strat, tc.settings, err, tc.want)
+		}
+	}
+}
