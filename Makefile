@@ -78,7 +78,7 @@ bench-judge:
 
 ## bench-ledger: ledger check of 1,000,000 acknowledged writes on SQLite and PostgreSQL (time, writes/s, peak heap and RSS of the check)
 bench-ledger:
-	$(GO) test -run '^$$' -bench BenchmarkLedgerCheck1M -benchtime 1x -timeout 30m ./harness/
+	$(GO) test -run '^$$' -bench BenchmarkLedgerCheck1M -benchtime 1x -timeout 30m ./harness/ledger/
 
 ## clean: remove build outputs and run directories
 clean:

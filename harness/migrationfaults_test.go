@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
@@ -112,7 +113,7 @@ func canaryMigration(t *testing.T, d *migrationRig) error {
 }
 
 func pgOrDie(t *testing.T) *provider.DatabaseHandle {
-	_, h := newPostgres(t)
+	_, h := testdb.Postgres(t)
 	return h
 }
 
@@ -123,7 +124,7 @@ func yes() *bool { b := true; return &b }
 // the rollback step undoes them with the version's idempotent down.
 func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T) {
 	h := pgOrDie(t)
-	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	d := migrationDrill(t, h, testdb.OrdersPostgres, 2, 3)
 	arm(t, d, "migration-failure", injectors.MigrationFailureParams{Statement: 2, MultiStatement: yes()})
 	err := canaryMigration(t, d)
 	if err == nil || !strings.Contains(err.Error(), "drill_injected_failure_at_statement_2") {
@@ -132,10 +133,10 @@ func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T)
 	if d.upFailedAt() != 3 {
 		t.Fatalf("dirty version %d, want 3", d.upFailedAt())
 	}
-	if cols := pgColumns(t, h, "order_events"); len(cols) == 0 {
+	if cols := testdb.Columns(t, h, "order_events"); len(cols) == 0 {
 		t.Fatal("statement 1 (CREATE TABLE order_events) was not left applied")
 	}
-	if cols := pgColumns(t, h, "orders"); strings.Contains(strings.Join(cols, ","), "status") {
+	if cols := testdb.Columns(t, h, "orders"); strings.Contains(strings.Join(cols, ","), "status") {
 		t.Fatal("statement 2 ran although it was the failing one")
 	}
 	changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults)
@@ -156,8 +157,8 @@ func TestHalfAppliedPostgresMigrationIsRolledBackThroughDirtyState(t *testing.T)
 // the rollback forces the last clean version and the schema check shows
 // what is left.
 func TestNonIdempotentDownLeavesWhatTheFailedMigrationApplied(t *testing.T) {
-	h := newSQLite(t)
-	d := migrationDrill(t, h, ordersMigrations, 2, 3)
+	h := testdb.SQLite(t)
+	d := migrationDrill(t, h, testdb.OrdersSQLite, 2, 3)
 	arm(t, d, "migration-failure", injectors.MigrationFailureParams{Statement: 2, MultiStatement: yes()})
 	if err := canaryMigration(t, d); err == nil {
 		t.Fatal("the canary migration succeeded")
@@ -182,7 +183,7 @@ func TestNonIdempotentDownLeavesWhatTheFailedMigrationApplied(t *testing.T) {
 // it again changes nothing.
 func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	h := pgOrDie(t)
-	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	d := migrationDrill(t, h, testdb.OrdersPostgres, 2, 3)
 	if err := canaryMigration(t, d); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 // fails, and nothing of it is applied; the lock goes with the revert.
 func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 	h := pgOrDie(t)
-	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	d := migrationDrill(t, h, testdb.OrdersPostgres, 2, 3)
 	inj := arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "orders", Mode: "ACCESS SHARE",
 		Hold: injectors.Duration(time.Minute), LockTimeout: injectors.Duration(300 * time.Millisecond)})
 	start := time.Now()
@@ -243,7 +244,7 @@ func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 	if el := time.Since(start); el < 300*time.Millisecond {
 		t.Errorf("the migration failed after %s, before its lock_timeout", el)
 	}
-	db := openSQL(t, h)
+	db := testdb.Open(t, h)
 	if n := count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessShareLock' AND l.granted`); n != 1 {
 		t.Errorf("%d sessions hold ACCESS SHARE on orders during the fault, want 1", n)
 	}
@@ -268,7 +269,7 @@ func TestMigrationLockTimesOutWhileAnotherSessionHoldsTheLock(t *testing.T) {
 // expecting one would count as met.
 func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
 	h := pgOrDie(t)
-	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	d := migrationDrill(t, h, testdb.OrdersPostgres, 2, 3)
 	arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "no_such_table", Mode: "ACCESS SHARE",
 		Hold: injectors.Duration(time.Minute)})
 	err := canaryMigration(t, d)
@@ -288,8 +289,8 @@ func TestMigrationFaultThatCannotActIsNotACanaryFailure(t *testing.T) {
 // connection: set in the file, it came too late, the migration waited for
 // the connection's default 5 s, got the lock at 3 s and succeeded.
 func TestMigrationLockTimeoutOnSQLite(t *testing.T) {
-	h := newSQLite(t)
-	d := migrationDrill(t, h, ordersMigrations, 2, 3)
+	h := testdb.SQLite(t)
+	d := migrationDrill(t, h, testdb.OrdersSQLite, 2, 3)
 	arm(t, d, "migration-lock", injectors.MigrationLockParams{Table: "orders",
 		Hold: injectors.Duration(3 * time.Second), LockTimeout: injectors.Duration(300 * time.Millisecond)})
 	err := canaryMigration(t, d)
@@ -305,12 +306,12 @@ func TestMigrationLockTimeoutOnSQLite(t *testing.T) {
 // sleeps, its ALTER TABLE's ACCESS EXCLUSIVE lock on orders is held.
 func TestMigrationSlowHoldsTheMigrationsLocks(t *testing.T) {
 	h := pgOrDie(t)
-	d := migrationDrill(t, h, ordersPGMigrations, 2, 3)
+	d := migrationDrill(t, h, testdb.OrdersPostgres, 2, 3)
 	arm(t, d, "migration-slow", injectors.MigrationSlowParams{Delay: injectors.Duration(3 * time.Second)})
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- canaryMigration(t, d) }()
-	db := openSQL(t, h)
+	db := testdb.Open(t, h)
 	seen := false
 	for deadline := time.Now().Add(10 * time.Second); !seen && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		seen = count(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted`) > 0

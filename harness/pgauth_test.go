@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/harness/redact"
@@ -72,7 +73,7 @@ func checkPostgresAuth(t *testing.T, h *provider.DatabaseHandle) {
 // uses SCRAM with the run's password, not trust, and the password file
 // initdb read is gone.
 func TestPostgresProcessNeedsThePassword(t *testing.T) {
-	tmp, h := newPostgres(t)
+	tmp, h := testdb.Postgres(t)
 	checkPostgresAuth(t, h)
 	if m, _ := filepath.Glob(filepath.Join(tmp, "pg-*", "pwfile")); len(m) > 0 {
 		t.Errorf("password file left behind: %v", m)

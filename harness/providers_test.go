@@ -6,10 +6,8 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/drillhq/drill/harness/provider"
-
 	"github.com/drillhq/drill/harness/provider/docker"
-	"github.com/drillhq/drill/harness/provider/process"
+	_ "github.com/drillhq/drill/harness/provider/process"
 )
 
 // The drills these tests run start real processes and containers through
@@ -30,17 +28,6 @@ func needDocker(t *testing.T) {
 		t.Fatalf("no Docker engine (set DRILL_DOCKER=off to skip the docker tests on purpose): %v", err)
 	}
 }
-
-// newProcess builds the process provider, as a drill does.
-func newProcess(cfg provider.Config) provider.Provider {
-	p, err := provider.New("process", cfg)
-	if err != nil {
-		panic(err) // registered by the import above
-	}
-	return p
-}
-
-var _ = process.FindPostgres
 
 // fixturesDir is the repository's fixtures folder, from this file.
 func fixturesDir(t *testing.T) string {

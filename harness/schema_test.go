@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/provider"
 )
 
@@ -25,8 +26,8 @@ type schemaEngine struct {
 // schemaEngines are the engines dbcheck.Snapshot supports, each started
 // for real (PostgreSQL skips when its binaries are missing).
 var schemaEngines = []schemaEngine{
-	{"sqlite", newSQLite, ordersMigrations},
-	{"postgres", func(t *testing.T) *provider.DatabaseHandle { _, h := newPostgres(t); return h }, ordersPGMigrations},
+	{"sqlite", testdb.SQLite, testdb.OrdersSQLite},
+	{"postgres", func(t *testing.T) *provider.DatabaseHandle { _, h := testdb.Postgres(t); return h }, testdb.OrdersPostgres},
 }
 
 // snap snapshots db or fails the test.
@@ -78,7 +79,7 @@ func TestSchemaMigrateRoundTrip(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			h := e.start(t)
 			m := dbcheck.Migrator{DB: h, Dir: e.migrations}
-			db := openSQL(t, h)
+			db := testdb.Open(t, h)
 			var s []dbcheck.Schema
 			for _, v := range []uint{1, 2, 1} {
 				if _, err := m.To(v); err != nil {
@@ -204,13 +205,13 @@ func TestSchemaDetectsChanges(t *testing.T) {
 			// would be slow).
 			var pg *sql.DB
 			if e.name == "postgres" {
-				pg = openSQL(t, e.start(t))
+				pg = testdb.Open(t, e.start(t))
 			}
 			fresh := func(t *testing.T) *sql.DB {
 				if pg == nil {
-					return openSQL(t, newSQLite(t))
+					return testdb.Open(t, testdb.SQLite(t))
 				}
-				mustExec(t, pg, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
+				testdb.Exec(t, pg, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
 				return pg
 			}
 			for _, c := range cases {
@@ -223,12 +224,12 @@ func TestSchemaDetectsChanges(t *testing.T) {
 				}
 				t.Run(c.name, func(t *testing.T) {
 					db := fresh(t)
-					mustExec(t, db, base)
+					testdb.Exec(t, db, base)
 					if ch.before != "" {
-						mustExec(t, db, ch.before)
+						testdb.Exec(t, db, ch.before)
 					}
 					before := snap(t, db, e.name)
-					mustExec(t, db, ch.change)
+					testdb.Exec(t, db, ch.change)
 					if d := dbcheck.Diff(before, snap(t, db, e.name)); !slices.Equal(d, ch.want) {
 						t.Errorf("diff = %q\nwant   %q", d, ch.want)
 					}
@@ -248,15 +249,15 @@ func TestSchemaIgnoresMigrationsTable(t *testing.T) {
 			if _, err := (dbcheck.Migrator{DB: h, Dir: e.migrations}).To(1); err != nil {
 				t.Fatal(err)
 			}
-			db := openSQL(t, h)
+			db := testdb.Open(t, h)
 			before := snap(t, db, h.Engine)
 			for _, l := range before.Lines {
 				if strings.Contains(l, "schema_migrations") {
 					t.Errorf("snapshot line %q mentions schema_migrations", l)
 				}
 			}
-			mustExec(t, db, `UPDATE schema_migrations SET version = 42, dirty = true`)
-			mustExec(t, db, `CREATE INDEX schema_migrations_dirty ON schema_migrations (dirty)`)
+			testdb.Exec(t, db, `UPDATE schema_migrations SET version = 42, dirty = true`)
+			testdb.Exec(t, db, `CREATE INDEX schema_migrations_dirty ON schema_migrations (dirty)`)
 			if d := dbcheck.Diff(before, snap(t, db, h.Engine)); len(d) != 0 {
 				t.Errorf("changing schema_migrations changed the snapshot: %q", d)
 			}

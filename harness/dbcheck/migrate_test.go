@@ -2,78 +2,19 @@ package dbcheck
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/provider"
-	"github.com/drillhq/drill/scenarios"
 )
-
-// ordersMigrations is the orders fixture's real SQLite schema.
-const ordersMigrations = "../../fixtures/orders/migrations/sqlite"
-
-// newSQLite is an empty SQLite database in a temp dir, with the handle
-// the process provider gives a drill's SQLite database (harness/process.go:
-// busy timeout, WAL). The provider itself lives in the root package.
-func newSQLite(t *testing.T) *provider.DatabaseHandle {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ordersdb.sqlite")
-	return &provider.DatabaseHandle{Name: "ordersdb", Engine: scenarios.EngineSQLite,
-		DriverName: "sqlite", DSN: path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"}
-}
-
-// openSQL opens h for the test and closes it at cleanup.
-func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
-	t.Helper()
-	db, err := OpenDB(h)
-	if err != nil {
-		t.Fatalf("OpenDB: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-// columns lists the columns of table, or nil when it does not exist.
-func columns(t *testing.T, h *provider.DatabaseHandle, table string) []string {
-	t.Helper()
-	db, err := OpenDB(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func hasColumn(t *testing.T, h *provider.DatabaseHandle, table, col string) bool {
 	t.Helper()
-	for _, c := range columns(t, h, table) {
+	for _, c := range testdb.Columns(t, h, table) {
 		if c == col {
 			return true
 		}
@@ -88,12 +29,12 @@ func execOn(t *testing.T, h *provider.DatabaseHandle, q string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	mustExec(t, db, q)
+	testdb.Exec(t, db, q)
 }
 
 func TestMigratorUpAndDown(t *testing.T) {
-	h := newSQLite(t)
-	m := Migrator{DB: h, Dir: ordersMigrations}
+	h := testdb.SQLite(t)
+	m := Migrator{DB: h, Dir: testdb.OrdersSQLite}
 	if st, err := m.State(); err != nil || st != (MigrationState{None: true}) {
 		t.Fatalf("state of a new database = %+v, %v; want none", st, err)
 	}
@@ -126,7 +67,7 @@ func TestMigratorUpAndDown(t *testing.T) {
 		if err != nil || got != st.wantState {
 			t.Errorf("%s: state = %+v, %v; want %+v", st.name, got, err, st.wantState)
 		}
-		if cols := columns(t, h, "orders"); (len(cols) > 0) != st.wantOrders {
+		if cols := testdb.Columns(t, h, "orders"); (len(cols) > 0) != st.wantOrders {
 			t.Errorf("%s: orders columns %v, want the table: %v", st.name, cols, st.wantOrders)
 		}
 		if got := hasColumn(t, h, "orders", "channel"); got != st.wantChannel {
@@ -138,8 +79,8 @@ func TestMigratorUpAndDown(t *testing.T) {
 // TestMigratorDownKeepsRows: the orders schema's down migration drops
 // only the new column; rows written meanwhile survive.
 func TestMigratorDownKeepsRows(t *testing.T) {
-	h := newSQLite(t)
-	m := Migrator{DB: h, Dir: ordersMigrations}
+	h := testdb.SQLite(t)
+	m := Migrator{DB: h, Dir: testdb.OrdersSQLite}
 	if _, err := m.To(2); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +88,7 @@ func TestMigratorDownKeepsRows(t *testing.T) {
 	if _, err := m.To(1); err != nil {
 		t.Fatal(err)
 	}
-	db := openSQL(t, h)
+	db := testdb.Open(t, h)
 	var ref string
 	if err := db.QueryRow(`SELECT client_ref FROM orders`).Scan(&ref); err != nil || ref != "r1" {
 		t.Errorf("row after down migration: %q, %v; want r1", ref, err)
@@ -209,7 +150,7 @@ func TestMigratorDirty(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Migrator{DB: newSQLite(t), Dir: ordersMigrations}
+			m := Migrator{DB: testdb.SQLite(t), Dir: testdb.OrdersSQLite}
 			tt.setup(t, m)
 			if st, err := m.State(); err != nil || !st.Dirty {
 				t.Fatalf("state after setup = %+v, %v; want dirty", st, err)
@@ -243,7 +184,7 @@ func mustTo(t *testing.T, m Migrator, v uint) {
 // minus one. The fixture's migrations renumbered 10 and 20 stand for
 // that.
 func TestMigratorDirtyWithGappedVersions(t *testing.T) {
-	m := Migrator{DB: newSQLite(t), Dir: gappedMigrations(t)}
+	m := Migrator{DB: testdb.SQLite(t), Dir: gappedMigrations(t)}
 	mustTo(t, m, 10)
 	execOn(t, m.DB, `UPDATE schema_migrations SET version = 20, dirty = 1`)
 	if _, err := m.To(20); err != nil {
@@ -259,7 +200,7 @@ func TestMigratorDirtyWithGappedVersions(t *testing.T) {
 // refuses it before touching the schema. A cancelled context stops it
 // between two files.
 func TestMigratorRunRefusesAVersionWithoutAFile(t *testing.T) {
-	m := Migrator{DB: newSQLite(t), Dir: gappedMigrations(t)}
+	m := Migrator{DB: testdb.SQLite(t), Dir: gappedMigrations(t)}
 	mustTo(t, m, 10)
 	changed, err := m.Run(context.Background(), 15)
 	if err == nil || changed || !strings.Contains(err.Error(), "no migration version 15") {
@@ -287,7 +228,7 @@ func gappedMigrations(t *testing.T) string {
 		"1_create_orders.up.sql": "10_create_orders.up.sql", "1_create_orders.down.sql": "10_create_orders.down.sql",
 		"2_add_channel.up.sql": "20_add_channel.up.sql", "2_add_channel.down.sql": "20_add_channel.down.sql",
 	} {
-		b, err := os.ReadFile(filepath.Join(ordersMigrations, from))
+		b, err := os.ReadFile(filepath.Join(testdb.OrdersSQLite, from))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +241,7 @@ func gappedMigrations(t *testing.T) string {
 
 func TestMigratorErrors(t *testing.T) {
 	t.Run("missing directory is an environment error", func(t *testing.T) {
-		m := Migrator{DB: newSQLite(t), Dir: filepath.Join(t.TempDir(), "nope")}
+		m := Migrator{DB: testdb.SQLite(t), Dir: filepath.Join(t.TempDir(), "nope")}
 		_, err := m.To(1)
 		var env *provider.EnvError
 		if !errors.As(err, &env) {
@@ -311,15 +252,15 @@ func TestMigratorErrors(t *testing.T) {
 		}
 	})
 	t.Run("unknown version", func(t *testing.T) {
-		m := Migrator{DB: newSQLite(t), Dir: ordersMigrations}
+		m := Migrator{DB: testdb.SQLite(t), Dir: testdb.OrdersSQLite}
 		if _, err := m.To(99); err == nil {
 			t.Errorf("to(99) with migrations 1 to 3 succeeded")
 		}
 	})
 	t.Run("engine without a migration driver", func(t *testing.T) {
-		h := newSQLite(t)
+		h := testdb.SQLite(t)
 		h.Engine = "oracle"
-		if _, err := (Migrator{DB: h, Dir: ordersMigrations}).To(1); err == nil {
+		if _, err := (Migrator{DB: h, Dir: testdb.OrdersSQLite}).To(1); err == nil {
 			t.Errorf("to(1) on engine oracle succeeded")
 		}
 	})
@@ -333,7 +274,7 @@ func TestMigratorErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m := Migrator{DB: newSQLite(t), Dir: dir}
+		m := Migrator{DB: testdb.SQLite(t), Dir: dir}
 		if _, err := m.To(2); err == nil {
 			t.Fatalf("to(2) with a broken migration succeeded")
 		}

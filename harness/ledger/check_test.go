@@ -10,54 +10,22 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/drillhq/drill/harness/provider/process" // registers "process"
-
 	"github.com/drillhq/drill/harness/dbcheck"
-	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/scenarios"
 )
 
-// ordersMigrations is the orders fixture's real SQLite schema.
-const ordersMigrations = "../../fixtures/orders/migrations/sqlite"
-
 // The ledger check's tests on PostgreSQL, and the schema-loss cases it
-// shares with SQLite, are in the root package's ledgerdb_test.go: they
-// start PostgreSQL through the process provider.
-
-// newSQLite is an empty SQLite database in a temp dir, started by the
-// process provider as a drill's is.
-func newSQLite(t *testing.T) *provider.DatabaseHandle {
-	t.Helper()
-	p, err := provider.New("process", provider.Config{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
-	if err != nil {
-		t.Fatalf("StartDatabase: %v", err)
-	}
-	return h
-}
-
-// openSQL opens h for the test and closes it at cleanup.
-func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
-	t.Helper()
-	db, err := dbcheck.OpenDB(h)
-	if err != nil {
-		t.Fatalf("OpenDB: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+// shares with SQLite, are in check_db_test.go.
 
 // newOrdersDB is a database migrated to version 1 of the orders schema.
 func newOrdersDB(t *testing.T) *sql.DB {
 	t.Helper()
-	h := newSQLite(t)
-	if _, err := (dbcheck.Migrator{DB: h, Dir: ordersMigrations}).To(1); err != nil {
+	h := testdb.SQLite(t)
+	if _, err := (dbcheck.Migrator{DB: h, Dir: testdb.OrdersSQLite}).To(1); err != nil {
 		t.Fatalf("migrate orders to 1: %v", err)
 	}
-	return openSQL(t, h)
+	return testdb.Open(t, h)
 }
 
 // order is one write of the load: the JSON body the client sends and the
@@ -136,13 +104,6 @@ func writeLedgerFile(t *testing.T, acked, indet []order) string {
 	return path
 }
 
-func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
 func ordersSpec(table string) *scenarios.Ledger {
 	return &scenarios.Ledger{Database: "ordersdb", Table: table, Key: "client_ref", Columns: []string{"sku", "qty"}}
 }
@@ -164,7 +125,7 @@ func TestCheckLedgerCountsPlantedFaults(t *testing.T) {
 	// noUnique is the orders table of a service that forgot the UNIQUE
 	// constraint, so that a retried write can be stored twice.
 	noUnique := func(t *testing.T, db *sql.DB) {
-		mustExec(t, db, `CREATE TABLE orders_nouniq (client_ref TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL)`)
+		testdb.Exec(t, db, `CREATE TABLE orders_nouniq (client_ref TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL)`)
 		insertOrders(t, db, "orders_nouniq", orders)
 	}
 	tests := []struct {
@@ -180,15 +141,17 @@ func TestCheckLedgerCountsPlantedFaults(t *testing.T) {
 			want: Result{Acknowledged: 20},
 		},
 		{
-			name:         "deleted acknowledged row is lost",
-			plant:        func(t *testing.T, db *sql.DB) { mustExec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00007'`) },
+			name: "deleted acknowledged row is lost",
+			plant: func(t *testing.T, db *sql.DB) {
+				testdb.Exec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00007'`)
+			},
 			want:         Result{Acknowledged: 20, Lost: 1},
 			wantExamples: []string{"lost: ref-00007"},
 		},
 		{
 			name: "integer column changed",
 			plant: func(t *testing.T, db *sql.DB) {
-				mustExec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00003'`)
+				testdb.Exec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00003'`)
 			},
 			want:         Result{Acknowledged: 20, Changed: 1},
 			wantExamples: []string{`changed: ref-00003 qty="99", acknowledged "4"`},
@@ -196,7 +159,7 @@ func TestCheckLedgerCountsPlantedFaults(t *testing.T) {
 		{
 			name: "text column changed",
 			plant: func(t *testing.T, db *sql.DB) {
-				mustExec(t, db, `UPDATE orders SET sku = 'SKU-BAD' WHERE client_ref = 'ref-00010'`)
+				testdb.Exec(t, db, `UPDATE orders SET sku = 'SKU-BAD' WHERE client_ref = 'ref-00010'`)
 			},
 			want:         Result{Acknowledged: 20, Changed: 1},
 			wantExamples: []string{`changed: ref-00010 sku="SKU-BAD", acknowledged "SKU-3"`},
@@ -204,14 +167,14 @@ func TestCheckLedgerCountsPlantedFaults(t *testing.T) {
 		{
 			name: "two changed columns of one row count once",
 			plant: func(t *testing.T, db *sql.DB) {
-				mustExec(t, db, `UPDATE orders SET sku = 'SKU-BAD', qty = 99 WHERE client_ref = 'ref-00010'`)
+				testdb.Exec(t, db, `UPDATE orders SET sku = 'SKU-BAD', qty = 99 WHERE client_ref = 'ref-00010'`)
 			},
 			want: Result{Acknowledged: 20, Changed: 1},
 		},
 		{
 			name: "column the ledger does not record may change",
 			plant: func(t *testing.T, db *sql.DB) {
-				mustExec(t, db, `UPDATE orders SET total_cents = 1, unit_price_cents = 1`)
+				testdb.Exec(t, db, `UPDATE orders SET total_cents = 1, unit_price_cents = 1`)
 			},
 			want: Result{Acknowledged: 20},
 		},
@@ -243,8 +206,8 @@ func TestCheckLedgerCountsPlantedFaults(t *testing.T) {
 			indet: unanswered[:1],
 			plant: func(t *testing.T, db *sql.DB) {
 				noUnique(t, db)
-				mustExec(t, db, `DELETE FROM orders_nouniq WHERE client_ref = 'ref-00000'`)
-				mustExec(t, db, `UPDATE orders_nouniq SET qty = 0 WHERE client_ref = 'ref-00019'`)
+				testdb.Exec(t, db, `DELETE FROM orders_nouniq WHERE client_ref = 'ref-00000'`)
+				testdb.Exec(t, db, `UPDATE orders_nouniq SET qty = 0 WHERE client_ref = 'ref-00019'`)
 				insertOrders(t, db, "orders_nouniq", []order{orders[5]})
 			},
 			want: Result{Acknowledged: 20, Lost: 1, Changed: 1, Duplicated: 1, Indeterminate: 1},
@@ -304,10 +267,10 @@ func TestCheckLedgerChecksEveryBatch(t *testing.T) {
 	lost := []int{0, batchSize - 1, batchSize, 2*batchSize - 1, 2 * batchSize, n - 1}
 	changed := []int{1, batchSize + 1, n - 2}
 	for _, i := range lost {
-		mustExec(t, db, `DELETE FROM orders WHERE client_ref = ?`, orders[i].ref)
+		testdb.Exec(t, db, `DELETE FROM orders WHERE client_ref = ?`, orders[i].ref)
 	}
 	for _, i := range changed {
-		mustExec(t, db, `UPDATE orders SET qty = qty + 1 WHERE client_ref = ?`, orders[i].ref)
+		testdb.Exec(t, db, `UPDATE orders SET qty = qty + 1 WHERE client_ref = ?`, orders[i].ref)
 	}
 	path := writeLedgerFile(t, orders, makeOrders(0))
 	got, err := Check(context.Background(), db, ordersSpec("orders"), path)
@@ -449,7 +412,7 @@ func TestCheckLedgerRepeatedKey(t *testing.T) {
 	orders := makeOrders(4)
 	db := newOrdersDB(t)
 	insertOrders(t, db, "orders", orders)
-	mustExec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00001'`)
+	testdb.Exec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00001'`)
 	path := writeLedgerFile(t, append(orders, orders[1], orders[2]), nil)
 	got, err := Check(context.Background(), db, ordersSpec("orders"), path)
 	if err != nil {
@@ -466,8 +429,8 @@ func TestCheckLedgerRepeatedKey(t *testing.T) {
 // acknowledged is not counted as changed.
 func TestCheckLedgerTimestampColumn(t *testing.T) {
 	db := newOrdersDB(t)
-	mustExec(t, db, `CREATE TABLE deliveries (client_ref TEXT PRIMARY KEY, due TIMESTAMP NOT NULL)`)
-	mustExec(t, db, `INSERT INTO deliveries VALUES ('d-1', '2025-01-02T03:04:05Z')`)
+	testdb.Exec(t, db, `CREATE TABLE deliveries (client_ref TEXT PRIMARY KEY, due TIMESTAMP NOT NULL)`)
+	testdb.Exec(t, db, `INSERT INTO deliveries VALUES ('d-1', '2025-01-02T03:04:05Z')`)
 	path := filepath.Join(t.TempDir(), "ledger.jsonl")
 	lw, err := Open(path)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/drillhq/drill/harness/internal/testdb"
 )
 
 func TestLedgerEntryFromBody(t *testing.T) {
@@ -112,12 +114,12 @@ func TestScalarsAgree(t *testing.T) {
 		{name: "integer above 2^53", sqlType: "BIGINT", stored: "9007199254740993", sent: "9007199254740993", want: "9007199254740993"},
 		{name: "timestamp", sqlType: "TIMESTAMP", stored: "'2025-01-02T03:04:05Z'", sent: `"2025-01-02T03:04:05Z"`, want: "2025-01-02T03:04:05Z"},
 	}
-	db := openSQL(t, newSQLite(t))
+	db := testdb.Open(t, testdb.SQLite(t))
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			table := fmt.Sprintf("scalar_%d", i)
-			mustExec(t, db, fmt.Sprintf(`CREATE TABLE %s (v %s)`, table, tt.sqlType))
-			mustExec(t, db, fmt.Sprintf(`INSERT INTO %s (v) VALUES (%s)`, table, tt.stored))
+			testdb.Exec(t, db, fmt.Sprintf(`CREATE TABLE %s (v %s)`, table, tt.sqlType))
+			testdb.Exec(t, db, fmt.Sprintf(`INSERT INTO %s (v) VALUES (%s)`, table, tt.stored))
 			var v any
 			if err := db.QueryRow(`SELECT v FROM ` + table).Scan(&v); err != nil {
 				t.Fatal(err)

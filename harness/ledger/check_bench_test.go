@@ -1,4 +1,4 @@
-package harness
+package ledger
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/drillhq/drill/harness/dbcheck"
-	"github.com/drillhq/drill/harness/ledger"
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/provider/process"
 	"github.com/drillhq/drill/scenarios"
@@ -53,12 +53,12 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	var lite, pg *provider.DatabaseHandle
 	b.Run("sqlite", func(sb *testing.B) {
 		if lite == nil {
-			p := newProcess(provider.Config{TempDir: b.TempDir()})
+			p := newProvider(sb, provider.Config{TempDir: b.TempDir()})
 			h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
 			if err != nil {
 				sb.Fatal(err)
 			}
-			benchMigrate(sb, h, ordersMigrations)
+			benchMigrate(sb, h, testdb.OrdersSQLite)
 			benchInsertSQLite(sb, h)
 			lite = h
 		}
@@ -67,7 +67,7 @@ func BenchmarkLedgerCheck1M(b *testing.B) {
 	b.Run("postgres", func(sb *testing.B) {
 		if pg == nil {
 			h := benchPostgres(b, sb)
-			benchMigrate(sb, h, ordersPGMigrations)
+			benchMigrate(sb, h, testdb.OrdersPostgres)
 			benchInsertPostgres(sb, h)
 			pg = h
 		}
@@ -97,7 +97,7 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledgerPath string) {
 		cpu0 := cpuTime()
 		b.StartTimer()
 		start := time.Now()
-		res, err := ledger.Check(context.Background(), db, ordersSpec("orders"), ledgerPath)
+		res, err := Check(context.Background(), db, ordersSpec("orders"), ledgerPath)
 		elapsed += time.Since(start)
 		b.StopTimer()
 		cpu += cpuTime() - cpu0
@@ -105,10 +105,10 @@ func benchCheck(b *testing.B, h *provider.DatabaseHandle, ledgerPath string) {
 		peakRSS = max(peakRSS, procStatus("VmHWM:"))
 		db.Close()
 		if err != nil {
-			b.Fatalf("ledger.Check: %v", err)
+			b.Fatalf("Check: %v", err)
 		}
 		if want := (ledgerCounts{Acknowledged: benchWrites}); counts(res) != want {
-			b.Fatalf("ledger.Check = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
+			b.Fatalf("Check = %+v, want %+v (examples %q)", counts(res), want, res.Examples)
 		}
 		b.StartTimer()
 	}
@@ -220,13 +220,13 @@ func benchQty(i int) int    { return i%5 + 1 }
 func benchLedger(b *testing.B) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "ledger.jsonl")
-	lw, err := ledger.Open(path)
+	lw, err := Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now().UnixMilli()
 	for i, k := range benchKeys {
-		lw.Write(ledger.Entry{Key: k, Status: ledger.Acked, At: now,
+		lw.Write(Entry{Key: k, Status: Acked, At: now,
 			Columns: map[string]string{"sku": benchSKU(i), "qty": strconv.Itoa(benchQty(i))}})
 	}
 	if err := lw.Close(); err != nil {
@@ -333,11 +333,20 @@ func benchPostgres(parent, sb *testing.B) *provider.DatabaseHandle {
 		sb.Fatal(err)
 	}
 	parent.Cleanup(func() { os.RemoveAll(tmp) })
-	p := newProcess(provider.Config{TempDir: tmp, RunDir: parent.TempDir()})
+	p := newProvider(parent, provider.Config{TempDir: tmp, RunDir: parent.TempDir()})
 	parent.Cleanup(func() { p.Close(context.Background()) })
 	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EnginePostgres})
 	if err != nil {
 		sb.Fatalf("StartDatabase: %v", err)
 	}
 	return h
+}
+
+// newProvider is the process provider, as a drill builds it.
+func newProvider(b *testing.B, cfg provider.Config) provider.Provider {
+	p, err := provider.New("process", cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }

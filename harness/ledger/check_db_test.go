@@ -1,126 +1,32 @@
-package harness
+package ledger
 
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
-	"github.com/drillhq/drill/harness/ledger"
+	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
-// The ledger check's tests that need PostgreSQL live here, not in package
-// ledger: PostgreSQL is started through the process provider, which is the
-// root package's. The SQLite case of the schema-loss test stays with its
-// PostgreSQL twin.
-
-// ordersMigrations is the orders fixture's real SQLite schema.
-const ordersMigrations = "../fixtures/orders/migrations/sqlite"
-
-// ledgerBatch is how many keys ledger.Check looks up per query (its
-// batchSize): the tests here span batches.
-const ledgerBatch = 500
-
-// openSQL opens h for the test and closes it at cleanup.
-func openSQL(t *testing.T, h *provider.DatabaseHandle) *sql.DB {
-	t.Helper()
-	db, err := dbcheck.OpenDB(h)
-	if err != nil {
-		t.Fatalf("OpenDB: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// order is one write of the load: what the client sent and the service
-// stored.
-type order struct {
-	ref string
-	sku string
-	qty int
-}
-
-func makeOrders(n int) []order {
-	out := make([]order, n)
-	for i := range out {
-		out[i] = order{ref: fmt.Sprintf("ref-%05d", i), sku: fmt.Sprintf("SKU-%d", i%7), qty: i%5 + 1}
-	}
-	return out
-}
+// The ledger check against real databases through migrations: the
+// schema-loss cases on SQLite and PostgreSQL, and a PostgreSQL check that
+// spans batches (numbered placeholders).
 
 // orderEntry is the ledger entry of o as the transport records it, with
 // sku and qty, and channel when it is not "".
-func orderEntry(o order, channel, status string) ledger.Entry {
+func orderEntry(o order, channel, status string) Entry {
 	cols := map[string]string{"sku": o.sku, "qty": strconv.Itoa(o.qty)}
 	if channel != "" {
 		cols["channel"] = channel
 	}
-	return ledger.Entry{Key: o.ref, Columns: cols, Status: status, At: time.Now().UnixMilli()}
-}
-
-// writeLedgerFile writes every order in acked as acknowledged and every
-// one in indet as indeterminate with the real ledger writer.
-func writeLedgerFile(t *testing.T, acked, indet []order) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ledger.jsonl")
-	lw, err := ledger.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range acked {
-		lw.Write(orderEntry(o, "", ledger.Acked))
-	}
-	for _, o := range indet {
-		lw.Write(orderEntry(o, "", ledger.Indeterminate))
-	}
-	if err := lw.Close(); err != nil {
-		t.Fatalf("close ledger: %v", err)
-	}
-	return path
-}
-
-func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-func ordersSpec(table string) *scenarios.Ledger {
-	return &scenarios.Ledger{Database: "ordersdb", Table: table, Key: "client_ref", Columns: []string{"sku", "qty"}}
-}
-
-// ledgerCounts is a ledger.Result without its examples, comparable with ==.
-type ledgerCounts struct {
-	Acknowledged, Lost, Changed, Duplicated, Indeterminate int64
-}
-
-func counts(r ledger.Result) ledgerCounts {
-	return ledgerCounts{r.Acknowledged, r.Lost, r.Changed, r.Duplicated, r.Indeterminate}
-}
-
-func containsString(ss []string, s string) bool {
-	return slices.Contains(ss, s)
-}
-
-// newSQLite creates an empty SQLite database in a temp dir the way the
-// process provider does, and returns its handle.
-func newSQLite(t *testing.T) *provider.DatabaseHandle {
-	t.Helper()
-	p := newProcess(provider.Config{TempDir: t.TempDir()})
-	h, err := p.StartDatabase(context.Background(), &scenarios.Database{Name: "ordersdb", Engine: scenarios.EngineSQLite})
-	if err != nil {
-		t.Fatalf("StartDatabase: %v", err)
-	}
-	return h
+	return Entry{Key: o.ref, Columns: cols, Status: status, At: time.Now().UnixMilli()}
 }
 
 // channelOf is the channel order i was sent with: none for every third
@@ -137,13 +43,13 @@ func channelOf(i int) (string, bool) {
 func writeChannelLedger(t *testing.T, orders []order) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledger.jsonl")
-	lw, err := ledger.Open(path)
+	lw, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, o := range orders {
 		ch, _ := channelOf(i)
-		lw.Write(orderEntry(o, ch, ledger.Acked))
+		lw.Write(orderEntry(o, ch, Acked))
 	}
 	if err := lw.Close(); err != nil {
 		t.Fatal(err)
@@ -159,7 +65,7 @@ func ordersV2(t *testing.T, h *provider.DatabaseHandle, dir string, orders []ord
 	if _, err := (dbcheck.Migrator{DB: h, Dir: dir}).To(2); err != nil {
 		t.Fatalf("migrate orders to 2: %v", err)
 	}
-	db := openSQL(t, h)
+	db := testdb.Open(t, h)
 	q := `INSERT INTO orders (client_ref, sku, qty, unit_price_cents, total_cents, channel) VALUES (?, ?, ?, 100, ?, ?)`
 	if h.Engine == scenarios.EnginePostgres {
 		q = `INSERT INTO orders (client_ref, sku, qty, unit_price_cents, total_cents, channel) VALUES ($1, $2, $3, 100, $4, $5)`
@@ -169,7 +75,7 @@ func ordersV2(t *testing.T, h *provider.DatabaseHandle, dir string, orders []ord
 		if !ok {
 			ch = "web"
 		}
-		mustExec(t, db, q, o.ref, o.sku, o.qty, o.qty*100, ch)
+		testdb.Exec(t, db, q, o.ref, o.sku, o.qty, o.qty*100, ch)
 	}
 	return db
 }
@@ -218,7 +124,7 @@ func schemaLossCases(n int) []struct {
 			// (ref-00002) is changed by its sku alone.
 			name: "dropped column and a changed one count once per entry",
 			plant: func(t *testing.T, db *sql.DB, orders []order) {
-				mustExec(t, db, `UPDATE orders SET sku = 'SKU-BAD' WHERE client_ref IN ('ref-00000', 'ref-00002')`)
+				testdb.Exec(t, db, `UPDATE orders SET sku = 'SKU-BAD' WHERE client_ref IN ('ref-00000', 'ref-00002')`)
 			},
 			want:         ledgerCounts{Acknowledged: acked, Changed: withChannel + 1},
 			wantExamples: []string{`changed: ref-00002 sku="SKU-BAD", acknowledged "SKU-2"`},
@@ -226,7 +132,7 @@ func schemaLossCases(n int) []struct {
 		{
 			name: "a lost write is lost, not also changed",
 			plant: func(t *testing.T, db *sql.DB, orders []order) {
-				mustExec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00001'`)
+				testdb.Exec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00001'`)
 			},
 			want:         ledgerCounts{Acknowledged: acked, Lost: 1, Changed: withChannel - 1},
 			wantExamples: []string{"lost: ref-00001"},
@@ -259,7 +165,7 @@ func schemaLossCases(n int) []struct {
 }
 
 func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*provider.DatabaseHandle, string)) {
-	const n = ledgerBatch + 10 // a full batch and a partial one
+	const n = batchSize + 10 // a full batch and a partial one
 	orders := makeOrders(n)
 	path := writeChannelLedger(t, orders)
 	for _, tc := range schemaLossCases(n) {
@@ -277,10 +183,10 @@ func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*provider.DatabaseHan
 				}
 			default:
 				for _, q := range strings.Split(tc.drop, "; ") {
-					mustExec(t, db, q)
+					testdb.Exec(t, db, q)
 				}
 			}
-			got, err := ledger.Check(context.Background(), db, channelSpec(), path)
+			got, err := Check(context.Background(), db, channelSpec(), path)
 			if err != nil {
 				t.Fatalf("ledger.Check: %v", err)
 			}
@@ -300,16 +206,54 @@ func runSchemaLoss(t *testing.T, newDB func(t *testing.T) (*provider.DatabaseHan
 }
 
 func TestCheckLedgerSchemaLoss(t *testing.T) {
-	runSchemaLoss(t, func(t *testing.T) (*provider.DatabaseHandle, string) { return newSQLite(t), ordersMigrations })
+	runSchemaLoss(t, func(t *testing.T) (*provider.DatabaseHandle, string) { return testdb.SQLite(t), testdb.OrdersSQLite })
 }
 
 func TestCheckLedgerSchemaLossOnPostgres(t *testing.T) {
-	_, h := newPostgres(t)
-	admin := openSQL(t, h)
+	_, h := testdb.Postgres(t)
+	admin := testdb.Open(t, h)
 	runSchemaLoss(t, func(t *testing.T) (*provider.DatabaseHandle, string) {
 		// One server for every case: each starts from an empty schema.
-		mustExec(t, admin, `DROP SCHEMA public CASCADE`)
-		mustExec(t, admin, `CREATE SCHEMA public`)
-		return h, ordersPGMigrations
+		testdb.Exec(t, admin, `DROP SCHEMA public CASCADE`)
+		testdb.Exec(t, admin, `CREATE SCHEMA public`)
+		return h, testdb.OrdersPostgres
 	})
+}
+
+func TestCheckLedgerOnPostgres(t *testing.T) {
+	_, h := testdb.Postgres(t)
+	if _, err := (dbcheck.Migrator{DB: h, Dir: testdb.OrdersPostgres}).To(1); err != nil {
+		t.Fatal(err)
+	}
+	db := testdb.Open(t, h)
+	// More rows than one batch, so placeholders $1…$500 are used in full.
+	orders := makeOrders(batchSize + 20)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range orders {
+		if _, err := tx.Exec(`INSERT INTO orders (client_ref, sku, qty, unit_price_cents, total_cents) VALUES ($1, $2, $3, 100, $4)`,
+			o.ref, o.sku, o.qty, o.qty*100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, `DELETE FROM orders WHERE client_ref = 'ref-00007'`)
+	testdb.Exec(t, db, `UPDATE orders SET qty = 99 WHERE client_ref = 'ref-00510'`)
+	path := writeLedgerFile(t, orders, []order{{"never-answered", "SKU-X", 1}})
+	res, err := Check(context.Background(), db, ordersSpec("orders"), path)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	want := ledgerCounts{Acknowledged: int64(len(orders)), Lost: 1, Changed: 1, Indeterminate: 1}
+	if got := counts(res); got != want {
+		t.Errorf("counts = %+v, want %+v (examples %v)", got, want, res.Examples)
+	}
+	wantEx := []string{"lost: ref-00007", `changed: ref-00510 qty="99", acknowledged "1"`}
+	if strings.Join(res.Examples, "|") != strings.Join(wantEx, "|") {
+		t.Errorf("examples %q, want %q", res.Examples, wantEx)
+	}
 }
