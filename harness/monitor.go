@@ -34,7 +34,7 @@ type monitor struct {
 	// observation of its targets).
 	observe func(map[string]map[string]metrics.Window)
 	series  map[string]map[string][]reports.SeriesPoint
-	// res holds the per-instance cpu/rss samples tick takes (resources.go).
+	// res holds the per-instance cpu/rss samples tick takes (package resources).
 	res *resources.History
 
 	recentMu sync.Mutex

@@ -46,7 +46,7 @@ var (
 	outcomes          = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
 	languages         = []string{"go", "rust"}
 	supportedMetrics  = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99, MetricThroughput}
-	// instanceMetrics are sampled per instance (harness/resources.go):
+	// instanceMetrics are sampled per instance (harness/resources):
 	// supported in analysis, where canary and baseline instances are
 	// compared, but not yet in steady-state SLOs, which are checked on the
 	// load's client-side view.

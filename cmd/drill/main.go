@@ -53,7 +53,7 @@ func init() {
 		{name: "validate", usage: "drill validate FILE... [--provider process|docker]", summary: "check scenarios; print every problem as file:line:col", run: (*cli).cmdValidate,
 			details: "A scenario must be a regular file of at most 64 MiB."},
 		{name: "plan", usage: "drill plan FILE", summary: "print the drill's timeline (steps, faults) without running anything", run: (*cli).cmdPlan},
-		{name: "list", usage: "drill list", summary: "list providers, judges, fault kinds and renderers", run: (*cli).cmdList},
+		{name: "list", usage: "drill list", summary: "list providers, strategies, judges, fault kinds and renderers", run: (*cli).cmdList},
 		{name: "cleanup", usage: "drill cleanup [--out DIR]", summary: "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", run: (*cli).cmdCleanup},
 		{name: "report", usage: "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", summary: "re-render a run's report", run: (*cli).cmdReport,
 			details: "report.json must be a regular file of at most 512 MiB.\nExit codes: 0 rendered; 2 the report cannot be read or the format cannot render it (bad input);\n            3 the output cannot be written (full disk, I/O error: the environment)."},

@@ -384,7 +384,7 @@ func readTail(path string) string {
 }
 
 // FindPostgres returns the directory holding PostgreSQL's initdb and
-// postgres (see PostgresBinEnv), or an *provider.EnvError saying how to get
+// postgres (see PostgresBinEnv), or a *provider.EnvError saying how to get
 // them. Tests that need a local PostgreSQL skip with its message.
 func FindPostgres() (string, error) { return host.FindPostgres() }
 

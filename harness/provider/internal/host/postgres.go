@@ -96,7 +96,7 @@ const PostgresInstallHint = "install PostgreSQL's server binaries (Debian/Ubuntu
 
 // FindPostgres returns the directory holding PostgreSQL's initdb and
 // postgres: $DRILL_PG_BIN, then `pg_config --bindir`, then the newest
-// /usr/lib/postgresql/*/bin, then PATH. A missing server is an *provider.EnvError
+// /usr/lib/postgresql/*/bin, then PATH. A missing server is a *provider.EnvError
 // saying how to get one.
 func FindPostgres() (string, error) {
 	ok := func(dir string) bool {
