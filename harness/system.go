@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 	d.j.Record(journal.ProvisionStart)
 	prov, err := provider.New(d.provider, provider.Config{
 		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
-		CacheDir: firstNonEmpty(d.opts.CacheDir, DefaultCacheDir),
+		CacheDir: cmp.Or(d.opts.CacheDir, DefaultCacheDir),
 		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
 	})
 	if err != nil {
