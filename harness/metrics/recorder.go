@@ -94,13 +94,28 @@ func (r *Recorder) lookup(label string) *series {
 }
 
 // Record adds one outcome to the current window of label.
-func (r *Recorder) Record(label string, o Outcome) {
+func (r *Recorder) Record(label string, o Outcome) { r.record(label, o, true) }
+
+// RecordDeclared adds one outcome to label only if label was declared or
+// recorded before, and says whether it did: labels named by what a system
+// under test answers (a flag variant) cannot grow the recorder without
+// bound.
+func (r *Recorder) RecordDeclared(label string, o Outcome) bool { return r.record(label, o, false) }
+
+func (r *Recorder) record(label string, o Outcome, create bool) bool {
 	// Computed before locking to keep the critical section short.
 	v := toUnit(o.Latency)
 	failed := o.Failed()
 
 	r.mu.Lock()
-	s := r.lookup(label)
+	s, ok := r.series[label]
+	if !ok {
+		if !create {
+			r.mu.Unlock()
+			return false
+		}
+		s = r.lookup(label)
+	}
 	s.requests++
 	if failed {
 		s.failed++
@@ -112,6 +127,7 @@ func (r *Recorder) Record(label string, o Outcome) {
 	s.status[st]++
 	_ = s.hist.RecordValue(v) // in range by toUnit
 	r.mu.Unlock()
+	return true
 }
 
 // Cut closes the current window of every label seen or declared so far,

@@ -34,7 +34,17 @@ const (
 	// instance, and back. The router makes one up when the client sent
 	// none.
 	HeaderRequestID = "X-Request-ID"
+	// HeaderVariant is set by an instance on its response to name the
+	// feature-flag variants that served the request ("flag=variant", several
+	// comma-separated). The router records the request under each
+	// "flag=variant" label as well as under its version, so a flag rollout
+	// is judged variant against variant.
+	HeaderVariant = "X-Drill-Variant"
 )
+
+// previewCaller tags requests that arrived through the preview listener
+// (PreviewURL). It cannot be a service name, so no caller fault applies.
+const previewCaller = "(preview)"
 
 const (
 	// MaxIdleConnsPerHost bounds the kept-alive connections to one
@@ -104,6 +114,9 @@ type config struct {
 	baseline string
 	canary   string  // "" when there is no canary
 	weight   float64 // the canary's share, 0..1
+	// preview is the version the preview listener sends every request to
+	// (blue-green's green before the switch); "" when none.
+	preview string
 }
 
 // choose returns the version of a request given its draw u in [0, 1).
@@ -442,6 +455,27 @@ func (rt *Router) Split() (baseline, canary string, weight float64) {
 	return c.baseline, c.canary, c.weight
 }
 
+// SetPreview makes version the target of every request to the preview
+// listener (see PreviewURL), whatever the split: Argo Rollouts' preview
+// service, which reaches green before any user does. "" stops it: preview
+// requests are then answered 503.
+func (rt *Router) SetPreview(version string) {
+	rt.update(func(c *config) { c.preview = version })
+	if rt.rec != nil && version != "" {
+		rt.rec.Declare(version)
+	}
+}
+
+// PreviewURL returns the base URL of the router's preview listener,
+// starting it on a free loopback port on first use. Its requests go to the
+// version SetPreview named, are faulted like every request to that version,
+// and are recorded under its label, so the judge compares them with the
+// live traffic's. They draw nothing from the split's PRNG: a preview does
+// not shift the live split's sequence.
+func (rt *Router) PreviewURL() (string, error) {
+	return rt.CallerURL(previewCaller)
+}
+
 // update publishes a modified copy of the configuration.
 func (rt *Router) update(modify func(*config)) {
 	rt.cfgMu.Lock()
@@ -452,6 +486,7 @@ func (rt *Router) update(modify func(*config)) {
 		baseline: old.baseline,
 		canary:   old.canary,
 		weight:   old.weight,
+		preview:  old.preview,
 	}
 	for v, u := range old.backends {
 		c.backends[v] = u

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/drillhq/drill/harness/metrics"
@@ -56,9 +57,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (rt *Router) handle(w http.ResponseWriter, r *http.Request, caller string) {
 	start := time.Now()
 	cfg := rt.cfg.Load()
-	// One draw per request, whatever the split, so that the i-th request
-	// of a run always gets the i-th number of the seeded sequence.
-	version := cfg.choose(rt.draw())
+	// One draw per live request, whatever the split, so that the i-th
+	// request of a run always gets the i-th number of the seeded sequence.
+	var version string
+	if caller == previewCaller {
+		version = cfg.preview
+	} else {
+		version = cfg.choose(rt.draw())
+	}
 	backend := cfg.backends[version]
 	inflight := rt.counter(version)
 	inflight.Add(1)
@@ -162,6 +168,16 @@ func (rt *Router) record(version string, w *statusWriter, start time.Time, abort
 		o.Status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
 	rt.rec.Record(version, o)
+	// The variants the instance says served the request: recorded under
+	// their own labels too, when the drill declared them (the flags of its
+	// scenario). A response a fault wrote has none.
+	if vs := w.Header().Get(HeaderVariant); vs != "" {
+		for _, v := range strings.Split(vs, ",") {
+			if v = strings.TrimSpace(v); strings.Contains(v, "=") {
+				rt.rec.RecordDeclared(v, o)
+			}
+		}
+	}
 }
 
 // newRequestID returns 16 random hex digits. It draws from the runtime's
