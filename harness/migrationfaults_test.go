@@ -198,7 +198,7 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 		t.Fatalf("apply down-failure: %s", run.applyErr)
 	}
 	steps := map[string]reports.Step{}
-	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, d.rel, d.faults), "rollback.step") {
+	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, d.rel, d.faults, time.Now()), "rollback.step") {
 		steps[st.Name] = st
 	}
 	if st := steps["revert-faults"]; !st.OK || st.Changed {

@@ -33,7 +33,14 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 		r.outcome = reports.OutcomeAborted
 	}
 	d.j.Record(journal.TeardownStart)
+	if r.rel != nil {
+		// A pending scale-down would stop blue behind the teardown's back.
+		r.rel.stopScaleDown()
+	}
 	r.mon.stop()
+	// Background watchers (the switch's) journal their end before the
+	// journal closes.
+	d.bg.Wait()
 	if _, failed := d.faults.revertAll(ctx, "teardown"); len(failed) > 0 {
 		r.leftovers = append(r.leftovers, "faults not reverted: "+fmt.Sprint(failed))
 	}
@@ -81,6 +88,9 @@ func (d *drill) report(r *results) *reports.Report {
 		RunDir:      d.runDir,
 		Error:       r.errorText(),
 		Decision:    r.decision,
+	}
+	if r.rel != nil {
+		rep.Release = r.rel.report()
 	}
 	if rep.ExposureAt != nil && r.detected != nil {
 		v := journal.Seconds(r.detected.Sub(*rep.ExposureAt))

@@ -19,13 +19,13 @@ type rollbackStep struct {
 	run  func(ctx context.Context) (changed bool, detail string, err error)
 }
 
-func (d *drill) rollbackPlan(sys *System, rel *release, fs *faultSet) []rollbackStep {
+func (d *drill) rollbackPlan(sys *System, rel *release, fs *faultSet, decided time.Time) []rollbackStep {
 	return []rollbackStep{
-		{"route-to-baseline", func(context.Context) (bool, string, error) { return routeToBaseline(sys, rel) }},
+		{"route-to-baseline", func(ctx context.Context) (bool, string, error) { return d.routeToBaseline(ctx, sys, rel, decided) }},
 		{"revert-faults", func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }},
 		{"stop-canary", func(ctx context.Context) (bool, string, error) { return d.stopCanary(ctx, sys, rel) }},
 		{"migrate-to-baseline", func(ctx context.Context) (bool, string, error) { return migrateToBaseline(ctx, sys, rel, fs) }},
-		{"restore-flags", restoreFlags},
+		{"restore-flags", func(ctx context.Context) (bool, string, error) { return d.restoreFlags(ctx, sys, rel, decided) }},
 	}
 }
 
@@ -39,17 +39,17 @@ type Rollback struct {
 // rollback runs the plan, then runs it again to prove nothing is left to
 // undo. The recovery window and data checks (step 6) follow in
 // verifyRecovery and verifyData.
-func (d *drill) rollback(ctx context.Context, sys *System, rel *release, fs *faultSet) Rollback {
+func (d *drill) rollback(ctx context.Context, sys *System, rel *release, fs *faultSet, decided time.Time) Rollback {
 	d.say("rolling back")
 	d.j.Record(journal.RollbackStart)
-	rb := d.undo(ctx, sys, rel, fs)
+	rb := d.undo(ctx, sys, rel, fs, decided)
 	d.j.Record(journal.RollbackDone)
 	return rb
 }
 
 // undo runs the plan twice and records whether the second run was a no-op.
-func (d *drill) undo(ctx context.Context, sys *System, rel *release, fs *faultSet) Rollback {
-	plan := d.rollbackPlan(sys, rel, fs)
+func (d *drill) undo(ctx context.Context, sys *System, rel *release, fs *faultSet, decided time.Time) Rollback {
+	plan := d.rollbackPlan(sys, rel, fs, decided)
 	rb := Rollback{Steps: d.runRollbackPlan(ctx, plan, journal.RollbackStep), Idempotent: true}
 	rb.Rerun = d.runRollbackPlan(ctx, plan, "rollback.rerun")
 	for _, s := range rb.Rerun {
@@ -84,14 +84,42 @@ func (d *drill) runRollbackPlan(ctx context.Context, plan []rollbackStep, event 
 }
 
 // routeToBaseline moves all traffic back to the baseline, as the release's
-// strategy moves it.
-func routeToBaseline(sys *System, rel *release) (bool, string, error) {
+// strategy moves it. A baseline that is no longer running (blue scaled
+// down after scale_down_delay) is started again first, cold, so that
+// traffic is never routed to nothing; the report shows which it was.
+func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, decided time.Time) (bool, string, error) {
 	rt := sys.routers[rel.svc.Name]
 	if rt == nil {
 		return false, "no router", nil
 	}
-	changed, detail := rel.strat.Revert(rt, rel.names())
-	return changed, detail, nil
+	rel.stopScaleDown()
+	var notes []string
+	warm := "warm"
+	if inst := sys.instance(rel.svc.Name, rel.base.Name); rel.newVersion() && (inst == nil || !inst.Alive()) {
+		warm = "cold"
+		start := time.Now()
+		if _, err := sys.startInstance(ctx, rel.svc, rel.base); err != nil {
+			return false, "baseline " + rel.base.Name + " is down and could not be started again", err
+		}
+		took := time.Since(start).Seconds()
+		rel.set(func(r *release) { r.out.RedeploySeconds = &took })
+		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "seconds", took)
+		notes = append(notes, fmt.Sprintf("%s was scaled down: started again cold in %.1fs", rel.base.Name, took))
+	}
+	changed, detail, err := rel.strat.Revert(sys.target(rel.svc.Name), rel.names())
+	notes = append(notes, detail)
+	if changed || warm == "cold" {
+		back := time.Since(decided).Seconds()
+		rel.set(func(r *release) {
+			if r.out.RouteBackSeconds == nil {
+				r.out.RouteBackSeconds = &back
+				if rel.name == "blue-green" {
+					r.out.SwitchBack = warm
+				}
+			}
+		})
+	}
+	return changed || warm == "cold", strings.Join(notes, "; "), err
 }
 
 // revertFaults reverts every fault but those armed for the rollback's down
@@ -109,6 +137,9 @@ func revertFaults(ctx context.Context, fs *faultSet) (bool, string, error) {
 
 func (d *drill) stopCanary(ctx context.Context, sys *System, rel *release) (bool, string, error) {
 	rel.set(func(r *release) { r.canaryLive = false })
+	if !rel.newVersion() {
+		return false, "no new instance (the release changed a flag)", nil
+	}
 	inst := sys.instance(rel.svc.Name, rel.to.Name)
 	if inst == nil || !inst.Alive() {
 		return false, "canary not running", nil
@@ -209,19 +240,13 @@ func cleanFailedUp(ctx context.Context, sys *System, m dbcheck.Migrator, v uint)
 	return fmt.Sprintf("dirty at %d: its down migration failed on the half-applied schema (%v); forced to %d, the last clean version", v, downErr, prev), nil
 }
 
-// restoreFlags is the place feature flags are restored; format v1 has no
-// flags yet, so it is a recorded no-op rather than a silent gap.
-func restoreFlags(context.Context) (bool, string, error) {
-	return false, "no feature flags in this scenario", nil
-}
-
 // abortRollout stops the rollout without verification (on_failure: abort,
 // or a safe abort after Ctrl-C): traffic back, faults out, canary stopped,
 // schema back.
 func (d *drill) abortRollout(ctx context.Context, sys *System, rel *release, fs *faultSet, why string) Rollback {
 	d.say("aborting rollout: %s", why)
 	d.j.Record(journal.AbortStart, "reason", why)
-	rb := d.undo(ctx, sys, rel, fs)
+	rb := d.undo(ctx, sys, rel, fs, time.Now())
 	d.j.Record(journal.AbortDone)
 	return rb
 }

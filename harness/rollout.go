@@ -19,50 +19,6 @@ import (
 	"github.com/drillhq/drill/scenarios"
 )
 
-// release is the rollout's record of what it changed, which the rollback
-// (or a safe abort) undoes: made before the rollout starts, updated as it
-// goes, so that whatever stops the rollout leaves an exact account.
-type release struct {
-	svc      *scenarios.Service
-	base, to *scenarios.Version
-	strat    strategy.Strategy
-
-	mu         sync.Mutex
-	canaryLive bool // canary started and not yet rolled back or promoted
-	migratedUp bool // the schema may differ from the baseline's from here on
-	// upFailedAt is the version whose up migration failed in this drill:
-	// the one dirty state the rollback may force past.
-	upFailedAt uint
-}
-
-func newRelease(sc *scenarios.Scenario) (*release, error) {
-	ro := sc.Rollout
-	svc := sc.Environment.Service(ro.Service)
-	strat, err := strategy.New(ro.Strategy, ro.StrategyParams)
-	if err != nil {
-		return nil, err
-	}
-	return &release{svc: svc, base: svc.Version(svc.Baseline), to: svc.Version(ro.To), strat: strat}, nil
-}
-
-// names is the release as the strategy sees it.
-func (r *release) names() strategy.Release {
-	return strategy.Release{Service: r.svc.Name, Baseline: r.base.Name, To: r.to.Name}
-}
-
-func (r *release) set(f func(r *release)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(r)
-}
-
-// state reads the release's flags.
-func (r *release) state() (canaryLive, migratedUp bool, upFailedAt uint) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.canaryLive, r.migratedUp, r.upFailedAt
-}
-
 // exposure is T0: the first moment a bad release or a fault could reach
 // users. The rollout and the faults mark it; the load counts the blast
 // radius from it.
@@ -99,8 +55,9 @@ func (e *exposure) time() *time.Time {
 	return e.at
 }
 
-// rollout runs the steps of the release under the judge newJudge builds.
-// It returns the judge's rollback decision, or nil when every step passed.
+// rollout runs the phases of the release under the judge newJudge
+// builds. It returns the judge's rollback decision, or nil when every
+// phase passed.
 func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, exp *exposure, newJudge func() (judge.Judge, error)) (*judge.Decision, error) {
 	jdg, err := newJudge()
 	if err != nil {
@@ -112,49 +69,91 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 	}
 	defer probes.close()
 	ro := d.sc.Rollout
-	d.j.Record(journal.RolloutStart, "service", rel.svc.Name, "from", rel.base.Name, "to", rel.to.Name, "strategy", ro.Strategy)
-	d.say("rollout %s %s -> %s (%d steps, judge %s)", rel.svc.Name, rel.base.Name, rel.to.Name, len(ro.Steps), ro.Analysis.Judge)
+	names := rel.names()
+	d.j.Record(journal.RolloutStart, "service", rel.svc.Name, "from", names.Baseline, "to", names.To, "strategy", ro.Strategy, "flag", rel.flag)
+	d.say("rollout %s %s -> %s (%s, %d phases, judge %s)", rel.svc.Name, names.Baseline, names.To, ro.Strategy, len(rel.phases), ro.Analysis.Judge)
 	if dec, err := d.startCanary(ctx, sys, rel, exp); dec != nil || err != nil {
 		return dec, err
 	}
+	var cur strategy.Phase
 	observe := func(tw map[string]map[string]metrics.Window) *judge.Decision {
-		return d.analyse(ctx, sys, mon, ref, rel, probes, jdg, tw)
+		return d.analyse(ctx, sys, mon, ref, rel, cur, probes, jdg, tw)
 	}
-	for i, st := range ro.Steps {
-		stepNo := i + 1
-		if st.IsApproval() {
-			if dec, err := d.approvalStep(ctx, mon, stepNo, st, observe); dec != nil || err != nil {
+	for i, ph := range rel.phases {
+		no := i + 1
+		if ph.Approval {
+			if dec, err := d.approvalStep(ctx, mon, no, observe); dec != nil || err != nil {
 				return dec, err
 			}
 			continue
 		}
-		what := rel.strat.Step(sys.routers[rel.svc.Name], rel.names(), st.Weight)
-		now := time.Now()
-		d.j.Record(journal.StepStart, "step", stepNo, "weight", st.Weight, "hold", st.Hold.String())
-		d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
+		cur = ph
+		stopPreview, err := d.enterPhase(ctx, sys, mon, rel, exp, no, ph)
+		if err != nil {
+			return nil, err
+		}
+		dec, err := d.holdPhase(ctx, mon, ph, &jdg, newJudge, observe)
+		stopPreview()
+		if dec != nil || err != nil {
+			return dec, err
+		}
+		d.j.Record(journal.StepEnd, "step", no)
+	}
+	return nil, nil
+}
+
+func stepName(i int) string { return fmt.Sprintf("step %d", i) }
+
+// enterPhase puts a phase in place: the strategy moves traffic; the
+// harness measures a switch, schedules the baseline's scale-down and
+// starts the phase's preview load. It returns what stops the preview.
+func (d *drill) enterPhase(ctx context.Context, sys *System, mon *monitor, rel *release, exp *exposure, no int, ph strategy.Phase) (func(), error) {
+	from, _, _ := sys.routers[rel.svc.Name].Split()
+	what, err := rel.strat.Apply(sys.target(rel.svc.Name), rel.names(), ph)
+	if err != nil {
+		return func() {}, err
+	}
+	now := time.Now()
+	d.j.Record(journal.StepStart, "step", no, "phase", ph.Name, "weight", ph.Weight, "hold", ph.Hold.String(), "detail", what)
+	d.j.Signal(fmt.Sprintf("step.start:%d", no))
+	if ph.Weight > 0 {
 		exp.mark(now)
-		d.say("step %d: %s for %s", stepNo, what, st.Hold)
-		held := time.Duration(0)
-		for held < st.Hold {
-			tw, err := mon.tick(ctx)
-			if err != nil {
+	}
+	if ph.Switch {
+		d.watchSwitch(ctx, sys, mon, rel, from, now)
+	}
+	if ph.ScaleDownAfter > 0 {
+		d.scheduleScaleDown(ctx, sys, rel, ph.ScaleDownAfter)
+	}
+	d.say("%s: %s for %s", ph.Name, what, ph.Hold)
+	if ph.PreviewRate > 0 {
+		return d.startPreview(ctx, sys, mon, rel, ph.PreviewRate)
+	}
+	return func() {}, nil
+}
+
+// holdPhase ticks the monitor until the phase's hold has passed, feeding
+// the judge. Intervals the judge paused on do not count.
+func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, jdg *judge.Judge, newJudge func() (judge.Judge, error), observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
+	held := time.Duration(0)
+	for held < ph.Hold {
+		tw, err := mon.tick(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if dec := observe(tw); dec != nil {
+			if d.sc.Rollout.OnFailure != scenarios.OnFailureContinue {
+				return dec, nil
+			}
+			d.j.Record(journal.DecisionIgnored, "reason", dec.Reason, "policy", "on_failure: continue")
+			// A fresh judge, so one bad stretch is not counted forever.
+			if *jdg, err = newJudge(); err != nil {
 				return nil, err
 			}
-			if dec := observe(tw); dec != nil {
-				if ro.OnFailure != scenarios.OnFailureContinue {
-					return dec, nil
-				}
-				d.j.Record(journal.DecisionIgnored, "reason", dec.Reason, "policy", "on_failure: continue")
-				// A fresh judge, so one bad stretch is not counted forever.
-				if jdg, err = newJudge(); err != nil {
-					return nil, err
-				}
-			}
-			if jdg.Decide().Verdict != judge.Pause {
-				held += d.interval
-			}
 		}
-		d.j.Record(journal.StepEnd, "step", stepNo)
+		if (*jdg).Decide().Verdict != judge.Pause {
+			held += d.interval
+		}
 	}
 	return nil, nil
 }
@@ -164,6 +163,10 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 // no traffic. A failed migration is a failed canary: its decision is
 // returned.
 func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp *exposure) (*judge.Decision, error) {
+	if !rel.newVersion() {
+		// A flag release: the running build serves both code paths.
+		return nil, rel.strat.Begin(sys.target(rel.svc.Name), rel.names())
+	}
 	if rel.to.Migration != rel.base.Migration {
 		rel.set(func(r *release) { r.migratedUp = true })
 		exp.mark(time.Now())
@@ -189,25 +192,25 @@ func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp 
 	if _, err := sys.startInstance(ctx, rel.svc, rel.to); err != nil {
 		return nil, err
 	}
-	rel.strat.Begin(sys.routers[rel.svc.Name], rel.names())
-	return nil, nil
+	return nil, rel.strat.Begin(sys.target(rel.svc.Name), rel.names())
 }
 
-// analyse feeds one interval to the judge: the baseline's and the
-// canary's windows at the service's router (at a 100% step the steady
-// state's reference stands in for the baseline), their cpu and rss, and
-// the invariants. It returns the judge's rollback decision, or nil.
-func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, probes *invariantProbes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
+// analyse feeds one interval to the judge: the baseline side's and the
+// new side's windows at the service's router, under the labels the
+// strategy names (versions, or a flag's variants), their cpu and rss, and
+// the invariants. In a phase without a live baseline (a 100% step, after a
+// blue-green switch) the steady state's reference stands in for it. It
+// returns the judge's rollback decision, or nil.
+func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *invariantProbes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
 	src := tw[sys.recorders[rel.svc.Name].Source()]
-	iv := judge.Interval{At: mon.nextCut, Baseline: src[rel.base.Name], Canary: src[rel.to.Name], LiveBaseline: true, Reference: ref.Rollout}
-	_, _, w := sys.routers[rel.svc.Name].Split()
-	if w >= 1 {
+	baseLabel, newLabel := rel.strat.Labels(rel.names())
+	iv := judge.Interval{At: mon.nextCut, Baseline: src[baseLabel], Canary: src[newLabel], LiveBaseline: true, Reference: ref.Rollout}
+	if ph.Reference {
 		iv.Baseline, iv.LiveBaseline = ref.Rollout, false
 	}
-	// Per-instance cpu and rss sampled by this tick; at 100% the baseline
-	// side is the baseline's usage before the canary started, as for the
-	// router metrics above.
-	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, w >= 1)
+	// Per-instance cpu and rss sampled by this tick; without a live
+	// baseline, the baseline side is its usage before the rollout.
+	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, ph.Reference)
 	for m, p := range probes.observe(ctx, d.j) {
 		if iv.Extra == nil {
 			iv.Extra = map[string]judge.SidePair{}
@@ -225,8 +228,8 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 
 // approvalStep is a `approval: manual` step: the operator decides while
 // the judge keeps watching. A rejection is a rollback decision.
-func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, st *scenarios.Step, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
-	d.j.Record(journal.StepStart, "step", stepNo, "approval", st.Approval)
+func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
+	d.j.Record(journal.StepStart, "step", stepNo, "approval", scenarios.ApprovalManual)
 	d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
 	dec, approved, err := d.approvalGate(ctx, mon, stepNo, observe)
 	if err != nil || dec != nil {
@@ -314,13 +317,18 @@ func (d *drill) operatorAnswers() <-chan string {
 // returns the decision the report gives.
 func (d *drill) promote(ctx context.Context, sys *System, rel *release) (*reports.Decision, error) {
 	rt := sys.routers[rel.svc.Name]
-	rel.strat.Promote(rt, rel.names())
+	if err := rel.strat.Promote(sys.target(rel.svc.Name), rel.names()); err != nil {
+		return nil, err
+	}
 	rel.set(func(r *release) { r.canaryLive = false })
-	old := sys.instance(rel.svc.Name, rel.base.Name)
+	// The drill ends here: blue is not kept for the rest of its
+	// scale_down_delay.
+	rel.stopScaleDown()
 	dec := &reports.Decision{At: time.Now().UTC(), Verdict: "promote", Reason: "every step passed its analysis"}
-	d.j.Record(journal.Promote, "service", rel.svc.Name, "version", rel.to.Name)
-	d.say("promoted %s %s", rel.svc.Name, rel.to.Name)
-	if old != nil {
+	names := rel.names()
+	d.j.Record(journal.Promote, "service", rel.svc.Name, "version", names.To, "flag", rel.flag)
+	d.say("promoted %s %s", rel.svc.Name, names.To)
+	if old := sys.instance(rel.svc.Name, rel.base.Name); old != nil && rel.newVersion() && old.Alive() {
 		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
 		_ = rt.WaitIdle(wctx, rel.base.Name)
 		cancel()

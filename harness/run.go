@@ -93,6 +93,9 @@ type drill struct {
 
 	faults *faultSet
 	exp    *exposure
+	// bg counts the background watchers (a switch's) that journal after
+	// their stage returned: finish waits for them.
+	bg sync.WaitGroup
 
 	approvals     <-chan string
 	approvalsOnce sync.Once
@@ -307,7 +310,7 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 		return nil
 	}
 	r.outcome = reports.OutcomeRolledBack
-	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rel, d.faults)
+	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rel, d.faults, now)
 	r.rollback = &rb
 	var err error
 	r.recovered, err = d.verifyRecovery(ctx, r.mon, r.ref, now)

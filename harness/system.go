@@ -14,6 +14,7 @@ import (
 
 	"github.com/drillhq/drill/harness/cleanup"
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/flags"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
@@ -42,6 +43,10 @@ type System struct {
 	recorders map[string]*metrics.Recorder
 	urls      map[string]string
 	client    *metrics.Recorder // what the load generator sees
+	// flags is drill's flag service (nil when the scenario defines no
+	// flags) and flagsURL its base URL (flagsys.go).
+	flags    *flags.Server
+	flagsURL string
 	// schemaBefore is every database's schema after the baseline
 	// migration, when the scenario asks for `schema: baseline`.
 	schemaBefore map[string]dbcheck.Schema
@@ -93,6 +98,9 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 			return sys, &provider.EnvError{What: "start router for " + s.Name, Err: err}
 		}
 		sys.routers[s.Name], sys.recorders[s.Name], sys.urls[s.Name] = rt, rec, u
+	}
+	if err := sys.startFlags(ctx); err != nil {
+		return sys, err
 	}
 	for _, s := range d.sc.Environment.Services {
 		base := s.Version(s.Baseline)
@@ -222,6 +230,7 @@ func (sys *System) startInstance(ctx context.Context, s *scenarios.Service, v *s
 	registerMarkedSecrets(s, v, env)
 	env["DRILL_SERVICE"], env["DRILL_VERSION"] = s.Name, v.Name
 	env["DRILL_SEED"] = fmt.Sprint(sys.seed)
+	sys.flagEnv(env)
 	if v.Migration > 0 {
 		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
 	}
@@ -295,6 +304,8 @@ func (sys *System) resolveFor(caller, s string) (string, error) {
 				fa.AllowForward(u)
 			}
 			b.WriteString(u)
+		case scenarios.SegFlagsURL:
+			b.WriteString(cmp.Or(sys.flagsURL, seg.Text))
 		case scenarios.SegDatabaseURL:
 			if h, ok := sys.dbs[seg.Name]; ok {
 				b.WriteString(h.URL)
@@ -319,6 +330,11 @@ func (sys *System) close(ctx context.Context) {
 	for name, rt := range sys.routers {
 		if err := rt.Close(); err != nil {
 			sys.j.Record(journal.TeardownRouter, "service", name, "error", err.Error())
+		}
+	}
+	if sys.flags != nil {
+		if err := sys.flags.Close(); err != nil {
+			sys.j.Record(journal.TeardownRouter, "service", "flags", "error", err.Error())
 		}
 	}
 }

@@ -303,7 +303,7 @@ rollout: {analysis: {judge: mann-whitney}}  # a second document is refused, not 
 			},
 		},
 		{
-			name: "images load, a SQLite image does not, blue-green is not supported yet",
+			name: "images load, a SQLite image does not, blue-green takes no steps",
 			yaml: `
 version: 1
 name: docker
@@ -321,7 +321,7 @@ rollout: {service: api, to: v2, strategy: blue-green, steps: [{weight: 10%}]}
 `,
 			wants: []want{
 				{"7:28", "image: applies to a postgres database, not to sqlite", "a SQLite database is a file"},
-				{"13:43", `strategy "blue-green" is not supported yet (supported: canary)`, ""},
+				{"13:55", `steps: strategy blue-green moves all traffic at once and takes no steps`, "leave steps out: blue-green's phases come from its own settings (blue_green)"},
 			},
 		},
 		{
@@ -1138,8 +1138,6 @@ func TestNotSupportedYet(t *testing.T) {
 		edits []string
 		msg   string
 	}{
-		{"strategy blue-green", []string{"  to: v2\n", "  to: v2\n  strategy: blue-green\n"},
-			`strategy "blue-green" is not supported yet (supported: canary)`},
 		{"cpu in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: cpu, max: 50%}]}\nrollout:\n"},
 			`metric "cpu" is not supported yet in steady_state.slo`},
 		{"rss in SLO", []string{"rollout:\n", "steady_state: {duration: 1s, slo: [{metric: rss, max: 1GiB}]}\nrollout:\n"},

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drillhq/drill/harness/flags"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
 )
@@ -37,7 +38,11 @@ type Scenario struct {
 	Seed        int64
 
 	Environment Environment
-	Load        LoadSpec
+	// Flags are the feature flags drill's flag service serves, by key,
+	// in flagd's flag-definition format; FlagKeys lists them sorted.
+	Flags    map[string]*flags.Flag
+	FlagKeys []string
+	Load     LoadSpec
 	SteadyState SteadyState
 	Rollout     Rollout
 	Faults      []*Fault
@@ -290,7 +295,10 @@ type Rollout struct {
 	// StrategyParams are the strategy's own settings (its rollout field,
 	// e.g. blue_green), as its Kind.Parse decoded them; nil when none.
 	StrategyParams any
-	Steps          []*Step
+	// Flag is the flag a `strategy: flag` rollout moves (its `flag:`
+	// field); To is then one of its variants.
+	Flag  string
+	Steps []*Step
 	Analysis       Analysis
 	OnFailure      string // default rollback
 	Pos            Pos

@@ -20,6 +20,8 @@ type parser struct {
 	// side, when set, takes the problems that do not stop a decode
 	// (see checkDurationParam).
 	side *parser
+	// hasFlags says the scenario defines flags (${flags.url} is valid).
+	hasFlags bool
 }
 
 func (p *parser) pos(n *yaml.Node) Pos {

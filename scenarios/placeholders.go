@@ -55,6 +55,11 @@ func (p *parser) checkEnvPlaceholders(n *yaml.Node, name, value string, env *Env
 					name, ph.Expr, ph.Name, orNone(databaseNames(env)))
 			}
 			continue
+		case SegFlagsURL:
+			if !p.hasFlags {
+				p.add(n, "define the flags under a top-level flags: section", "%s: ${flags.url} but the scenario defines no flags", name)
+			}
+			continue
 		}
 		var concrete []string
 		for _, s := range env.Services {

@@ -46,6 +46,9 @@ const (
 	SegServiceURL
 	// SegDatabaseURL is ${databases.NAME.url}, the URL of database NAME.
 	SegDatabaseURL
+	// SegFlagsURL is ${flags.url}, the base URL of drill's flag service
+	// (OFREP), when the scenario defines flags.
+	SegFlagsURL
 )
 
 var segmentKindNames = [...]string{
@@ -58,6 +61,7 @@ var segmentKindNames = [...]string{
 	SegLedgerLast:   "ledger.last",
 	SegServiceURL:   "services.url",
 	SegDatabaseURL:  "databases.url",
+	SegFlagsURL:     "flags.url",
 }
 
 // String names the kind, for messages and test failures.
@@ -146,6 +150,9 @@ func parsePlaceholder(expr string) Segment {
 		return seg
 	case "ledger.last":
 		seg.Kind = SegLedgerLast
+		return seg
+	case "flags.url":
+		seg.Kind = SegFlagsURL
 		return seg
 	}
 	if lo, hi, isRand, err := parseRand(expr); isRand {

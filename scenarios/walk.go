@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drillhq/drill/harness/flags"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/strategy"
 )
@@ -38,9 +39,6 @@ const (
 // are refused as "not supported yet" rather than unknown.
 var (
 	supportedEngines = []string{EngineSQLite, EnginePostgres}
-	// plannedStrategies are named in DESIGN.md v1.1 but not registered
-	// yet (package harness/strategy): refused as "not supported yet".
-	plannedStrategies = []string{StrategyBlueGreen}
 	noDataPolicies    = []string{NoDataPause, NoDataFail, NoDataPass}
 	failurePolicies   = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
 	outcomes          = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
@@ -66,7 +64,7 @@ var (
 // document may hold keys starting with "x-" (as in Compose files): they
 // exist to carry YAML anchors and are deliberately ignored.
 var topLevelFields = []string{"version", "name", "description", "tags", "seed",
-	"environment", "load", "steady_state", "rollout", "faults", "verify", "expect"}
+	"environment", "flags", "load", "steady_state", "rollout", "faults", "verify", "expect"}
 
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
@@ -77,6 +75,7 @@ type walk struct {
 	// against verify.data.invariants once that section is read.
 	invariantRefs []invariantRef
 	ro            *Rollout // set once the rollout is read
+	flags         map[string]*flags.Flag
 	// loopbacks are the literal loopback addresses in env values: a
 	// problem under the docker provider only (see parser.loopback).
 	loopbacks []Problem
@@ -120,7 +119,10 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 
 	// Sections are walked in dependency order, not file order: everything
 	// refers to the environment, faults refer to rollout steps.
-	w := &walk{parser: p, env: &s.Environment}
+	// Flags first: env values may name ${flags.url}.
+	s.Flags, s.FlagKeys = p.flagDefs(o)
+	p.hasFlags = len(s.Flags) > 0
+	w := &walk{parser: p, env: &s.Environment, flags: s.Flags}
 	w.environment(o.child("environment", "provider", "databases", "services"))
 	// Whether the loopbacks are problems depends on the provider a run
 	// uses, which may be --provider's: ProviderProblems says.

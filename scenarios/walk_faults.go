@@ -116,6 +116,8 @@ const (
 	targetService        = "service"
 	targetServiceVersion = "service.version"
 	targetDatabase       = "database"
+	// targetFlags is drill's flag service, written `target: flags`.
+	targetFlags = "flags"
 )
 
 // faultTarget checks a fault target — a service, service.version, or a
@@ -128,12 +130,18 @@ func (w *walk) faultTarget(n *yaml.Node, t string) string {
 		return ""
 	}
 	switch {
+	case t == targetFlags && w.hasFlags:
+		return targetFlags
 	case w.env.Service(t) != nil:
 		return targetService
 	case w.env.Database(t) != nil:
 		return targetDatabase
 	}
 	known := append(serviceNames(w.env), databaseNames(w.env)...)
+	if t == targetFlags {
+		w.add(n, "define flags under a top-level flags: section", "target: flags, but the scenario defines no flags")
+		return ""
+	}
 	w.add(n, didYouMean(t, known), "target: unknown service or database %q (services: %s; databases: %s)",
 		t, orNone(serviceNames(w.env)), orNone(databaseNames(w.env)))
 	return ""
@@ -146,7 +154,7 @@ func (w *walk) targetClass(n *yaml.Node, kind, targets, class string) {
 	var classes []string
 	for _, c := range strings.FieldsFunc(targets, func(r rune) bool { return r == '|' || r == ',' }) {
 		c = strings.TrimSpace(c)
-		if c != targetService && c != targetServiceVersion && c != targetDatabase {
+		if c != targetService && c != targetServiceVersion && c != targetDatabase && c != targetFlags {
 			return
 		}
 		classes = append(classes, c)

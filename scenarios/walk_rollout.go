@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -15,24 +17,40 @@ const ApprovalManual = "manual"
 
 func (w *walk) rollout(o *object) Rollout {
 	r := Rollout{Strategy: DefaultStrategy, OnFailure: DefaultOnFailure, Pos: w.pos(o.at)}
-	o.require("service", "to", "steps")
+	o.str("strategy", &r.Strategy)
+	kind, kerr := strategy.Lookup(r.Strategy)
+	if o.has("strategy") {
+		// The strategies are asked, not listed: each registers itself.
+		w.choice(o.get("strategy"), "strategy", r.Strategy, strategy.Names(), nil)
+	}
+	if kind.NoSteps {
+		o.require("service", "to")
+	} else {
+		o.require("service", "to", "steps")
+	}
 	var svc *Service
 	if o.str("service", &r.Service) {
 		svc = w.refService(o.get("service"), "service", r.Service)
 	}
-	if o.str("to", &r.To) && svc != nil && len(svc.Versions) > 0 {
+	r.StrategyParams = w.strategySettings(o, r.Strategy)
+	o.str("to", &r.To)
+	switch {
+	case kerr != nil:
+	case kind.Moves == strategy.MovesVariant:
+		r.Flag, _ = r.StrategyParams.(string)
+		w.rolloutVariant(o, &r)
+	case o.has("to") && svc != nil && len(svc.Versions) > 0:
 		if w.refVersion(o.get("to"), "to", svc, r.To) != nil && r.To == svc.Baseline {
 			w.add(o.get("to"), "roll out another version, or set the service's baseline",
 				"to: %q is the baseline version of %q already", r.To, svc.Name)
 		}
 	}
-	if o.str("strategy", &r.Strategy) {
-		// The strategies are asked, not listed: each registers itself.
-		w.choice(o.get("strategy"), "strategy", r.Strategy, strategy.Names(), plannedStrategies)
+	if kind.NoSteps && o.has("steps") {
+		w.add(o.key("steps"), fmt.Sprintf("leave steps out: %s's phases come from its own settings (%s)", r.Strategy, kind.Field),
+			"steps: strategy %s moves all traffic at once and takes no steps", r.Strategy)
 	}
-	r.StrategyParams = w.strategySettings(o, r.Strategy)
 	steps := o.list("steps")
-	if n := o.get("steps"); n != nil && len(steps) == 0 && (isNull(n) || n.Kind == yaml.SequenceNode) {
+	if n := o.get("steps"); !kind.NoSteps && n != nil && len(steps) == 0 && (isNull(n) || n.Kind == yaml.SequenceNode) {
 		w.add(o.key("steps"), "e.g. steps: [{weight: 10%, hold: 15s}, {weight: 100%, hold: 10s}]",
 			"rollout.steps: at least one step is required")
 	}
@@ -42,12 +60,39 @@ func (w *walk) rollout(o *object) Rollout {
 	}
 	r.Analysis = w.analysis(o.child("analysis", "interval", "judge", "false_positive_rate",
 		"failures", "min_samples", "metrics", "on_no_data", "pass_score", "marginal_score"))
-	if !o.has("analysis") {
-	}
 	if o.str("on_failure", &r.OnFailure) {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
 	}
 	return r
+}
+
+// rolloutVariant checks a flag rollout: `flag:` names a flag of the
+// scenario and `to:` one of its variants other than its default.
+func (w *walk) rolloutVariant(o *object, r *Rollout) {
+	if !o.has(r.Strategy) && !o.has("flag") {
+		w.add(o.at, "e.g. flag: new-pricing", "rollout: strategy %s needs flag: (the flag it moves)", r.Strategy)
+		return
+	}
+	f := w.flags[r.Flag]
+	if f == nil {
+		var keys []string
+		for k := range w.flags {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		w.add(o.get("flag"), didYouMean(r.Flag, keys), "flag: unknown flag %q (flags: %s)", r.Flag, orNone(keys))
+		return
+	}
+	if !o.has("to") {
+		return
+	}
+	variants := slices.Sorted(maps.Keys(f.Variants))
+	switch {
+	case f.Variants[r.To] == nil && !slices.Contains(variants, r.To):
+		w.add(o.get("to"), didYouMean(r.To, variants), "to: %q is not a variant of flag %s (variants: %s)", r.To, r.Flag, orNone(variants))
+	case r.To == f.DefaultVariant:
+		w.add(o.get("to"), "roll out another variant", "to: %q is the default variant of flag %s already", r.To, r.Flag)
+	}
 }
 
 // strategySettings hands the strategy its own rollout field (blue-green's

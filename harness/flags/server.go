@@ -100,11 +100,11 @@ func (s *Server) Set(key string, f *Flag) (int64, error) {
 	s.revision++
 	v := version{flag: f.Clone(), rev: s.revision}
 	s.published[key] = v
-	if s.staleness <= 0 {
+	if s.staleness <= 0 && len(s.pending) == 0 {
 		s.serveLocked([]change{{key: key, v: v}}, s.revision)
 		return s.revision, nil
 	}
-	due := s.now().Add(s.staleness)
+	due := s.now().Add(max(s.staleness, 0))
 	if n := len(s.pending); n > 0 && due.Before(s.pending[n-1].due) {
 		// Changes reach services in publish order, as through a lagging
 		// cache: a change is never served before one published earlier.
@@ -116,18 +116,15 @@ func (s *Server) Set(key string, f *Flag) (int64, error) {
 }
 
 // SetStaleness makes every change published from now on become served d
-// after it was published. Changes already held back keep their due times.
-// d <= 0 restores immediate serving, and every change still held back is
-// served at once: removing the fault is the sync catching up.
+// after it was published (d <= 0: at once). Changes already held back keep
+// their due times, also when staleness is removed: they are on their way
+// through the lagging pipeline, and a rollback's kill switch published
+// while the pipeline lagged reaches services late even if the fault is
+// reverted right after it (as a drill's rollback order does).
 func (s *Server) SetStaleness(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.staleness = d
-	if d <= 0 && len(s.pending) > 0 {
-		s.serveLocked(s.pending, s.revision)
-		s.pending = nil
-		s.nextDue.Store(math.MaxInt64)
-	}
 }
 
 // serveLocked makes changes served; rev is the revision the snapshot then

@@ -260,15 +260,20 @@ func TestServerStaleness(t *testing.T) {
 	if v, r := variant(); v != "on" || r != 3 {
 		t.Errorf("after 10s: %s at revision %v, want on at 3", v, r)
 	}
-	// Removing staleness serves what was held back at once.
+	// Removing staleness leaves what is held back on its way: it is
+	// served at its due time; a change published afterwards follows it.
 	s.SetStaleness(time.Hour)
 	_, _ = s.Set("f", boolFlag())
 	if v, _ := variant(); v != "on" {
 		t.Errorf("held back change served early: %s", v)
 	}
 	s.SetStaleness(0)
+	if v, r := variant(); v != "on" || r != 3 {
+		t.Errorf("after SetStaleness(0): %s at %v, want the held-back change still held (on at 3)", v, r)
+	}
+	clock.Advance(time.Hour)
 	if v, r := variant(); v != "off" || r != 4 {
-		t.Errorf("after SetStaleness(0): %s at %v, want off at 4", v, r)
+		t.Errorf("an hour later: %s at %v, want off at 4", v, r)
 	}
 }
 

@@ -11,20 +11,38 @@ func init() {
 // Argo Rollouts do with a mesh or ingress: every step is a weight.
 type canary struct{}
 
-func (canary) Begin(r Router, rel Release) { r.SetSplit(rel.Baseline, rel.To, 0) }
+func (canary) Phases(steps []Phase) []Phase { return stepPhases(steps) }
 
-func (canary) Step(r Router, rel Release, weight float64) string {
-	r.SetSplit(rel.Baseline, rel.To, weight)
-	return fmt.Sprintf("%s at %.0f%%", rel.To, weight*100)
+func (canary) Labels(rel Release) (string, string) { return rel.Baseline, rel.To }
+
+func (canary) Begin(t Target, rel Release) error {
+	t.Router.SetSplit(rel.Baseline, rel.To, 0)
+	return nil
 }
 
-func (canary) Promote(r Router, rel Release) { r.SetSplit(rel.To, "", 0) }
+func (canary) Apply(t Target, rel Release, p Phase) (string, error) {
+	t.Router.SetSplit(rel.Baseline, rel.To, p.Weight)
+	return fmt.Sprintf("%s at %.0f%%", rel.To, p.Weight*100), nil
+}
 
-func (canary) Revert(r Router, rel Release) (bool, string) {
+func (canary) Promote(t Target, rel Release) error {
+	t.Router.SetSplit(rel.To, "", 0)
+	return nil
+}
+
+func (canary) Revert(t Target, rel Release) (bool, string, error) {
+	return routeBack(t.Router, rel)
+}
+
+// routeBack sends every request to the baseline, saying what it moved.
+func routeBack(r Router, rel Release) (bool, string, error) {
 	base, to, w := r.Split()
 	if base == rel.Baseline && to == "" {
-		return false, "already 100% to " + rel.Baseline
+		return false, "already 100% to " + rel.Baseline, nil
 	}
 	r.SetSplit(rel.Baseline, "", 0)
-	return true, fmt.Sprintf("100%% to %s (was %.0f%% to %s)", rel.Baseline, w*100, to)
+	if base != rel.Baseline {
+		return true, fmt.Sprintf("100%% to %s (was 100%% to %s)", rel.Baseline, base), nil
+	}
+	return true, fmt.Sprintf("100%% to %s (was %.0f%% to %s)", rel.Baseline, w*100, to), nil
 }

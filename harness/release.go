@@ -1,0 +1,187 @@
+package harness
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/strategy"
+	"github.com/drillhq/drill/injectors"
+	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// release is the rollout's record of what it changed, which the rollback
+// (or a safe abort) undoes: made before the rollout starts, updated as it
+// goes, so that whatever stops the rollout leaves an exact account.
+type release struct {
+	svc      *scenarios.Service
+	base, to *scenarios.Version // to == base for a flag release: no new instance
+	strat    strategy.Strategy
+	name     string // the strategy's name
+	// flag and variant are what a flag release moves; "" otherwise.
+	flag, variant string
+	phases        []strategy.Phase
+
+	mu         sync.Mutex
+	canaryLive bool // canary started and not yet rolled back or promoted
+	migratedUp bool // the schema may differ from the baseline's from here on
+	// upFailedAt is the version whose up migration failed in this drill:
+	// the one dirty state the rollback may force past.
+	upFailedAt uint
+	// scaleDown stops a pending scale-down of the baseline and waits for
+	// one under way; nil when none was scheduled.
+	scaleDown func()
+	// out is what the report's release section shows.
+	out reports.Release
+}
+
+func newRelease(sc *scenarios.Scenario) (*release, error) {
+	ro := sc.Rollout
+	svc := sc.Environment.Service(ro.Service)
+	strat, err := strategy.New(ro.Strategy, ro.StrategyParams)
+	if err != nil {
+		return nil, err
+	}
+	kind, _ := strategy.Lookup(ro.Strategy)
+	rel := &release{svc: svc, base: svc.Version(svc.Baseline), strat: strat, name: ro.Strategy}
+	rel.to = rel.base
+	if kind.Moves == strategy.MovesVariant {
+		rel.flag, rel.variant = ro.Flag, ro.To
+	} else {
+		rel.to = svc.Version(ro.To)
+	}
+	var steps []strategy.Phase
+	for i, st := range ro.Steps {
+		steps = append(steps, strategy.Phase{Name: stepName(i + 1), Step: i + 1, Weight: st.Weight, Hold: st.Hold, Approval: st.IsApproval()})
+	}
+	rel.phases = strat.Phases(steps)
+	rel.out = reports.Release{Strategy: ro.Strategy, Service: svc.Name, From: rel.base.Name, To: ro.To, Flag: rel.flag}
+	if rel.flag != "" {
+		rel.out.From = sc.Flags[rel.flag].DefaultVariant
+	}
+	return rel, nil
+}
+
+// newVersion says whether the release starts a new version's instance
+// (canary, blue-green) rather than changing a flag of the running one.
+func (r *release) newVersion() bool { return r.to != r.base }
+
+// names is the release as the strategy sees it.
+func (r *release) names() strategy.Release {
+	if r.flag != "" {
+		return strategy.Release{Service: r.svc.Name, Baseline: r.out.From, To: r.variant, Flag: r.flag}
+	}
+	return strategy.Release{Service: r.svc.Name, Baseline: r.base.Name, To: r.to.Name}
+}
+
+func (r *release) set(f func(r *release)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r)
+}
+
+// state reads the release's flags.
+func (r *release) state() (canaryLive, migratedUp bool, upFailedAt uint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.canaryLive, r.migratedUp, r.upFailedAt
+}
+
+// report is the release section of the report.
+func (r *release) report() *reports.Release {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.out
+	return &out
+}
+
+// stopScaleDown cancels a pending scale-down of the baseline, or waits for
+// one under way to finish: the rollback then knows whether blue is warm.
+func (r *release) stopScaleDown() {
+	r.mu.Lock()
+	stop := r.scaleDown
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// scheduleScaleDown stops the baseline's instance after delay, as Argo
+// Rollouts scales the old ReplicaSet down scaleDownDelaySeconds after the
+// switch: until then a rollback is a switch back to a warm blue.
+func (d *drill) scheduleScaleDown(ctx context.Context, sys *System, rel *release, delay time.Duration) {
+	cancel := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	rel.set(func(r *release) {
+		r.scaleDown = func() {
+			once.Do(func() { close(cancel) })
+			<-done
+		}
+	})
+	injectors.Go(ctx, "scale-down of "+rel.base.Name, func() {
+		defer close(done)
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-cancel:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		inst := sys.instance(rel.svc.Name, rel.base.Name)
+		if inst == nil || !inst.Alive() {
+			return
+		}
+		rt := sys.routers[rel.svc.Name]
+		wctx, wcancel := context.WithTimeout(ctx, d.loadTimeout())
+		_ = rt.WaitIdle(wctx, rel.base.Name)
+		wcancel()
+		rt.RemoveBackend(rel.base.Name)
+		err := inst.Stop(context.WithoutCancel(ctx))
+		now := time.Now().UTC()
+		rel.set(func(r *release) { r.out.ScaledDownAt = &now })
+		d.j.Record(journal.InstanceStop, "service", rel.svc.Name, "version", rel.base.Name, "reason", "scale_down_delay "+delay.String()+" passed", "error", errText(err))
+		d.say("scale_down_delay passed: stopped %s %s (a rollback now redeploys it cold)", rel.svc.Name, rel.base.Name)
+	})
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// switchWatch measures a switch: how long until the old side has no
+// request in flight (every request on the new side), and how many
+// requests failed across it. A request in flight at the switch has ended,
+// one way or another, a client timeout after the drain; the failures are
+// counted over that span.
+func (d *drill) watchSwitch(ctx context.Context, sys *System, mon *monitor, rel *release, from string, at time.Time) {
+	_, failedBefore := mon.load.Counts()
+	d.bg.Add(1)
+	injectors.Go(ctx, "switch watch", func() {
+		defer d.bg.Done()
+		rt := sys.routers[rel.svc.Name]
+		wctx, cancel := context.WithTimeout(ctx, d.loadTimeout())
+		_ = rt.WaitIdle(wctx, from)
+		cancel()
+		drained := time.Now()
+		secs := drained.Sub(at).Seconds()
+		rel.set(func(r *release) { r.out.SwitchSeconds = &secs })
+		t := time.NewTimer(d.loadTimeout())
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		_, failedAfter := mon.load.Counts()
+		n := failedAfter - failedBefore
+		rel.set(func(r *release) { r.out.SwitchFailed = &n })
+		d.j.Record(journal.SwitchDone, "from", from, "seconds", secs, "failed", n, "drained_at", drained.UTC())
+	})
+}
