@@ -82,14 +82,14 @@ type Report struct {
 	// from or recovery never came.
 	RecoverySeconds *float64 `json:"recovery_seconds"`
 
-	Requests    Requests    `json:"requests"`
-	Data        Data        `json:"data"`
-	Faults      []Fault     `json:"faults"`
-	Rollback    Rollback    `json:"rollback"`
-	Decision    *Decision   `json:"decision"` // null when analysis never decided
+	Requests Requests  `json:"requests"`
+	Data     Data      `json:"data"`
+	Faults   []Fault   `json:"faults"`
+	Rollback Rollback  `json:"rollback"`
+	Decision *Decision `json:"decision"` // null when analysis never decided
 	// Release is what the rollout moved and how (strategy, switch, flags);
 	// null when the drill ended before the rollout.
-	Release *Release `json:"release"`
+	Release     *Release    `json:"release"`
 	SteadyState SteadyState `json:"steady_state"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.

@@ -40,9 +40,9 @@ type Scenario struct {
 	Environment Environment
 	// Flags are the feature flags drill's flag service serves, by key,
 	// in flagd's flag-definition format; FlagKeys lists them sorted.
-	Flags    map[string]*flags.Flag
-	FlagKeys []string
-	Load     LoadSpec
+	Flags       map[string]*flags.Flag
+	FlagKeys    []string
+	Load        LoadSpec
 	SteadyState SteadyState
 	Rollout     Rollout
 	Faults      []*Fault
@@ -297,11 +297,11 @@ type Rollout struct {
 	StrategyParams any
 	// Flag is the flag a `strategy: flag` rollout moves (its `flag:`
 	// field); To is then one of its variants.
-	Flag  string
-	Steps []*Step
-	Analysis       Analysis
-	OnFailure      string // default rollback
-	Pos            Pos
+	Flag      string
+	Steps     []*Step
+	Analysis  Analysis
+	OnFailure string // default rollback
+	Pos       Pos
 }
 
 // Step is one rollout step: either a weight held for a while, or a manual

@@ -39,11 +39,11 @@ const (
 // are refused as "not supported yet" rather than unknown.
 var (
 	supportedEngines = []string{EngineSQLite, EnginePostgres}
-	noDataPolicies    = []string{NoDataPause, NoDataFail, NoDataPass}
-	failurePolicies   = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
-	outcomes          = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
-	languages         = []string{"go", "rust"}
-	supportedMetrics  = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99, MetricThroughput}
+	noDataPolicies   = []string{NoDataPause, NoDataFail, NoDataPass}
+	failurePolicies  = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
+	outcomes         = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
+	languages        = []string{"go", "rust"}
+	supportedMetrics = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99, MetricThroughput}
 	// instanceMetrics are sampled per instance (harness/resources):
 	// supported in analysis, where canary and baseline instances are
 	// compared, but not yet in steady-state SLOs, which are checked on the
