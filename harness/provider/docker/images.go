@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
@@ -151,6 +153,19 @@ func contextHash(dir string) (string, error) {
 					}
 				}
 			}
+			// The packages of the same module the binary imports are part
+			// of what it is built from (the orders fixture's OFREP
+			// provider): a change to one must change the tag.
+			deps, err := moduleDeps(dir, mod)
+			if err != nil {
+				return "", err
+			}
+			for _, p := range deps {
+				rel, _ := filepath.Rel(mod, p)
+				if err := add(p, "module/"+rel); err != nil {
+					return "", err
+				}
+			}
 		}
 	}
 	if host.FileExists(filepath.Join(dir, rootfsList)) {
@@ -179,6 +194,59 @@ func contextHash(dir string) (string, error) {
 }
 
 // goModDir is the nearest folder at or above dir holding go.mod.
+// moduleDeps lists the non-test Go files of the packages of module mod
+// that the package in dir imports, directly or through each other, sorted.
+func moduleDeps(dir, mod string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(mod, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	modPath := modfileRE.FindSubmatch(data)
+	if modPath == nil {
+		return nil, fmt.Errorf("%s/go.mod: no module line", mod)
+	}
+	prefix := string(modPath[1]) + "/"
+	seen := map[string]bool{dir: true}
+	queue := []string{dir}
+	var files []string
+	fset := token.NewFileSet()
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !e.Type().IsRegular() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			path := filepath.Join(d, name)
+			if d != dir {
+				files = append(files, path)
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+			if err != nil {
+				return nil, err
+			}
+			for _, im := range f.Imports {
+				ip := strings.Trim(im.Path.Value, `"`)
+				if rest, ok := strings.CutPrefix(ip, prefix); ok {
+					if pd := filepath.Join(mod, filepath.FromSlash(rest)); !seen[pd] {
+						seen[pd] = true
+						queue = append(queue, pd)
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+var modfileRE = regexp.MustCompile(`(?m)^module\s+(\S+)`)
+
 func goModDir(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
 		if host.FileExists(filepath.Join(d, "go.mod")) {
