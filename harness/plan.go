@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -59,32 +60,63 @@ func (p *planner) add(at time.Duration, approx bool, format string, args ...any)
 	p.out = append(p.out, PlanEntry{At: at, Approx: approx, What: fmt.Sprintf(format, args...)})
 }
 
-// rollout plans the rollout starting at ss: the canary migration, every
-// step, the promotion.
+// rollout plans the rollout starting at ss: the new version's migration,
+// every phase of the strategy, the promotion.
 func (p *planner) rollout(sc *scenarios.Scenario, ss time.Duration) {
 	ro := sc.Rollout
 	svc := sc.Environment.Service(ro.Service)
-	p.add(ss, false, "rollout of %s: %s -> %s (%s, judge %s every %s)", ro.Service,
-		svc.Baseline, ro.To, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
-	if base, to := svc.Version(svc.Baseline), svc.Version(ro.To); svc.Database != "" && base != nil && to != nil && base.Migration != to.Migration {
-		p.add(ss, false, "canary migration: %s %d -> %d, before the canary takes traffic (a failed migration rolls back)", svc.Database, base.Migration, to.Migration)
+	rel, err := newRelease(sc)
+	if err != nil {
+		p.add(ss, false, "rollout of %s: %v", ro.Service, err)
+		return
+	}
+	names := rel.names()
+	what := names.Baseline + " -> " + names.To
+	if rel.flag != "" {
+		what = fmt.Sprintf("flag %s: %s", rel.flag, what)
+	}
+	p.add(ss, false, "rollout of %s: %s (%s, judge %s every %s)", ro.Service, what, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
+	if base, to := rel.base, rel.to; svc.Database != "" && rel.newVersion() && base.Migration != to.Migration {
+		p.add(ss, false, "migration of the new version: %s %d -> %d, before it takes traffic (a failed migration rolls back)", svc.Database, base.Migration, to.Migration)
 	}
 	p.events[journal.RolloutStart] = ss
 	t := ss
-	for i, st := range ro.Steps {
+	for i, ph := range rel.phases {
 		p.stepAt[i+1] = t
 		if i == 0 {
 			p.events[journal.StepStart] = t
 		}
-		if st.IsApproval() {
-			p.add(t, p.approx, "step %d: approval gate (%s): waits for an operator unless --auto-approve", i+1, st.Approval)
+		if ph.Approval {
+			p.add(t, p.approx, "step %d: approval gate (manual): waits for an operator unless --auto-approve", i+1)
 			p.approx = true
 			continue
 		}
-		p.add(t, p.approx, "step %d: %s at %.0f%% for %s", i+1, ro.To, st.Weight*100, st.Hold)
-		t = satAdd(t, st.Hold)
+		p.add(t, p.approx, "%s", phaseText(i+1, ph, names))
+		if ph.ScaleDownAfter > 0 && ph.ScaleDownAfter < ph.Hold {
+			p.add(satAdd(t, ph.ScaleDownAfter), p.approx, "%s stopped (scale_down_delay %s): a rollback from here starts it again, cold", names.Baseline, ph.ScaleDownAfter)
+		}
+		t = satAdd(t, ph.Hold)
 	}
-	p.add(t, p.approx, "promotion if every step passed (any interval may decide rollback instead)")
+	p.add(t, p.approx, "promotion if every phase passed (any interval may decide rollback instead)")
+}
+
+// phaseText says what phase no of a rollout does, for the plan.
+func phaseText(no int, ph strategy.Phase, rel strategy.Release) string {
+	judged := "judged against " + rel.Baseline + "'s live traffic"
+	if ph.Reference {
+		judged = "judged against the steady state's reference"
+	}
+	switch {
+	case ph.PreviewRate > 0:
+		return fmt.Sprintf("step %d (%s): %s gets synthetic load at %g/s from the request templates, no live traffic, for %s, %s",
+			no, ph.Name, rel.To, ph.PreviewRate, ph.Hold, judged)
+	case ph.Switch:
+		return fmt.Sprintf("step %d (%s): switch 100%% to %s at once (%s drains, switch_seconds and switch_failed measured); held %s, %s",
+			no, ph.Name, rel.To, rel.Baseline, ph.Hold, judged)
+	case rel.Flag != "":
+		return fmt.Sprintf("step %d: flag %s=%s for %.0f%% of targeting keys for %s, %s", no, rel.Flag, rel.To, ph.Weight*100, ph.Hold, judged)
+	}
+	return fmt.Sprintf("step %d: %s at %.0f%% for %s", no, rel.To, ph.Weight*100, ph.Hold)
 }
 
 // fault plans when f is applied (or armed) and reverted.

@@ -116,7 +116,10 @@ func (d *drill) enterPhase(ctx context.Context, sys *System, mon *monitor, rel *
 	now := time.Now()
 	d.j.Record(journal.StepStart, "step", no, "phase", ph.Name, "weight", ph.Weight, "hold", ph.Hold.String(), "detail", what)
 	d.j.Signal(fmt.Sprintf("step.start:%d", no))
-	if ph.Weight > 0 {
+	// T0 is the first request the new side serves: live traffic, or a
+	// blue-green preview's (no user is exposed then, so the blast radius
+	// stays 0, but the detection time counts from green's first request).
+	if ph.Weight > 0 || ph.PreviewRate > 0 {
 		exp.mark(now)
 	}
 	if ph.Switch {
