@@ -44,6 +44,11 @@ func newChartModel(r *Report) *chartModel {
 	for _, e := range r.Timeline {
 		if e.Event == journal.RolloutStart {
 			service, m.baseline, m.canary = fieldString(e, "service"), fieldString(e, "from"), fieldString(e, "to")
+			if f := fieldString(e, "flag"); f != "" {
+				// A flag release is charted variant against variant: the
+				// router records each request under "flag=variant".
+				m.baseline, m.canary = f+"="+m.baseline, f+"="+m.canary
+			}
 			break
 		}
 	}

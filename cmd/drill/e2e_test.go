@@ -172,6 +172,10 @@ func TestShippedScenarios(t *testing.T) {
 		{"scenarios/orders-migration-expand-contract.yaml", reports.OutcomeRolledBack, checkExpandContract, true},
 		{"scenarios/pricing-canary-wrong-total.yaml", reports.OutcomeRolledBack, checkWrongTotal, true},
 		{"scenarios/orders-canary-errors-sequential.yaml", reports.OutcomeRolledBack, checkSequential, true},
+		{"scenarios/orders-blue-green-switch-back.yaml", reports.OutcomeRolledBack, checkBlueGreenPreview, false},
+		{"scenarios/orders-blue-green-post-switch.yaml", reports.OutcomeRolledBack, checkBlueGreenPostSwitch, false},
+		{"scenarios/pricing-flag-ramp-kill-switch.yaml", reports.OutcomeRolledBack, checkFlagKillSwitch, false},
+		{"scenarios/orders-flag-service-outage.yaml", reports.OutcomePromoted, checkFlagOutage, false},
 		// Written by someone else from DESIGN.md alone.
 		{"cmd/drill/testdata/design-written.yaml", reports.OutcomeRolledBack, nil, true},
 	}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/drillhq/drill/reports"
+)
+
+// checkBlueGreenPreview: green failed its preview and was never switched
+// to: no live request reached it, and the preview's writes are in the
+// ledger like any other acknowledged write.
+func checkBlueGreenPreview(t *testing.T, rep *reports.Report, dir string) {
+	ledgerIntact(t, rep, dir)
+	r := rep.Release
+	if r == nil || r.Strategy != "blue-green" || r.SwitchSeconds != nil || r.SwitchBack != "" {
+		t.Fatalf("release %+v: want blue-green, never switched", r)
+	}
+	if rep.Decision == nil || !strings.Contains(rep.Decision.Reason, "error_rate") {
+		t.Errorf("decision %+v: want green's preview error rate as the reason", rep.Decision)
+	}
+	if rep.Requests.ExposedFailed != 0 {
+		t.Errorf("%d live requests failed after T0: the preview must keep users off green", rep.Requests.ExposedFailed)
+	}
+	events := journalEvents(t, dir)
+	var preview map[string]any
+	for _, e := range events {
+		if e["event"] == "preview.stop" {
+			preview = e
+		}
+	}
+	if preview == nil || preview["requests"].(float64) == 0 {
+		t.Errorf("preview.stop %v: want the preview's synthetic requests counted", preview)
+	}
+}
+
+// checkBlueGreenPostSwitch: switched with nothing failed, judged against
+// the reference, switched back to the warm blue.
+func checkBlueGreenPostSwitch(t *testing.T, rep *reports.Report, dir string) {
+	ledgerIntact(t, rep, dir)
+	r := rep.Release
+	if r == nil || r.SwitchSeconds == nil || r.SwitchFailed == nil {
+		t.Fatalf("release %+v: want switch_seconds and switch_failed measured", r)
+	}
+	if *r.SwitchFailed != 0 {
+		t.Errorf("switch_failed %d, want 0: the switch drains, it cuts nothing", *r.SwitchFailed)
+	}
+	if r.SwitchBack != "warm" || r.RouteBackSeconds == nil || r.RedeploySeconds != nil {
+		t.Errorf("release %+v: want a warm switch back inside scale_down_delay", r)
+	}
+	if rep.Decision == nil || !strings.Contains(rep.Decision.Reason, "latency_p99") {
+		t.Errorf("decision %+v: want green's p99 against the reference", rep.Decision)
+	}
+}
+
+// checkFlagKillSwitch: the invariant caught the bad variant, the kill
+// switch restored the flag (late by the stale pipeline's 2s), and step 5
+// proved it on the flag service and on every instance.
+func checkFlagKillSwitch(t *testing.T, rep *reports.Report, dir string) {
+	checkWrongTotal(t, rep, dir)
+	r := rep.Release
+	if r == nil || r.Flag != "new-pricing" || len(r.Flags) != 1 {
+		t.Fatalf("release %+v: want the flag new-pricing proven", r)
+	}
+	p := r.Flags[0]
+	if !p.OK || !p.Published || !p.Served || len(p.Instances) != 2 {
+		t.Errorf("flag proof %+v: want restored on the service and on both instances", p)
+	}
+	for _, e := range p.Instances {
+		if e.Variant != "off" || e.Revision < p.Revision {
+			t.Errorf("%s last served %s at revision %d, want off at >= %d", e.Instance, e.Variant, e.Revision, p.Revision)
+		}
+	}
+	if s := r.FlagsRestoredSeconds; s == nil || *s < 2 || *s > 10 {
+		t.Errorf("flags_restored_seconds %v: want the 2s staleness in it (and not much more)", s)
+	}
+	variantSeries(t, rep, "pricing", "new-pricing")
+}
+
+// checkFlagOutage: while the flag service was down every request got the
+// default variant and none failed; the flag was promoted.
+func checkFlagOutage(t *testing.T, rep *reports.Report, dir string) {
+	ledgerIntact(t, rep, dir)
+	if rep.Requests.Failed != 0 {
+		t.Errorf("%d requests failed: a flag service outage must fall back to the default, not fail", rep.Requests.Failed)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].AppliedAt == nil || rep.Faults[0].RevertedAt == nil {
+		t.Errorf("faults %+v: want the outage applied and reverted", rep.Faults)
+	}
+	variantSeries(t, rep, "orders", "fast-checkout")
+}
+
+// variantSeries: the router recorded the flag's variants apart, and the
+// HTML report charts them.
+func variantSeries(t *testing.T, rep *reports.Report, svc, flag string) {
+	t.Helper()
+	s := rep.Series["router:"+svc]
+	for _, v := range []string{"on", "off"} {
+		n := int64(0)
+		for _, p := range s[flag+"="+v] {
+			n += p.Requests
+		}
+		if n == 0 {
+			t.Errorf("router:%s has no requests under %s=%s", svc, flag, v)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(rep.RunDir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), flag+"=on (canary)") {
+		t.Errorf("report.html does not chart %s=on as the new side", flag)
+	}
+}
