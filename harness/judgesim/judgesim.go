@@ -21,8 +21,12 @@
 //   - Before the canary starts, a steady state of 10 s sends all 1000
 //     requests/s to the baseline; that window (about 10 000 requests) is
 //     every interval's Reference, as the drill's steady state is
-//     (harness/run.go). During the rollout the baseline is live:
+//     (harness/run.go). During a canary's rollout the baseline is live:
 //     LiveBaseline is true throughout (the canary never reaches 100%).
+//     A blue-green case (BlueGreen) has a preview, green alone at a
+//     synthetic rate beside blue's whole traffic (LiveBaseline true),
+//     then post_switch, green at 100% (LiveBaseline false, Baseline the
+//     Reference): the judges' reference mode.
 //   - A bad canary differs in p (1% or 5% instead of 0.1%) or multiplies
 //     every latency by a factor (×1.5, so every quantile, p99 included, is
 //     1.5× the baseline's: ≈ 96.0 ms). A good canary, and the A/A case, is
