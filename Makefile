@@ -71,7 +71,7 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/
 
-## bench-judge: seeded canary-analysis simulation of every registered judge (detection, time to promote, A/A false rollbacks) at 250ms and 1s intervals; flags via BENCH_JUDGE_FLAGS
+## bench-judge: seeded canary-analysis simulation of every registered judge, canary and blue-green rows (detection, time to decide, A/A false rollbacks) at 250ms and 1s intervals; flags via BENCH_JUDGE_FLAGS
 bench-judge:
 	$(GO) run ./harness/judgesim/bench -interval 250ms $(BENCH_JUDGE_FLAGS)
 	$(GO) run ./harness/judgesim/bench -interval 1s $(BENCH_JUDGE_FLAGS)

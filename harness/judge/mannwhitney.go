@@ -98,19 +98,35 @@ func mwPush(w []mwSample, s mwSample) []mwSample {
 // the threshold judge it rolls back once `failures` evaluations have failed
 // (counted over the whole rollout), so one unlucky window is not a rollback.
 //
-// The baseline's window moves only on intervals with a live baseline. At
-// a 100% step Interval.Baseline is the steady-state reference, the same
-// window every interval: as twenty samples it would be one value twenty
-// times, and the test would compare the canary with a point, not with a
-// distribution. So the canary is then compared with the baseline's last
-// live intervals (those of the step before), whose evidence stands.
+// Reference mode (no live baseline: a canary's 100% step, a blue-green's
+// post_switch). The baseline's window moves only on intervals with a live
+// baseline. Without one Interval.Baseline is the steady-state reference,
+// the same window every interval: as twenty samples it would be one value
+// twenty times, and the test would compare the canary with a point, not
+// with a distribution (and one merged window cannot be split back into
+// per-interval samples). So the canary is then compared with the
+// baseline's last live intervals — the step before the 100% one, or blue's
+// live traffic during a blue-green preview — frozen from the switch on.
+// The canary's window starts afresh at the switch, so that what is tested
+// after it is the canary's new samples only: its samples from before were
+// taken at another share of the traffic (a 10% step, a preview's synthetic
+// load) and were judged already, against a live baseline; mixed in, they
+// would dilute a regression that shows only at full load for up to
+// mwLookback intervals. While the new window fills (mwMinIntervals−1
+// intervals) the judge pauses, as it does at the start: its own lag, not
+// missing data. Fewer than mwMinIntervals live baseline samples (a rollout
+// that went to 100% at once, a blue-green without a preview) leave relative
+// bounds without data, which on_no_data decides; absolute bounds are still
+// judged.
 type mannWhitney struct {
 	a         Config
-	canary    [][]mwSample // per check of a.Metrics, the last mwLookback intervals
+	canary    [][]mwSample // per check of a.Metrics, the last mwLookback intervals of the current mode
 	baseline  [][]mwSample // per check, the last mwLookback intervals with a live baseline
 	failures  int
 	nd        noDataPolicy
 	intervals int
+	live      bool // the mode of the intervals the canary's window holds
+	since     int  // the interval the current mode began at (1-based)
 	last      Decision
 }
 
@@ -156,12 +172,23 @@ type mwResult struct {
 // Observe adds the interval to every metric's window and decides.
 func (m *mannWhitney) Observe(iv Interval) {
 	m.intervals++
+	if m.intervals == 1 || iv.LiveBaseline != m.live {
+		m.switchMode(iv.LiveBaseline)
+	}
 	evidence := map[string]any{
 		"interval":          m.intervals,
 		"canary_requests":   iv.Canary.Requests,
 		"baseline_requests": iv.Baseline.Requests,
 		"lookback":          mwLookback,
 		"live_baseline":     iv.LiveBaseline,
+		"mode":              modeOf(iv),
+		"baseline_samples":  "the live baseline's, interval by interval",
+	}
+	if !iv.LiveBaseline {
+		// The Reference in Baseline is not what the test compares with.
+		evidence["baseline_requests"] = int64(0)
+		evidence["baseline_samples"] = "the last live-baseline intervals before the switch (no live baseline is left)"
+		evidence["canary_samples_since"] = m.since
 	}
 	results, tested, fresh := m.push(iv)
 	// Bonferroni: the false-positive rate is the scenario's across all the
@@ -185,12 +212,17 @@ func (m *mannWhitney) Observe(iv Interval) {
 		m.last = Decision{Verdict: Continue, Reason: "no metrics to judge", Evidence: evidence}
 		return
 	}
-	if withData == 0 && m.intervals < mwMinIntervals && fresh {
-		// Warming up: no window can hold mwMinIntervals samples yet. That
-		// is the judge's own lag, not missing data, so it pauses whatever
+	if n := m.intervals - m.since + 1; withData == 0 && n < mwMinIntervals && fresh {
+		// Warming up: no window can hold mwMinIntervals samples yet, at
+		// the start or since the switch to reference mode. That is the
+		// judge's own lag, not missing data, so it pauses whatever
 		// on_no_data says (with `fail` every canary would otherwise be
 		// rolled back at its second interval).
-		m.last = Decision{Verdict: Pause, Reason: fmt.Sprintf("warming up: %d of %d intervals collected", m.intervals, mwMinIntervals), Evidence: evidence}
+		what := "warming up"
+		if m.since > 1 {
+			what = "warming up after the switch to reference mode"
+		}
+		m.last = Decision{Verdict: Pause, Reason: fmt.Sprintf("%s: %d of %d intervals collected", what, n, mwMinIntervals), Evidence: evidence}
 		return
 	}
 	if withData == 0 {
@@ -215,6 +247,15 @@ func (m *mannWhitney) Observe(iv Interval) {
 		m.nd.reset()
 	}
 	m.decide(evidence, sc)
+}
+
+// switchMode starts the canary's windows afresh for a new mode (see the
+// type's comment); the baseline's windows keep their live samples.
+func (m *mannWhitney) switchMode(live bool) {
+	m.live, m.since = live, m.intervals
+	for i := range m.canary {
+		m.canary[i] = nil
+	}
 }
 
 // push adds the interval to every metric's windows and summarizes them:

@@ -381,7 +381,8 @@ func TestMannWhitneyFullStepKeepsTheLiveBaseline(t *testing.T) {
 	// 10 intervals at a partial step, then 30 at 100%, where Baseline is
 	// the steady-state reference (here a wildly different 5.0 every
 	// interval, so that using it would show). The baseline's window keeps
-	// the 10 live samples; the canary's keeps sliding.
+	// the 10 live samples; the canary's starts afresh at the switch (the
+	// judge pauses 4 intervals while it fills) and then slides.
 	for _, tc := range []struct {
 		name  string
 		shift float64 // the canary at 100%
@@ -403,11 +404,12 @@ func TestMannWhitneyFullStepKeepsTheLiveBaseline(t *testing.T) {
 				iv.LiveBaseline = false
 				return iv
 			})
-			if slices.Contains(vs[4:], Pause) {
-				t.Errorf("paused at 100%%: %v", vs)
+			if slices.Contains(vs[4:10], Pause) || slices.Contains(vs[14:], Pause) || slices.ContainsFunc(vs[10:14], func(v Verdict) bool { return v != Pause }) {
+				t.Errorf("verdicts %v, want pauses at intervals 1-4 and 11-14 only", vs)
 			}
 			e := mwEvidence(t, d, "a")
-			if e["class"] != tc.class || e["n_baseline"] != 10 || e["n_canary"] != 20 || d.Evidence["live_baseline"] != false {
+			if e["class"] != tc.class || e["n_baseline"] != 10 || e["n_canary"] != 20 || d.Evidence["live_baseline"] != false ||
+				d.Evidence["mode"] != "reference" || d.Evidence["canary_samples_since"] != 11 || d.Evidence["baseline_requests"] != int64(0) {
 				t.Errorf("evidence %v; %s", e, d.Reason)
 			}
 		})
@@ -422,6 +424,41 @@ func TestMannWhitneyFullStepKeepsTheLiveBaseline(t *testing.T) {
 	})
 	if ea, eb := mwEvidence(t, d, "a"), mwEvidence(t, d, "b"); ea["class"] != mwNoData || eb["class"] != mwPass || d.Verdict != Continue {
 		t.Errorf("a %v, b %v, %+v", ea, eb, d)
+	}
+}
+
+// TestMannWhitneyReferenceModeTestsTheNewSamples: a canary as good as
+// the baseline for 20 live intervals that regresses at 100% is high 5
+// intervals after the switch, on its 5 new samples alone: with its 15
+// older samples in the window the regression would not be significant yet.
+func TestMannWhitneyReferenceModeTestsTheNewSamples(t *testing.T) {
+	a := Config{Failures: 100, Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
+	vs, d := runMW(t, a, 25, func(k int) Interval {
+		if k < 20 {
+			return mwExtraIv(k, 100, map[string]mwStream{"a": mwInterleaved()})
+		}
+		iv := mwExtraIv(k, 100, map[string]mwStream{"a": mwShifted(0.5)})
+		iv.LiveBaseline = false
+		return iv
+	})
+	e := mwEvidence(t, d, "a")
+	if e["class"] != mwHigh || e["n_canary"] != 5 || e["n_baseline"] != 20 || !slices.Equal(vs[20:24], []Verdict{Pause, Pause, Pause, Pause}) {
+		t.Errorf("verdicts %v; evidence %v; %s", vs, e, d.Reason)
+	}
+}
+
+// TestMannWhitneyReferenceModeWarmUpIgnoresFail: the pause while the
+// canary's window refills after the switch is the judge's own lag: with
+// on_no_data fail it does not count failed evaluations.
+func TestMannWhitneyReferenceModeWarmUpIgnoresFail(t *testing.T) {
+	a := Config{Failures: 1, OnNoData: NoDataFail, Metrics: []*Check{{Metric: "a", MaxIncrease: mwVal(0.1, "0.1")}}}
+	vs, d := runMW(t, a, 20, func(k int) Interval {
+		iv := mwExtraIv(k, 100, map[string]mwStream{"a": mwInterleaved()})
+		iv.LiveBaseline = k < 10
+		return iv
+	})
+	if slices.Contains(vs, Rollback) || d.Evidence["failed_evaluations"] != 0 {
+		t.Errorf("verdicts %v, %v", vs, d.Evidence)
 	}
 }
 

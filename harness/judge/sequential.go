@@ -12,7 +12,7 @@ import (
 
 func init() {
 	Register("sequential",
-		"anytime-valid sequential test of canary against the live baseline: error counts, and requests slower than the baseline's steady-state quantile "+
+		"anytime-valid sequential test of canary against the live baseline (or, with none left, against the steady-state reference rate's upper confidence bound): error counts, and requests slower than the baseline's steady-state quantile "+
 			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, "+
 			"with the false-positive rate of these tests held under continuous monitoring (max bounds are checked as the threshold judge does)",
 		Kind{
@@ -65,6 +65,10 @@ type seqTest struct {
 	logM     []float64 // per alternative, the log likelihood ratio so far
 	evC, evB int64     // events counted on each side
 	nC, nB   int64     // requests counted on each side
+	// mode is the mode of the last interval observed: modeLive or
+	// modeReference.
+	mode string
+	ref  seqRef // the reference mode's test
 }
 
 func newSequential(a Config) *sequential {
@@ -123,29 +127,40 @@ func (t *seqTest) events(w metrics.Window, threshold time.Duration) int64 {
 	return w.Hist.CountAbove(threshold)
 }
 
-// observe adds one interval and reports whether the test had anything to
-// count.
-func (t *seqTest) observe(iv Interval) (counted bool, why string) {
-	if !iv.LiveBaseline {
-		return false, "no live baseline (100% step)"
+// thresholds returns, for a latency test, the latency above which a
+// canary request is an event and the one above which a baseline (or
+// reference) request is; why is set when the steady state is too small to
+// give them. Both are zero for error_rate.
+func (t *seqTest) thresholds(iv Interval) (canaryAt, baselineAt time.Duration, why string) {
+	if t.q == 0 {
+		return 0, 0, ""
 	}
-	var canaryAt, baselineAt time.Duration
-	if t.q > 0 {
-		if iv.Reference.Requests < quantileSamples(t.metric) {
-			return false, fmt.Sprintf("the steady state has %d baseline requests, too few for its %s", iv.Reference.Requests, t.metric)
-		}
-		// A baseline request is slow above the steady state's quantile
-		// ref; a canary request above the slowdown tolerated: ref plus
-		// the latency noise floor, or max_ratio times ref. A canary
-		// exactly at the tolerance (ref shifted by the floor, or scaled
-		// by max_ratio) is slow as often as the baseline, so the null
-		// the test holds α under is "the canary is within its
-		// tolerance", not "the canary is no slower at all": a 1 ms shift
-		// of a 5 ms p99 is a real difference, and not one worth a
-		// rollback.
-		ref := iv.Reference.Quantile(t.q)
-		baselineAt = ref
-		canaryAt = max(ref+time.Duration(latencyNoiseFloor*float64(time.Second)), time.Duration(float64(ref)*t.ratio))
+	if iv.Reference.Requests < quantileSamples(t.metric) {
+		return 0, 0, fmt.Sprintf("the steady state has %d baseline requests, too few for its %s", iv.Reference.Requests, t.metric)
+	}
+	// A baseline request is slow above the steady state's quantile ref; a
+	// canary request above the slowdown tolerated: ref plus the latency
+	// noise floor, or max_ratio times ref. A canary exactly at the
+	// tolerance (ref shifted by the floor, or scaled by max_ratio) is slow
+	// as often as the baseline, so the null the test holds α under is "the
+	// canary is within its tolerance", not "the canary is no slower at
+	// all": a 1 ms shift of a 5 ms p99 is a real difference, and not one
+	// worth a rollback.
+	ref := iv.Reference.Quantile(t.q)
+	return max(ref+time.Duration(latencyNoiseFloor*float64(time.Second)), time.Duration(float64(ref)*t.ratio)), ref, ""
+}
+
+// observe adds one interval and reports whether the test had anything to
+// count. An interval without a live baseline goes to the reference mode
+// (sequential_reference.go).
+func (t *seqTest) observe(iv Interval) (counted bool, why string) {
+	t.mode = modeOf(iv)
+	canaryAt, baselineAt, why := t.thresholds(iv)
+	if why != "" {
+		return false, why
+	}
+	if !iv.LiveBaseline {
+		return t.ref.observe(t, iv, canaryAt, baselineAt)
 	}
 	nc, nb := iv.Canary.Requests, iv.Baseline.Requests
 	if nc == 0 || nb == 0 {
@@ -161,25 +176,46 @@ func (t *seqTest) observe(iv Interval) (counted bool, why string) {
 	return true, ""
 }
 
-// logE is the log of the mixture e-value: the mean over alternatives of
-// the likelihood ratios, computed stably.
-func (t *seqTest) logE() (float64, float64) {
+// logE is the log of the live test's mixture e-value: the mean over
+// alternatives of the likelihood ratios, computed stably, and the likeliest
+// alternative.
+func (t *seqTest) logE() (float64, float64) { return mixture(t.logM) }
+
+// mixture is the log of the mean of exp(logM) over seqRatios, computed
+// stably, and the ratio whose term is largest.
+func mixture(logM []float64) (float64, float64) {
 	best, bestK := math.Inf(-1), 0
-	for k, l := range t.logM {
+	for k, l := range logM {
 		if l > best {
 			best, bestK = l, k
 		}
 	}
 	sum := 0.0
-	for _, l := range t.logM {
+	for _, l := range logM {
 		sum += math.Exp(l - best)
 	}
-	return best + math.Log(sum/float64(len(t.logM))), seqRatios[bestK]
+	return best + math.Log(sum/float64(len(logM))), seqRatios[bestK]
+}
+
+// rejects says whether the test rejects its null after the intervals
+// observed so far, and if so why, in words for the decision's reason.
+func (t *seqTest) rejects() (string, bool) {
+	if t.ref.intervals > 0 {
+		if msg, ok := t.ref.rejects(t); ok {
+			return msg, true
+		}
+	}
+	le, rho := t.logE()
+	if le < math.Log(1/t.alpha) {
+		return "", false
+	}
+	return fmt.Sprintf("%s: e-value %.3g >= 1/alpha %.0f (canary %d of %d events on %.1f%% of the traffic; likeliest %gx the baseline's rate)",
+		t.metric, math.Exp(le), 1/t.alpha, t.evC, t.evC+t.evB, 100*float64(t.nC)/float64(max(t.nC+t.nB, 1)), rho), true
 }
 
 func (t *seqTest) evidence() map[string]any {
 	le, rho := t.logE()
-	return map[string]any{
+	ev := map[string]any{
 		"statistic": "mixture likelihood ratio (e-value)",
 		// exp overflows past 709 nats (a crashing canary at high
 		// traffic); JSON has no +Inf, so the value is capped and the
@@ -193,7 +229,12 @@ func (t *seqTest) evidence() map[string]any {
 		"canary_requests":   t.nC,
 		"baseline_requests": t.nB,
 		"likeliest_ratio":   rho,
+		"mode":              t.mode,
 	}
+	if t.ref.intervals > 0 || t.mode == modeReference {
+		ev["reference"] = t.ref.evidence(t)
+	}
+	return ev
 }
 
 func (s *sequential) Observe(iv Interval) {
@@ -220,20 +261,18 @@ func (s *sequential) Observe(iv Interval) {
 		counted, why := t.observe(iv)
 		ev := t.evidence()
 		if !counted {
+			// In either mode a test that could not count is no data: at a
+			// 100% step the reference mode counts, and an interval it
+			// cannot count (no steady-state reference) is missing data.
 			ev["not_counted"] = why
-			// At a 100% step there is no live baseline to compare with:
-			// that is the rollout's shape, not missing data, and the
-			// evidence gathered at the earlier steps stands.
-			if iv.LiveBaseline {
-				nodata = append(nodata, t.metric+": "+why)
-			}
+			nodata = append(nodata, t.metric+": "+why)
 		}
 		tests[t.metric] = ev
-		if le, rho := t.logE(); le >= math.Log(1/t.alpha) {
-			rejected = append(rejected, fmt.Sprintf("%s: e-value %.3g >= 1/alpha %.0f (canary %d of %d events on %.1f%% of the traffic; likeliest %gx the baseline's rate)",
-				t.metric, math.Exp(le), 1/t.alpha, t.evC, t.evC+t.evB, 100*float64(t.nC)/float64(max(t.nC+t.nB, 1)), rho))
+		if msg, ok := t.rejects(); ok {
+			rejected = append(rejected, msg)
 		}
 	}
+	evidence["mode"] = modeOf(iv)
 	evidence["tests"] = tests
 	sort.Strings(rejected)
 	if boundDec != nil && boundDec.Verdict == Pause {

@@ -200,21 +200,6 @@ func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
 	}
 }
 
-// TestSequentialAtFullWeightKeepsItsEvidence: a 100% step has no live
-// baseline; the judge goes on (no pause), and counts nothing.
-func TestSequentialAtFullWeightKeepsItsEvidence(t *testing.T) {
-	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
-	j.Observe(errIv(100, 2, 900, 0))
-	before := eValue(t, j.Decide(), "error_rate")
-	iv := errIv(1000, 50, 1000, 0)
-	iv.LiveBaseline = false
-	j.Observe(iv)
-	d := j.Decide()
-	if d.Verdict != Continue || eValue(t, d, "error_rate") != before {
-		t.Errorf("at 100%%: %s (%s), e-value %v, want continue with %v", d.Verdict, d.Reason, eValue(t, d, "error_rate"), before)
-	}
-}
-
 func TestSequentialNoDataPolicies(t *testing.T) {
 	for _, tt := range []struct {
 		policy string

@@ -61,20 +61,38 @@ func quantileSamples(metric string) int64 {
 
 // pooled returns, for a latency quantile, the windows of the most recent
 // intervals merged until both sides (the canary only, for an absolute
-// bound) hold enough samples; ok is false when
-// even maxLookback intervals are not enough.
+// bound) hold enough samples; ok is false when even maxLookback intervals
+// are not enough.
+//
+// The baseline side is that of the latest interval's mode. With a live
+// baseline it pools the live baseline windows only. Without one (a 100%
+// step, a blue-green post_switch) it is the steady-state Reference alone,
+// whatever Interval.Baseline holds: one fixed window, which pooling would
+// only count twice, and which must not be mixed with the live windows of
+// the intervals before the switch. The canary side pools its own windows
+// across the switch: they are the same version.
 func (t *threshold) pooled(metric string, needBaseline bool) (Interval, int, bool) {
 	need := quantileSamples(metric)
 	last := t.history[len(t.history)-1]
+	if !last.LiveBaseline {
+		last.Baseline = last.Reference
+	}
 	if need == 0 {
 		return last, 1, true
 	}
 	var bs, cs []metrics.Window
 	for i := len(t.history) - 1; i >= 0; i-- {
-		bs, cs = append(bs, t.history[i].Baseline), append(cs, t.history[i].Canary)
-		b, c := metrics.Merge(bs...), metrics.Merge(cs...)
+		h := t.history[i]
+		cs = append(cs, h.Canary)
+		if last.LiveBaseline && h.LiveBaseline {
+			bs = append(bs, h.Baseline)
+		}
+		b, c := last.Baseline, metrics.Merge(cs...)
+		if last.LiveBaseline {
+			b = metrics.Merge(bs...)
+		}
 		if c.Requests >= need && (b.Requests >= need || !needBaseline) {
-			return Interval{At: last.At, Baseline: b, Canary: c, Extra: last.Extra}, len(cs), true
+			return Interval{At: last.At, Baseline: b, Canary: c, Extra: last.Extra, LiveBaseline: last.LiveBaseline, Reference: last.Reference}, len(cs), true
 		}
 	}
 	return last, len(cs), false
@@ -90,6 +108,10 @@ func (t *threshold) Observe(iv Interval) {
 		"interval":          t.intervals,
 		"canary_requests":   iv.Canary.Requests,
 		"baseline_requests": iv.Baseline.Requests,
+		"mode":              modeOf(iv),
+	}
+	if !iv.LiveBaseline {
+		evidence["baseline_requests"] = iv.Reference.Requests
 	}
 	if iv.Canary.Requests < int64(t.a.MinSamples) {
 		t.noData(evidence, fmt.Sprintf("canary had %d requests (< min_samples %d)", iv.Canary.Requests, t.a.MinSamples))
@@ -172,11 +194,15 @@ func (t *threshold) check(c *Check, iv Interval) (map[string]any, string) {
 	var why string
 	if c.MaxIncrease != nil || c.MaxRatio != nil {
 		bv, bok := iv.sideValue(c.Metric, false)
+		side := "baseline"
+		if !iv.LiveBaseline {
+			side = "reference"
+		}
 		if bok && iv.Baseline.Requests >= int64(t.a.MinSamples) {
-			res["baseline"] = bv
-			fails = append(fails, relativeFails(c, cv, bv, res)...)
+			res[side] = bv
+			fails = append(fails, relativeFails(c, cv, bv, side, res)...)
 		} else {
-			why = fmt.Sprintf("no baseline value for %s", c.Metric)
+			why = fmt.Sprintf("no %s value for %s", side, c.Metric)
 			if c.Max == nil {
 				return nil, why
 			}
@@ -189,14 +215,15 @@ func (t *threshold) check(c *Check, iv Interval) (map[string]any, string) {
 	return res, why
 }
 
-// relativeFails checks max_increase and max_ratio against the baseline.
-func relativeFails(c *Check, cv, bv float64, res map[string]any) []string {
+// relativeFails checks max_increase and max_ratio against the baseline
+// (side names it: "baseline", or "reference" without a live baseline).
+func relativeFails(c *Check, cv, bv float64, side string, res map[string]any) []string {
 	var fails []string
 	if c.MaxIncrease != nil {
 		res["max_increase"] = c.MaxIncrease.V
 		if cv-bv > c.MaxIncrease.V+epsilon {
-			fails = append(fails, fmt.Sprintf("%s is %s above baseline %s (max_increase %s)",
-				FormatMetric(c.Metric, cv), FormatMetric(c.Metric, cv-bv), FormatMetric(c.Metric, bv), c.MaxIncrease.Raw))
+			fails = append(fails, fmt.Sprintf("%s is %s above %s %s (max_increase %s)",
+				FormatMetric(c.Metric, cv), FormatMetric(c.Metric, cv-bv), side, FormatMetric(c.Metric, bv), c.MaxIncrease.Raw))
 		}
 	}
 	if c.MaxRatio != nil {
@@ -209,7 +236,7 @@ func relativeFails(c *Check, cv, bv float64, res map[string]any) []string {
 			res["ratio"] = cv / bv
 		}
 		if ratioFails {
-			fails = append(fails, fmt.Sprintf("%s vs baseline %s (max_ratio %s)", FormatMetric(c.Metric, cv), FormatMetric(c.Metric, bv), c.MaxRatio.Raw))
+			fails = append(fails, fmt.Sprintf("%s vs %s %s (max_ratio %s)", FormatMetric(c.Metric, cv), side, FormatMetric(c.Metric, bv), c.MaxRatio.Raw))
 		}
 	}
 	return fails

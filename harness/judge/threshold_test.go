@@ -27,7 +27,7 @@ func win(n, failed int, lat time.Duration) metrics.Window {
 }
 
 func pair(baseline, canary metrics.Window) Interval {
-	return Interval{At: judgeT0, Baseline: baseline, Canary: canary}
+	return Interval{At: judgeT0, Baseline: baseline, Canary: canary, LiveBaseline: true}
 }
 
 func repeat(n int, iv Interval) []Interval {
@@ -473,5 +473,51 @@ func TestThresholdOnInstanceMetrics(t *testing.T) {
 	j.Observe(iv)
 	if d := j.Decide(); d.Verdict != Pause {
 		t.Errorf("no canary cpu: verdict %s (%s), want pause", d.Verdict, d.Reason)
+	}
+}
+
+// TestThresholdReferenceMode: without a live baseline (a 100% step, a
+// blue-green post_switch) relative bounds compare the canary with the
+// steady-state Reference, whatever Baseline holds, and the evidence and
+// reason say so.
+func TestThresholdReferenceMode(t *testing.T) {
+	th := newThreshold(Config{Failures: 1, Metrics: []*Check{
+		{Metric: metrics.ErrorRate, MaxIncrease: val(0.005, "0.5%")},
+	}})
+	ref := win(1000, 1, time.Millisecond)                                               // 0.1%
+	iv := Interval{At: judgeT0, Reference: ref, Canary: win(200, 10, time.Millisecond)} // 5%; Baseline left empty
+	th.Observe(iv)
+	d := th.Decide()
+	if d.Verdict != Rollback || !strings.Contains(d.Reason, "above reference 0.10%") {
+		t.Errorf("%s (%s), want rollback against the reference's 0.10%%", d.Verdict, d.Reason)
+	}
+	c := d.Evidence["checks"].(map[string]any)["error_rate"].(map[string]any)
+	if d.Evidence["mode"] != "reference" || c["reference"] != 0.001 || d.Evidence["baseline_requests"] != int64(1000) {
+		t.Errorf("evidence %v", d.Evidence)
+	}
+}
+
+// TestThresholdReferenceModeDoesNotPoolLiveBaselines: a latency quantile
+// pooled across the switch takes the canary's windows from both sides of
+// it, but the baseline side is the Reference alone, never merged with the
+// live baseline windows of the intervals before.
+func TestThresholdReferenceModeDoesNotPoolLiveBaselines(t *testing.T) {
+	th := newThreshold(Config{Failures: 1, MinSamples: 10, Metrics: []*Check{
+		{Metric: metrics.LatencyP99, MaxRatio: val(1.5, "1.5")},
+	}})
+	// Live: a slow baseline (400 ms) and a canary at 100 ms, 60 requests each.
+	for range 2 {
+		th.Observe(pair(win(60, 0, 400*time.Millisecond), win(60, 0, 100*time.Millisecond)))
+	}
+	// After the switch: 60 canary requests at 100 ms; the reference says 20 ms.
+	th.Observe(Interval{At: judgeT0, Reference: win(1000, 0, 20*time.Millisecond), Baseline: win(1000, 0, 20*time.Millisecond),
+		Canary: win(60, 0, 100*time.Millisecond)})
+	d := th.Decide()
+	c := d.Evidence["checks"].(map[string]any)["latency_p99"].(map[string]any)
+	if d.Verdict != Rollback || c["pooled_intervals"] != 2 {
+		t.Errorf("%s (%s), evidence %v; want rollback against the reference's 20 ms, pooling 2 canary windows", d.Verdict, d.Reason, c)
+	}
+	if b, _ := c["reference"].(float64); b > 0.021 {
+		t.Errorf("reference p99 %v s, want 20 ms: the live baseline's 400 ms was pooled in", b)
 	}
 }

@@ -21,8 +21,12 @@
 //   - Before the canary starts, a steady state of 10 s sends all 1000
 //     requests/s to the baseline; that window (about 10 000 requests) is
 //     every interval's Reference, as the drill's steady state is
-//     (harness/run.go). During the rollout the baseline is live:
+//     (harness/run.go). During a canary's rollout the baseline is live:
 //     LiveBaseline is true throughout (the canary never reaches 100%).
+//     A blue-green case (BlueGreen) has a preview, green alone at a
+//     synthetic rate beside blue's whole traffic (LiveBaseline true),
+//     then post_switch, green at 100% (LiveBaseline false, Baseline the
+//     Reference): the judges' reference mode.
 //   - A bad canary differs in p (1% or 5% instead of 0.1%) or multiplies
 //     every latency by a factor (×1.5, so every quantile, p99 included, is
 //     1.5× the baseline's: ≈ 96.0 ms). A good canary, and the A/A case, is
@@ -157,6 +161,10 @@ type Case struct {
 	Hold time.Duration
 	// Limit caps the simulated time of a run.
 	Limit time.Duration
+	// BlueGreen, when set, makes the case a blue-green release: a preview
+	// of BlueGreen.Preview, then post_switch; Hold is then unused (see
+	// BlueGreen).
+	BlueGreen *BlueGreen
 }
 
 // Rollout is the hold of every case, and the detection cap of bad ones.
@@ -191,8 +199,13 @@ type Result struct {
 	// Excess is the canary's failures above what the baseline's
 	// configured failure rate predicts for the same requests.
 	Excess float64
-	Reason string // the last decision's reason
-	Err    string // the judge panicked
+	// Switched says a blue-green run switched to green (SwitchAt, from
+	// the green's start); a rollback after it was decided in post_switch,
+	// against the steady-state Reference.
+	Switched bool
+	SwitchAt time.Duration
+	Reason   string // the last decision's reason
+	Err      string // the judge panicked
 	// JudgeTime is the wall time spent in the judge's Observe and Decide:
 	// the only field that is not reproducible.
 	JudgeTime time.Duration
@@ -209,6 +222,9 @@ func JudgeFactory(name string, a judge.Config) Factory {
 // Simulate runs one run of a case for one judge: observe, decide, until a
 // rollback, a promotion or the limit.
 func Simulate(j judge.Judge, s *Stream, c Case) Result {
+	if c.BlueGreen != nil {
+		return simulateBlueGreen(j, s, c)
+	}
 	return SimulateAll([]judge.Judge{j}, s, c)[0]
 }
 
@@ -217,8 +233,13 @@ func Simulate(j judge.Judge, s *Stream, c Case) Result {
 // running, and each judge's run ends at its own rollback, promotion or the
 // limit. The stream does not depend on the judges' decisions (the canary's
 // weight is fixed), so every result is the one Simulate would give for the
-// judge alone. A judge that panics ends its run with Err set.
+// judge alone. A judge that panics ends its run with Err set. A blue-green
+// case cannot share a stream (the switch is each judge's own): SimulateAll
+// panics on one; RunCase and Simulate run it one judge to a stream.
 func SimulateAll(js []judge.Judge, s *Stream, c Case) []Result {
+	if c.BlueGreen != nil {
+		panic("judgesim: SimulateAll of a blue-green case; use Simulate per judge")
+	}
 	rs := make([]Result, len(js))
 	held := make([]time.Duration, len(js))
 	done := make([]bool, len(js))
@@ -344,17 +365,15 @@ func RunCase(judges []Judged, tr Traffic, c Case, seed uint64, workers int) (Cas
 						js[k] = failed{err}
 					}
 				}
-				s1, s2 := RunSeed(seed, c.Name, i)
 				start := time.Now()
-				s := NewStream(tr, c.Canary, s1, s2)
-				rs := SimulateAll(js, s, c)
+				rs, n := runOne(js, tr, c, seed, i)
 				var judging time.Duration
 				for k, r := range rs {
 					out.Results[k][i] = r
 					judging += r.JudgeTime
 				}
 				spent += time.Since(start) - judging
-				intervals += int(s.Elapsed / tr.Interval)
+				intervals += n
 			}
 			mu.Lock()
 			out.StreamTime += spent
@@ -368,6 +387,25 @@ func RunCase(judges []Judged, tr Traffic, c Case, seed uint64, workers int) (Cas
 	close(next)
 	wg.Wait()
 	return out, nil
+}
+
+// runOne simulates run i of a case for every judge: one stream shared by
+// all of them, or for a blue-green case one stream each from the same
+// seed. It returns the results and the intervals simulated.
+func runOne(js []judge.Judge, tr Traffic, c Case, seed uint64, i int) ([]Result, int) {
+	s1, s2 := RunSeed(seed, c.Name, i)
+	if c.BlueGreen == nil {
+		s := NewStream(tr, c.Canary, s1, s2)
+		return SimulateAll(js, s, c), int(s.Elapsed / tr.Interval)
+	}
+	rs := make([]Result, len(js))
+	n := 0
+	for k, j := range js {
+		s := NewStream(tr, c.Canary, s1, s2)
+		rs[k] = simulateBlueGreen(j, s, c)
+		n += int(s.Elapsed / tr.Interval)
+	}
+	return rs, n
 }
 
 // failed stands in for a judge whose factory failed in one run: it panics
@@ -392,9 +430,14 @@ type Summary struct {
 	// PromoteMean is over the promoted runs.
 	PromoteMean time.Duration
 	Stalled     int // neither rolled back nor promoted within the limit
-	PausedMean  float64
-	Errors      int
-	FirstErr    string
+	// DetectedAfterSwitch counts, for a blue-green case, the rollbacks
+	// decided in post_switch (against the Reference);
+	// DetectAfterSwitchMean is their mean time from the switch.
+	DetectedAfterSwitch   int
+	DetectAfterSwitchMean time.Duration
+	PausedMean            float64
+	Errors                int
+	FirstErr              string
 	// JudgeTime sums the runs' JudgeTime: time in the judge, against the
 	// simulation's own.
 	JudgeTime time.Duration
@@ -411,7 +454,7 @@ func (s Summary) DetectedRate() float64 {
 // Aggregate summarizes the results of a case.
 func Aggregate(c Case, rs []Result) Summary {
 	s := Summary{Case: c, Runs: len(rs)}
-	var detect, promote []time.Duration
+	var detect, promote, afterSwitch []time.Duration
 	var excess, paused float64
 	for _, r := range rs {
 		if r.Err != "" {
@@ -421,6 +464,9 @@ func Aggregate(c Case, rs []Result) Summary {
 			}
 		}
 		switch {
+		case r.RolledBack && r.Switched:
+			detect = append(detect, r.At)
+			afterSwitch = append(afterSwitch, r.At-r.SwitchAt)
 		case r.RolledBack:
 			detect = append(detect, r.At)
 		case r.Promoted:
@@ -435,6 +481,7 @@ func Aggregate(c Case, rs []Result) Summary {
 	s.Detected, s.Promoted = len(detect), len(promote)
 	s.DetectMean, s.DetectP95 = mean(detect), percentile(detect, 0.95)
 	s.PromoteMean = mean(promote)
+	s.DetectedAfterSwitch, s.DetectAfterSwitchMean = len(afterSwitch), mean(afterSwitch)
 	if len(rs) > 0 {
 		s.ExcessMean = excess / float64(len(rs))
 		s.PausedMean = paused / float64(len(rs))

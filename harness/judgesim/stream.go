@@ -96,6 +96,10 @@ func (t Traffic) Describe() string {
 type Side struct {
 	ErrorRate     float64 // probability that a canary request fails
 	LatencyFactor float64 // every canary latency is multiplied by it; 0 means 1
+	// FullLoadOnly: the defect shows only once the canary takes all the
+	// traffic (a blue-green after the switch; a pool that runs dry at
+	// full load); before, the canary is the baseline.
+	FullLoadOnly bool
 }
 
 // Stream generates, interval by interval, the windows a router would
@@ -113,6 +117,26 @@ type Stream struct {
 	Reference metrics.Window
 	// Elapsed is the simulated time since the canary started.
 	Elapsed time.Duration
+	// switched: all the traffic goes to the canary, and an interval has
+	// no live baseline (a blue-green's post_switch).
+	switched bool
+}
+
+// Preview makes the stream a blue-green preview from the next interval
+// on: the baseline (blue) takes all of the traffic's TotalRPS, and the
+// canary (green) a synthetic load of rps beside it.
+func (s *Stream) Preview(rps float64) {
+	sec := s.tr.Interval.Seconds()
+	s.lambdaB, s.lambdaC = s.tr.TotalRPS*sec, rps*sec
+}
+
+// Switch sends all the traffic to the canary from the next interval on.
+// The baseline has none left: an interval's LiveBaseline is false and its
+// Baseline the steady-state Reference, as the harness passes them at a
+// 100% step.
+func (s *Stream) Switch() {
+	s.lambdaB, s.lambdaC = 0, s.tr.TotalRPS*s.tr.Interval.Seconds()
+	s.switched = true
 }
 
 // NewStream returns a stream of the traffic with the canary side given,
@@ -167,10 +191,14 @@ func (s *Stream) record(label string, n int, errRate, factor float64) {
 func (s *Stream) Next() judge.Interval {
 	nb, nc := s.poisson(s.lambdaB), s.poisson(s.lambdaC)
 	s.record(LabelBaseline, nb, s.tr.BaselineErrorRate, 1)
-	s.record(LabelCanary, nc, s.canary.ErrorRate, s.canary.LatencyFactor)
+	if c := s.canary; c.FullLoadOnly && !s.switched {
+		s.record(LabelCanary, nc, s.tr.BaselineErrorRate, 1)
+	} else {
+		s.record(LabelCanary, nc, c.ErrorRate, c.LatencyFactor)
+	}
 	s.now = s.now.Add(s.tr.Interval)
 	s.Elapsed += s.tr.Interval
-	iv := judge.Interval{At: s.now, LiveBaseline: true, Reference: s.Reference}
+	iv := judge.Interval{At: s.now, LiveBaseline: !s.switched, Reference: s.Reference}
 	for _, w := range s.rec.Cut(s.now) {
 		switch w.Label {
 		case LabelBaseline:
@@ -178,6 +206,9 @@ func (s *Stream) Next() judge.Interval {
 		case LabelCanary:
 			iv.Canary = w
 		}
+	}
+	if s.switched {
+		iv.Baseline = s.Reference
 	}
 	return iv
 }

@@ -2,7 +2,9 @@
 // for every judge registered in package judge and prints one table row per
 // judge and case: how often and how fast bad canaries are rolled back, how
 // long good ones take to be promoted, and the false-rollback rate of A/A
-// runs.
+// runs; then the same judges on a simulated blue-green release (a preview
+// against blue's live traffic, then post_switch against the steady-state
+// reference).
 //
 //	go run ./harness/judgesim/bench [-runs 200] [-aa-runs 1000] [-seed 1] [-interval 250ms]
 package main
@@ -87,13 +89,19 @@ type judgeResult struct {
 }
 
 func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, seed uint64, workers int) error {
-	cases := judgesim.Cases(tr, runs, aaRuns)
+	bg := judgesim.DefaultBlueGreen(tr)
+	cases := append(judgesim.Cases(tr, runs, aaRuns), judgesim.BlueGreenCases(tr, bg, runs, aaRuns)...)
 	fmt.Fprintf(w, "judgesim: seed %d, %d runs per case, %d A/A runs, interval %v, %d workers, judges: %s\n\n",
 		seed, runs, aaRuns, tr.Interval, workers, strings.Join(names, ", "))
 	fmt.Fprintln(w, tr.Describe())
 	fmt.Fprintf(w, "Rollout: the canary holds %g%% for %v (paused intervals do not count); bad canaries: %s, each capped at %v\n",
 		tr.CanaryWeight*100, judgesim.Rollout, badNames(cases), judgesim.Rollout)
-	fmt.Fprintf(w, "(not rolled back by then: missed). Seeds depend on seed, case and run only: every judge sees the same streams.\n\n")
+	fmt.Fprintf(w, "(not rolled back by then: missed). Seeds depend on seed, case and run only: every judge sees the same streams.\n")
+	fmt.Fprintf(w, "Blue-green: green alone takes a %g requests/s preview beside blue's %g (live baseline: blue) for a %v hold, then all the traffic\n",
+		bg.PreviewRPS, tr.TotalRPS, bg.Preview)
+	fmt.Fprintf(w, "switches to green, judged for a %v post_switch hold with no live baseline (Baseline = Reference, the steady state's %v);\n", bg.PostSwitch, tr.SteadyState)
+	fmt.Fprintf(w, "paused intervals advance neither hold. A bad green still there after post_switch is missed. Each judge gets its own\n")
+	fmt.Fprintf(w, "copy of a run's stream (the switch is its own), from the same seed.\n\n")
 	fmt.Fprintf(w, "Analysis, the same for every judge (each reads the fields it knows):\n  %s\n",
 		judgesim.DescribeAnalysis(judgesim.Analysis("", tr.Interval)))
 	results := make([]*judgeResult, len(names))
@@ -142,6 +150,8 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 	fmt.Fprintln(w, "verdict, over detected runs. Excess failed: canary failures minus canary requests x the baseline's")
 	fmt.Fprintf(w, "%g%%, until the run ended (rollback or cap), mean over all runs. Time to promote: mean over promoted runs.\n",
 		tr.BaselineErrorRate*100)
+	fmt.Fprintln(w, "post-switch (blue-green): rollbacks decided after the switch, against the steady-state reference, of all rollbacks,")
+	fmt.Fprintln(w, "and their mean seconds from the switch. Blue-green detection times count from green's preview start.")
 	floors(w, tr, cases)
 	for _, jr := range results {
 		for _, s := range jr.summaries {
@@ -158,7 +168,7 @@ func run(w io.Writer, tr judgesim.Traffic, names []string, runs, aaRuns int, see
 // timing prints where the bench's time went: the streams, and each judge
 // as if it ran alone.
 func timing(w io.Writer, live []*judgeResult, wall, streamTime time.Duration, intervals, workers int) {
-	fmt.Fprintf(w, "time: %.1fs wall on %d workers (GOMAXPROCS %d). Each run's stream is simulated once and observed by every judge:\n",
+	fmt.Fprintf(w, "time: %.1fs wall on %d workers (GOMAXPROCS %d). Each run's stream is simulated once and observed by every judge\n(a blue-green run's once per judge):\n",
 		wall.Seconds(), workers, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "  streams        %6.1fs CPU (%d intervals)\n", streamTime.Seconds(), intervals)
 	fmt.Fprintln(w, "wall time per judge, if run alone (-judges NAME measures it): (time in Observe+Decide + its share of the")
@@ -185,7 +195,9 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 	fmt.Fprintf(w, "floor: the p95 detection time no judge can beat with a false-rollback rate of at most alpha: the first time on\n")
 	fmt.Fprintf(w, "the %v grid at which the most powerful test (Neyman-Pearson, told both error rates) has 95%% power.\n", tr.Interval)
 	for _, c := range cases {
-		if c.Kind != judgesim.Bad || c.Canary.LatencyFactor > 1 || c.Canary.ErrorRate <= tr.BaselineErrorRate {
+		// The floor is for the canary's share of the traffic; a blue-green
+		// green has another one in each phase.
+		if c.Kind != judgesim.Bad || c.BlueGreen != nil || c.Canary.LatencyFactor > 1 || c.Canary.ErrorRate <= tr.BaselineErrorRate {
 			continue
 		}
 		var parts []string
@@ -205,13 +217,13 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 var reads = map[string]string{
 	"threshold":    "both bounds per interval (p99 pooled to 100 requests a side), failures, min_samples, on_no_data",
 	"mann-whitney": "the bounds as tolerances, weights, failures, pass_score / marginal_score, false_positive_rate, min_samples",
-	"sequential":   "error_rate and latency_p99 as tests (against the steady-state Reference's p99), false_positive_rate, min_samples",
+	"sequential":   "error_rate and latency_p99 as tests (against the steady-state Reference's p99; without a live baseline, against the Reference's rates), false_positive_rate, min_samples",
 }
 
 func badNames(cases []judgesim.Case) string {
 	var out []string
 	for _, c := range cases {
-		if c.Kind == judgesim.Bad {
+		if c.Kind == judgesim.Bad && c.BlueGreen == nil {
 			out = append(out, c.Name)
 		}
 	}
@@ -219,17 +231,17 @@ func badNames(cases []judgesim.Case) string {
 }
 
 func table(w io.Writer, results []*judgeResult) error {
-	header := []any{"judge", "case", "runs", "detected", "detect mean s", "detect p95 s", "excess failed", "promote mean s", "false rollbacks"}
+	header := []any{"judge", "case", "runs", "detected", "detect mean s", "detect p95 s", "post-switch", "excess failed", "promote mean s", "false rollbacks"}
 	right, left := tw.AlignRight, tw.AlignLeft
 	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{left, left, right, right, right, right, right, right, right}}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{left, left, right, right, right, right, right, right, right, right}}),
 	)
 	t.Header(header...)
 	for _, jr := range results {
 		if jr.err != nil {
-			if err := t.Append(jr.name, "error: "+jr.err.Error(), "", "", "", "", "", "", ""); err != nil {
+			if err := t.Append(jr.name, "error: "+jr.err.Error(), "", "", "", "", "", "", "", ""); err != nil {
 				return err
 			}
 			continue
@@ -245,29 +257,60 @@ func table(w io.Writer, results []*judgeResult) error {
 
 func row(judge string, s judgesim.Summary) []string {
 	const none = "-"
-	r := []string{judge, s.Case.Name, strconv.Itoa(s.Runs), none, none, none, none, none, none}
+	r := []string{judge, s.Case.Name, strconv.Itoa(s.Runs), none, none, none, none, none, none, none}
+	bg := s.Case.BlueGreen != nil
 	switch s.Case.Kind {
 	case judgesim.Bad:
 		r[3] = pct(s.DetectedRate())
 		if s.Detected > 0 {
 			r[4], r[5] = secs(s.DetectMean), secs(s.DetectP95)
 		}
-		r[6] = strconv.FormatFloat(s.ExcessMean, 'f', 1, 64)
+		if bg && s.Detected > 0 {
+			r[6] = postSwitch(s)
+		}
+		r[7] = strconv.FormatFloat(s.ExcessMean, 'f', 1, 64)
 		if math.Abs(s.ExcessMean) < 0.05 {
-			r[6] = "0.0" // not "-0.0": noise around no excess at all
+			r[7] = "0.0" // not "-0.0": noise around no excess at all
 		}
 	case judgesim.Good:
-		if s.Promoted > 0 {
-			r[7] = fmt.Sprintf("%s (%d)", secs(s.PromoteMean), s.Promoted)
-		}
-		if s.Stalled > 0 {
-			r[7] += fmt.Sprintf(", %d stalled", s.Stalled)
-		}
-		r[8] = fmt.Sprintf("%d/%d", s.Detected, s.Runs)
+		r[8] = promoted(s)
+		r[9] = fmt.Sprintf("%d/%d", s.Detected, s.Runs)
 	case judgesim.AA:
-		r[8] = fmt.Sprintf("%s (%d/%d)", pct(s.DetectedRate()), s.Detected, s.Runs)
+		if bg {
+			// A good green: its time to be promoted is the release's.
+			r[8] = promoted(s)
+			if s.Detected > 0 {
+				r[6] = postSwitch(s)
+			}
+		}
+		r[9] = fmt.Sprintf("%s (%d/%d)", pct(s.DetectedRate()), s.Detected, s.Runs)
 	}
 	return r
+}
+
+// postSwitch is the share of a blue-green case's rollbacks decided after
+// the switch (in reference mode), with their mean time from the switch.
+func postSwitch(s judgesim.Summary) string {
+	out := fmt.Sprintf("%d/%d", s.DetectedAfterSwitch, s.Detected)
+	if s.DetectedAfterSwitch > 0 {
+		out += fmt.Sprintf(" +%ss", secs(s.DetectAfterSwitchMean))
+	}
+	return out
+}
+
+// promoted is the mean time to promote, the promoted runs and the stalled.
+func promoted(s judgesim.Summary) string {
+	var out string
+	if s.Promoted > 0 {
+		out = fmt.Sprintf("%s (%d)", secs(s.PromoteMean), s.Promoted)
+	}
+	if s.Stalled > 0 {
+		out += fmt.Sprintf(", %d stalled", s.Stalled)
+	}
+	if out == "" {
+		return "-"
+	}
+	return out
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) }
