@@ -152,17 +152,19 @@ func TestShippedScenarios(t *testing.T) {
 		// ledger's logic, the scenario format) does not depend on the
 		// provider, and that runs on SQLite: the docker run would repeat
 		// it in a container at the cost of CI minutes. Every scenario
-		// touching PostgreSQL, a process fault or a migration fault runs
-		// on both, and so do a promoted orders drill on SQLite shared
-		// with containers and the Rust service's. The latency drill (the
-		// demo) is process-only: its fault and judge live in the harness,
-		// and killed, half-applied and lock-timeout are rolled-back orders
-		// drills on docker already.
+		// touching PostgreSQL, a process fault, a migration fault, the
+		// flag service (reached through the run network's forwarder) or a
+		// blue-green switch runs on both; the flag drills are also the
+		// promoted orders drill on SQLite shared with containers and the
+		// Rust service's drill there, which healthy and pricing-errors
+		// were before. The latency drill (the demo) is process-only: its
+		// fault and judge live in the harness, and killed, half-applied
+		// and lock-timeout are rolled-back orders drills on docker already.
 		processOnly bool
 	}{
 		{"scenarios/orders-canary-latency.yaml", reports.OutcomeRolledBack, nil, true},
-		{"scenarios/orders-canary-healthy.yaml", reports.OutcomePromoted, nil, false},
-		{"scenarios/pricing-canary-errors.yaml", reports.OutcomeRolledBack, nil, false},
+		{"scenarios/orders-canary-healthy.yaml", reports.OutcomePromoted, nil, true},
+		{"scenarios/pricing-canary-errors.yaml", reports.OutcomeRolledBack, nil, true},
 		{"scenarios/orders-canary-slow-dependency.yaml", reports.OutcomePromoted, nil, true},
 		{"scenarios/orders-canary-killed.yaml", reports.OutcomeRolledBack, nil, false},
 		{"scenarios/orders-db-blackhole.yaml", reports.OutcomePromoted, nil, false},

@@ -114,3 +114,47 @@ func variantSeries(t *testing.T, rep *reports.Report, svc, flag string) {
 		t.Errorf("report.html does not chart %s=on as the new side", flag)
 	}
 }
+
+// TestShippedBlueGreenColdSwitchBack runs the post-switch drill with a
+// scale_down_delay shorter than the time to detect: blue is stopped before
+// the rollback, which must start it again (cold) before routing back, and
+// the report shows what that costs against the warm switch back.
+func TestShippedBlueGreenColdSwitchBack(t *testing.T) {
+	root := repoRoot(t)
+	src, err := os.ReadFile(filepath.Join(root, "scenarios/orders-blue-green-post-switch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(src), "scale_down_delay: 60s", "scale_down_delay: 500ms", 1)
+	y = strings.Replace(y, "name: orders-blue-green-post-switch", "name: orders-blue-green-cold", 1)
+	if y == string(src) {
+		t.Fatal("the shipped scenario no longer has the fields this test edits")
+	}
+	file := filepath.Join(t.TempDir(), "cold.yaml")
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := drillCmd(t, file, "--provider", "process")
+	output, err := cmd.CombinedOutput()
+	dir := runDir(t, out)
+	rep, rerr := reports.Read(dir)
+	if rerr != nil {
+		t.Fatalf("%v\n%s", rerr, output)
+	}
+	r := rep.Release
+	if rep.Outcome != reports.OutcomeRolledBack || r == nil {
+		t.Fatalf("outcome %s, release %+v (exit %d)\n%s", rep.Outcome, r, exitCode(err), output)
+	}
+	if r.ScaledDownAt == nil || r.SwitchBack != "cold" || r.RedeploySeconds == nil || r.RouteBackSeconds == nil {
+		t.Fatalf("release %+v: want blue scaled down, then a cold switch back with its redeploy timed", r)
+	}
+	// The cold route back includes starting blue; a warm one (the shipped
+	// drill) is a router update, microseconds.
+	if *r.RouteBackSeconds < *r.RedeploySeconds || *r.RedeploySeconds <= 0 {
+		t.Errorf("route back %.3fs, redeploy %.3fs: the route back must include the redeploy", *r.RouteBackSeconds, *r.RedeploySeconds)
+	}
+	if len(rep.Leftovers) != 0 || !rep.Rollback.Idempotent {
+		t.Errorf("leftovers %v, idempotent %v", rep.Leftovers, rep.Rollback.Idempotent)
+	}
+	ledgerIntact(t, rep, dir)
+}
