@@ -28,10 +28,10 @@ func checkBlueGreenPreview(t *testing.T, rep *reports.Report, dir string) {
 	var preview map[string]any
 	for _, e := range events {
 		if e["event"] == "preview.stop" {
-			preview = e
+			preview, _ = e["fields"].(map[string]any)
 		}
 	}
-	if preview == nil || preview["requests"].(float64) == 0 {
+	if n, _ := preview["requests"].(float64); n == 0 {
 		t.Errorf("preview.stop %v: want the preview's synthetic requests counted", preview)
 	}
 }
