@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/scenarios"
@@ -70,6 +71,30 @@ func TestStrategyDecodesItsOwnSettings(t *testing.T) {
 		_, err := parseSized(t, tc.strat, tc.settings)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s with %s: %v, want %q", tc.strat, tc.settings, err, tc.want)
+		}
+	}
+}
+
+// blue_green is decoded by the blue-green strategy: strictly, with
+// positions, with DESIGN.md's defaults for what it leaves out.
+func TestBlueGreenSettings(t *testing.T) {
+	y := strings.NewReplacer("STRATEGY", "blue-green", "  steps: [{weight: 10%}]\n", "", "test_sized: SETTINGS", "blue_green: {preview: {rate: 50/s}, scale_down_delay: 5s}").Replace(sizedScenario)
+	sc, err := scenarios.Parse("bg.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := sc.Rollout.StrategyParams.(strategy.BlueGreen)
+	if !ok || b.Preview.Rate != 50 || time.Duration(b.Preview.Hold) != 10*time.Second || time.Duration(b.ScaleDownDelay) != 5*time.Second || time.Duration(b.PostSwitch.Hold) != 20*time.Second {
+		t.Fatalf("settings %#v", sc.Rollout.StrategyParams)
+	}
+	for _, tc := range []struct{ settings, want string }{
+		{"{preview: {rate: fast}}", `invalid rate "fast"`},
+		{"{preview: {hold: 0s}}", "blue_green.preview.hold must be positive"},
+		{"{post_swtich: {hold: 1s}}", `bg.yaml:11:16: unknown field "post_swtich" in rollout.blue_green`},
+	} {
+		y := strings.NewReplacer("STRATEGY", "blue-green", "  steps: [{weight: 10%}]\n", "", "test_sized: SETTINGS", "blue_green: "+tc.settings).Replace(sizedScenario)
+		if _, err := scenarios.Parse("bg.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.settings, err, tc.want)
 		}
 	}
 }
