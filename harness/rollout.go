@@ -167,7 +167,9 @@ func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, 
 // returned.
 func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp *exposure) (*judge.Decision, error) {
 	if !rel.newVersion() {
-		// A flag release: the running build serves both code paths.
+		// A flag release: the running build serves both code paths. It is
+		// live from here: a safe abort must restore the flag.
+		rel.set(func(r *release) { r.canaryLive = true })
 		return nil, rel.strat.Begin(sys.target(rel.svc.Name), rel.names())
 	}
 	if rel.to.Migration != rel.base.Migration {
