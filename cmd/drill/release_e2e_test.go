@@ -158,3 +158,56 @@ func TestShippedBlueGreenColdSwitchBack(t *testing.T) {
 	}
 	ledgerIntact(t, rep, dir)
 }
+
+// TestShippedBlueGreenMigrations runs the migration trap and its
+// expand/contract counterpart as blue-green releases: both colours share
+// the database, so green's non-backward-compatible migration does the same
+// damage (the channel its preview wrote is dropped by the rollback's down
+// migration, and the ledger says so), and the expand/contract release
+// loses nothing. The ledger and schema checks apply unchanged.
+func TestShippedBlueGreenMigrations(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		check func(*testing.T, *reports.Report, string)
+	}{
+		{"scenarios/orders-migration-trap.yaml", checkTrap},
+		{"scenarios/orders-migration-expand-contract.yaml", checkExpandContract},
+	} {
+		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			file := asBlueGreen(t, tc.file)
+			cmd, out := drillCmd(t, file, "--provider", "process")
+			output, err := cmd.CombinedOutput()
+			dir := runDir(t, out)
+			rep, rerr := reports.Read(dir)
+			if rerr != nil {
+				t.Fatalf("%v\n%s", rerr, output)
+			}
+			if rep.Outcome != reports.OutcomeRolledBack || rep.Release == nil || rep.Release.Strategy != "blue-green" || rep.Release.SwitchSeconds != nil {
+				t.Fatalf("outcome %s release %+v (exit %d): want green rolled back in its preview\n%s", rep.Outcome, rep.Release, exitCode(err), output)
+			}
+			tc.check(t, rep, dir)
+		})
+	}
+}
+
+// asBlueGreen writes a copy of a shipped canary scenario whose rollout is
+// a blue-green release (a 10s preview at 60/s), and returns its path.
+func asBlueGreen(t *testing.T, file string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(src)
+	i, j := strings.Index(y, "  steps:\n"), strings.Index(y, "  analysis:\n")
+	if i < 0 || j < i {
+		t.Fatalf("%s: no steps before analysis to replace", file)
+	}
+	y = y[:i] + "  strategy: blue-green\n  blue_green: {preview: {hold: 10s, rate: 60/s}, post_switch: {hold: 5s}}\n" + y[j:]
+	y = strings.Replace(y, "\nname: orders-migration-", "\nname: bg-orders-migration-", 1)
+	out := filepath.Join(t.TempDir(), filepath.Base(file))
+	if err := os.WriteFile(out, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
