@@ -35,7 +35,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 // them (the verdict and the decision), so the two never drift apart.
 var mdSections = []func(*printer, *Report){
 	mdHeader, mdDecision,
-	mdScore, mdExpectations, mdTimeline, mdMetrics, mdData, mdFaults, mdRollback, mdLeftovers, mdQuestions,
+	mdScore, mdExpectations, mdTimeline, mdMetrics, mdData, mdFaults, mdRelease, mdRollback, mdLeftovers, mdQuestions,
 }
 
 // mdHeading starts a section: a blank line, the heading, a blank line.
@@ -240,4 +240,58 @@ func outcomeWords(o Outcome) string {
 		return "no outcome"
 	}
 	return strings.ReplaceAll(string(o), "_", " ")
+}
+
+// mdRelease says what the rollout moved and how: a blue-green switch and
+// switch back, a flag's restoration and its proof on every instance.
+func mdRelease(p *printer, r *Report) {
+	rel := r.Release
+	if rel == nil || (rel.Strategy == "canary" && rel.RouteBackSeconds == nil) {
+		return // a canary's story is the timeline and the rollback
+	}
+	mdHeading(p, "Release")
+	what := fmt.Sprintf("%s %s → %s", inline(rel.Service), inline(rel.From), inline(rel.To))
+	if rel.Flag != "" {
+		what = fmt.Sprintf("flag %s of %s: %s → %s", inline(rel.Flag), inline(rel.Service), inline(rel.From), inline(rel.To))
+	}
+	p.linef("Strategy %s: %s.", inline(rel.Strategy), what)
+	var rows [][]string
+	add := func(name string, v *float64, unit, note string) {
+		if v != nil {
+			rows = append(rows, []string{name, strconv.FormatFloat(*v, 'f', 3, 64) + unit, note})
+		}
+	}
+	add("switch_seconds", rel.SwitchSeconds, " s", "switch until blue had nothing in flight")
+	if rel.SwitchFailed != nil {
+		rows = append(rows, []string{"switch_failed", strconv.FormatInt(*rel.SwitchFailed, 10), "client requests failed across the switch (goal 0)"})
+	}
+	if rel.ScaledDownAt != nil {
+		rows = append(rows, []string{"scaled_down_at", r.at(*rel.ScaledDownAt), "blue stopped after scale_down_delay"})
+	}
+	if rel.SwitchBack != "" {
+		rows = append(rows, []string{"switch_back", rel.SwitchBack, "warm: blue was still up; cold: blue was started again first"})
+	}
+	add("route_back_seconds", rel.RouteBackSeconds, " s", "rollback decision until all traffic was on the baseline")
+	add("redeploy_seconds", rel.RedeploySeconds, " s", "cold start of the baseline")
+	add("flags_restored_seconds", rel.FlagsRestoredSeconds, " s", "rollback decision until every instance served the restored flags")
+	if len(rows) > 0 {
+		p.linef("")
+		mdTable(p, []string{"measure", "value", "what"}, "lrl", rows)
+	}
+	for _, f := range rel.Flags {
+		p.linef("")
+		p.linef("Flag %s restored at revision %d: published %s, served %s, %s.", inline(f.Key), f.Revision, yesNo(f.Published), yesNo(f.Served), okFail(f.OK))
+		var ir [][]string
+		for _, e := range f.Instances {
+			ir = append(ir, []string{inline(e.Instance), inline(e.Variant), strconv.FormatInt(e.Revision, 10), r.at(e.Since), yesNo(e.Fallback)})
+		}
+		if len(ir) > 0 {
+			p.linef("")
+			mdTable(p, []string{"instance", "last variant", "revision", "since", "fallback"}, "llrrl", ir)
+		}
+		if f.Detail != "" {
+			p.linef("")
+			p.linef("%s", inline(f.Detail))
+		}
+	}
 }
