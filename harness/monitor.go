@@ -13,6 +13,7 @@ import (
 	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/resources"
+	"github.com/drillhq/drill/harness/stall"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 )
@@ -26,9 +27,9 @@ type monitor struct {
 	j        *journal.Journal
 	interval time.Duration
 	nextCut  time.Time
-	heart    *heartbeat
+	heart    *stall.Heartbeat
 	// stalled says whether the window tick last returned was cut across
-	// a machine stall (see stall.go).
+	// a machine stall (see package stall).
 	stalled bool
 	// observe is told every interval's windows (the fault set's
 	// observation of its targets).
@@ -60,7 +61,7 @@ func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[str
 	m.ledger = lw
 	m.load = load.New(d.sc, sys.urls[d.sc.Load.Target], sys.client, lw)
 	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
-	m.heart = startHeartbeat(ctx)
+	m.heart = stall.Start(ctx)
 	m.nextCut = time.Now()
 	maxDur := d.maxDuration()
 	injectors.Go(lctx, "load generator", func() { m.load.Run(lctx, maxDur) })
@@ -143,7 +144,7 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	case <-t.C:
 	}
 	m.stalled = false
-	if late := m.heart.take(); late >= stallThreshold {
+	if late := m.heart.Take(); late >= stall.Threshold {
 		m.stalled = true
 		m.j.Record(journal.MachineStall, "late_ms", late.Milliseconds(), "window_end", m.nextCut.UTC(),
 			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
