@@ -63,11 +63,11 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 	if err != nil {
 		return nil, err
 	}
-	probes, err := d.newInvariantProbes(sys)
+	probes, err := dbcheck.OpenProbes(d.sc, sys.dbs)
 	if err != nil {
 		return nil, err
 	}
-	defer probes.close()
+	defer probes.Close()
 	ro := d.sc.Rollout
 	names := rel.names()
 	d.j.Record(journal.RolloutStart, "service", rel.svc.Name, "from", names.Baseline, "to", names.To, "strategy", ro.Strategy, "flag", rel.flag)
@@ -204,7 +204,7 @@ func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp 
 // the invariants. In a phase without a live baseline (a 100% step, after a
 // blue-green switch) the steady state's reference stands in for it. It
 // returns the judge's rollback decision, or nil.
-func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *invariantProbes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
+func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *dbcheck.Probes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
 	src := tw[sys.recorders[rel.svc.Name].Source()]
 	baseLabel, newLabel := rel.strat.Labels(rel.names())
 	iv := judge.Interval{At: mon.nextCut, Baseline: src[baseLabel], Canary: src[newLabel], LiveBaseline: true, Reference: ref.Rollout}
@@ -214,11 +214,20 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 	// Per-instance cpu and rss sampled by this tick; without a live
 	// baseline, the baseline side is its usage before the rollout.
 	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, ph.Reference)
-	for m, p := range probes.observe(ctx, d.j) {
+	for _, r := range probes.Observe(ctx) {
 		if iv.Extra == nil {
 			iv.Extra = map[string]judge.SidePair{}
 		}
-		iv.Extra[m] = p
+		if r.Err != nil {
+			// No value: the judge's on_no_data policy decides, and the
+			// journal says why.
+			d.j.Record(journal.InvariantError, "invariant", r.Invariant, "error", r.Err.Error())
+			iv.Extra[r.Metric] = judge.SidePair{}
+			continue
+		}
+		// An invariant is database-wide, and only the canary is new, so a
+		// violation is charged to it (the baseline side has no value).
+		iv.Extra[r.Metric] = judge.SidePair{Canary: r.Value, CanaryOK: true}
 	}
 	jdg.Observe(iv)
 	dec := jdg.Decide()
