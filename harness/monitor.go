@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/plan"
 	"github.com/drillhq/drill/harness/resources"
 	"github.com/drillhq/drill/harness/stall"
 	"github.com/drillhq/drill/injectors"
@@ -76,51 +76,24 @@ func (d *drill) maxDuration() time.Duration {
 	ss := d.sc.SteadyState
 	// The warm-up, every steady-state attempt, then a margin for
 	// provisioning stalls and the rollback itself.
-	total := satMul(d.interval, warmupIntervals(ss.Warmup, d.interval))
-	total = satAdd(total, satMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
+	total := plan.SatMul(d.interval, plan.WarmupIntervals(ss.Warmup, d.interval))
+	total = plan.SatAdd(total, plan.SatMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
 	for _, st := range d.sc.Rollout.Steps {
-		total = satAdd(total, st.Hold)
+		total = plan.SatAdd(total, st.Hold)
 		if st.IsApproval() && !d.opts.AutoApprove {
-			total = satAdd(total, approvalTimeout)
+			total = plan.SatAdd(total, approvalTimeout)
 		}
 	}
 	if r := d.sc.Verify.Recovery; r != nil {
-		total = satAdd(total, r.Within, r.Window)
+		total = plan.SatAdd(total, r.Within, r.Window)
 	} else {
-		total = satAdd(total, time.Minute)
+		total = plan.SatAdd(total, time.Minute)
 	}
 	return min(total, maxLoadDuration)
 }
 
 // maxLoadDuration caps any drill's load, whatever its scenario sums to.
 const maxLoadDuration = 7 * 24 * time.Hour
-
-// satAdd adds durations, saturating at the largest Duration instead of
-// wrapping; negative terms count as 0.
-func satAdd(a time.Duration, bs ...time.Duration) time.Duration {
-	a = max(a, 0)
-	for _, b := range bs {
-		if b <= 0 {
-			continue
-		}
-		if a > math.MaxInt64-b {
-			return math.MaxInt64
-		}
-		a += b
-	}
-	return a
-}
-
-// satMul multiplies a duration by a count, saturating like satAdd.
-func satMul(d time.Duration, n int) time.Duration {
-	if d <= 0 || n <= 0 {
-		return 0
-	}
-	if d > math.MaxInt64/time.Duration(n) {
-		return math.MaxInt64
-	}
-	return d * time.Duration(n)
-}
 
 // tick waits for the end of the current interval, cuts every recorder and
 // returns the windows by source and label.
@@ -172,20 +145,6 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 		m.observe(out)
 	}
 	return out, nil
-}
-
-// warmupIntervals is how many analysis intervals of load the warm-up
-// takes: steady_state.warmup rounded up to whole intervals, since windows
-// are cut on interval boundaries.
-func warmupIntervals(warmup, interval time.Duration) int {
-	if warmup <= 0 || interval <= 0 {
-		return 0
-	}
-	n := int(warmup / interval)
-	if warmup%interval != 0 {
-		n++
-	}
-	return n
 }
 
 // recentIntervals is how many past intervals recentTraffic looks back.
