@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/approval"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/load"
@@ -81,7 +82,7 @@ func (d *drill) maxDuration() time.Duration {
 	for _, st := range d.sc.Rollout.Steps {
 		total = plan.SatAdd(total, st.Hold)
 		if st.IsApproval() && !d.opts.AutoApprove {
-			total = plan.SatAdd(total, approvalTimeout)
+			total = plan.SatAdd(total, approval.Timeout)
 		}
 	}
 	if r := d.sc.Verify.Recovery; r != nil {

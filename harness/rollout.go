@@ -1,14 +1,13 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/approval"
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
@@ -243,7 +242,14 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
 	d.j.Record(journal.StepStart, "step", stepNo, "approval", scenarios.ApprovalManual)
 	d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
-	dec, approved, err := d.approvalGate(ctx, mon, stepNo, observe)
+	gate := approval.Gate{Journal: d.j, Say: d.say, Auto: d.opts.AutoApprove, Answers: d.operatorAnswers}
+	dec, approved, err := gate.Wait(ctx, stepNo, func(ctx context.Context) (*judge.Decision, error) {
+		tw, err := mon.tick(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return observe(tw), nil
+	})
 	if err != nil || dec != nil {
 		return dec, err
 	}
@@ -255,73 +261,9 @@ func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, obse
 	return nil, nil
 }
 
-// approvalGate waits for an operator while the judge keeps watching.
-func (d *drill) approvalGate(ctx context.Context, mon *monitor, step int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, bool, error) {
-	if d.opts.AutoApprove {
-		d.j.Record(journal.ApprovalAuto, "step", step)
-		d.say("step %d: approval passed by --auto-approve", step)
-		return nil, true, nil
-	}
-	d.say("step %d: APPROVAL NEEDED - type 'yes' to continue the rollout, 'no' to roll back", step)
-	d.j.Record(journal.ApprovalWait, "step", step)
-	answers := d.operatorAnswers()
-	deadline := time.Now().Add(approvalTimeout)
-	for time.Now().Before(deadline) {
-		tw, err := mon.tick(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		if dec := observe(tw); dec != nil {
-			return dec, false, nil
-		}
-		select {
-		case a, ok := <-answers:
-			if !ok {
-				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "no operator input (stdin closed); use --auto-approve in unattended runs")
-				d.say("no operator input: treating the gate as rejected (use --auto-approve in CI)")
-				return nil, false, nil
-			}
-			switch strings.ToLower(strings.TrimSpace(a)) {
-			case "y", "yes":
-				d.j.Record(journal.ApprovalGranted, "step", step)
-				return nil, true, nil
-			case "n", "no":
-				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "operator")
-				return nil, false, nil
-			default:
-				d.say("answer 'yes' or 'no'")
-			}
-		default:
-		}
-	}
-	d.j.Record(journal.ApprovalRejected, "step", step, "reason", "timed out after "+approvalTimeout.String())
-	return nil, false, nil
-}
-
-// operatorAnswers reads lines from stdin once per run.
+// operatorAnswers reads the operator's answers from stdin once per run.
 func (d *drill) operatorAnswers() <-chan string {
-	d.approvalsOnce.Do(func() {
-		in := d.opts.Stdin
-		// A stdin shared by several drills hands out its own lines: a
-		// scanner here would read ahead into the next drill's answers.
-		if ls, ok := in.(interface{ Lines() <-chan string }); ok {
-			d.approvals = ls.Lines()
-			return
-		}
-		ch := make(chan string, 4)
-		d.approvals = ch
-		if in == nil {
-			close(ch)
-			return
-		}
-		go func() {
-			defer close(ch)
-			sc := bufio.NewScanner(in)
-			for sc.Scan() {
-				ch <- sc.Text()
-			}
-		}()
-	})
+	d.approvalsOnce.Do(func() { d.approvals = approval.Lines(d.opts.Stdin) })
 	return d.approvals
 }
 
