@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/drillhq/drill/harness/approval"
@@ -39,8 +38,9 @@ type monitor struct {
 	// res holds the per-instance cpu/rss samples tick takes (package resources).
 	res *resources.History
 
-	recentMu sync.Mutex
-	recent   map[string]map[string][]metrics.Window
+	// recent is the last recentIntervals windows of every source and
+	// label: a fault's "before" is the traffic just before it.
+	recent *metrics.Recent
 
 	load        *load.Generator
 	loadCancel  context.CancelFunc
@@ -52,7 +52,7 @@ type monitor struct {
 // interval clock with it.
 func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[string]map[string]metrics.Window)) *monitor {
 	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
-		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New()}
+		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New(), recent: metrics.NewRecent(recentIntervals)}
 	lctx, cancel := context.WithCancel(ctx)
 	m.loadCancel = cancel
 	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
@@ -141,7 +141,7 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	// cpu and rss of every live instance, for judges (judge.Interval.Extra)
 	// and the report's "resources:<service>" series.
 	m.sampleResources(ctx)
-	m.remember(out)
+	m.recent.Add(out)
 	if m.observe != nil {
 		m.observe(out)
 	}
@@ -151,40 +151,11 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 // recentIntervals is how many past intervals recentTraffic looks back.
 const recentIntervals = 10
 
-// remember keeps the last few windows of every source and label, so a
-// fault's "before" is the traffic just before it was applied.
-func (m *monitor) remember(tw map[string]map[string]metrics.Window) {
-	m.recentMu.Lock()
-	defer m.recentMu.Unlock()
-	if m.recent == nil {
-		m.recent = map[string]map[string][]metrics.Window{}
-	}
-	for src, labels := range tw {
-		if m.recent[src] == nil {
-			m.recent[src] = map[string][]metrics.Window{}
-		}
-		for l, w := range labels {
-			ws := append(m.recent[src][l], w)
-			if len(ws) > recentIntervals {
-				ws = ws[len(ws)-recentIntervals:]
-			}
-			m.recent[src][l] = ws
-		}
-	}
-}
-
-// recentTraffic merges a target's remembered windows.
+// recentTraffic merges a target's remembered windows (service or
+// service.version, at its router).
 func (m *monitor) recentTraffic(target string) metrics.Window {
-	m.recentMu.Lock()
-	defer m.recentMu.Unlock()
 	svc, version, _ := strings.Cut(target, ".")
-	var ws []metrics.Window
-	for l, lw := range m.recent["router:"+svc] {
-		if version == "" || l == version {
-			ws = append(ws, lw...)
-		}
-	}
-	return metrics.Merge(ws...)
+	return m.recent.Merged("router:"+svc, version)
 }
 
 func (m *monitor) addSeries(w metrics.Window) {
