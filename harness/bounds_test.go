@@ -8,27 +8,6 @@ import (
 	"github.com/drillhq/drill/scenarios"
 )
 
-// TestWarmupIntervals: steady_state.warmup is rounded up to whole
-// analysis intervals; 0 means no warm-up.
-func TestWarmupIntervals(t *testing.T) {
-	tests := []struct {
-		warmup, interval time.Duration
-		want             int
-	}{
-		{0, time.Second, 0},
-		{3 * time.Second, time.Second, 3},
-		{3 * time.Second, 250 * time.Millisecond, 12},
-		{2500 * time.Millisecond, time.Second, 3},
-		{time.Millisecond, time.Second, 1},
-		{-time.Second, time.Second, 0},
-	}
-	for _, tt := range tests {
-		if got := warmupIntervals(tt.warmup, tt.interval); got != tt.want {
-			t.Errorf("warmupIntervals(%s, %s) = %d, want %d", tt.warmup, tt.interval, got, tt.want)
-		}
-	}
-}
-
 // TestMaxDurationBoundsEveryPhase: the load's hard bound covers the
 // warm-up and every steady-state attempt (it used to count one attempt
 // and no warm-up), and durations that would overflow saturate instead of

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/injectors"
@@ -120,54 +120,12 @@ func (sys *System) Migrations(target string) (injectors.MigrationPoint, error) {
 	sys.mu.Lock()
 	defer sys.mu.Unlock()
 	if sys.migPoints == nil {
-		sys.migPoints = map[string]*migrationPoint{}
+		sys.migPoints = map[string]*dbcheck.FaultPoint{}
 	}
 	p := sys.migPoints[target]
 	if p == nil {
-		p = &migrationPoint{}
+		p = &dbcheck.FaultPoint{}
 		sys.migPoints[target] = p
 	}
 	return p, nil
-}
-
-// migrationPoint holds the migration faults armed on one database.
-type migrationPoint struct {
-	mu     sync.Mutex
-	next   int
-	faults map[int]injectors.MigrationFault
-}
-
-func (p *migrationPoint) Install(f injectors.MigrationFault) (remove func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.faults == nil {
-		p.faults = map[int]injectors.MigrationFault{}
-	}
-	id := p.next
-	p.next++
-	p.faults[id] = f
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		delete(p.faults, id)
-	}
-}
-
-// armed returns the faults in place now, in the order they were armed.
-func (p *migrationPoint) armed() []injectors.MigrationFault {
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ids := make([]int, 0, len(p.faults))
-	for id := range p.faults {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	out := make([]injectors.MigrationFault, len(ids))
-	for i, id := range ids {
-		out[i] = p.faults[id]
-	}
-	return out
 }

@@ -2,10 +2,8 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -137,7 +135,7 @@ func (d *drill) restoreFlags(ctx context.Context, sys *System, rel *release, dec
 		if c {
 			changed = append(changed, detail)
 		}
-		proofs = append(proofs, d.proveFlag(ctx, sys, k))
+		proofs = append(proofs, flags.Prove(ctx, sys.flags, k, sys.liveURLs, time.Now().Add(flagProofTimeout)))
 	}
 	if len(proofs) == 0 {
 		return false, "no flag was changed", nil
@@ -180,91 +178,16 @@ func maxTime(a, b time.Time) time.Time {
 // load takes to reach every instance.
 const flagProofTimeout = 30 * time.Second
 
-// proveFlag reads flag key back from the service and polls every live
-// instance of every service until each has evaluated the restored
-// revision (or later) since the restore.
-func (d *drill) proveFlag(ctx context.Context, sys *System, key string) reports.FlagProof {
-	orig := sys.flags.Original(key)
-	pub, rev := sys.flags.Published(key)
-	p := reports.FlagProof{Key: key, Revision: rev, Published: flagsEqual(pub, orig)}
-	deadline := time.Now().Add(flagProofTimeout)
-	for {
-		served, srev := sys.flags.Served(key)
-		p.Served = srev >= rev && flagsEqual(served, orig)
-		p.Instances, p.OK, p.Detail = d.instanceEvaluations(ctx, sys, key, rev, orig.DefaultVariant)
-		p.OK = p.OK && p.Published && p.Served
-		if p.OK || time.Now().After(deadline) || ctx.Err() != nil {
-			return p
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-// instanceEvaluations asks every live instance for its last evaluation
-// of key: all must have evaluated revision rev or later (or fallen back
-// to the default, which a restored flag serves anyway).
-func (d *drill) instanceEvaluations(ctx context.Context, sys *System, key string, rev int64, want string) ([]reports.FlagEvaluation, bool, string) {
-	out := []reports.FlagEvaluation{}
-	ok := true
-	var missing []string
+// liveURLs is every live instance's base URL by service.version: the
+// instances rollback step 5 asks for their last flag evaluation.
+func (sys *System) liveURLs() map[string]string {
+	out := map[string]string{}
 	for svc, vs := range sys.liveInstances() {
 		for ver, inst := range vs {
-			if !inst.Alive() {
-				continue
-			}
-			name := svc + "." + ver
-			e, err := lastEvaluation(ctx, inst.URL(), key)
-			if err != nil {
-				ok = false
-				missing = append(missing, name+": "+err.Error())
-				continue
-			}
-			e.Instance = name
-			out = append(out, e)
-			if e.Variant != want || (!e.Fallback && e.Revision < rev) {
-				ok = false
-				missing = append(missing, fmt.Sprintf("%s: last served %s at revision %d", name, e.Variant, e.Revision))
+			if inst.Alive() {
+				out[svc+"."+ver] = inst.URL()
 			}
 		}
 	}
-	return out, ok, strings.Join(missing, "; ")
-}
-
-// lastEvaluation reads one instance's GET /debug/flags for key.
-func lastEvaluation(ctx context.Context, base, key string) (reports.FlagEvaluation, error) {
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimRight(base, "/")+"/debug/flags", nil)
-	if err != nil {
-		return reports.FlagEvaluation{}, err
-	}
-	res, err := flagProbeClient.Do(req)
-	if err != nil {
-		return reports.FlagEvaluation{}, err
-	}
-	defer res.Body.Close()
-	var body struct {
-		Flags map[string]reports.FlagEvaluation `json:"flags"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, res.Body, 1<<20)).Decode(&body); err != nil {
-		return reports.FlagEvaluation{}, fmt.Errorf("GET /debug/flags: %w", err)
-	}
-	e, found := body.Flags[key]
-	if !found {
-		return e, fmt.Errorf("has not evaluated %s yet", key)
-	}
-	return e, nil
-}
-
-var flagProbeClient = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
-
-func flagsEqual(a, b *flags.Flag) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
+	return out
 }

@@ -2,17 +2,18 @@ package harness
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/approval"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/ledger"
 	"github.com/drillhq/drill/harness/load"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/plan"
 	"github.com/drillhq/drill/harness/resources"
+	"github.com/drillhq/drill/harness/stall"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
 )
@@ -26,9 +27,9 @@ type monitor struct {
 	j        *journal.Journal
 	interval time.Duration
 	nextCut  time.Time
-	heart    *heartbeat
+	heart    *stall.Heartbeat
 	// stalled says whether the window tick last returned was cut across
-	// a machine stall (see stall.go).
+	// a machine stall (see package stall).
 	stalled bool
 	// observe is told every interval's windows (the fault set's
 	// observation of its targets).
@@ -37,8 +38,9 @@ type monitor struct {
 	// res holds the per-instance cpu/rss samples tick takes (package resources).
 	res *resources.History
 
-	recentMu sync.Mutex
-	recent   map[string]map[string][]metrics.Window
+	// recent is the last recentIntervals windows of every source and
+	// label: a fault's "before" is the traffic just before it.
+	recent *metrics.Recent
 
 	load        *load.Generator
 	loadCancel  context.CancelFunc
@@ -50,7 +52,7 @@ type monitor struct {
 // interval clock with it.
 func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[string]map[string]metrics.Window)) *monitor {
 	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
-		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New()}
+		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New(), recent: metrics.NewRecent(recentIntervals)}
 	lctx, cancel := context.WithCancel(ctx)
 	m.loadCancel = cancel
 	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
@@ -60,7 +62,7 @@ func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[str
 	m.ledger = lw
 	m.load = load.New(d.sc, sys.urls[d.sc.Load.Target], sys.client, lw)
 	d.j.Record(journal.LoadStart, "target", d.sc.Load.Target, "rate", d.sc.Load.Rate.String())
-	m.heart = startHeartbeat(ctx)
+	m.heart = stall.Start(ctx)
 	m.nextCut = time.Now()
 	maxDur := d.maxDuration()
 	injectors.Go(lctx, "load generator", func() { m.load.Run(lctx, maxDur) })
@@ -75,51 +77,24 @@ func (d *drill) maxDuration() time.Duration {
 	ss := d.sc.SteadyState
 	// The warm-up, every steady-state attempt, then a margin for
 	// provisioning stalls and the rollback itself.
-	total := satMul(d.interval, warmupIntervals(ss.Warmup, d.interval))
-	total = satAdd(total, satMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
+	total := plan.SatMul(d.interval, plan.WarmupIntervals(ss.Warmup, d.interval))
+	total = plan.SatAdd(total, plan.SatMul(ss.Duration, max(ss.Attempts, 1)), 2*time.Minute)
 	for _, st := range d.sc.Rollout.Steps {
-		total = satAdd(total, st.Hold)
+		total = plan.SatAdd(total, st.Hold)
 		if st.IsApproval() && !d.opts.AutoApprove {
-			total = satAdd(total, approvalTimeout)
+			total = plan.SatAdd(total, approval.Timeout)
 		}
 	}
 	if r := d.sc.Verify.Recovery; r != nil {
-		total = satAdd(total, r.Within, r.Window)
+		total = plan.SatAdd(total, r.Within, r.Window)
 	} else {
-		total = satAdd(total, time.Minute)
+		total = plan.SatAdd(total, time.Minute)
 	}
 	return min(total, maxLoadDuration)
 }
 
 // maxLoadDuration caps any drill's load, whatever its scenario sums to.
 const maxLoadDuration = 7 * 24 * time.Hour
-
-// satAdd adds durations, saturating at the largest Duration instead of
-// wrapping; negative terms count as 0.
-func satAdd(a time.Duration, bs ...time.Duration) time.Duration {
-	a = max(a, 0)
-	for _, b := range bs {
-		if b <= 0 {
-			continue
-		}
-		if a > math.MaxInt64-b {
-			return math.MaxInt64
-		}
-		a += b
-	}
-	return a
-}
-
-// satMul multiplies a duration by a count, saturating like satAdd.
-func satMul(d time.Duration, n int) time.Duration {
-	if d <= 0 || n <= 0 {
-		return 0
-	}
-	if d > math.MaxInt64/time.Duration(n) {
-		return math.MaxInt64
-	}
-	return d * time.Duration(n)
-}
 
 // tick waits for the end of the current interval, cuts every recorder and
 // returns the windows by source and label.
@@ -143,7 +118,7 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	case <-t.C:
 	}
 	m.stalled = false
-	if late := m.heart.take(); late >= stallThreshold {
+	if late := m.heart.Take(); late >= stall.Threshold {
 		m.stalled = true
 		m.j.Record(journal.MachineStall, "late_ms", late.Milliseconds(), "window_end", m.nextCut.UTC(),
 			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
@@ -166,64 +141,21 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	// cpu and rss of every live instance, for judges (judge.Interval.Extra)
 	// and the report's "resources:<service>" series.
 	m.sampleResources(ctx)
-	m.remember(out)
+	m.recent.Add(out)
 	if m.observe != nil {
 		m.observe(out)
 	}
 	return out, nil
 }
 
-// warmupIntervals is how many analysis intervals of load the warm-up
-// takes: steady_state.warmup rounded up to whole intervals, since windows
-// are cut on interval boundaries.
-func warmupIntervals(warmup, interval time.Duration) int {
-	if warmup <= 0 || interval <= 0 {
-		return 0
-	}
-	n := int(warmup / interval)
-	if warmup%interval != 0 {
-		n++
-	}
-	return n
-}
-
 // recentIntervals is how many past intervals recentTraffic looks back.
 const recentIntervals = 10
 
-// remember keeps the last few windows of every source and label, so a
-// fault's "before" is the traffic just before it was applied.
-func (m *monitor) remember(tw map[string]map[string]metrics.Window) {
-	m.recentMu.Lock()
-	defer m.recentMu.Unlock()
-	if m.recent == nil {
-		m.recent = map[string]map[string][]metrics.Window{}
-	}
-	for src, labels := range tw {
-		if m.recent[src] == nil {
-			m.recent[src] = map[string][]metrics.Window{}
-		}
-		for l, w := range labels {
-			ws := append(m.recent[src][l], w)
-			if len(ws) > recentIntervals {
-				ws = ws[len(ws)-recentIntervals:]
-			}
-			m.recent[src][l] = ws
-		}
-	}
-}
-
-// recentTraffic merges a target's remembered windows.
+// recentTraffic merges a target's remembered windows (service or
+// service.version, at its router).
 func (m *monitor) recentTraffic(target string) metrics.Window {
-	m.recentMu.Lock()
-	defer m.recentMu.Unlock()
 	svc, version, _ := strings.Cut(target, ".")
-	var ws []metrics.Window
-	for l, lw := range m.recent["router:"+svc] {
-		if version == "" || l == version {
-			ws = append(ws, lw...)
-		}
-	}
-	return metrics.Merge(ws...)
+	return m.recent.Merged("router:"+svc, version)
 }
 
 func (m *monitor) addSeries(w metrics.Window) {

@@ -1,14 +1,13 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/drillhq/drill/harness/approval"
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
@@ -63,11 +62,11 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 	if err != nil {
 		return nil, err
 	}
-	probes, err := d.newInvariantProbes(sys)
+	probes, err := dbcheck.OpenProbes(d.sc, sys.dbs)
 	if err != nil {
 		return nil, err
 	}
-	defer probes.close()
+	defer probes.Close()
 	ro := d.sc.Rollout
 	names := rel.names()
 	d.j.Record(journal.RolloutStart, "service", rel.svc.Name, "from", names.Baseline, "to", names.To, "strategy", ro.Strategy, "flag", rel.flag)
@@ -206,7 +205,7 @@ func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp 
 // the invariants. In a phase without a live baseline (a 100% step, after a
 // blue-green switch) the steady state's reference stands in for it. It
 // returns the judge's rollback decision, or nil.
-func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *invariantProbes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
+func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *dbcheck.Probes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
 	src := tw[sys.recorders[rel.svc.Name].Source()]
 	baseLabel, newLabel := rel.strat.Labels(rel.names())
 	iv := judge.Interval{At: mon.nextCut, Baseline: src[baseLabel], Canary: src[newLabel], LiveBaseline: true, Reference: ref.Rollout}
@@ -216,11 +215,20 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 	// Per-instance cpu and rss sampled by this tick; without a live
 	// baseline, the baseline side is its usage before the rollout.
 	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, ph.Reference)
-	for m, p := range probes.observe(ctx, d.j) {
+	for _, r := range probes.Observe(ctx) {
 		if iv.Extra == nil {
 			iv.Extra = map[string]judge.SidePair{}
 		}
-		iv.Extra[m] = p
+		if r.Err != nil {
+			// No value: the judge's on_no_data policy decides, and the
+			// journal says why.
+			d.j.Record(journal.InvariantError, "invariant", r.Invariant, "error", r.Err.Error())
+			iv.Extra[r.Metric] = judge.SidePair{}
+			continue
+		}
+		// An invariant is database-wide, and only the canary is new, so a
+		// violation is charged to it (the baseline side has no value).
+		iv.Extra[r.Metric] = judge.SidePair{Canary: r.Value, CanaryOK: true}
 	}
 	jdg.Observe(iv)
 	dec := jdg.Decide()
@@ -236,7 +244,14 @@ func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Refe
 func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
 	d.j.Record(journal.StepStart, "step", stepNo, "approval", scenarios.ApprovalManual)
 	d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
-	dec, approved, err := d.approvalGate(ctx, mon, stepNo, observe)
+	gate := approval.Gate{Journal: d.j, Say: d.say, Auto: d.opts.AutoApprove, Answers: d.operatorAnswers}
+	dec, approved, err := gate.Wait(ctx, stepNo, func(ctx context.Context) (*judge.Decision, error) {
+		tw, err := mon.tick(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return observe(tw), nil
+	})
 	if err != nil || dec != nil {
 		return dec, err
 	}
@@ -248,73 +263,9 @@ func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, obse
 	return nil, nil
 }
 
-// approvalGate waits for an operator while the judge keeps watching.
-func (d *drill) approvalGate(ctx context.Context, mon *monitor, step int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, bool, error) {
-	if d.opts.AutoApprove {
-		d.j.Record(journal.ApprovalAuto, "step", step)
-		d.say("step %d: approval passed by --auto-approve", step)
-		return nil, true, nil
-	}
-	d.say("step %d: APPROVAL NEEDED - type 'yes' to continue the rollout, 'no' to roll back", step)
-	d.j.Record(journal.ApprovalWait, "step", step)
-	answers := d.operatorAnswers()
-	deadline := time.Now().Add(approvalTimeout)
-	for time.Now().Before(deadline) {
-		tw, err := mon.tick(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		if dec := observe(tw); dec != nil {
-			return dec, false, nil
-		}
-		select {
-		case a, ok := <-answers:
-			if !ok {
-				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "no operator input (stdin closed); use --auto-approve in unattended runs")
-				d.say("no operator input: treating the gate as rejected (use --auto-approve in CI)")
-				return nil, false, nil
-			}
-			switch strings.ToLower(strings.TrimSpace(a)) {
-			case "y", "yes":
-				d.j.Record(journal.ApprovalGranted, "step", step)
-				return nil, true, nil
-			case "n", "no":
-				d.j.Record(journal.ApprovalRejected, "step", step, "reason", "operator")
-				return nil, false, nil
-			default:
-				d.say("answer 'yes' or 'no'")
-			}
-		default:
-		}
-	}
-	d.j.Record(journal.ApprovalRejected, "step", step, "reason", "timed out after "+approvalTimeout.String())
-	return nil, false, nil
-}
-
-// operatorAnswers reads lines from stdin once per run.
+// operatorAnswers reads the operator's answers from stdin once per run.
 func (d *drill) operatorAnswers() <-chan string {
-	d.approvalsOnce.Do(func() {
-		in := d.opts.Stdin
-		// A stdin shared by several drills hands out its own lines: a
-		// scanner here would read ahead into the next drill's answers.
-		if ls, ok := in.(interface{ Lines() <-chan string }); ok {
-			d.approvals = ls.Lines()
-			return
-		}
-		ch := make(chan string, 4)
-		d.approvals = ch
-		if in == nil {
-			close(ch)
-			return
-		}
-		go func() {
-			defer close(ch)
-			sc := bufio.NewScanner(in)
-			for sc.Scan() {
-				ch <- sc.Text()
-			}
-		}()
-	})
+	d.approvalsOnce.Do(func() { d.approvals = approval.Lines(d.opts.Stdin) })
 	return d.approvals
 }
 

@@ -64,8 +64,6 @@ type Options struct {
 const (
 	DefaultOutDir   = ".drill/runs"
 	DefaultCacheDir = ".drill/cache"
-	// approvalTimeout bounds how long a manual gate waits for an operator.
-	approvalTimeout = 15 * time.Minute
 )
 
 // ClientSource is the metrics source of what the load generator sees.

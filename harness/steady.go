@@ -9,6 +9,7 @@ import (
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/plan"
 	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
@@ -45,7 +46,7 @@ func (d *drill) steadyState(ctx context.Context, mon *monitor, faultApplied func
 	// fill their caches in the first moments of load; those requests say
 	// nothing about the steady state (k6 and Flagger users know this as
 	// ramp-up and the analysis' initial delay). Load is sent, not judged.
-	warm := warmupIntervals(ss.Warmup, d.interval)
+	warm := plan.WarmupIntervals(ss.Warmup, d.interval)
 	d.j.Record(journal.WarmupStart, "warmup", ss.Warmup.String(), "intervals", warm)
 	for range warm {
 		if _, err := mon.tick(ctx); err != nil {

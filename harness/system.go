@@ -54,7 +54,7 @@ type System struct {
 	mu        sync.Mutex // guards instances, pids, migPoints
 	instances map[string]map[string]provider.Instance
 	pids      map[int]string
-	migPoints map[string]*migrationPoint
+	migPoints map[string]*dbcheck.FaultPoint
 }
 
 // newSystem is an empty system; provision fills it.
@@ -204,7 +204,7 @@ func (sys *System) migrator(s *scenarios.Service) dbcheck.Migrator {
 		sys.mu.Lock()
 		p := sys.migPoints[s.Database]
 		sys.mu.Unlock()
-		return p.armed()
+		return p.Armed()
 	}}
 }
 

@@ -1,4 +1,7 @@
-package harness
+// Package stall tells the harness when the machine itself stalled under
+// it, so that windows measuring the machine are not judged as the system
+// under test.
+package stall
 
 import (
 	"context"
@@ -11,22 +14,23 @@ import (
 // latency measured in that second is the stall, not the system under
 // test, and an absolute SLO judged over it fails for no reason in the
 // system. A heartbeat detects such stalls from inside the harness: it
-// ticks every heartbeatEvery and keeps the worst lateness per window. A
-// slow service does not make the harness's own timer late; a frozen
-// machine does.
+// ticks every heartbeatEvery and keeps the worst lateness per window
+// (Threshold marks a stalled one). A slow service does not make the
+// harness's own timer late; a frozen machine does.
 const (
 	heartbeatEvery = 50 * time.Millisecond
-	// stallThreshold is the lateness that marks a window as stalled.
-	stallThreshold = 200 * time.Millisecond
+	// Threshold is the lateness that marks a window as stalled.
+	Threshold = 200 * time.Millisecond
 )
 
-// heartbeat measures the harness's scheduling lateness.
-type heartbeat struct {
-	worst atomic.Int64 // nanoseconds, since the last take
+// Heartbeat measures the harness's scheduling lateness.
+type Heartbeat struct {
+	worst atomic.Int64 // nanoseconds, since the last Take
 }
 
-func startHeartbeat(ctx context.Context) *heartbeat {
-	h := &heartbeat{}
+// Start starts a heartbeat that runs until ctx ends.
+func Start(ctx context.Context) *Heartbeat {
+	h := &Heartbeat{}
 	go func() {
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
@@ -52,8 +56,9 @@ func startHeartbeat(ctx context.Context) *heartbeat {
 	return h
 }
 
-// take returns the worst lateness since the last take and resets it.
-func (h *heartbeat) take() time.Duration {
+// Take returns the worst lateness since the last Take and resets it; 0
+// on a nil Heartbeat.
+func (h *Heartbeat) Take() time.Duration {
 	if h == nil {
 		return 0
 	}
