@@ -130,11 +130,7 @@ func TestShippedBlueGreenColdSwitchBack(t *testing.T) {
 	if y == string(src) {
 		t.Fatal("the shipped scenario no longer has the fields this test edits")
 	}
-	file := filepath.Join(t.TempDir(), "cold.yaml")
-	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd, out := drillCmd(t, file, "--provider", "process")
+	cmd, out := drillCmd(t, writeScenario(t, "cold.yaml", y), "--provider", "process")
 	output, err := cmd.CombinedOutput()
 	dir := runDir(t, out)
 	rep, rerr := reports.Read(dir)
@@ -197,7 +193,14 @@ func asBlueGreen(t *testing.T, file string) string {
 	}
 	y = y[:i] + "  strategy: blue-green\n  blue_green: {preview: {hold: 10s, rate: 60/s}, post_switch: {hold: 5s}}\n" + y[j:]
 	y = strings.Replace(y, "\nname: orders-migration-", "\nname: bg-orders-migration-", 1)
-	out := filepath.Join(t.TempDir(), filepath.Base(file))
+	return writeScenario(t, filepath.Base(file), y)
+}
+
+// writeScenario writes an edited scenario to the test's temp dir and
+// returns its path.
+func writeScenario(t *testing.T, name, y string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(out, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -68,20 +68,7 @@ func simulateBlueGreen(j judge.Judge, s *Stream, c Case) Result {
 	var held time.Duration
 	for s.Elapsed < c.Limit {
 		iv := s.Next()
-		r.Intervals++
-		r.CanaryRequests += iv.Canary.Requests
-		r.CanaryFailed += iv.Canary.Failed
-		r.At = s.Elapsed
-		d, err := observe(j, iv, &r.JudgeTime)
-		r.Reason = d.Reason
-		switch {
-		case err != "":
-			r.Err = err
-		case d.Verdict == judge.Rollback:
-			r.RolledBack = true
-		case d.Verdict == judge.Pause:
-			r.Paused++
-		default:
+		if r.tally(j, iv, s.Elapsed) {
 			held += s.tr.Interval
 			switch {
 			case !r.Switched && held >= bg.Preview:

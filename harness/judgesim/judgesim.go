@@ -251,20 +251,7 @@ func SimulateAll(js []judge.Judge, s *Stream, c Case) []Result {
 				continue
 			}
 			r := &rs[k]
-			r.Intervals++
-			r.CanaryRequests += iv.Canary.Requests
-			r.CanaryFailed += iv.Canary.Failed
-			r.At = s.Elapsed
-			d, err := observe(j, iv, &r.JudgeTime)
-			r.Reason = d.Reason
-			switch {
-			case err != "":
-				r.Err = err
-			case d.Verdict == judge.Rollback:
-				r.RolledBack = true
-			case d.Verdict == judge.Pause:
-				r.Paused++
-			default:
+			if r.tally(j, iv, s.Elapsed) {
 				held[k] += s.tr.Interval
 				r.Promoted = held[k] >= c.Hold
 			}
@@ -278,6 +265,29 @@ func SimulateAll(js []judge.Judge, s *Stream, c Case) []Result {
 		rs[k].Excess = float64(rs[k].CanaryFailed) - float64(rs[k].CanaryRequests)*s.tr.BaselineErrorRate
 	}
 	return rs
+}
+
+// tally adds one interval's canary traffic and j's verdict on it to r,
+// at elapsed time at. It returns true when the interval counts toward
+// the hold: the judge neither failed, rolled back nor paused.
+func (r *Result) tally(j judge.Judge, iv judge.Interval, at time.Duration) bool {
+	r.Intervals++
+	r.CanaryRequests += iv.Canary.Requests
+	r.CanaryFailed += iv.Canary.Failed
+	r.At = at
+	d, err := observe(j, iv, &r.JudgeTime)
+	r.Reason = d.Reason
+	switch {
+	case err != "":
+		r.Err = err
+	case d.Verdict == judge.Rollback:
+		r.RolledBack = true
+	case d.Verdict == judge.Pause:
+		r.Paused++
+	default:
+		return true
+	}
+	return false
 }
 
 // observe feeds one interval to j and returns its decision, adding the time
