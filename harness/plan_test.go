@@ -63,3 +63,34 @@ faults:
 		}
 	}
 }
+
+// drill plan shows each strategy's own timeline: blue-green's preview,
+// switch and scale-down; a flag's shares of targeting keys.
+func TestPlanStrategies(t *testing.T) {
+	for file, want := range map[string][]string{
+		"../scenarios/orders-blue-green-switch-back.yaml": {
+			"step 1 (preview): v2 gets synthetic load at 50/s from the request templates, no live traffic, for 10s, judged against v1's live traffic",
+			"step 2 (post-switch): switch 100% to v2 at once (v1 drains, switch_seconds and switch_failed measured); held 10s, judged against the steady state's reference",
+		},
+		"../scenarios/pricing-flag-ramp-kill-switch.yaml": {
+			"rollout of pricing: flag new-pricing: off -> on (flag, judge threshold every 1s)",
+			"step 1: flag new-pricing=on for 10% of targeting keys for 10s, judged against off's live traffic",
+			"step 3: flag new-pricing=on for 100% of targeting keys for 10s, judged against the steady state's reference",
+		},
+	} {
+		sc, err := scenarios.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, e := range Plan(sc) {
+			lines = append(lines, e.What)
+		}
+		all := strings.Join(lines, "\n")
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: plan lacks %q:\n%s", file, w, all)
+			}
+		}
+	}
+}

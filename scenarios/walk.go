@@ -76,6 +76,7 @@ type walk struct {
 	invariantRefs []invariantRef
 	ro            *Rollout // set once the rollout is read
 	flags         map[string]*flags.Flag
+	loadTarget    string // load.target, once the load is read
 	// loopbacks are the literal loopback addresses in env values: a
 	// problem under the docker provider only (see parser.loopback).
 	loopbacks []Problem
@@ -131,6 +132,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
 	// A strategy's own settings field is known to the loader because a
 	// registered strategy owns it (strategy.Fields), not from a list here.
+	w.loadTarget = s.Load.Target
 	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure"}
 	s.Rollout = w.rollout(o.child("rollout", append(rolloutFields, slices.Sorted(maps.Keys(strategy.Fields()))...)...))
 	w.ro = &s.Rollout

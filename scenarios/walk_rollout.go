@@ -31,6 +31,10 @@ func (w *walk) rollout(o *object) Rollout {
 	var svc *Service
 	if o.str("service", &r.Service) {
 		svc = w.refService(o.get("service"), "service", r.Service)
+		if svc != nil && kind.Previews && w.loadTarget != "" && w.loadTarget != r.Service {
+			w.add(o.get("service"), fmt.Sprintf("release %s with load.target: %s, or use another strategy", w.loadTarget, r.Service),
+				"service: strategy %s previews the new version with the load's own requests, which are written for %s, not %s", r.Strategy, w.loadTarget, r.Service)
+		}
 	}
 	r.StrategyParams = w.strategySettings(o, r.Strategy)
 	o.str("to", &r.To)

@@ -76,6 +76,11 @@ func lastEvaluation(ctx context.Context, base, key string) (reports.FlagEvaluati
 		return reports.FlagEvaluation{}, err
 	}
 	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		// A service that does not report its evaluations (not one of
+		// drill's fixtures) cannot prove what it serves: say so.
+		return reports.FlagEvaluation{}, fmt.Errorf("GET /debug/flags: %s (the service does not report its last flag evaluations; see fixtures/README.md)", res.Status)
+	}
 	var body struct {
 		Flags map[string]reports.FlagEvaluation `json:"flags"`
 	}

@@ -12,7 +12,7 @@ import (
 
 func init() {
 	Register("blue-green", "starts the new version (green) at full size beside the old (blue), judges it under synthetic preview load, then switches 100% at once; a rollback inside scale_down_delay switches back to the still-running blue",
-		Kind{Field: "blue_green", Parse: parseBlueGreen, NoSteps: true,
+		Kind{Field: "blue_green", Parse: parseBlueGreen, NoSteps: true, Previews: true,
 			New: func(p any) (Strategy, error) {
 				s, _ := p.(BlueGreen)
 				if p == nil {

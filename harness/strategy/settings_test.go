@@ -98,3 +98,14 @@ func TestBlueGreenSettings(t *testing.T) {
 		}
 	}
 }
+
+// blue-green's preview sends the load's requests to the new version: a
+// release of another service than the load's target is refused.
+func TestBlueGreenPreviewNeedsTheLoadTarget(t *testing.T) {
+	y := strings.NewReplacer("STRATEGY", "blue-green", "  steps: [{weight: 10%}]\n", "", "  test_sized: SETTINGS\n", "",
+		"load: {target: api,", "load: {target: web,", "    api: {build: x, versions: {v1: {}, v2: {}}}", "    api: {build: x, versions: {v1: {}, v2: {}}}\n    web: {build: x, versions: {v1: {}}}").Replace(sizedScenario)
+	_, err := scenarios.Parse("bg.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), "previews the new version with the load's own requests, which are written for web, not api") {
+		t.Errorf("%v", err)
+	}
+}

@@ -119,6 +119,10 @@ type Kind struct {
 	// NoSteps says the strategy makes its phases from its own settings:
 	// `rollout.steps` is refused under it.
 	NoSteps bool
+	// Previews says a phase sends the scenario's own request templates to
+	// the new version (blue-green's preview): the load target must be the
+	// rollout service, or the templates would not fit it.
+	Previews bool
 }
 
 // What `rollout.to` names (Kind.Moves).
