@@ -92,6 +92,10 @@ func (d *drill) report(r *results) *reports.Report {
 	if r.rel != nil {
 		rep.Release = r.rel.report()
 	}
+	rep.Artifacts = []reports.Artifact{}
+	if r.sys != nil {
+		rep.Artifacts = append(rep.Artifacts, r.sys.artifacts...)
+	}
 	if rep.ExposureAt != nil && r.detected != nil {
 		v := journal.Seconds(r.detected.Sub(*rep.ExposureAt))
 		rep.DetectionSeconds = &v

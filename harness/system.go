@@ -22,6 +22,7 @@ import (
 	"github.com/drillhq/drill/harness/router"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/internal/procid"
+	"github.com/drillhq/drill/reports"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -47,6 +48,8 @@ type System struct {
 	// flags) and flagsURL its base URL (flagsys.go).
 	flags    *flags.Server
 	flagsURL string
+	// artifacts are what each service version runs, with its digest.
+	artifacts []reports.Artifact
 	// schemaBefore is every database's schema after the baseline
 	// migration, when the scenario asks for `schema: baseline`.
 	schemaBefore map[string]dbcheck.Schema
@@ -81,6 +84,9 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 	sys.prov = prov
 	d.say("building services")
 	if err := prov.Build(ctx, d.sc); err != nil {
+		return sys, err
+	}
+	if err := sys.digestArtifacts(ctx); err != nil {
 		return sys, err
 	}
 	if err := sys.startDatabases(ctx); err != nil {
@@ -118,6 +124,25 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 	}
 	d.j.Record(journal.ProvisionDone)
 	return sys, nil
+}
+
+// digestArtifacts records the artifact each service version runs, with its
+// content digest, in the journal and for the report: the release and the
+// baseline a rollback returns to are named by content, not by version.
+func (sys *System) digestArtifacts(ctx context.Context) error {
+	al, ok := sys.prov.(provider.ArtifactLister)
+	if !ok {
+		return nil
+	}
+	as, err := al.Artifacts(ctx, sys.sc)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		sys.artifacts = append(sys.artifacts, reports.Artifact{Service: a.Service, Version: a.Version, Kind: a.Kind, Ref: a.Ref, Digest: a.Digest})
+		sys.j.Record(journal.ArtifactBuilt, "service", a.Service, "version", a.Version, "kind", a.Kind, "ref", a.Ref, "digest", a.Digest)
+	}
+	return nil
 }
 
 // startDatabases starts every database of the scenario.

@@ -1,6 +1,9 @@
 package reports
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // t0 is the fixed clock of every test report, so golden files never change
 // with the time of day.
@@ -74,6 +77,10 @@ func rolledBackReport() *Report {
 		SteadyState: SteadyState{OK: true, Detail: "error_rate 0.20% <= 1%, latency_p99 41ms <= 250ms",
 			Baseline: map[string]float64{"error_rate": 0.002, "latency_p99": 41}},
 		Leftovers: []string{},
+		Artifacts: []Artifact{
+			{Service: "orders", Version: "v1", Kind: "binary", Ref: "/tmp/drill-x/bin/fixtures_orders", Digest: "sha256:" + strings.Repeat("ab", 32)},
+			{Service: "orders", Version: "v2", Kind: "binary", Ref: "/tmp/drill-x/bin/fixtures_orders", Digest: "sha256:" + strings.Repeat("ab", 32)},
+		},
 		Timeline: []Event{
 			{T: at(0), ElapsedSeconds: 0, Event: "run.start", Fields: map[string]any{"seed": float64(42)}},
 			{T: at(20), ElapsedSeconds: 20, Event: "fault.applied", Fields: map[string]any{"fault": "slow-pricing"}},

@@ -118,7 +118,7 @@ func FuzzDecode(f *testing.F) {
 		if r.SchemaVersion < 1 || r.SchemaVersion > SchemaVersion {
 			t.Fatalf("Decode accepted schema_version %d", r.SchemaVersion)
 		}
-		if r.Faults == nil || r.Timeline == nil || r.Series == nil || r.Leftovers == nil {
+		if r.Faults == nil || r.Timeline == nil || r.Series == nil || r.Leftovers == nil || r.Artifacts == nil {
 			t.Fatalf("Decode left nil lists: %+v", r)
 		}
 		var first bytes.Buffer

@@ -63,3 +63,16 @@ type FlagEvaluation struct {
 	Since    time.Time `json:"since"`
 	Fallback bool      `json:"fallback"`
 }
+
+// Artifact is what one service version ran: a built binary, a command's
+// executable or an image, with its content digest.
+type Artifact struct {
+	Service string `json:"service"`
+	Version string `json:"version"`
+	// Kind is binary, command or image.
+	Kind string `json:"kind"`
+	// Ref is the file's path or the image's name.
+	Ref string `json:"ref"`
+	// Digest is "sha256:<hex>": of the file, or the image ID.
+	Digest string `json:"digest"`
+}

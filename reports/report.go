@@ -89,7 +89,10 @@ type Report struct {
 	Decision *Decision `json:"decision"` // null when analysis never decided
 	// Release is what the rollout moved and how (strategy, switch, flags);
 	// null when the drill ended before the rollout.
-	Release     *Release    `json:"release"`
+	Release *Release `json:"release"`
+	// Artifacts are what each service version ran, by content digest;
+	// empty when the drill ended before its build.
+	Artifacts   []Artifact  `json:"artifacts"`
 	SteadyState SteadyState `json:"steady_state"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.
@@ -296,6 +299,7 @@ func (r Report) normalized() Report {
 	r.Expectations = nonNil(r.Expectations)
 	r.Faults = nonNil(r.Faults)
 	r.Leftovers = nonNil(r.Leftovers)
+	r.Artifacts = nonNil(r.Artifacts)
 	r.Timeline = nonNil(r.Timeline)
 	r.Data.Invariants = nonNil(r.Data.Invariants)
 	r.Rollback.Steps = nonNil(r.Rollback.Steps)

@@ -401,6 +401,7 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 	if rep.Provider != provider {
 		t.Errorf("report provider %q, want %q", rep.Provider, provider)
 	}
+	artifactsRecorded(t, rep, provider)
 	if data == nil {
 		data = ledgerIntact
 	}

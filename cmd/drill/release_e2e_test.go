@@ -206,3 +206,33 @@ func writeScenario(t *testing.T, name, y string) string {
 	}
 	return out
 }
+
+// artifactsRecorded: every version of every service has its artifact
+// named by content (the schema checks the digest's form), one digest per
+// build, and the journal has the same.
+func artifactsRecorded(t *testing.T, rep *reports.Report, provider string) {
+	t.Helper()
+	kind := map[string]string{"process": "binary", "docker": "image"}[provider]
+	byRef := map[string]string{}
+	for _, a := range rep.Artifacts {
+		if a.Kind != kind {
+			t.Errorf("artifact %+v: want kind %s on %s", a, kind, provider)
+		}
+		if d, ok := byRef[a.Ref]; ok && d != a.Digest {
+			t.Errorf("%s has two digests: %s and %s", a.Ref, d, a.Digest)
+		}
+		byRef[a.Ref] = a.Digest
+	}
+	if len(rep.Artifacts) < 2 {
+		t.Errorf("artifacts %+v: want one per service version", rep.Artifacts)
+	}
+	n := 0
+	for _, e := range rep.Timeline {
+		if e.Event == "artifact.built" {
+			n++
+		}
+	}
+	if n != len(rep.Artifacts) {
+		t.Errorf("%d artifact.built events for %d artifacts", n, len(rep.Artifacts))
+	}
+}

@@ -62,6 +62,7 @@ const (
 	StepEnd                = "step.end"
 	StepStart              = "step.start"
 	SwitchDone             = "switch.done"
+	ArtifactBuilt          = "artifact.built"
 	BaselineRedeploy       = "baseline.redeploy"
 	FlagSet                = "flag.set"
 	FlagsProof             = "flags.proof"

@@ -217,3 +217,23 @@ type ForwardAllower interface {
 
 // ErrNoProcess means the sampled instance's process is gone.
 var ErrNoProcess = errors.New("process not found")
+
+// Artifact is what one service version runs: a built binary, a command's
+// executable, or an image, with a content digest, so that a report says
+// exactly which build was released and which one a rollback came back to.
+type Artifact struct {
+	Service, Version string
+	// Kind is "binary" (a build: the process provider compiled), "command"
+	// (a command: program's executable) or "image" (a container image).
+	Kind string
+	// Ref is the binary's or executable's path, or the image's name.
+	Ref string
+	// Digest is "sha256:<hex>": of the file's bytes, or the image ID.
+	Digest string
+}
+
+// ArtifactLister is a Provider that names, after Build, the artifact each
+// service version of the scenario runs.
+type ArtifactLister interface {
+	Artifacts(ctx context.Context, sc *scenarios.Scenario) ([]Artifact, error)
+}
