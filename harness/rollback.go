@@ -102,9 +102,13 @@ func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, 
 			return false, "baseline " + rel.base.Name + " is down and could not be started again", err
 		}
 		took := time.Since(start).Seconds()
-		rel.set(func(r *release) { r.out.RedeploySeconds = &took })
-		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "seconds", took)
+		digest, same := sys.redeployDigest(ctx, rel.svc.Name, rel.base.Name)
+		rel.set(func(r *release) { r.out.RedeploySeconds, r.out.RedeployDigest, r.out.RedeployDigestMatches = &took, digest, same })
+		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "seconds", took, "digest", digest, "digest_matches", same)
 		notes = append(notes, fmt.Sprintf("%s was scaled down: started again cold in %.1fs", rel.base.Name, took))
+		if same != nil && !*same {
+			return true, strings.Join(notes, "; "), fmt.Errorf("the redeployed %s %s is %s, not the build recorded at start", rel.svc.Name, rel.base.Name, digest)
+		}
 	}
 	changed, detail, err := rel.strat.Revert(sys.target(rel.svc.Name), rel.names())
 	notes = append(notes, detail)

@@ -145,6 +145,34 @@ func (sys *System) digestArtifacts(ctx context.Context) error {
 	return nil
 }
 
+// redeployDigest digests the artifact service version runs now and says
+// whether it is the one recorded at start (nil when either is unknown):
+// a baseline started again must be the same build, not whatever is there.
+func (sys *System) redeployDigest(ctx context.Context, service, version string) (string, *bool) {
+	al, ok := sys.prov.(provider.ArtifactLister)
+	if !ok {
+		return "", nil
+	}
+	now, err := al.Artifacts(ctx, sys.sc)
+	if err != nil {
+		sys.j.Record(journal.ArtifactBuilt, "service", service, "version", version, "error", err.Error())
+		return "", nil
+	}
+	for _, a := range now {
+		if a.Service != service || a.Version != version {
+			continue
+		}
+		for _, was := range sys.artifacts {
+			if was.Service == service && was.Version == version {
+				same := was.Digest == a.Digest
+				return a.Digest, &same
+			}
+		}
+		return a.Digest, nil
+	}
+	return "", nil
+}
+
 // startDatabases starts every database of the scenario.
 func (sys *System) startDatabases(ctx context.Context) error {
 	for _, db := range sys.sc.Environment.Databases {

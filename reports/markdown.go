@@ -273,6 +273,13 @@ func mdRelease(p *printer, r *Report) {
 	}
 	add("route_back_seconds", rel.RouteBackSeconds, " s", "rollback decision until all traffic was on the baseline")
 	add("redeploy_seconds", rel.RedeploySeconds, " s", "cold start of the baseline")
+	if rel.RedeployDigest != "" {
+		same := "unknown"
+		if rel.RedeployDigestMatches != nil {
+			same = yesNo(*rel.RedeployDigestMatches)
+		}
+		rows = append(rows, []string{"redeploy_digest", inline(rel.RedeployDigest), "the build recorded at start: " + same})
+	}
 	add("flags_restored_seconds", rel.FlagsRestoredSeconds, " s", "rollback decision until every instance served the restored flags")
 	if len(rows) > 0 {
 		p.linef("")

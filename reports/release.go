@@ -31,6 +31,11 @@ type Release struct {
 	RouteBackSeconds *float64 `json:"route_back_seconds,omitempty"`
 	// RedeploySeconds is how long the cold start of the baseline took.
 	RedeploySeconds *float64 `json:"redeploy_seconds,omitempty"`
+	// RedeployDigest is the digest of the artifact the baseline was started
+	// again from, and RedeployDigestMatches whether it is the one recorded
+	// at the start of the drill (see Report.Artifacts).
+	RedeployDigest        string `json:"redeploy_digest,omitempty"`
+	RedeployDigestMatches *bool  `json:"redeploy_digest_matches,omitempty"`
 
 	// FlagsRestoredSeconds is the time from the rollback decision until
 	// every instance served the restored definition of every changed flag.

@@ -152,6 +152,16 @@ func TestShippedBlueGreenColdSwitchBack(t *testing.T) {
 	if len(rep.Leftovers) != 0 || !rep.Rollback.Idempotent {
 		t.Errorf("leftovers %v, idempotent %v", rep.Leftovers, rep.Rollback.Idempotent)
 	}
+	// The baseline came back as the very build recorded at the start.
+	var recorded string
+	for _, a := range rep.Artifacts {
+		if a.Service == "orders" && a.Version == "v1" {
+			recorded = a.Digest
+		}
+	}
+	if recorded == "" || r.RedeployDigest != recorded || r.RedeployDigestMatches == nil || !*r.RedeployDigestMatches {
+		t.Errorf("redeployed digest %q (matches %v), recorded %q: want the same build proven", r.RedeployDigest, r.RedeployDigestMatches, recorded)
+	}
 	ledgerIntact(t, rep, dir)
 }
 
