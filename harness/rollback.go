@@ -103,7 +103,9 @@ func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, 
 		}
 		took := time.Since(start).Seconds()
 		digest, same := sys.redeployDigest(ctx, rel.svc.Name, rel.base.Name)
-		rel.set(func(r *release) { r.out.RedeploySeconds, r.out.RedeployDigest, r.out.RedeployDigestMatches = &took, digest, same })
+		rel.set(func(r *release) {
+			r.out.RedeploySeconds, r.out.RedeployDigest, r.out.RedeployDigestMatches = &took, digest, same
+		})
 		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "seconds", took, "digest", digest, "digest_matches", same)
 		notes = append(notes, fmt.Sprintf("%s was scaled down: started again cold in %.1fs", rel.base.Name, took))
 		if same != nil && !*same {
