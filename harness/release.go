@@ -19,7 +19,6 @@ type release struct {
 	svc      *scenarios.Service
 	base, to *scenarios.Version // to == base for a flag release: no new instance
 	strat    strategy.Strategy
-	name     string // the strategy's name
 	// flag and variant are what a flag release moves; "" otherwise.
 	flag, variant string
 	phases        []strategy.Phase
@@ -45,7 +44,7 @@ func newRelease(sc *scenarios.Scenario) (*release, error) {
 		return nil, err
 	}
 	kind, _ := strategy.Lookup(ro.Strategy)
-	rel := &release{svc: svc, base: svc.Version(svc.Baseline), strat: strat, name: ro.Strategy}
+	rel := &release{svc: svc, base: svc.Version(svc.Baseline), strat: strat}
 	rel.to = rel.base
 	if kind.Moves == strategy.MovesVariant {
 		rel.flag, rel.variant = ro.Flag, ro.To

@@ -119,7 +119,9 @@ func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, 
 		rel.set(func(r *release) {
 			if r.out.RouteBackSeconds == nil {
 				r.out.RouteBackSeconds = &back
-				if rel.name == "blue-green" {
+				// Warm or cold says something only where the baseline
+				// was to be scaled down (a phase's ScaleDownAfter).
+				if r.scaleDown != nil {
 					r.out.SwitchBack = warm
 				}
 			}

@@ -73,8 +73,11 @@ func checkFlagKillSwitch(t *testing.T, rep *reports.Report, dir string) {
 			t.Errorf("%s last served %s at revision %d, want off at >= %d", e.Instance, e.Variant, e.Revision, p.Revision)
 		}
 	}
-	if s := r.FlagsRestoredSeconds; s == nil || *s < 2 || *s > 10 {
-		t.Errorf("flags_restored_seconds %v: want the 2s staleness in it (and not much more)", s)
+	// The flag service holds the kill switch back for the stale pipeline's
+	// 2s: a lower bound by construction, not a timing guess. (How much
+	// more it took is measured, not asserted.)
+	if s := r.FlagsRestoredSeconds; s == nil || *s < 2 {
+		t.Errorf("flags_restored_seconds %v: want the 2s staleness in it", s)
 	}
 	variantSeries(t, rep, "pricing", "new-pricing")
 }
