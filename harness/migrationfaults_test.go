@@ -46,7 +46,7 @@ func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, 
 	d.sys = newSystem(sc, j, d.say, 0)
 	d.sys.dbs["ordersdb"] = h
 	d.newFaults()
-	if d.rel, err = newRelease(sc); err != nil {
+	if d.rel, err = newRelease(sc, sc.Rollout.Moves()[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.sys.migrator(svc).To(base); err != nil {
@@ -74,7 +74,7 @@ func (d *migrationRig) upFailedAt() uint {
 // rolledBackSchema checks the schema as a drill does after a rollback.
 func (d *migrationRig) rolledBackSchema() schemaVerdict {
 	d.rel.set(func(r *release) { r.migratedUp = true })
-	return d.checkSchema(context.Background(), d.sys, d.rel)
+	return d.checkSchema(context.Background(), d.sys, group{d.rel})
 }
 
 type testLog struct{ t *testing.T }
@@ -198,7 +198,7 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 		t.Fatalf("apply down-failure: %s", run.applyErr)
 	}
 	steps := map[string]reports.Step{}
-	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, d.rel, d.faults, time.Now()), "rollback.step") {
+	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, group{d.rel}, d.faults, time.Now()), "rollback.step") {
 		steps[st.Name] = st
 	}
 	if st := steps["revert-faults"]; !st.OK || st.Changed {

@@ -12,9 +12,12 @@ type PlanEntry = plan.Entry
 // plan.Build), for the release the drill would make: the strategy's
 // phases come from the same newRelease the rollout runs.
 func Plan(sc *scenarios.Scenario) []PlanEntry {
-	rel, err := newRelease(sc)
-	if err != nil {
+	g, err := newGroup(sc)
+	if err != nil || len(g) == 0 {
 		return plan.Build(sc, plan.Release{}, err)
 	}
+	// Every service of a release moves through the same phases: the
+	// timeline is the first's.
+	rel := g[0]
 	return plan.Build(sc, plan.Release{Names: rel.names(), Phases: rel.phases, Base: rel.base, To: rel.to}, nil)
 }

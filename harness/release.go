@@ -36,9 +36,78 @@ type release struct {
 	out reports.Release
 }
 
-func newRelease(sc *scenarios.Scenario) (*release, error) {
+// group is a release of one or more services (rollout.release), in the
+// order they move: providers before consumers. The rollback undoes it in
+// reverse order.
+type group []*release
+
+// newGroup is one release per service the rollout moves.
+func newGroup(sc *scenarios.Scenario) (group, error) {
+	var g group
+	for _, m := range sc.Rollout.Moves() {
+		rel, err := newRelease(sc, m)
+		if err != nil {
+			return nil, err
+		}
+		g = append(g, rel)
+	}
+	return g, nil
+}
+
+// reversed is the group in rollback order: consumers before providers.
+func (g group) reversed() group {
+	out := make(group, len(g))
+	for i, r := range g {
+		out[len(g)-1-i] = r
+	}
+	return out
+}
+
+// state says whether any service's canary is live, and whether any
+// service's schema may differ from its baseline's.
+func (g group) state() (canaryLive, migratedUp bool) {
+	for _, r := range g {
+		live, up, _ := r.state()
+		canaryLive, migratedUp = canaryLive || live, migratedUp || up
+	}
+	return canaryLive, migratedUp
+}
+
+// stopScaleDown stops every pending scale-down (see release.stopScaleDown).
+func (g group) stopScaleDown() {
+	for _, r := range g {
+		r.stopScaleDown()
+	}
+}
+
+// report is the release section: the first service's, with every
+// service's own in Services when the release moved several.
+func (g group) report() *reports.Release {
+	if len(g) == 0 {
+		return nil
+	}
+	out := g[0].report()
+	if len(g) > 1 {
+		for _, r := range g {
+			out.Services = append(out.Services, *r.report())
+		}
+	}
+	return out
+}
+
+// service is the release of the named service, or nil.
+func (g group) service(name string) *release {
+	for _, r := range g {
+		if r.svc.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func newRelease(sc *scenarios.Scenario, m *scenarios.Move) (*release, error) {
 	ro := sc.Rollout
-	svc := sc.Environment.Service(ro.Service)
+	svc := sc.Environment.Service(m.Service)
 	strat, err := strategy.New(ro.Strategy, ro.StrategyParams)
 	if err != nil {
 		return nil, err
@@ -47,16 +116,16 @@ func newRelease(sc *scenarios.Scenario) (*release, error) {
 	rel := &release{svc: svc, base: svc.Version(svc.Baseline), strat: strat}
 	rel.to = rel.base
 	if kind.Moves == strategy.MovesVariant {
-		rel.flag, rel.variant = ro.Flag, ro.To
+		rel.flag, rel.variant = ro.Flag, m.To
 	} else {
-		rel.to = svc.Version(ro.To)
+		rel.to = svc.Version(m.To)
 	}
 	var steps []strategy.Phase
 	for i, st := range ro.Steps {
 		steps = append(steps, strategy.Phase{Name: stepName(i + 1), Step: i + 1, Weight: st.Weight, Hold: st.Hold, Approval: st.IsApproval()})
 	}
 	rel.phases = strat.Phases(steps)
-	rel.out = reports.Release{Strategy: ro.Strategy, Service: svc.Name, From: rel.base.Name, To: ro.To, Flag: rel.flag}
+	rel.out = reports.Release{Strategy: ro.Strategy, Service: svc.Name, From: rel.base.Name, To: m.To, Flag: rel.flag}
 	if rel.flag != "" {
 		rel.out.From = sc.Flags[rel.flag].DefaultVariant
 	}

@@ -19,24 +19,19 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 	if runErr != nil {
 		r.errText = runErr.Error()
 		d.j.Record(journal.RunError, "error", runErr.Error())
-		if r.rel != nil {
-			live, migratedUp, _ := r.rel.state()
-			if live || migratedUp && r.outcome == "" {
-				// Safe abort: the same ordered undo a rollback does.
-				r.outcome = reports.OutcomeAborted
-				rb := d.abortRollout(ctx, r.sys, r.rel, d.faults, "run stopped: "+runErr.Error())
-				r.rollback = &rb
-			}
+		if live, migratedUp := r.rels.state(); live || migratedUp && r.outcome == "" {
+			// Safe abort: the same ordered undo a rollback does.
+			r.outcome = reports.OutcomeAborted
+			rb := d.abortRollout(ctx, r.sys, r.rels, d.faults, "run stopped: "+runErr.Error())
+			r.rollback = &rb
 		}
 	}
 	if r.outcome == "" {
 		r.outcome = reports.OutcomeAborted
 	}
 	d.j.Record(journal.TeardownStart)
-	if r.rel != nil {
-		// A pending scale-down would stop blue behind the teardown's back.
-		r.rel.stopScaleDown()
-	}
+	// A pending scale-down would stop blue behind the teardown's back.
+	r.rels.stopScaleDown()
 	r.mon.stop()
 	// Background watchers (the switch's) journal their end before the
 	// journal closes.
@@ -89,8 +84,8 @@ func (d *drill) report(r *results) *reports.Report {
 		Error:       r.errorText(),
 		Decision:    r.decision,
 	}
-	if r.rel != nil {
-		rep.Release = r.rel.report()
+	if r.rels != nil {
+		rep.Release = r.rels.report()
 	}
 	rep.Artifacts = []reports.Artifact{}
 	if r.sys != nil {

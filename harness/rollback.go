@@ -16,17 +16,41 @@ import (
 // it is idempotent.
 type rollbackStep struct {
 	name string
-	run  func(ctx context.Context) (changed bool, detail string, err error)
+	// service is the service the step acts on in a release of several
+	// services; "" for a step acting on the whole drill.
+	service string
+	run     func(ctx context.Context) (changed bool, detail string, err error)
 }
 
-func (d *drill) rollbackPlan(sys *System, rel *release, fs *faultSet, decided time.Time) []rollbackStep {
-	return []rollbackStep{
-		{"route-to-baseline", func(ctx context.Context) (bool, string, error) { return d.routeToBaseline(ctx, sys, rel, decided) }},
-		{"revert-faults", func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }},
-		{"stop-canary", func(ctx context.Context) (bool, string, error) { return d.stopCanary(ctx, sys, rel) }},
-		{"migrate-to-baseline", func(ctx context.Context) (bool, string, error) { return migrateToBaseline(ctx, sys, rel, fs) }},
-		{"restore-flags", func(ctx context.Context) (bool, string, error) { return d.restoreFlags(ctx, sys, rel, decided) }},
+// rollbackPlan is the ordered undo of docs/design for a release of one or
+// more services: each step runs for every service in reverse release
+// order (consumers before the providers they call, so no consumer is
+// left calling a provider version it was not released with), and every
+// service's traffic is back before anything is stopped or migrated.
+func (d *drill) rollbackPlan(sys *System, g group, fs *faultSet, decided time.Time) []rollbackStep {
+	var plan []rollbackStep
+	each := func(name string, run func(ctx context.Context, rel *release) (bool, string, error)) {
+		for _, rel := range g.reversed() {
+			step := rollbackStep{name: name, run: func(ctx context.Context) (bool, string, error) { return run(ctx, rel) }}
+			if len(g) > 1 {
+				step.service = rel.svc.Name
+			}
+			plan = append(plan, step)
+		}
 	}
+	each("route-to-baseline", func(ctx context.Context, rel *release) (bool, string, error) {
+		return d.routeToBaseline(ctx, sys, rel, decided)
+	})
+	plan = append(plan, rollbackStep{name: "revert-faults", run: func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }})
+	each("stop-canary", func(ctx context.Context, rel *release) (bool, string, error) { return d.stopCanary(ctx, sys, rel) })
+	each("migrate-to-baseline", func(ctx context.Context, rel *release) (bool, string, error) {
+		return migrateToBaseline(ctx, sys, rel, fs)
+	})
+	// Flags are the drill's, not a service's: restored once.
+	plan = append(plan, rollbackStep{name: "restore-flags", run: func(ctx context.Context) (bool, string, error) {
+		return d.restoreFlags(ctx, sys, g[0], decided)
+	}})
+	return plan
 }
 
 // Rollback is what the rollback stage returns: its steps, the steps of the
@@ -39,17 +63,17 @@ type Rollback struct {
 // rollback runs the plan, then runs it again to prove nothing is left to
 // undo. The recovery window and data checks (step 6) follow in
 // verifyRecovery and verifyData.
-func (d *drill) rollback(ctx context.Context, sys *System, rel *release, fs *faultSet, decided time.Time) Rollback {
+func (d *drill) rollback(ctx context.Context, sys *System, g group, fs *faultSet, decided time.Time) Rollback {
 	d.say("rolling back")
 	d.j.Record(journal.RollbackStart)
-	rb := d.undo(ctx, sys, rel, fs, decided)
+	rb := d.undo(ctx, sys, g, fs, decided)
 	d.j.Record(journal.RollbackDone)
 	return rb
 }
 
 // undo runs the plan twice and records whether the second run was a no-op.
-func (d *drill) undo(ctx context.Context, sys *System, rel *release, fs *faultSet, decided time.Time) Rollback {
-	plan := d.rollbackPlan(sys, rel, fs, decided)
+func (d *drill) undo(ctx context.Context, sys *System, g group, fs *faultSet, decided time.Time) Rollback {
+	plan := d.rollbackPlan(sys, g, fs, decided)
 	rb := Rollback{Steps: d.runRollbackPlan(ctx, plan, journal.RollbackStep), Idempotent: true}
 	rb.Rerun = d.runRollbackPlan(ctx, plan, "rollback.rerun")
 	for _, s := range rb.Rerun {
@@ -68,15 +92,15 @@ func (d *drill) undo(ctx context.Context, sys *System, rel *release, fs *faultSe
 func (d *drill) runRollbackPlan(ctx context.Context, plan []rollbackStep, event string) []reports.Step {
 	var out []reports.Step
 	for _, st := range plan {
-		d.j.Record(event+".start", "step", st.name)
+		d.j.Record(event+".start", "step", st.name, "service", st.service)
 		changed, detail, err := st.run(ctx)
-		s := reports.Step{Name: st.name, OK: err == nil, Changed: changed, Detail: detail, At: time.Now()}
+		s := reports.Step{Name: st.name, Service: st.service, OK: err == nil, Changed: changed, Detail: detail, At: time.Now()}
 		if err != nil {
 			s.Detail = strings.TrimSpace(detail + " " + err.Error())
 		}
-		d.j.Record(event, "step", st.name, "ok", s.OK, "changed", changed, "detail", s.Detail)
+		d.j.Record(event, "step", st.name, "service", st.service, "ok", s.OK, "changed", changed, "detail", s.Detail)
 		if event == journal.RollbackStep {
-			d.say("  rollback %-20s %s", st.name, s.Detail)
+			d.say("  rollback %-20s %s", s.Label(), s.Detail)
 		}
 		out = append(out, s)
 	}
@@ -251,10 +275,10 @@ func cleanFailedUp(ctx context.Context, sys *System, m dbcheck.Migrator, v uint)
 // abortRollout stops the rollout without verification (on_failure: abort,
 // or a safe abort after Ctrl-C): traffic back, faults out, canary stopped,
 // schema back.
-func (d *drill) abortRollout(ctx context.Context, sys *System, rel *release, fs *faultSet, why string) Rollback {
+func (d *drill) abortRollout(ctx context.Context, sys *System, g group, fs *faultSet, why string) Rollback {
 	d.say("aborting rollout: %s", why)
 	d.j.Record(journal.AbortStart, "reason", why)
-	rb := d.undo(ctx, sys, rel, fs, time.Now())
+	rb := d.undo(ctx, sys, g, fs, time.Now())
 	d.j.Record(journal.AbortDone)
 	return rb
 }

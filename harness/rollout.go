@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,13 +55,17 @@ func (e *exposure) time() *time.Time {
 	return e.at
 }
 
-// rollout runs the phases of the release under the judge newJudge
-// builds. It returns the judge's rollback decision, or nil when every
+// rollout runs the phases of the release — of each of its services, in
+// release order — under one judge per service that newJudge builds. It
+// returns the first rollback decision of any judge, or nil when every
 // phase passed.
-func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, exp *exposure, newJudge func() (judge.Judge, error)) (*judge.Decision, error) {
-	jdg, err := newJudge()
-	if err != nil {
-		return nil, err
+func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Reference, g group, exp *exposure, newJudge func() (judge.Judge, error)) (*judge.Decision, error) {
+	jdgs := make([]judge.Judge, len(g))
+	for i := range g {
+		var err error
+		if jdgs[i], err = newJudge(); err != nil {
+			return nil, err
+		}
 	}
 	probes, err := dbcheck.OpenProbes(d.sc, sys.dbs)
 	if err != nil {
@@ -68,17 +73,39 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 	}
 	defer probes.Close()
 	ro := d.sc.Rollout
-	names := rel.names()
-	d.j.Record(journal.RolloutStart, "service", rel.svc.Name, "from", names.Baseline, "to", names.To, "strategy", ro.Strategy, "flag", rel.flag)
-	d.say("rollout %s %s -> %s (%s, %d phases, judge %s)", rel.svc.Name, names.Baseline, names.To, ro.Strategy, len(rel.phases), ro.Analysis.Judge)
-	if dec, err := d.startCanary(ctx, sys, rel, exp); dec != nil || err != nil {
-		return dec, err
+	first := g[0].names()
+	var services []string
+	for _, rel := range g {
+		names := rel.names()
+		services = append(services, fmt.Sprintf("%s %s -> %s", rel.svc.Name, names.Baseline, names.To))
+	}
+	d.j.Record(journal.RolloutStart, "service", g[0].svc.Name, "from", first.Baseline, "to", first.To, "strategy", ro.Strategy, "flag", g[0].flag, "release", services)
+	d.say("rollout %s (%s, %d phases, judge %s)", strings.Join(services, ", "), ro.Strategy, len(g[0].phases), ro.Analysis.Judge)
+	for _, rel := range g {
+		if dec, err := d.startCanary(ctx, sys, rel, exp); dec != nil || err != nil {
+			return dec, err
+		}
 	}
 	var cur strategy.Phase
 	observe := func(tw map[string]map[string]metrics.Window) *judge.Decision {
-		return d.analyse(ctx, sys, mon, ref, rel, cur, probes, jdg, tw)
+		invariants := d.observeInvariants(ctx, probes)
+		for i, rel := range g {
+			// Database invariants are charged to the first service's
+			// canary: they are judged once, not once per service.
+			var inv map[string]judge.SidePair
+			if i == 0 {
+				inv = invariants
+			}
+			if dec := d.analyse(sys, mon, ref, rel, cur, inv, jdgs[i], tw); dec != nil {
+				if len(g) > 1 {
+					dec.Reason = rel.svc.Name + ": " + dec.Reason
+				}
+				return dec
+			}
+		}
+		return nil
 	}
-	for i, ph := range rel.phases {
+	for i, ph := range g[0].phases {
 		no := i + 1
 		if ph.Approval {
 			if dec, err := d.approvalStep(ctx, mon, no, observe); dec != nil || err != nil {
@@ -87,11 +114,11 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 			continue
 		}
 		cur = ph
-		stopPreview, err := d.enterPhase(ctx, sys, mon, rel, exp, no, ph)
+		stopPreview, err := d.enterPhase(ctx, sys, mon, g, exp, no, ph)
 		if err != nil {
 			return nil, err
 		}
-		dec, err := d.holdPhase(ctx, mon, ph, &jdg, newJudge, observe)
+		dec, err := d.holdPhase(ctx, mon, ph, jdgs, newJudge, observe)
 		stopPreview()
 		if dec != nil || err != nil {
 			return dec, err
@@ -103,16 +130,31 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 
 func stepName(i int) string { return fmt.Sprintf("step %d", i) }
 
-// enterPhase puts a phase in place: the strategy moves traffic; the
-// harness measures a switch, schedules the baseline's scale-down and
-// starts the phase's preview load. It returns what stops the preview.
-func (d *drill) enterPhase(ctx context.Context, sys *System, mon *monitor, rel *release, exp *exposure, no int, ph strategy.Phase) (func(), error) {
-	from, _, _ := sys.routers[rel.svc.Name].Split()
-	what, err := rel.strat.Apply(sys.target(rel.svc.Name), rel.names(), ph)
-	if err != nil {
-		return func() {}, err
-	}
+// enterPhase puts a phase in place for every service of the release, in
+// release order: the strategy moves traffic; the harness measures a
+// switch, schedules the baseline's scale-down and starts the phase's
+// preview load. It returns what stops the preview.
+func (d *drill) enterPhase(ctx context.Context, sys *System, mon *monitor, g group, exp *exposure, no int, ph strategy.Phase) (func(), error) {
 	now := time.Now()
+	var whats []string
+	for _, rel := range g {
+		from, _, _ := sys.routers[rel.svc.Name].Split()
+		what, err := rel.strat.Apply(sys.target(rel.svc.Name), rel.names(), ph)
+		if err != nil {
+			return func() {}, err
+		}
+		if len(g) > 1 {
+			what = rel.svc.Name + ": " + what
+		}
+		whats = append(whats, what)
+		if ph.Switch {
+			d.watchSwitch(ctx, sys, mon, rel, from, now)
+		}
+		if ph.ScaleDownAfter > 0 {
+			d.scheduleScaleDown(ctx, sys, rel, ph.ScaleDownAfter)
+		}
+	}
+	what := strings.Join(whats, "; ")
 	d.j.Record(journal.StepStart, "step", no, "phase", ph.Name, "weight", ph.Weight, "hold", ph.Hold.String(), "detail", what)
 	d.j.Signal(fmt.Sprintf("step.start:%d", no))
 	// T0 is the first request the new side serves: live traffic, or a
@@ -121,22 +163,18 @@ func (d *drill) enterPhase(ctx context.Context, sys *System, mon *monitor, rel *
 	if ph.Weight > 0 || ph.PreviewRate > 0 {
 		exp.mark(now)
 	}
-	if ph.Switch {
-		d.watchSwitch(ctx, sys, mon, rel, from, now)
-	}
-	if ph.ScaleDownAfter > 0 {
-		d.scheduleScaleDown(ctx, sys, rel, ph.ScaleDownAfter)
-	}
 	d.say("%s: %s for %s", ph.Name, what, ph.Hold)
 	if ph.PreviewRate > 0 {
-		return d.startPreview(ctx, sys, mon, rel, ph.PreviewRate)
+		// The loader allows a preview for a release of one service only.
+		return d.startPreview(ctx, sys, mon, g[0], ph.PreviewRate)
 	}
 	return func() {}, nil
 }
 
 // holdPhase ticks the monitor until the phase's hold has passed, feeding
-// the judge. Intervals the judge paused on do not count.
-func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, jdg *judge.Judge, newJudge func() (judge.Judge, error), observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
+// the judges. Intervals any judge paused on do not count: every service
+// of the release must have been judged for the whole hold.
+func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, jdgs []judge.Judge, newJudge func() (judge.Judge, error), observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
 	held := time.Duration(0)
 	for held < ph.Hold {
 		tw, err := mon.tick(ctx)
@@ -148,12 +186,18 @@ func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, 
 				return dec, nil
 			}
 			d.j.Record(journal.DecisionIgnored, "reason", dec.Reason, "policy", "on_failure: continue")
-			// A fresh judge, so one bad stretch is not counted forever.
-			if *jdg, err = newJudge(); err != nil {
-				return nil, err
+			// Fresh judges, so one bad stretch is not counted forever.
+			for i := range jdgs {
+				if jdgs[i], err = newJudge(); err != nil {
+					return nil, err
+				}
 			}
 		}
-		if (*jdg).Decide().Verdict != judge.Pause {
+		paused := false
+		for _, j := range jdgs {
+			paused = paused || j.Decide().Verdict == judge.Pause
+		}
+		if !paused {
 			held += d.interval
 		}
 	}
@@ -199,40 +243,53 @@ func (d *drill) startCanary(ctx context.Context, sys *System, rel *release, exp 
 	return nil, rel.strat.Begin(sys.target(rel.svc.Name), rel.names())
 }
 
-// analyse feeds one interval to the judge: the baseline side's and the
-// new side's windows at the service's router, under the labels the
-// strategy names (versions, or a flag's variants), their cpu and rss, and
-// the invariants. In a phase without a live baseline (a 100% step, after a
-// blue-green switch) the steady state's reference stands in for it. It
-// returns the judge's rollback decision, or nil.
-func (d *drill) analyse(ctx context.Context, sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, probes *dbcheck.Probes, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
-	src := tw[sys.recorders[rel.svc.Name].Source()]
-	baseLabel, newLabel := rel.strat.Labels(rel.names())
-	iv := judge.Interval{At: mon.nextCut, Baseline: src[baseLabel], Canary: src[newLabel], LiveBaseline: true, Reference: ref.Rollout}
-	if ph.Reference {
-		iv.Baseline, iv.LiveBaseline = ref.Rollout, false
-	}
-	// Per-instance cpu and rss sampled by this tick; without a live
-	// baseline, the baseline side is its usage before the rollout.
-	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, ph.Reference)
+// observeInvariants reads every invariant once for this interval, as
+// judge metrics: database-wide, so a violation is charged to the canary
+// (the baseline side has no value).
+func (d *drill) observeInvariants(ctx context.Context, probes *dbcheck.Probes) map[string]judge.SidePair {
+	var out map[string]judge.SidePair
 	for _, r := range probes.Observe(ctx) {
-		if iv.Extra == nil {
-			iv.Extra = map[string]judge.SidePair{}
+		if out == nil {
+			out = map[string]judge.SidePair{}
 		}
 		if r.Err != nil {
 			// No value: the judge's on_no_data policy decides, and the
 			// journal says why.
 			d.j.Record(journal.InvariantError, "invariant", r.Invariant, "error", r.Err.Error())
-			iv.Extra[r.Metric] = judge.SidePair{}
+			out[r.Metric] = judge.SidePair{}
 			continue
 		}
-		// An invariant is database-wide, and only the canary is new, so a
-		// violation is charged to it (the baseline side has no value).
-		iv.Extra[r.Metric] = judge.SidePair{Canary: r.Value, CanaryOK: true}
+		out[r.Metric] = judge.SidePair{Canary: r.Value, CanaryOK: true}
+	}
+	return out
+}
+
+// analyse feeds one interval to a service's judge: the baseline side's
+// and the new side's windows at the service's router, under the labels
+// the strategy names (versions, or a flag's variants), their cpu and rss,
+// and the invariants. In a phase without a live baseline (a 100% step,
+// after a blue-green switch) the steady state's reference stands in for
+// it. It returns the judge's rollback decision, or nil.
+func (d *drill) analyse(sys *System, mon *monitor, ref Reference, rel *release, ph strategy.Phase, invariants map[string]judge.SidePair, jdg judge.Judge, tw map[string]map[string]metrics.Window) *judge.Decision {
+	src := tw[sys.recorders[rel.svc.Name].Source()]
+	baseLabel, newLabel := rel.strat.Labels(rel.names())
+	reference := ref.Services[rel.svc.Name]
+	iv := judge.Interval{At: mon.nextCut, Baseline: src[baseLabel], Canary: src[newLabel], LiveBaseline: true, Reference: reference}
+	if ph.Reference {
+		iv.Baseline, iv.LiveBaseline = reference, false
+	}
+	// Per-instance cpu and rss sampled by this tick; without a live
+	// baseline, the baseline side is its usage before the rollout.
+	iv.Extra = mon.res.Extra(rel.svc.Name, rel.base.Name, rel.to.Name, mon.nextCut, ph.Reference)
+	for m, v := range invariants {
+		if iv.Extra == nil {
+			iv.Extra = map[string]judge.SidePair{}
+		}
+		iv.Extra[m] = v
 	}
 	jdg.Observe(iv)
 	dec := jdg.Decide()
-	d.j.Record("analysis", "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)
+	d.j.Record("analysis", "service", rel.svc.Name, "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)
 	if dec.Verdict == judge.Rollback {
 		return &dec
 	}
@@ -269,18 +326,27 @@ func (d *drill) operatorAnswers() <-chan string {
 	return d.approvals
 }
 
-// promote makes the canary the serving version and stops the old one. It
-// returns the decision the report gives.
-func (d *drill) promote(ctx context.Context, sys *System, rel *release) (*reports.Decision, error) {
+// promote makes every service's new version the serving one, in release
+// order, and stops the old ones. It returns the decision the report gives.
+func (d *drill) promote(ctx context.Context, sys *System, g group) (*reports.Decision, error) {
+	dec := &reports.Decision{At: time.Now().UTC(), Verdict: "promote", Reason: "every step passed its analysis"}
+	for _, rel := range g {
+		if err := d.promoteOne(ctx, sys, rel); err != nil {
+			return dec, err
+		}
+	}
+	return dec, nil
+}
+
+func (d *drill) promoteOne(ctx context.Context, sys *System, rel *release) error {
 	rt := sys.routers[rel.svc.Name]
 	if err := rel.strat.Promote(sys.target(rel.svc.Name), rel.names()); err != nil {
-		return nil, err
+		return err
 	}
 	rel.set(func(r *release) { r.canaryLive = false })
 	// The drill ends here: blue is not kept for the rest of its
 	// scale_down_delay.
 	rel.stopScaleDown()
-	dec := &reports.Decision{At: time.Now().UTC(), Verdict: "promote", Reason: "every step passed its analysis"}
 	names := rel.names()
 	d.j.Record(journal.Promote, "service", rel.svc.Name, "version", names.To, "flag", rel.flag)
 	d.say("promoted %s %s", rel.svc.Name, names.To)
@@ -290,9 +356,9 @@ func (d *drill) promote(ctx context.Context, sys *System, rel *release) (*report
 		cancel()
 		rt.RemoveBackend(rel.base.Name)
 		if err := old.Stop(ctx); err != nil {
-			return dec, err
+			return err
 		}
 		d.j.Record(journal.InstanceStop, "service", rel.svc.Name, "version", rel.base.Name, "reason", "promoted")
 	}
-	return dec, nil
+	return nil
 }

@@ -111,7 +111,7 @@ type results struct {
 	sys       *System
 	mon       *monitor
 	ref       Reference
-	rel       *release
+	rels      group
 	decision  *reports.Decision
 	detected  *time.Time
 	recovered *time.Time
@@ -254,7 +254,7 @@ func (d *drill) say(format string, args ...any) {
 // finish always runs after it.
 func (d *drill) execute(ctx context.Context, r *results) error {
 	d.say("drill %s (%s provider, seed %d) -> %s", d.sc.Name, d.provider, d.seed, d.runDir)
-	rel, err := newRelease(d.sc)
+	rels, err := newGroup(d.sc)
 	if err != nil {
 		return err
 	}
@@ -275,21 +275,21 @@ func (d *drill) execute(ctx context.Context, r *results) error {
 		}
 		return err
 	}
-	r.rel = rel
+	r.rels = rels
 	a := d.sc.Rollout.Analysis
-	dec, err := d.rollout(ctx, sys, r.mon, r.ref, rel, d.exp, func() (judge.Judge, error) { return judge.New(a.Judge, a) })
+	dec, err := d.rollout(ctx, sys, r.mon, r.ref, rels, d.exp, func() (judge.Judge, error) { return judge.New(a.Judge, a) })
 	if err != nil {
 		return err
 	}
 	if dec == nil {
 		r.outcome = reports.OutcomePromoted
-		if r.decision, err = d.promote(ctx, sys, rel); err != nil {
+		if r.decision, err = d.promote(ctx, sys, rels); err != nil {
 			return err
 		}
 	} else if err := d.undoRelease(ctx, r, dec); err != nil {
 		return err
 	}
-	r.verified, err = d.verifyData(ctx, sys, r.mon, rel, r.outcome == reports.OutcomePromoted)
+	r.verified, err = d.verifyData(ctx, sys, r.mon, rels, r.outcome == reports.OutcomePromoted)
 	return err
 }
 
@@ -303,12 +303,12 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 	d.say("DECISION rollback: %s", dec.Reason)
 	if d.sc.Rollout.OnFailure == scenarios.OnFailureAbort {
 		r.outcome = reports.OutcomeAborted
-		rb := d.abortRollout(context.WithoutCancel(ctx), r.sys, r.rel, d.faults, "on_failure: abort")
+		rb := d.abortRollout(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, "on_failure: abort")
 		r.rollback = &rb
 		return nil
 	}
 	r.outcome = reports.OutcomeRolledBack
-	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rel, d.faults, now)
+	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, now)
 	r.rollback = &rb
 	var err error
 	r.recovered, err = d.verifyRecovery(ctx, r.mon, r.ref, now)

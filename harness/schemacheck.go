@@ -52,25 +52,35 @@ func (sys *System) snapshot(ctx context.Context, name string) (dbcheck.Schema, e
 // not); the full snapshot comparison runs when the scenario says
 // `schema: baseline`. After a promotion the schema is meant to be the new
 // version's, so nothing is compared: the caller does not ask.
-func (d *drill) checkSchema(ctx context.Context, sys *System, rel *release) schemaVerdict {
+func (d *drill) checkSchema(ctx context.Context, sys *System, g group) schemaVerdict {
 	var v schemaVerdict
 	restored := true
-	var why []string
-	svc := rel.svc
-	if _, migratedUp, _ := rel.state(); svc.Database != "" && sys.dbs[svc.Database] != nil && migratedUp {
+	var why, versions []string
+	for _, rel := range g {
+		svc := rel.svc
+		if _, migratedUp, _ := rel.state(); svc.Database == "" || sys.dbs[svc.Database] == nil || !migratedUp {
+			continue
+		}
+		version := "unknown"
 		st, err := sys.migrator(svc).State()
 		switch {
 		case err != nil:
 			restored = false
-			v.version = "unknown"
 			why = append(why, "cannot read the schema version: "+err.Error())
 		default:
-			v.version = st.String()
+			version = st.String()
 			if st.Dirty || st.None || st.Version != rel.base.Migration {
 				restored = false
 				why = append(why, fmt.Sprintf("schema version %s, baseline %d", st, rel.base.Migration))
 			}
 		}
+		if len(g) > 1 {
+			version = svc.Database + " " + version
+		}
+		versions = append(versions, version)
+	}
+	if len(versions) > 0 {
+		v.version = strings.Join(versions, ", ")
 		if !restored || sys.schemaBefore == nil {
 			v.restored = &restored
 		}

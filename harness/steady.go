@@ -25,10 +25,10 @@ type Reference struct {
 	// Client is the load generator's view over the steady state: what
 	// the recovery is compared with and the blast radius's baseline rate.
 	Client metrics.Window
-	// Rollout is the rollout service's baseline version at its router
+	// Services is each released service's baseline version at its router
 	// over the steady state: what a 100% step is compared with, since no
 	// live baseline traffic is left to compare.
-	Rollout metrics.Window
+	Services map[string]metrics.Window
 	// Report is the steady state as report.json has it.
 	Report reports.SteadyState
 }
@@ -87,15 +87,18 @@ func (d *drill) steadyAttempt(ctx context.Context, mon *monitor, attempt, attemp
 	ss := d.sc.SteadyState
 	d.j.Record(journal.SteadyStateStart, "duration", ss.Duration.String(), "attempt", attempt, "attempts", attempts)
 	n := max(int(ss.Duration/d.interval), 1)
-	var ws, rs, clean []metrics.Window
-	svc := d.sc.Environment.Service(d.sc.Rollout.Service)
+	var ws, clean []metrics.Window
+	rs := map[string][]metrics.Window{}
 	for range n {
 		tw, err := mon.tick(ctx)
 		if err != nil {
 			return Reference{}, false, "", err
 		}
 		ws = append(ws, tw[ClientSource]["all"])
-		rs = append(rs, tw["router:"+svc.Name][svc.Baseline])
+		for _, m := range d.sc.Rollout.Moves() {
+			svc := d.sc.Environment.Service(m.Service)
+			rs[svc.Name] = append(rs[svc.Name], tw["router:"+svc.Name][svc.Baseline])
+		}
 		if !mon.stalled {
 			clean = append(clean, tw[ClientSource]["all"])
 		}
@@ -106,7 +109,10 @@ func (d *drill) steadyAttempt(ctx context.Context, mon *monitor, attempt, attemp
 	if len(clean)*2 < len(ws) {
 		clean, excluded = ws, 0
 	}
-	ref := Reference{Client: metrics.Merge(clean...), Rollout: metrics.Merge(rs...)}
+	ref := Reference{Client: metrics.Merge(clean...), Services: map[string]metrics.Window{}}
+	for svc, w := range rs {
+		ref.Services[svc] = metrics.Merge(w...)
+	}
 	ok, detail := checkSLOs(ss.SLO, ref.Client, nil)
 	if excluded > 0 {
 		detail += fmt.Sprintf(" (%d of %d windows left out: machine stalls, see machine.stall events)", excluded, len(ws))

@@ -107,7 +107,7 @@ type Verification struct {
 // checks. The schema is compared with its snapshot from before the
 // rollout unless the release was promoted: then it is the new version's
 // by design.
-func (d *drill) verifyData(ctx context.Context, sys *System, mon *monitor, rel *release, promoted bool) (Verification, error) {
+func (d *drill) verifyData(ctx context.Context, sys *System, mon *monitor, g group, promoted bool) (Verification, error) {
 	mon.stop()
 	var v Verification
 	if hook := d.opts.BeforeDataCheck; hook != nil {
@@ -122,7 +122,7 @@ func (d *drill) verifyData(ctx context.Context, sys *System, mon *monitor, rel *
 	v.Invariants = d.checkInvariants(ctx, sys)
 	switch {
 	case !promoted:
-		v.Schema = d.checkSchema(ctx, sys, rel)
+		v.Schema = d.checkSchema(ctx, sys, g)
 	case sys.schemaBefore != nil:
 		d.j.Record(journal.SchemaCheck, "skipped", "promoted: the schema is the new version's by design")
 	}

@@ -365,7 +365,7 @@ func rollbackResult(r *Report) (float64, *junitResult) {
 	for i, s := range rb.Steps {
 		if !s.OK {
 			failed++
-			body = append(body, fmt.Sprintf("step %d %s failed at %s: %s", i+1, s.Name, r.at(s.At), s.Detail))
+			body = append(body, fmt.Sprintf("step %d %s failed at %s: %s", i+1, s.Label(), r.at(s.At), s.Detail))
 		}
 	}
 	if failed > 0 {
@@ -375,7 +375,7 @@ func rollbackResult(r *Report) (float64, *junitResult) {
 		var changed []string
 		for i, s := range rb.Rerun {
 			if s.Changed {
-				changed = append(changed, fmt.Sprintf("rerun step %d %s changed: %s", i+1, s.Name, s.Detail))
+				changed = append(changed, fmt.Sprintf("rerun step %d %s changed: %s", i+1, s.Label(), s.Detail))
 			}
 		}
 		switch {

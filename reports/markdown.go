@@ -203,7 +203,7 @@ func mdRollback(p *printer, r *Report) {
 	}
 	var rows [][]string
 	for i, s := range r.Rollback.Steps {
-		rows = append(rows, []string{strconv.Itoa(i + 1), s.Name, okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail})
+		rows = append(rows, []string{strconv.Itoa(i + 1), s.Label(), okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail})
 	}
 	mdTable(p, []string{"#", "step", "ok", "changed", "at", "detail"}, "rlllrl", rows)
 	p.linef("")
@@ -213,7 +213,7 @@ func mdRollback(p *printer, r *Report) {
 		var changed []string
 		for _, s := range r.Rollback.Rerun {
 			if s.Changed {
-				changed = append(changed, inline(s.Name))
+				changed = append(changed, inline(s.Label()))
 			}
 		}
 		msg := "**Not idempotent:** running the rollback a second time changed something"

@@ -169,7 +169,7 @@ func askInvariants(qs *questions, r *Report) {
 func askRollback(qs *questions, r *Report) {
 	for _, s := range r.Rollback.Steps {
 		if !s.OK {
-			qs.ask("Rollback step %s failed (%s): what would an operator do by hand?", inline(s.Name), inline(s.Detail))
+			qs.ask("Rollback step %s failed (%s): what would an operator do by hand?", inline(s.Label()), inline(s.Detail))
 		}
 	}
 	if len(r.Rollback.Steps) > 0 && !r.Rollback.Idempotent {

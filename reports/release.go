@@ -42,6 +42,12 @@ type Release struct {
 	FlagsRestoredSeconds *float64 `json:"flags_restored_seconds,omitempty"`
 	// Flags is the proof for each flag the drill changed.
 	Flags []FlagProof `json:"flags,omitempty"`
+
+	// Services is every service of a release of several services
+	// (rollout.release), in release order, each with its own figures;
+	// the fields above are then the first service's. Absent for a
+	// release of one service.
+	Services []Release `json:"services,omitempty"`
 }
 
 // FlagProof is one restored flag, read back from the flag service and

@@ -218,11 +218,23 @@ type Rollback struct {
 
 // Step is one rollback step.
 type Step struct {
-	Name    string    `json:"name"`
+	Name string `json:"name"`
+	// Service is the service the step acted on, in a release of several
+	// services (each service's step is its own, in reverse release order);
+	// empty for a step that acts on the whole drill (revert-faults).
+	Service string    `json:"service,omitempty"`
 	OK      bool      `json:"ok"`
 	Changed bool      `json:"changed"` // false when there was nothing to undo
 	Detail  string    `json:"detail"`
 	At      time.Time `json:"at"`
+}
+
+// Label is the step's name with its service, when it has one.
+func (s Step) Label() string {
+	if s.Service == "" {
+		return s.Name
+	}
+	return s.Name + " " + s.Service
 }
 
 // Decision is the judge decision that ended the analysis.

@@ -170,7 +170,7 @@ func tableRollback(p *printer, r *Report) {
 		[]tw.Align{tw.AlignRight, tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft},
 		func(add func(...string)) {
 			for i, s := range r.Rollback.Steps {
-				add(strconv.Itoa(i+1), s.Name, okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail)
+				add(strconv.Itoa(i+1), s.Label(), okFail(s.OK), yesNo(s.Changed), r.at(s.At), s.Detail)
 			}
 		})
 }

@@ -297,11 +297,31 @@ type Rollout struct {
 	StrategyParams any
 	// Flag is the flag a `strategy: flag` rollout moves (its `flag:`
 	// field); To is then one of its variants.
-	Flag      string
+	Flag string
+	// Release is every service the rollout moves, in the order they are
+	// moved (providers before consumers): the `release:` list, or the one
+	// service/to. Service and To are its first entry.
+	Release   []*Move
 	Steps     []*Step
 	Analysis  Analysis
 	OnFailure string // default rollback
 	Pos       Pos
+}
+
+// Moves is every service the rollout moves, in order: Release, or the
+// one service/to of a rollout built without the loader.
+func (r *Rollout) Moves() []*Move {
+	if len(r.Release) > 0 {
+		return r.Release
+	}
+	return []*Move{{Service: r.Service, To: r.To, Pos: r.Pos}}
+}
+
+// Move is one service of a release and the version it moves to.
+type Move struct {
+	Service string
+	To      string
+	Pos     Pos
 }
 
 // Step is one rollout step: either a weight held for a while, or a manual

@@ -133,7 +133,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	// A strategy's own settings field is known to the loader because a
 	// registered strategy owns it (strategy.Fields), not from a list here.
 	w.loadTarget = s.Load.Target
-	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure"}
+	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure", "release"}
 	s.Rollout = w.rollout(o.child("rollout", append(rolloutFields, slices.Sorted(maps.Keys(strategy.Fields()))...)...))
 	w.ro = &s.Rollout
 	s.Faults = w.faults(o, len(s.Rollout.Steps))

@@ -70,26 +70,33 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 // a migration that never runs would pass silently.
 func (w *walk) migrationTarget(n *yaml.Node, kind, dir, db string) {
 	ro := w.ro
-	svc := w.env.Service(ro.Service)
-	if svc == nil || ro.To == "" {
+	svc, to := w.env.Service(ro.Service), ro.To
+	if svc == nil || to == "" {
 		return // the rollout's own problems are reported there
+	}
+	// In a release of several services, the one migrating db.
+	for _, m := range ro.Release {
+		if s := w.env.Service(m.Service); s != nil && s.Database == db {
+			svc, to = s, m.To
+			break
+		}
 	}
 	if svc.Database != db {
 		w.add(n, fmt.Sprintf("target the rollout service's database (%s has database: %q)", svc.Name, svc.Database),
 			"target: fault kind %q acts on the migrations the rollout runs; the rollout of %s does not migrate %q", kind, svc.Name, db)
 		return
 	}
-	base, to := svc.Version(svc.Baseline), svc.Version(ro.To)
-	if base == nil || to == nil {
+	base, toV := svc.Version(svc.Baseline), svc.Version(to)
+	if base == nil || toV == nil {
 		return
 	}
 	switch {
-	case to.Migration == base.Migration:
-		w.add(n, fmt.Sprintf("set %s.%s's migration: to a version other than the baseline's (%d)", svc.Name, to.Name, base.Migration),
-			"target: fault kind %q needs a migration, and %s %s and %s are both at migration %d", kind, svc.Name, base.Name, to.Name, base.Migration)
-	case dir == "down" && to.Migration < base.Migration:
+	case toV.Migration == base.Migration:
+		w.add(n, fmt.Sprintf("set %s.%s's migration: to a version other than the baseline's (%d)", svc.Name, toV.Name, base.Migration),
+			"target: fault kind %q needs a migration, and %s %s and %s are both at migration %d", kind, svc.Name, base.Name, toV.Name, base.Migration)
+	case dir == "down" && toV.Migration < base.Migration:
 		w.add(n, "", "target: fault kind %q acts on the rollback's down migration, but %s migrates down to %d and back up on rollback",
-			kind, to.Name, to.Migration)
+			kind, toV.Name, toV.Migration)
 	}
 }
 

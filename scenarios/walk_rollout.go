@@ -23,13 +23,20 @@ func (w *walk) rollout(o *object) Rollout {
 		// The strategies are asked, not listed: each registers itself.
 		w.choice(o.get("strategy"), "strategy", r.Strategy, strategy.Names(), nil)
 	}
-	if kind.NoSteps {
+	isRelease := o.has("release")
+	switch {
+	case isRelease:
+		w.release(o, &r, kind)
+	case kind.NoSteps:
 		o.require("service", "to")
-	} else {
+	default:
 		o.require("service", "to", "steps")
 	}
+	if isRelease && !kind.NoSteps {
+		o.require("steps")
+	}
 	var svc *Service
-	if o.str("service", &r.Service) {
+	if !isRelease && o.str("service", &r.Service) {
 		svc = w.refService(o.get("service"), "service", r.Service)
 		if svc != nil && kind.Previews && w.loadTarget != "" && w.loadTarget != r.Service {
 			w.add(o.get("service"), fmt.Sprintf("release %s with load.target: %s, or use another strategy", w.loadTarget, r.Service),
@@ -37,9 +44,12 @@ func (w *walk) rollout(o *object) Rollout {
 		}
 	}
 	r.StrategyParams = w.strategySettings(o, r.Strategy)
-	o.str("to", &r.To)
+	if !isRelease {
+		o.str("to", &r.To)
+		r.Release = []*Move{{Service: r.Service, To: r.To, Pos: r.Pos}}
+	}
 	switch {
-	case kerr != nil:
+	case kerr != nil, isRelease:
 	case kind.Moves == strategy.MovesVariant:
 		r.Flag, _ = r.StrategyParams.(string)
 		w.rolloutVariant(o, &r)
@@ -68,6 +78,51 @@ func (w *walk) rollout(o *object) Rollout {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
 	}
 	return r
+}
+
+// release walks `release:`, the services one rollout moves together in
+// the listed order. It sets Service and To to the first entry, so that
+// what reads one rollout service (the steady state's reference, the plan)
+// reads the release's first.
+func (w *walk) release(o *object, r *Rollout, kind strategy.Kind) {
+	for _, k := range []string{"service", "to"} {
+		if o.has(k) {
+			w.add(o.key(k), "list every service under release: {service, to} entries, or drop release:",
+				"%s: a rollout moves either release: or service/to, not both", k)
+		}
+	}
+	if kind.Moves == strategy.MovesVariant || kind.Previews {
+		w.add(o.key("release"), "use strategy: canary for a release of several services",
+			"release: strategy %s moves one service; a release of several services needs a strategy that moves versions without a preview", r.Strategy)
+	}
+	items := o.list("release")
+	if len(items) == 0 {
+		w.add(o.get("release"), "e.g. release: [{service: pricing, to: v2}, {service: orders, to: v2}]", "release: at least one service is required")
+	}
+	seen := map[string]bool{}
+	for i, n := range items {
+		m := &Move{Pos: w.pos(n)}
+		mo := w.object(nil, n, fmt.Sprintf("rollout.release[%d]", i), "service", "to")
+		mo.require("service", "to")
+		var svc *Service
+		if mo.str("service", &m.Service) {
+			svc = w.refService(mo.get("service"), "service", m.Service)
+			if seen[m.Service] {
+				w.add(mo.get("service"), "list each service once", "service: %s is already in this release", m.Service)
+			}
+			seen[m.Service] = true
+		}
+		if mo.str("to", &m.To) && svc != nil {
+			if w.refVersion(mo.get("to"), "to", svc, m.To) != nil && m.To == svc.Baseline {
+				w.add(mo.get("to"), "roll out another version, or set the service's baseline",
+					"to: %q is the baseline version of %q already", m.To, svc.Name)
+			}
+		}
+		r.Release = append(r.Release, m)
+	}
+	if len(r.Release) > 0 {
+		r.Service, r.To = r.Release[0].Service, r.Release[0].To
+	}
 }
 
 // rolloutVariant checks a flag rollout: `flag:` names a flag of the

@@ -7,6 +7,7 @@ package plan
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/drillhq/drill/harness/journal"
@@ -89,6 +90,15 @@ func (p *planner) rollout(sc *scenarios.Scenario, rel Release, relErr error, ss 
 	what := names.Baseline + " -> " + names.To
 	if names.Flag != "" {
 		what = fmt.Sprintf("flag %s: %s", names.Flag, what)
+	}
+	if moves := ro.Moves(); len(moves) > 1 {
+		// A release of several services: each moves through the same
+		// phases, in this order; the rollback undoes them in reverse.
+		var all []string
+		for _, m := range moves {
+			all = append(all, m.Service+" -> "+m.To)
+		}
+		what = "release " + strings.Join(all, ", ") + "; each step below applies to every service, in this order"
 	}
 	p.add(ss, false, "rollout of %s: %s (%s, judge %s every %s)", ro.Service, what, ro.Strategy, ro.Analysis.Judge, ro.Analysis.Interval)
 	if base, to := rel.Base, rel.To; svc.Database != "" && to != base && base.Migration != to.Migration {
