@@ -55,7 +55,7 @@ func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[str
 		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New(), recent: metrics.NewRecent(recentIntervals)}
 	lctx, cancel := context.WithCancel(ctx)
 	m.loadCancel = cancel
-	lw, err := ledger.Open(filepath.Join(d.runDir, "ledger.jsonl"))
+	lw, err := ledger.Open(filepath.Join(d.stageDir(), "ledger.jsonl"))
 	if err != nil {
 		panic(err) // the run dir was just created; failing here is a bug
 	}

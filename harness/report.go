@@ -43,9 +43,11 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 		r.sys.close(ctx)
 		r.leftovers = append(r.leftovers, r.sys.leftovers()...)
 	}
+	r.leftovers = append(r.leftovers, d.closeStages(ctx)...)
 	r.leftovers = append(r.leftovers, d.removeTempDir()...)
 	d.j.Record(journal.TeardownDone, "leftovers", r.leftovers)
 	rep := d.report(r)
+	rep.Stages = d.stageReports(r, rep)
 	if err := reports.Write(d.runDir, rep); err != nil {
 		fmt.Fprintf(d.log, "write report: %v\n", err)
 	}

@@ -91,6 +91,12 @@ type drill struct {
 
 	faults *faultSet
 	exp    *exposure
+	// stage is the stage running now ("" without stages), stages those
+	// started so far, and base the scenario as written (sc is the
+	// current stage's copy).
+	stage  string
+	stages []stageRun
+	base   *scenarios.Scenario
 	// bg counts the background watchers (a switch's) that journal after
 	// their stage returned: finish waits for them.
 	bg sync.WaitGroup
@@ -254,6 +260,15 @@ func (d *drill) say(format string, args ...any) {
 // finish always runs after it.
 func (d *drill) execute(ctx context.Context, r *results) error {
 	d.say("drill %s (%s provider, seed %d) -> %s", d.sc.Name, d.provider, d.seed, d.runDir)
+	if len(d.sc.Stages) > 0 {
+		return d.executeStages(ctx, r)
+	}
+	return d.executeStage(ctx, r)
+}
+
+// executeStage is the drill in one environment: provision, steady
+// state, rollout, then promotion or rollback, and verification.
+func (d *drill) executeStage(ctx context.Context, r *results) error {
 	rels, err := newGroup(d.sc)
 	if err != nil {
 		return err
@@ -261,6 +276,10 @@ func (d *drill) execute(ctx context.Context, r *results) error {
 	sys, err := d.provision(ctx)
 	r.sys = sys
 	if err != nil {
+		return err
+	}
+	if err := d.checkPromoted(sys, rels); err != nil {
+		r.outcome = reports.OutcomeAborted
 		return err
 	}
 	drillCtx, cancel := context.WithCancel(ctx)

@@ -74,7 +74,7 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 	sys := newSystem(d.sc, d.j, d.say, d.seed)
 	d.j.Record(journal.ProvisionStart)
 	prov, err := provider.New(d.provider, provider.Config{
-		RunID: d.runID, RunDir: d.runDir, TempDir: d.tmpDir,
+		RunID: d.stageRunID(), RunDir: d.stageDir(), TempDir: d.stageTemp(),
 		CacheDir: cmp.Or(d.opts.CacheDir, DefaultCacheDir),
 		BaseDirs: baseDirs(d.sc.Path), Log: d.log,
 	})

@@ -92,7 +92,11 @@ type Report struct {
 	Release *Release `json:"release"`
 	// Artifacts are what each service version ran, by content digest;
 	// empty when the drill ended before its build.
-	Artifacts   []Artifact  `json:"artifacts"`
+	Artifacts []Artifact `json:"artifacts"`
+	// Stages is each stage the release was promoted through, in order
+	// (the scenario's stages:); absent without stages. The report's other
+	// fields are the last stage's that ran.
+	Stages      []Stage     `json:"stages,omitempty"`
 	SteadyState SteadyState `json:"steady_state"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.

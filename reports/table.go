@@ -37,7 +37,7 @@ func renderTable(w io.Writer, r *Report) error {
 // tableSections are the summary's sections in reading order.
 var tableSections = []func(*printer, *Report){
 	tableHeader, tableScore, tableExpectations, tableRequestsAndData,
-	tableFaults, tableRollback, tableLeftovers, tableFormula,
+	tableFaults, tableStages, tableRollback, tableLeftovers, tableFormula,
 }
 
 // tableHeader writes the verdict line, the run's identity and, when there

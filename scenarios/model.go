@@ -45,9 +45,12 @@ type Scenario struct {
 	Load        LoadSpec
 	SteadyState SteadyState
 	Rollout     Rollout
-	Faults      []*Fault
-	Verify      Verify
-	Expect      Expect
+	// Stages are the environments the release is promoted through, in
+	// order; empty: one environment.
+	Stages []*Stage
+	Faults []*Fault
+	Verify Verify
+	Expect Expect
 
 	// loopbacks are problems an isolated provider (docker) has with the
 	// scenario, literal loopback addresses in env: ProviderProblems
@@ -361,7 +364,9 @@ type Fault struct {
 	Duration    time.Duration // 0: until the end of the drill (or rollback)
 	Probability float64       // default 1.0
 	Params      any           // the kind's decoded parameter struct
-	Pos         Pos
+	// Stage is the only stage the fault runs in; "": every stage.
+	Stage string
+	Pos   Pos
 }
 
 // Schedule says when a fault starts. Exactly one form is set.

@@ -64,7 +64,7 @@ var (
 // document may hold keys starting with "x-" (as in Compose files): they
 // exist to carry YAML anchors and are deliberately ignored.
 var topLevelFields = []string{"version", "name", "description", "tags", "seed",
-	"environment", "flags", "load", "steady_state", "rollout", "faults", "verify", "expect"}
+	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect"}
 
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
@@ -136,7 +136,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure", "release"}
 	s.Rollout = w.rollout(o.child("rollout", append(rolloutFields, slices.Sorted(maps.Keys(strategy.Fields()))...)...))
 	w.ro = &s.Rollout
-	s.Faults = w.faults(o, len(s.Rollout.Steps))
+	s.Stages = w.stages(o)
+	s.Faults = w.faults(o, len(s.Rollout.Steps), s.Stages)
 	s.Verify = w.verify(o.child("verify", "recovery", "data"))
 	w.resolveInvariants(&s.Verify)
 	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score"))

@@ -19,13 +19,13 @@ const SchemaBaseline = "baseline"
 // at: {after: EVENT, delay: D}.
 var AfterEvents = []string{"rollout.start", "step.start", "decision.rollback", "rollback.done"}
 
-func (w *walk) faults(o *object, steps int) []*Fault {
+func (w *walk) faults(o *object, steps int, stages []*Stage) []*Fault {
 	var out []*Fault
 	names := map[string]*yaml.Node{}
 	for i, n := range o.list("faults") {
 		where := fmt.Sprintf("faults[%d]", i)
 		f := &Fault{Probability: DefaultProbability, Pos: w.pos(n)}
-		fo := w.object(nil, n, where, "name", "kind", "target", "at", "duration", "probability", "params")
+		fo := w.object(nil, n, where, "name", "kind", "target", "at", "duration", "probability", "params", "stage")
 		fo.require("name", "kind", "target")
 		if fo.str("name", &f.Name) && w.printable(fo.get("name"), "fault name", f.Name, "") {
 			if first, dup := names[f.Name]; dup {
@@ -54,6 +54,9 @@ func (w *walk) faults(o *object, steps int) []*Fault {
 			w.schedule(fo.key("at"), fo.get("at"), where+".at", steps, &f.At)
 		}
 		fo.duration("duration", &f.Duration)
+		if fo.str("stage", &f.Stage) {
+			w.faultStage(fo.get("stage"), f.Stage, stages)
+		}
 		if p := fo.get("probability"); p != nil {
 			w.probability(p, &f.Probability)
 		}
