@@ -92,8 +92,15 @@ type Report struct {
 	Release *Release `json:"release"`
 	// Artifacts are what each service version ran, by content digest;
 	// empty when the drill ended before its build.
-	Artifacts   []Artifact  `json:"artifacts"`
-	SteadyState SteadyState `json:"steady_state"`
+	Artifacts []Artifact `json:"artifacts"`
+	// Contracts are the consumer contracts' results per phase and
+	// (consumer version, provider version); empty without contracts.
+	Contracts []ContractResult `json:"contracts"`
+	// Compatibility is the release's compatibility matrix: the traffic
+	// between services per (consumer version, provider version) pair;
+	// empty when no service called another through drill's routers.
+	Compatibility []Compatibility `json:"compatibility"`
+	SteadyState   SteadyState     `json:"steady_state"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.
 	Leftovers []string `json:"leftovers"`
@@ -300,6 +307,8 @@ func (r Report) normalized() Report {
 	r.Faults = nonNil(r.Faults)
 	r.Leftovers = nonNil(r.Leftovers)
 	r.Artifacts = nonNil(r.Artifacts)
+	r.Contracts = nonNil(r.Contracts)
+	r.Compatibility = nonNil(r.Compatibility)
 	r.Timeline = nonNil(r.Timeline)
 	r.Data.Invariants = nonNil(r.Data.Invariants)
 	r.Rollback.Steps = nonNil(r.Rollback.Steps)
