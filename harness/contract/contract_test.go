@@ -172,3 +172,15 @@ func TestParseCaller(t *testing.T) {
 		}
 	}
 }
+
+func TestReportResults(t *testing.T) {
+	rs := []Result{{Contract: "c", ProviderVersion: "v2", ConsumerVersion: "v1", Phase: PhaseBefore, Checked: 1, Failed: 1, Detail: "d"}}
+	got := ReportResults(rs)
+	if len(got) != 1 || got[0].Contract != "c" || got[0].ProviderVersion != "v2" || got[0].ConsumerVersion != "v1" ||
+		got[0].Phase != "before" || got[0].OK || got[0].Checked != 1 || got[0].Failed != 1 || got[0].Detail != "d" {
+		t.Errorf("%+v", got)
+	}
+	if got := ReportResults(nil); got == nil || len(got) != 0 {
+		t.Errorf("nil results: %#v, want an empty list", got)
+	}
+}
