@@ -50,21 +50,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	rt.SetSplit("v1", "v2", 0.1)
-	caller, err := rt.CallerURL("bench-caller")
-	if err != nil {
-		b.Fatal(err)
-	}
-	checked, err := rt.CallerURL("bench-checked")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ct, err := contract.Compile(contract.Contract{Name: "bench", Consumer: "bench-checked", Provider: "bench",
-		Request: contract.Request{Method: "GET", Path: "/json"},
-		Expect:  contract.Expect{Status: 200, Schema: map[string]any{"type": "object", "required": []any{"ok"}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt.SetContracts([]*contract.Contract{ct})
+	caller, checked := benchCallers(b, rt)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -143,3 +129,25 @@ func quantile(lat []time.Duration, q float64) time.Duration {
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// benchCallers opens two caller listeners on rt: through the first,
+// requests are only counted under their pair; through the second, GET
+// /json is also checked against a contract with a schema.
+func benchCallers(b *testing.B, rt *Router) (caller, checked string) {
+	caller, err := rt.CallerURL("bench-caller")
+	if err != nil {
+		b.Fatal(err)
+	}
+	checked, err = rt.CallerURL("bench-checked")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := contract.Compile(contract.Contract{Name: "bench", Consumer: "bench-checked", Provider: "bench",
+		Request: contract.Request{Method: "GET", Path: "/json"},
+		Expect:  contract.Expect{Status: 200, Schema: map[string]any{"type": "object", "required": []any{"ok"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt.SetContracts([]*contract.Contract{ct})
+	return caller, checked
+}
