@@ -81,6 +81,16 @@ func rolledBackReport() *Report {
 			{Service: "orders", Version: "v1", Kind: "binary", Ref: "/tmp/drill-x/bin/fixtures_orders", Digest: "sha256:" + strings.Repeat("ab", 32)},
 			{Service: "orders", Version: "v2", Kind: "binary", Ref: "/tmp/drill-x/bin/fixtures_orders", Digest: "sha256:" + strings.Repeat("ab", 32)},
 		},
+		Contracts: []ContractResult{
+			{Contract: "orders-reads-price", ProviderVersion: "v1", ConsumerVersion: "v1", Phase: PhaseBefore, OK: true, Checked: 1},
+			{Contract: "orders-reads-price", ProviderVersion: "v1", ConsumerVersion: "v2", Phase: PhaseDuring, Checked: 840, Failed: 20,
+				Detail: "GET /price?sku=SKU-9&qty=1: status 500, want 200 (body \"{\\\"error\\\":\\\"injected\\\"}\")"},
+			{Contract: "orders-reads-price", ProviderVersion: "v1", ConsumerVersion: "v1", Phase: PhaseAfter, OK: true, Checked: 1},
+		},
+		Compatibility: []Compatibility{
+			NewCompatibility("orders", "v1", "pricing", "v1", 7160, 8),
+			NewCompatibility("orders", "v2", "pricing", "v1", 840, 20),
+		},
 		Timeline: []Event{
 			{T: at(0), ElapsedSeconds: 0, Event: "run.start", Fields: map[string]any{"seed": float64(42)}},
 			{T: at(20), ElapsedSeconds: 20, Event: "fault.applied", Fields: map[string]any{"fault": "slow-pricing"}},

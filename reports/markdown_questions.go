@@ -79,6 +79,12 @@ func askSteadyState(qs *questions, r *Report) {
 // slow or missing detection and recovery, unless there was nothing to
 // detect.
 func askTiming(qs *questions, r *Report) {
+	if blocked(r) {
+		if r.Expect.Outcome != "" && r.Expect.Outcome != OutcomeBlocked {
+			qs.ask("The release was blocked by a contract although %s was expected: is the release incompatible, or the contract stricter than its consumer?", outcomeWords(r.Expect.Outcome))
+		}
+		return
+	}
 	if nothingToDetect(r) {
 		return
 	}

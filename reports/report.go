@@ -96,8 +96,15 @@ type Report struct {
 	// Stages is each stage the release was promoted through, in order
 	// (the scenario's stages:); absent without stages. The report's other
 	// fields are the last stage's that ran.
-	Stages      []Stage     `json:"stages,omitempty"`
-	SteadyState SteadyState `json:"steady_state"`
+	Stages []Stage `json:"stages,omitempty"`
+	// Contracts are the consumer contracts' results per phase and
+	// (consumer version, provider version); empty without contracts.
+	Contracts []ContractResult `json:"contracts"`
+	// Compatibility is the release's compatibility matrix: the traffic
+	// between services per (consumer version, provider version) pair;
+	// empty when no service called another through drill's routers.
+	Compatibility []Compatibility `json:"compatibility"`
+	SteadyState   SteadyState     `json:"steady_state"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.
 	Leftovers []string `json:"leftovers"`
@@ -316,6 +323,8 @@ func (r Report) normalized() Report {
 	r.Faults = nonNil(r.Faults)
 	r.Leftovers = nonNil(r.Leftovers)
 	r.Artifacts = nonNil(r.Artifacts)
+	r.Contracts = nonNil(r.Contracts)
+	r.Compatibility = nonNil(r.Compatibility)
 	r.Timeline = nonNil(r.Timeline)
 	r.Data.Invariants = nonNil(r.Data.Invariants)
 	r.Rollback.Steps = nonNil(r.Rollback.Steps)

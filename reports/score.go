@@ -33,14 +33,17 @@ const Formula = `score 0-100 = detection 25 + recovery 25 + blast radius 20 + da
 detection: 25 if Td-T0 <= detect_within (default 10s); 0 at >= 4x that or never; linear between
 recovery: 25 if Tr-Td <= recover_within (default 30s); 0 at >= 4x that or never; linear between
   both full when promotion (or no outcome) was expected and nothing was rolled back;
-  both 0 when a rollback or abort was expected but the drill promoted
+  both 0 when a rollback or abort was expected but the drill promoted;
+  both full when the release was blocked (a contract failed before the rollout: no traffic
+  moved, nothing was exposed); the outcome expectation says whether a block was expected
 blast radius: 20 at no excess failed requests (above the baseline rate) among those sent at or
   after T0; 0 at >= 1% of all requests; linear between
 data integrity: 20 if ledger, schema and invariants all hold; 0 if an acknowledged write was lost
   or changed or the schema was not restored; 10 if only duplicates or invariants failed
 hygiene: 10 if every applied fault was reverted, nothing was left behind and the rollback is
   idempotent (or none ran); 5 if the rollback is not idempotent; 0 if anything was left behind
-a drill that sent no traffic scores 0: nothing was exercised
+a drill that sent no traffic scores 0: nothing was exercised (unless it was blocked: the
+  contract check before the rollout is what it exercised)
 grade: A >= 90, B >= 80, C >= 70, D >= 60, else F`
 
 // Scorecard is a drill's score. (It is not called Score because Score is the
@@ -111,7 +114,7 @@ func Grade(total int) string {
 // re-scored, and it does not modify r (Evaluate stores the result).
 func Score(r *Report) Scorecard {
 	var s Scorecard
-	if r.Requests.Total == 0 {
+	if r.Requests.Total == 0 && r.Outcome != OutcomeBlocked {
 		// A drill that never sent traffic (it failed to set up, or was
 		// stopped before the load began) proved nothing: it scores 0 rather
 		// than the full marks its empty measurements would otherwise earn.
@@ -143,6 +146,15 @@ func Score(r *Report) Scorecard {
 // safe abort runs.
 func rolledBack(r *Report) bool {
 	return r.Outcome == OutcomeRolledBack || len(r.Rollback.Steps) > 0
+}
+
+// blocked reports whether the release was blocked before the rollout by a
+// failing contract: like a rollback with no exposure, nothing reached a
+// user, so detection and recovery are full (the block is the earliest
+// detection there is). Whether a block was expected is the outcome
+// expectation's to say: a good release blocked fails the drill there.
+func blocked(r *Report) bool {
+	return r.Outcome == OutcomeBlocked && !rolledBack(r)
 }
 
 // nothingToDetect reports whether the drill expected promotion (or expected
@@ -187,6 +199,8 @@ func recoveryPart(r *Report) (float64, string) {
 // from four times the limit, linear in between.
 func timedPart(r *Report, full float64, verb string, seconds *float64, limit float64, isDefault bool) (float64, string) {
 	switch {
+	case blocked(r):
+		return full, "blocked before the rollout by a failing contract: no traffic moved"
 	case nothingToDetect(r):
 		return full, "promoted as expected: nothing to detect or recover from"
 	case wronglyPromoted(r):
@@ -360,6 +374,10 @@ func Evaluate(r *Report) {
 
 func withinExpectation(r *Report, name, verb string, seconds *float64, limit float64) Expectation {
 	switch {
+	case blocked(r):
+		// Nothing was exposed; whether the block was right is the outcome
+		// expectation's verdict.
+		return Expectation{name, true, "not applicable: blocked before the rollout"}
 	case nothingToDetect(r):
 		return Expectation{name, true, "not applicable: promoted as expected"}
 	case seconds == nil:

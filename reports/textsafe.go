@@ -91,7 +91,8 @@ func safeCopy(r *Report, md bool) (*Report, error) {
 // nameKeys are the report fields that hold a name: in the terminal a
 // newline in one would forge a line of the summary, so it is spelled out.
 var nameKeys = map[string]bool{"": true, "scenario": true, "name": true, "fault": true, "target": true, "kind": true,
-	"step": true, "service": true, "version": true, "metric": true, "request": true, "database": true, "run_id": true}
+	"step": true, "service": true, "version": true, "metric": true, "request": true, "database": true, "run_id": true,
+	"contract": true, "consumer": true, "provider": true, "consumer_version": true, "provider_version": true}
 
 // walkStrings applies esc to every string in a decoded JSON tree; key is
 // the name of the field holding v.

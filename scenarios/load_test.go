@@ -298,7 +298,7 @@ rollout: {analysis: {judge: mann-whitney}}  # a second document is refused, not 
 				{"11:21", `unknown judge "treshold" (known: mann-whitney, sequential, threshold)`, `did you mean "threshold"?`},
 				{"11:43", `unknown on_no_data policy "ignore" (known: pause, fail, pass)`, ""},
 				{"12:15", `unknown on_failure policy "rollbak" (known: rollback, abort, continue)`, `did you mean "rollback"?`},
-				{"13:19", `unknown outcome "rolledback" (known: promoted, rolled_back, aborted)`, `did you mean "rolled_back"?`},
+				{"13:19", `unknown outcome "rolledback" (known: promoted, rolled_back, aborted, blocked)`, `did you mean "rolled_back"?`},
 				{"14:1", "a scenario file holds one YAML document, found another", ""},
 			},
 		},

@@ -51,6 +51,9 @@ type Scenario struct {
 	Faults []*Fault
 	Verify Verify
 	Expect Expect
+	// Contracts are the consumer contracts checked before, during and
+	// after the rollout, in file order.
+	Contracts []*Contract
 
 	// loopbacks are problems an isolated provider (docker) has with the
 	// scenario, literal loopback addresses in env: ProviderProblems
@@ -421,6 +424,9 @@ const (
 	OutcomePromoted   = "promoted"
 	OutcomeRolledBack = "rolled_back"
 	OutcomeAborted    = "aborted"
+	// OutcomeBlocked: the release was not rolled out because a contract
+	// failed against a provider version before it.
+	OutcomeBlocked = "blocked"
 )
 
 // Expect is what makes a drill pass.
@@ -429,4 +435,35 @@ type Expect struct {
 	DetectWithin  time.Duration // 0: not checked
 	RecoverWithin time.Duration // 0: not checked
 	MinScore      int           // 0: not checked
+}
+
+// Contract is one entry of `contracts:`: what the consumer service relies
+// on in the provider service's answer to one request. Compile gives the
+// harness's checkable form.
+type Contract struct {
+	Name     string
+	Consumer string // a service of the environment
+	Provider string // another one
+	Request  ContractRequest
+	Expect   ContractExpect
+	Pos      Pos
+}
+
+// ContractRequest is the request a contract's check sends.
+type ContractRequest struct {
+	Method string // one of the HTTP methods the load accepts
+	Path   string // path and query, starting with "/"
+	Body   string // "" for none
+	Pos    Pos
+}
+
+// ContractExpect is what the consumer relies on in the answer.
+type ContractExpect struct {
+	Status int // 100..599
+	// Schema is the JSON Schema as decoded from YAML (map[string]any,
+	// []any, string, int, float64, bool, nil); it compiles (the loader
+	// checked), and the harness compiles it again (Contract.Compile).
+	Schema    any
+	SchemaPos Pos
+	Pos       Pos
 }

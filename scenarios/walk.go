@@ -41,7 +41,7 @@ var (
 	supportedEngines = []string{EngineSQLite, EnginePostgres}
 	noDataPolicies   = []string{NoDataPause, NoDataFail, NoDataPass}
 	failurePolicies  = []string{OnFailureRollback, OnFailureAbort, OnFailureContinue}
-	outcomes         = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted}
+	outcomes         = []string{OutcomePromoted, OutcomeRolledBack, OutcomeAborted, OutcomeBlocked}
 	languages        = []string{"go", "rust"}
 	supportedMetrics = []string{MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP95, MetricLatencyP99, MetricThroughput}
 	// instanceMetrics are sampled per instance (harness/resources):
@@ -64,7 +64,7 @@ var (
 // document may hold keys starting with "x-" (as in Compose files): they
 // exist to carry YAML anchors and are deliberately ignored.
 var topLevelFields = []string{"version", "name", "description", "tags", "seed",
-	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect"}
+	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect", "contracts"}
 
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
@@ -77,6 +77,9 @@ type walk struct {
 	ro            *Rollout // set once the rollout is read
 	flags         map[string]*flags.Flag
 	loadTarget    string // load.target, once the load is read
+	// hasContracts says the scenario defines contracts (only they can
+	// block a release: expect.outcome blocked needs them).
+	hasContracts bool
 	// loopbacks are the literal loopback addresses in env values: a
 	// problem under the docker provider only (see parser.loopback).
 	loopbacks []Problem
@@ -129,6 +132,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	// uses, which may be --provider's: ProviderProblems says.
 	s.loopbacks = w.loopbacks
 	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
+	s.Contracts = w.contracts(o)
+	w.hasContracts = len(s.Contracts) > 0
 	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
 	// A strategy's own settings field is known to the loader because a
 	// registered strategy owns it (strategy.Fields), not from a list here.

@@ -366,8 +366,10 @@ func (w *walk) resolveInvariants(v *Verify) {
 
 func (w *walk) expect(o *object) Expect {
 	var e Expect
-	if o.str("outcome", &e.Outcome) {
-		w.choice(o.get("outcome"), "outcome", e.Outcome, outcomes, nil)
+	if o.str("outcome", &e.Outcome) && w.choice(o.get("outcome"), "outcome", e.Outcome, outcomes, nil) &&
+		e.Outcome == OutcomeBlocked && !w.hasContracts {
+		w.add(o.get("outcome"), "define the contract the release should fail under contracts: [{name, consumer, provider, request, expect}]",
+			"outcome %q: only a failing contract blocks a release, and the scenario has none", e.Outcome)
 	}
 	o.duration("detect_within", &e.DetectWithin)
 	o.duration("recover_within", &e.RecoverWithin)

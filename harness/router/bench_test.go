@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drillhq/drill/harness/contract"
 	"github.com/drillhq/drill/harness/metrics"
 )
 
@@ -18,6 +19,9 @@ import (
 //
 //   - direct, router: back-to-back requests; ns/op is one round trip, and
 //     p50-µs/p99-µs are per-request latency quantiles.
+//   - caller, caller+contract: the same through a caller's listener, where
+//     every request is counted under its pair, and in the second one also
+//     checked against a contract (body teed and validated by a schema).
 //   - paced: one request per millisecond (about 1000 requests/s, the load
 //     a drill generates), alternating direct and router, so both see the
 //     same machine state; added-p50-µs/added-p99-µs are the router's
@@ -25,6 +29,10 @@ import (
 //     pacing; run it with e.g. -benchtime=5000x for a stable p99.
 func BenchmarkRouterOverhead(b *testing.B) {
 	in := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/json" { // what caller+contract's contract checks
+			_, _ = io.WriteString(w, `{"ok":true}`)
+			return
+		}
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer in.Close()
@@ -42,6 +50,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	rt.SetSplit("v1", "v2", 0.1)
+	caller, checked := benchCallers(b, rt)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -60,7 +69,8 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		return time.Since(t0)
 	}
 
-	for _, target := range []struct{ name, url string }{{"direct", in.URL}, {"router", base}} {
+	for _, target := range []struct{ name, url string }{{"direct", in.URL}, {"router", base},
+		{"caller", caller}, {"caller+contract", checked + "/json"}} {
 		b.Run(target.name, func(b *testing.B) {
 			do(b, target.url) // open the connections outside the timing
 			lat := make([]time.Duration, 0, b.N)
@@ -119,3 +129,25 @@ func quantile(lat []time.Duration, q float64) time.Duration {
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// benchCallers opens two caller listeners on rt: through the first,
+// requests are only counted under their pair; through the second, GET
+// /json is also checked against a contract with a schema.
+func benchCallers(b *testing.B, rt *Router) (caller, checked string) {
+	caller, err := rt.CallerURL("bench-caller")
+	if err != nil {
+		b.Fatal(err)
+	}
+	checked, err = rt.CallerURL("bench-checked")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := contract.Compile(contract.Contract{Name: "bench", Consumer: "bench-checked", Provider: "bench",
+		Request: contract.Request{Method: "GET", Path: "/json"},
+		Expect:  contract.Expect{Status: 200, Schema: map[string]any{"type": "object", "required": []any{"ok"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt.SetContracts([]*contract.Contract{ct})
+	return caller, checked
+}

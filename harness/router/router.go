@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drillhq/drill/harness/contract"
 	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/injectors"
 )
@@ -84,6 +85,14 @@ type Router struct {
 	// inflight counts requests being served per version (*atomic.Int64),
 	// so an instance is stopped only once nothing is on its way to it.
 	inflight sync.Map
+
+	// pairs counts the requests between services per pairKey
+	// (*pairCount); see Pairs.
+	pairs sync.Map
+	// contracts are the contracts SetContracts installed, copy-on-write;
+	// observed counts their live checks per obsKey (*observation).
+	contracts atomic.Pointer[[]*contract.Contract]
+	observed  sync.Map
 
 	lifeMu sync.Mutex
 	// servers are the main listener's server (once started) and one per
@@ -167,6 +176,7 @@ func New(service string, rec *metrics.Recorder, opts ...Option) *Router {
 	}
 	rt.cfg.Store(&config{backends: map[string]*url.URL{}})
 	rt.faults.Store(&[]*installed{})
+	rt.contracts.Store(&[]*contract.Contract{})
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    rt.transport,
@@ -348,53 +358,6 @@ func (rt *Router) Close() error {
 		rt.own.CloseIdleConnections()
 	}
 	return err
-}
-
-// gate counts the handlers running under the router's server, so that
-// Close can wait for them; once closed it turns new ones away.
-type gate struct {
-	mu     sync.Mutex
-	n      int
-	closed bool
-	idle   chan struct{} // closed when closed and n is 0
-}
-
-func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.n++
-	return true
-}
-
-func (g *gate) leave() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.closed && g.n == 0 {
-		close(g.idle)
-	}
-}
-
-func (g *gate) close() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.closed {
-		g.closed = true
-		g.idle = make(chan struct{})
-		if g.n == 0 {
-			close(g.idle)
-		}
-	}
-	return g.idle
-}
-
-func (g *gate) count() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.n
 }
 
 // SetBackend points version at the instance serving rawURL (for example

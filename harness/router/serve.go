@@ -91,12 +91,23 @@ func (rt *Router) handle(w http.ResponseWriter, r *http.Request, caller string) 
 	req.Header.Set(HeaderVersion, version)
 	req.Header.Set(HeaderRequestID, id)
 
+	// A request between services is counted under its (caller version,
+	// served version) pair; the load generator's never are, so its path
+	// pays one comparison.
+	var pr pairing
+	if caller != "" && caller != previewCaller {
+		pr = rt.pair(r, caller, version, sw)
+	}
+
 	finished := false
 	defer func() {
 		// A panic, notably http.ErrAbortHandler when the proxy cannot
 		// finish copying a response, leaves finished false: the client
 		// got a broken response, which counts as a transport error.
 		rt.record(version, sw, start, !finished)
+		if pr.count != nil {
+			rt.done(pr, sw, !finished)
+		}
 	}()
 	rt.serve(sw, req, version, caller, backend)
 	finished = true
@@ -203,6 +214,9 @@ type statusWriter struct {
 	status             int  // the final status written, 0 before
 	err                bool // the response failed in transport
 	inFault            bool // a fault is acting on the request
+	// tee, when a contract checks the request, keeps a copy of the body
+	// the client receives (after every response fault); nil otherwise.
+	tee *tee
 }
 
 // stamp sets the router's response headers, replacing any the instance
@@ -229,7 +243,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if w.tee != nil {
+		w.tee.write(b[:n])
+	}
+	return n, err
 }
 
 // FlushError sends buffered data to the client, so that streamed
