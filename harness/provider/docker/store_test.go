@@ -79,26 +79,14 @@ func TestDockerArtifactStore(t *testing.T) {
 		t.Errorf("restored v1: %q, %v", d, err)
 	}
 
-	cli, err := dockerClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.ImageRemove(ctx, arts[1].Ref, client.ImageRemoveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	untag(t, arts[1].Ref) // behind the provider's back
 	if _, err := store.StoredDigest(ctx, arts[1].Ref); !errors.Is(err, provider.ErrArtifactMissing) || !strings.Contains(err.Error(), "gone from the engine") {
 		t.Errorf("v2 untagged outside drill: %v", err)
 	}
 	ll := prov.(provider.LeftoverLister)
 	// Before Close the run's network is there too; only v1's tag is a
 	// store tag (v2's was untagged above).
-	var tags []string
-	for _, l := range ll.Leftovers(ctx) {
-		if strings.Contains(l, "artifact store tag") {
-			tags = append(tags, l)
-		}
-	}
-	if len(tags) != 1 || !strings.Contains(tags[0], wantRef) {
+	if tags := storeLeftovers(ctx, ll); len(tags) != 1 || !strings.Contains(tags[0], wantRef) {
 		t.Errorf("store tags in Leftovers before Close = %q, want v1's", tags)
 	}
 	if err := prov.Close(ctx); err != nil {
@@ -106,5 +94,28 @@ func TestDockerArtifactStore(t *testing.T) {
 	}
 	if l := ll.Leftovers(ctx); len(l) != 0 {
 		t.Errorf("Leftovers after Close = %q", l)
+	}
+}
+
+// storeLeftovers is what Leftovers says of the artifact store.
+func storeLeftovers(ctx context.Context, ll provider.LeftoverLister) []string {
+	var tags []string
+	for _, l := range ll.Leftovers(ctx) {
+		if strings.Contains(l, "artifact store tag") {
+			tags = append(tags, l)
+		}
+	}
+	return tags
+}
+
+// untag removes a tag from the engine, as `docker rmi TAG` would.
+func untag(t *testing.T, ref string) {
+	t.Helper()
+	cli, err := dockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
