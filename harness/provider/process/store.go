@@ -59,9 +59,6 @@ func (p *processProvider) StoreArtifacts(ctx context.Context, sc *scenarios.Scen
 			return nil, &provider.EnvError{What: "create the artifact store", Err: err}
 		}
 	}
-	p.mu.Lock()
-	p.store = st
-	p.mu.Unlock()
 	evicted := provider.Evictions(sc, arts, retain)
 	var out []provider.StoredArtifact
 	for _, a := range arts {
@@ -81,6 +78,10 @@ func (p *processProvider) StoreArtifacts(ctx context.Context, sc *scenarios.Scen
 	if err := st.writeIndex(); err != nil {
 		return nil, &provider.EnvError{What: "write the artifact store's index", Err: err}
 	}
+	// Published whole: faults and starts never see a half-filled store.
+	p.mu.Lock()
+	p.store = st
+	p.mu.Unlock()
 	return out, nil
 }
 
@@ -248,17 +249,15 @@ func (p *processProvider) StoredDigest(_ context.Context, ref string) (string, e
 	return fileDigest(path)
 }
 
-// closeStore removes the store and what faults put aside.
+// closeStore removes the store and what faults put aside, by path: a
+// StoreArtifacts that failed half-way filled them without publishing p.store.
 func (p *processProvider) closeStore() error {
-	p.mu.Lock()
-	st := p.store
-	p.mu.Unlock()
-	if st == nil {
-		return nil
+	if p.cfg.TempDir == "" {
+		return nil // no temp dir, no store: never a path relative to the working directory
 	}
 	var errs []error
-	for _, d := range []string{st.dir, st.removed} {
-		errs = append(errs, os.RemoveAll(d))
+	for _, d := range []string{storeDir, removedDir} {
+		errs = append(errs, os.RemoveAll(filepath.Join(p.cfg.TempDir, d)))
 	}
 	return errors.Join(errs...)
 }
@@ -269,6 +268,9 @@ var _ provider.LeftoverLister = (*processProvider)(nil)
 // what faults put aside, if they survive Close. Processes are the
 // harness's own check (by PID); the rest of the temp dir is its teardown's.
 func (p *processProvider) Leftovers(context.Context) []string {
+	if p.cfg.TempDir == "" {
+		return nil
+	}
 	var out []string
 	for _, d := range []string{storeDir, removedDir} {
 		path := filepath.Join(p.cfg.TempDir, d)
