@@ -252,7 +252,8 @@ type ArtifactStore interface {
 	// StoreArtifacts puts every service version's artifact in the store,
 	// keeping per service only the retain most recent builds (0: all of
 	// them; see Evictions for what "recent" means). It returns one entry
-	// per service version, in the scenario's order, evicted ones included.
+	// per artifact ArtifactLister names, in the scenario's order, evicted
+	// ones included.
 	StoreArtifacts(ctx context.Context, sc *scenarios.Scenario, retain int) ([]StoredArtifact, error)
 	// RemoveArtifact takes one service version's artifact out of the store
 	// (fault artifact-missing), so that starting it from the store fails;

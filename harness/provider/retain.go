@@ -26,7 +26,9 @@ func Evictions(sc *scenarios.Scenario, arts []Artifact, retain int) map[string]s
 	}
 	digest := map[string]string{}
 	for _, a := range arts {
-		digest[a.Service+"/"+a.Version] = a.Digest
+		if a.Kind != "command" { // run in place, never stored
+			digest[a.Service+"/"+a.Version] = a.Digest
+		}
 	}
 	for _, s := range sc.Environment.Services {
 		var order []string // the service's builds, oldest first

@@ -13,7 +13,7 @@ func TestEvictions(t *testing.T) {
 	sc := &scenarios.Scenario{
 		Environment: scenarios.Environment{Services: []*scenarios.Service{
 			{Name: "orders", Versions: []*scenarios.Version{{Name: "v1"}, {Name: "v3"}, {Name: "v2"}, {Name: "v1b"}}},
-			{Name: "pricing", Versions: []*scenarios.Version{{Name: "p1"}, {Name: "p2"}}},
+			{Name: "pricing", Versions: []*scenarios.Version{{Name: "p1"}, {Name: "p2"}, {Name: "p3"}}},
 		}},
 		// v3 is released: the newest orders build wherever it is listed.
 		Rollout: scenarios.Rollout{Service: "orders", To: "v3"},
@@ -25,6 +25,8 @@ func TestEvictions(t *testing.T) {
 		{Service: "orders", Version: "v1b", Digest: "sha256:a"}, // v1's build, another env: as recent as v1b
 		{Service: "pricing", Version: "p1", Digest: "sha256:p1"},
 		{Service: "pricing", Version: "p2", Digest: "sha256:p2"},
+		// A command is no build: it neither counts nor is evicted.
+		{Service: "pricing", Version: "p3", Kind: "command", Digest: "sha256:sh"},
 	}
 	for retain, want := range map[int][]string{
 		0: nil,

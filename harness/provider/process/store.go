@@ -52,6 +52,9 @@ func (p *processProvider) StoreArtifacts(ctx context.Context, sc *scenarios.Scen
 	if err != nil {
 		return nil, err
 	}
+	if p.cfg.TempDir == "" {
+		return nil, &provider.EnvError{What: "the artifact store needs the run's temp dir (provider.Config.TempDir)"}
+	}
 	st := &artifactStore{dir: filepath.Join(p.cfg.TempDir, storeDir), removed: filepath.Join(p.cfg.TempDir, removedDir),
 		entries: map[string]*storeEntry{}}
 	for _, d := range []string{st.dir, st.removed} {
@@ -108,20 +111,11 @@ func (st *artifactStore) put(src, digest string) error {
 	}
 	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
-	if err := cmpErr(werr, cerr, os.Chmod(tmp.Name(), 0o500)); err != nil {
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o500)); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
 	return os.Rename(tmp.Name(), dst)
-}
-
-func cmpErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 // writeIndex records which version runs which stored digest, for a person
