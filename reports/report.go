@@ -128,6 +128,10 @@ type Expect struct {
 	DetectWithinSeconds  *float64 `json:"detect_within_seconds"`
 	RecoverWithinSeconds *float64 `json:"recover_within_seconds"`
 	MinScore             *int     `json:"min_score"`
+	// Rollback is expect.rollback: "ok" or "failed" (a drill showing a
+	// rollback failing loudly); empty when the scenario did not say, which
+	// checks that every step of a rollback that ran succeeded.
+	Rollback string `json:"rollback,omitempty"`
 }
 
 // Expectation is the verdict on one expectation.

@@ -31,7 +31,8 @@ const ExcessFailedZero = 0.01
 // reader can check a score by hand. Score implements exactly this text.
 const Formula = `score 0-100 = detection 25 + recovery 25 + blast radius 20 + data integrity 20 + hygiene 10
 detection: 25 if Td-T0 <= detect_within (default 10s); 0 at >= 4x that or never; linear between
-recovery: 25 if Tr-Td <= recover_within (default 30s); 0 at >= 4x that or never; linear between
+recovery: 25 if Tr-Td <= recover_within (default 30s); 0 at >= 4x that or never; linear between;
+  0 if any rollback step failed, whatever the times
   both full when promotion (or no outcome) was expected and nothing was rolled back;
   both 0 when a rollback or abort was expected but the drill promoted;
   both full when the release was blocked (a contract failed before the rollout: no traffic
@@ -191,6 +192,12 @@ func detectionPart(r *Report) (float64, string) {
 }
 
 func recoveryPart(r *Report) (float64, string) {
+	if failed := failedSteps(r); len(failed) > 0 {
+		// A rollback that did not complete is no recovery, however soon
+		// traffic looked healthy again: the system is not where the
+		// rollback was meant to leave it.
+		return 0, "rollback failed: " + strings.Join(failed, "; ")
+	}
 	limit, def := recoverWithin(r)
 	return timedPart(r, MaxRecovery, "recovered", r.RecoverySeconds, limit, def)
 }
@@ -321,17 +328,41 @@ func hygienePart(r *Report) (float64, string) {
 	return MaxHygiene, msg + "no rollback ran"
 }
 
+// failedSteps describes each rollback step that failed: its name and
+// reason.
+func failedSteps(r *Report) []string {
+	var out []string
+	for _, st := range r.Rollback.Steps {
+		if !st.OK {
+			d := "step " + st.Name + " failed"
+			if st.Detail != "" {
+				d += ": " + st.Detail
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Expectation names, in the order Evaluate lists them.
 const (
 	ExpectOutcome       = "outcome"
 	ExpectDetectWithin  = "detect_within"
 	ExpectRecoverWithin = "recover_within"
 	ExpectMinScore      = "min_score"
+	ExpectRollback      = "rollback"
+)
+
+// Values of Expect.Rollback.
+const (
+	RollbackOK     = "ok"
+	RollbackFailed = "failed"
 )
 
 // Evaluate scores r and checks it against r.Expect: it sets r.Score,
 // r.Expectations (one per expectation the scenario set, in the order
-// outcome, detect_within, recover_within, min_score) and r.Passed (every
+// outcome, detect_within, recover_within, min_score, then rollback, which
+// is also checked whenever a rollback ran) and r.Passed (every
 // expectation met; true when none was set). The harness calls it once all
 // measurements are in; `drill report` may call it again on an old report.
 func Evaluate(r *Report) {
@@ -365,11 +396,38 @@ func Evaluate(r *Report) {
 		}
 		ex = append(ex, Expectation{ExpectMinScore, ok, d})
 	}
+	if len(r.Rollback.Steps) > 0 || e.Rollback != "" {
+		ex = append(ex, rollbackExpectation(r))
+	}
 	r.Expectations = nonNil(ex)
 	r.Passed = true
 	for _, x := range ex {
 		r.Passed = r.Passed && x.OK
 	}
+}
+
+// rollbackExpectation checks the rollback's steps: all ok, unless the
+// scenario expects one to fail (expect.rollback: failed), so that a
+// rollback that fails is never a pass by accident, and one meant to fail
+// must fail loudly.
+func rollbackExpectation(r *Report) Expectation {
+	failed := failedSteps(r)
+	n := len(r.Rollback.Steps)
+	wantFailed := r.Expect.Rollback == RollbackFailed
+	switch {
+	case n == 0 && wantFailed:
+		return Expectation{ExpectRollback, false, "no rollback ran; a failed rollback was expected"}
+	case n == 0:
+		return Expectation{ExpectRollback, true, "not applicable: no rollback ran"}
+	case len(failed) > 0 && wantFailed:
+		return Expectation{ExpectRollback, true, "rollback failed as expected: " + strings.Join(failed, "; ")}
+	case len(failed) > 0:
+		return Expectation{ExpectRollback, false, "rollback failed: " + strings.Join(failed, "; ")}
+	case wantFailed:
+		return Expectation{ExpectRollback, false, fmt.Sprintf("all %d rollback %s succeeded; a failed rollback was expected",
+			n, plural(int64(n), "step", "steps"))}
+	}
+	return Expectation{ExpectRollback, true, fmt.Sprintf("all %d rollback %s succeeded", n, plural(int64(n), "step", "steps"))}
 }
 
 func withinExpectation(r *Report, name, verb string, seconds *float64, limit float64) Expectation {

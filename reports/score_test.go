@@ -21,6 +21,12 @@ func base() *Report {
 	}
 }
 
+// failedRedeploy is the rollback step of a redeploy whose baseline
+// artifact fault artifact-missing removed from the store.
+var failedRedeploy = Step{Name: "redeploy-baseline", OK: false, Detail: missingDetail}
+
+const missingDetail = "start orders v1 from the artifact store: sha256:ab12 is not in the store (removed by fault artifact-missing)"
+
 func TestScoreParts(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -55,6 +61,13 @@ func TestScoreParts(t *testing.T) {
 		{"recovery midpoint", func(r *Report) { r.RecoverySeconds = f64(75) }, "recovery", 12.5, "45s over"},
 		{"recovery at 4x", func(r *Report) { r.RecoverySeconds = f64(120) }, "recovery", 0, ""},
 		{"recovery never", func(r *Report) { r.RecoverySeconds = nil }, "recovery", 0, "never recovered"},
+		{"recovery with a failed rollback step", func(r *Report) {
+			r.Rollback.Steps = append(r.Rollback.Steps, failedRedeploy)
+		}, "recovery", 0, "rollback failed: step redeploy-baseline failed: " + missingDetail},
+		{"recovery with a failed rollback step, failure expected", func(r *Report) {
+			r.Expect.Rollback = RollbackFailed
+			r.Rollback.Steps = append(r.Rollback.Steps, failedRedeploy)
+		}, "recovery", 0, "rollback failed"},
 		{"recovery default limit", func(r *Report) {
 			r.Expect.RecoverWithinSeconds, r.RecoverySeconds = nil, f64(75)
 		}, "recovery", 12.5, "the default"},
@@ -234,6 +247,7 @@ func TestEvaluate(t *testing.T) {
 				{"detect_within", true, "detected in 2.4s (limit 10s)"},
 				{"recover_within", true, "recovered in 5s (limit 30s)"},
 				{"min_score", true, "score 100 (A), minimum 80"},
+				{"rollback", true, "all 1 rollback step succeeded"},
 			},
 			passed: true,
 		},
@@ -248,6 +262,7 @@ func TestEvaluate(t *testing.T) {
 				{"detect_within", false, "detected in 14.2s, 4.2s over the limit of 10s"},
 				{"recover_within", false, "recovered in 30.1s, 0.05s over the limit of 30s"},
 				{"min_score", false, "score 97 (A), 1 below the minimum 98"},
+				{"rollback", true, "all 1 rollback step succeeded"},
 			},
 		},
 		{
@@ -266,6 +281,7 @@ func TestEvaluate(t *testing.T) {
 				{"outcome", true, "rolled_back as expected"},
 				{"detect_within", false, "never detected (limit 10s)"},
 				{"recover_within", false, "never recovered (limit 30s)"},
+				{"rollback", true, "all 1 rollback step succeeded"},
 			},
 		},
 		{
@@ -284,12 +300,56 @@ func TestEvaluate(t *testing.T) {
 				r.Outcome = ""
 				r.Expect.DetectWithinSeconds, r.Expect.RecoverWithinSeconds = nil, nil
 			},
-			want: []Expectation{{"outcome", false, "no outcome, expected rolled_back"}},
+			want: []Expectation{{"outcome", false, "no outcome, expected rolled_back"}, {"rollback", true, "all 1 rollback step succeeded"}},
 		},
 		{
 			name:   "nothing expected",
-			edit:   func(r *Report) { r.Expect = Expect{} },
+			edit:   func(r *Report) { r.Expect, r.Rollback = Expect{}, Rollback{} },
 			want:   []Expectation{},
+			passed: true,
+		},
+		{
+			name: "rollback ran, nothing else expected",
+			edit: func(r *Report) { r.Expect = Expect{} },
+			want: []Expectation{
+				{"rollback", true, "all 1 rollback step succeeded"},
+			},
+			passed: true,
+		},
+		{
+			name: "a rollback step failed",
+			edit: func(r *Report) { r.Expect = Expect{}; r.Rollback.Steps = append(r.Rollback.Steps, failedRedeploy) },
+			want: []Expectation{
+				{"rollback", false, "rollback failed: step redeploy-baseline failed: " + missingDetail},
+			},
+		},
+		{
+			name: "a rollback step failed, as expected",
+			edit: func(r *Report) {
+				r.Expect = Expect{Rollback: RollbackFailed}
+				r.Rollback.Steps = append(r.Rollback.Steps, failedRedeploy)
+			},
+			want: []Expectation{
+				{"rollback", true, "rollback failed as expected: step redeploy-baseline failed: " + missingDetail},
+			},
+			passed: true,
+		},
+		{
+			name: "a failed rollback expected, every step ok",
+			edit: func(r *Report) { r.Expect = Expect{Rollback: RollbackFailed} },
+			want: []Expectation{
+				{"rollback", false, "all 1 rollback step succeeded; a failed rollback was expected"},
+			},
+		},
+		{
+			name: "a failed rollback expected, none ran",
+			edit: func(r *Report) { r.Expect, r.Rollback = Expect{Rollback: RollbackFailed}, Rollback{} },
+			want: []Expectation{{"rollback", false, "no rollback ran; a failed rollback was expected"}},
+		},
+		{
+			name:   "ok expected, none ran",
+			edit:   func(r *Report) { r.Expect, r.Rollback = Expect{Rollback: RollbackOK}, Rollback{} },
+			want:   []Expectation{{"rollback", true, "not applicable: no rollback ran"}},
 			passed: true,
 		},
 	}

@@ -54,6 +54,11 @@ type Scenario struct {
 	// Contracts are the consumer contracts checked before, during and
 	// after the rollout, in file order.
 	Contracts []*Contract
+	// Artifacts is the run's artifact store (top-level `artifacts:`).
+	Artifacts Artifacts
+	// Rollback is how a rollback brings the baseline back (top-level
+	// `rollback:`); Mode is RollbackSwitch unless the scenario says.
+	Rollback RollbackSpec
 
 	// loopbacks are problems an isolated provider (docker) has with the
 	// scenario, literal loopback addresses in env: ProviderProblems
@@ -435,6 +440,39 @@ type Expect struct {
 	DetectWithin  time.Duration // 0: not checked
 	RecoverWithin time.Duration // 0: not checked
 	MinScore      int           // 0: not checked
+	// Rollback is RollbackOK or RollbackFailed: whether every step of a
+	// rollback that ran must succeed, or one must fail (a drill showing a
+	// rollback failing loudly). "" checks that every step succeeded.
+	Rollback string
+}
+
+// Values of expect.rollback.
+const (
+	RollbackOK     = "ok"
+	RollbackFailed = "failed"
+)
+
+// Artifacts is the top-level `artifacts:` section.
+type Artifacts struct {
+	// Retain is how many builds of each service the run's artifact store
+	// keeps, the newest (see provider.Evictions); 0 keeps every build.
+	Retain int
+	Pos    Pos
+}
+
+// Rollback modes (top-level `rollback: {mode: …}`).
+const (
+	// RollbackSwitch sends traffic back to the baseline still running.
+	RollbackSwitch = "switch"
+	// RollbackRedeploy starts the baseline again from the run's artifact
+	// store and proves its digest is the recorded one.
+	RollbackRedeploy = "redeploy"
+)
+
+// RollbackSpec is the top-level `rollback:` section.
+type RollbackSpec struct {
+	Mode string // RollbackSwitch (the default) or RollbackRedeploy
+	Pos  Pos
 }
 
 // Contract is one entry of `contracts:`: what the consumer service relies

@@ -33,6 +33,7 @@ const (
 	DefaultProbability       = 1.0
 	DefaultStrategy          = StrategyCanary
 	DefaultProvider          = "process" // DESIGN.md: local processes unless a scenario says otherwise
+	DefaultRollbackMode      = RollbackSwitch
 )
 
 // Supported and planned values of the enumerated fields. Planned values
@@ -64,7 +65,8 @@ var (
 // document may hold keys starting with "x-" (as in Compose files): they
 // exist to carry YAML anchors and are deliberately ignored.
 var topLevelFields = []string{"version", "name", "description", "tags", "seed",
-	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect", "contracts"}
+	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect", "contracts",
+	"artifacts", "rollback"}
 
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
@@ -145,7 +147,9 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.Faults = w.faults(o, len(s.Rollout.Steps), s.Stages)
 	s.Verify = w.verify(o.child("verify", "recovery", "data"))
 	w.resolveInvariants(&s.Verify)
-	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score"))
+	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score", "rollback"))
+	s.Artifacts = w.artifacts(o.child("artifacts", "retain"))
+	s.Rollback = w.rollbackSpec(o.child("rollback", "mode"))
 	return s
 }
 

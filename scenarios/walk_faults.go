@@ -62,6 +62,7 @@ func (w *walk) faults(o *object, steps int, stages []*Stage) []*Fault {
 		}
 		if kind != nil {
 			f.Params = w.params(fo, f.Kind, kind, where+".params")
+			w.paramVersion(fo, kind, f)
 		}
 		out = append(out, f)
 	}
@@ -375,6 +376,9 @@ func (w *walk) expect(o *object) Expect {
 	o.duration("recover_within", &e.RecoverWithin)
 	if o.int("min_score", &e.MinScore) && (e.MinScore < 0 || e.MinScore > 100) {
 		w.add(o.get("min_score"), "scores run from 0 to 100", "min_score: %d is outside 0..100", e.MinScore)
+	}
+	if o.str("rollback", &e.Rollback) {
+		w.choice(o.get("rollback"), "rollback expectation", e.Rollback, rollbackExpectations, nil)
 	}
 	return e
 }

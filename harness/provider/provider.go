@@ -69,6 +69,11 @@ type InstanceSpec struct {
 	Service *scenarios.Service
 	Version *scenarios.Version
 	Env     map[string]string // fully resolved, placeholders substituted
+	// Artifact, when set, is the version's entry in the run's artifact
+	// store (a StoredArtifact.Ref): the instance starts from the stored
+	// copy, not from the build cache, and fails with an
+	// *ArtifactMissingError when the store no longer holds it.
+	Artifact string
 }
 
 // Instance is one running version of a service.
@@ -237,3 +242,70 @@ type Artifact struct {
 type ArtifactLister interface {
 	Artifacts(ctx context.Context, sc *scenarios.Scenario) ([]Artifact, error)
 }
+
+// ArtifactStore is a Provider with an artifact store of the run's own:
+// copies of every service version's build, by digest, that instances
+// can start from (InstanceSpec.Artifact) and a rollback can redeploy a
+// baseline from. It is created by StoreArtifacts (after Build) and
+// removed by Close; a LeftoverLister also reports it if it survives.
+type ArtifactStore interface {
+	// StoreArtifacts puts every service version's artifact in the store,
+	// keeping per service only the retain most recent builds (0: all of
+	// them; see Evictions for what "recent" means). It returns one entry
+	// per artifact ArtifactLister names, in the scenario's order, evicted
+	// ones included.
+	StoreArtifacts(ctx context.Context, sc *scenarios.Scenario, retain int) ([]StoredArtifact, error)
+	// RemoveArtifact takes one service version's artifact out of the store
+	// (fault artifact-missing), so that starting it from the store fails;
+	// RestoreArtifact puts it back (the fault's revert). Both are
+	// idempotent.
+	RemoveArtifact(ctx context.Context, service, version string) error
+	RestoreArtifact(ctx context.Context, service, version string) error
+	// StoredDigest digests what the store holds under ref (a
+	// StoredArtifact.Ref) right now: the stored bytes or image, never the
+	// store's own record of what it put there, so that a redeployed
+	// baseline can be proven to be the recorded build.
+	StoredDigest(ctx context.Context, ref string) (string, error)
+}
+
+// StoredArtifact is one service version's entry in the run's store.
+type StoredArtifact struct {
+	Service, Version string
+	// Kind is the built artifact's kind (binary, image); "command" for a
+	// version the store does not hold (its program runs in place).
+	Kind string
+	// Digest is the build's "sha256:<hex>" (file bytes or image ID).
+	Digest string
+	// Ref names the entry in the store: set it as InstanceSpec.Artifact.
+	// Empty for a command, which is never stored.
+	Ref string
+	// Evicted says why the store does not hold this version although it
+	// was built ("evicted by artifacts.retain 1"); empty when it does.
+	Evicted string
+}
+
+// Artifact reasons a store entry can be missing, for errors and reports.
+const (
+	// ReasonRemoved is why an entry removed by RemoveArtifact is missing.
+	ReasonRemoved = "removed by fault artifact-missing"
+)
+
+// ErrArtifactMissing is what starting an instance from a store entry that
+// is not there (evicted or removed) fails with, wrapped in an
+// *ArtifactMissingError naming the version, its digest and why.
+var ErrArtifactMissing = errors.New("artifact missing from the store")
+
+// ArtifactMissingError is the error of an InstanceSpec whose artifact the
+// store does not hold.
+type ArtifactMissingError struct {
+	Service, Version string
+	Digest           string
+	Why              string // ReasonRemoved, or the eviction
+}
+
+func (e *ArtifactMissingError) Error() string {
+	return "start " + e.Service + " " + e.Version + " from the artifact store: " + e.Digest + " is not in the store (" + e.Why + ")"
+}
+
+// Unwrap lets errors.Is(err, ErrArtifactMissing) match.
+func (e *ArtifactMissingError) Unwrap() error { return ErrArtifactMissing }

@@ -135,7 +135,7 @@ func removeIfDead(ctx context.Context, runID string, objs []map[string]string) (
 }
 
 // RemoveRun force-removes every container and network labelled with the
-// run id: what Close does last, and what `drill cleanup` does for a run
+// run id, and untags its artifact store: what Close does last, and what `drill cleanup` does for a run
 // whose harness died. It returns what it removed.
 func RemoveRun(ctx context.Context, runID string) ([]string, error) {
 	if runID == "" {
@@ -170,6 +170,9 @@ func RemoveRun(ctx context.Context, runID string) ([]string, error) {
 		}
 		done = append(done, "removed network "+n.Name)
 	}
+	tags, err := removeStore(ctx, cli, runID)
+	done = append(done, tags...)
+	errs = append(errs, err)
 	return done, errors.Join(errs...)
 }
 
@@ -206,6 +209,13 @@ func runLeftovers(ctx context.Context, runID string) []string {
 	}
 	for _, n := range ns.Items {
 		out = append(out, "network "+n.Name+" still exists")
+	}
+	tags, err := storeTags(ctx, cli, runID)
+	if err != nil {
+		return append(out, "cannot list the run's artifact store: "+err.Error())
+	}
+	for _, t := range tags {
+		out = append(out, "artifact store tag "+t+" still exists")
 	}
 	return out
 }

@@ -64,6 +64,7 @@ type dockerProvider struct {
 	proxies    []*tcpproxy.Proxy
 	forwarders map[string]*forwarder // 127.0.0.1 address -> its gateway entry
 	sqlite     bool                  // a SQLite database lives in TempDir
+	store      *dockerStore          // the run's artifact store, once StoreArtifacts ran
 	closed     bool
 
 	// allowed are the loopback addresses (127.0.0.1:port) the harness

@@ -22,7 +22,7 @@ import (
 func (p *dockerProvider) StartInstance(ctx context.Context, spec provider.InstanceSpec) (provider.Instance, error) {
 	s, v := spec.Service, spec.Version
 	name := s.Name + "-" + v.Name
-	image, err := p.serviceImage(ctx, s, v)
+	image, err := p.instanceImage(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +91,19 @@ func (p *dockerProvider) StartInstance(ctx context.Context, spec provider.Instan
 	inst.statsOnce.Do(inst.startStats)
 	p.logf("started %s in container %s on %s", name, shortID(ctr.GetContainerID()), inst.url)
 	return inst, nil
+}
+
+// instanceImage is the image an instance runs: its store tag when the spec
+// names one, checked first (a missing tag would otherwise be pulled, and
+// fail as a registry error), else the version's built or named image.
+func (p *dockerProvider) instanceImage(ctx context.Context, spec provider.InstanceSpec) (string, error) {
+	if spec.Artifact != "" {
+		if _, err := p.storedImage(ctx, spec.Artifact); err != nil {
+			return "", err
+		}
+		return spec.Artifact, nil
+	}
+	return p.serviceImage(ctx, spec.Service, spec.Version)
 }
 
 // waitContainerHealthy polls url until it answers 200, the container

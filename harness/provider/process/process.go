@@ -41,6 +41,7 @@ type processProvider struct {
 	binaries  map[string][]string // build dir -> argv
 	instances []*processInstance
 	pgs       []*pgServer
+	store     *artifactStore // the run's artifact store, once StoreArtifacts ran
 	closed    bool
 }
 
@@ -221,6 +222,15 @@ func (p *processProvider) StartInstance(ctx context.Context, spec provider.Insta
 	if err != nil {
 		return nil, err
 	}
+	if spec.Artifact != "" {
+		// The stored copy, not the build cache's: what a redeploy proves
+		// it runs is what the store holds.
+		stored, err := p.storedPath(spec.Artifact)
+		if err != nil {
+			return nil, err
+		}
+		argv = append([]string{stored}, argv[1:]...)
+	}
 	port, err := host.FreePort()
 	if err != nil {
 		return nil, &provider.EnvError{What: "find a free port on 127.0.0.1", Err: err}
@@ -290,6 +300,7 @@ func (p *processProvider) Close(ctx context.Context) error {
 	for _, s := range pgs {
 		errs = append(errs, s.stop(ctx))
 	}
+	errs = append(errs, p.closeStore())
 	return errors.Join(errs...)
 }
 
