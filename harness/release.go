@@ -32,6 +32,9 @@ type release struct {
 	// scaleDown stops a pending scale-down of the baseline and waits for
 	// one under way; nil when none was scheduled.
 	scaleDown func()
+	// redeployed: the rollback started the baseline again (or tried to);
+	// its second run does not.
+	redeployed bool
 	// out is what the report's release section shows.
 	out reports.Release
 }
@@ -155,6 +158,13 @@ func (r *release) state() (canaryLive, migratedUp bool, upFailedAt uint) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.canaryLive, r.migratedUp, r.upFailedAt
+}
+
+// redeployDone says whether the rollback already redeployed the baseline.
+func (r *release) redeployDone() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.redeployed
 }
 
 // report is the release section of the report.

@@ -124,7 +124,7 @@ func (d *drill) report(r *results) *reports.Report {
 }
 
 func expectFor(e scenarios.Expect) reports.Expect {
-	out := reports.Expect{Outcome: reports.Outcome(e.Outcome)}
+	out := reports.Expect{Outcome: reports.Outcome(e.Outcome), Rollback: e.Rollback}
 	if e.DetectWithin > 0 {
 		v := e.DetectWithin.Seconds()
 		out.DetectWithinSeconds = &v

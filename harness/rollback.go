@@ -2,13 +2,16 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
 )
 
 // rollbackStep is one step of the ordered rollback of docs/design: each
@@ -110,7 +113,11 @@ func (d *drill) runRollbackPlan(ctx context.Context, plan []rollbackStep, event 
 // routeToBaseline moves all traffic back to the baseline, as the release's
 // strategy moves it. A baseline that is no longer running (blue scaled
 // down after scale_down_delay) is started again first, cold, so that
-// traffic is never routed to nothing; the report shows which it was.
+// traffic is never routed to nothing; under `rollback: {mode: redeploy}`
+// the baseline is always started again from the run's artifact store and
+// replaces the running one. Either way the new instance's build is
+// proven against the digest recorded at start; the report shows which it
+// was.
 func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, decided time.Time) (bool, string, error) {
 	rt := sys.routers[rel.svc.Name]
 	if rt == nil {
@@ -119,22 +126,21 @@ func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, 
 	rel.stopScaleDown()
 	var notes []string
 	warm := "warm"
-	if inst := sys.instance(rel.svc.Name, rel.base.Name); rel.newVersion() && (inst == nil || !inst.Alive()) {
+	inst := sys.instance(rel.svc.Name, rel.base.Name)
+	down := inst == nil || !inst.Alive()
+	redeploy := d.sc.Rollback.Mode == scenarios.RollbackRedeploy && !rel.redeployDone()
+	var redeployErr error
+	if rel.newVersion() && (down || redeploy) {
 		warm = "cold"
-		start := time.Now()
-		if _, err := sys.startInstance(ctx, rel.svc, rel.base); err != nil {
-			return false, "baseline " + rel.base.Name + " is down and could not be started again", err
+		note, err := d.redeployBaseline(ctx, sys, rel, inst, down)
+		notes = append(notes, note)
+		if err != nil && down {
+			return false, strings.Join(notes, "; "), err
 		}
-		took := time.Since(start).Seconds()
-		digest, same := sys.redeployDigest(ctx, rel.svc.Name, rel.base.Name)
-		rel.set(func(r *release) {
-			r.out.RedeploySeconds, r.out.RedeployDigest, r.out.RedeployDigestMatches = &took, digest, same
-		})
-		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "seconds", took, "digest", digest, "digest_matches", same)
-		notes = append(notes, fmt.Sprintf("%s was scaled down: started again cold in %.1fs", rel.base.Name, took))
-		if same != nil && !*same {
-			return true, strings.Join(notes, "; "), fmt.Errorf("the redeployed %s %s is %s, not the build recorded at start", rel.svc.Name, rel.base.Name, digest)
-		}
+		// A failed redeploy of a baseline that still runs fails the step
+		// loudly, but traffic still goes back to the running instance:
+		// leaving users on the bad release would be worse.
+		redeployErr = err
 	}
 	changed, detail, err := rel.strat.Revert(sys.target(rel.svc.Name), rel.names())
 	notes = append(notes, detail)
@@ -151,7 +157,56 @@ func (d *drill) routeToBaseline(ctx context.Context, sys *System, rel *release, 
 			}
 		})
 	}
-	return changed || warm == "cold", strings.Join(notes, "; "), err
+	return changed || warm == "cold", strings.Join(notes, "; "), errors.Join(redeployErr, err)
+}
+
+// redeployBaseline starts the baseline again (from the artifact store
+// when the run keeps one), proves its digest, and stops the instance it
+// replaces (old, when still running). It is attempted once per drill: the
+// rollback's second run finds it done, or failed, and changes nothing.
+func (d *drill) redeployBaseline(ctx context.Context, sys *System, rel *release, old provider.Instance, down bool) (string, error) {
+	rel.set(func(r *release) { r.redeployed = true })
+	why := "mode: redeploy"
+	if down {
+		why = rel.base.Name + " was scaled down"
+	}
+	start := time.Now()
+	if _, err := sys.startInstance(ctx, rel.svc, rel.base); err != nil {
+		d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "ok", false, "error", err.Error())
+		return fmt.Sprintf("%s: could not start %s %s again", why, rel.svc.Name, rel.base.Name), err
+	}
+	took := time.Since(start).Seconds()
+	digest, same := sys.redeployDigest(ctx, rel.svc.Name, rel.base.Name)
+	if stored, err := sys.storedDigest(ctx, rel.svc.Name, rel.base.Name); err == nil && stored != "" {
+		digest, same = stored, digestMatches(sys, rel.svc.Name, rel.base.Name, stored)
+	}
+	rel.set(func(r *release) {
+		r.out.RedeploySeconds, r.out.RedeployDigest, r.out.RedeployDigestMatches = &took, digest, same
+	})
+	d.j.Record(journal.BaselineRedeploy, "service", rel.svc.Name, "version", rel.base.Name, "ok", true, "seconds", took, "digest", digest, "digest_matches", same)
+	note := fmt.Sprintf("%s: started %s again in %.1fs", why, rel.base.Name, took)
+	if old != nil && old.Alive() {
+		// The router already sends the baseline's traffic to the new
+		// instance (startInstance); the old one drains as it stops.
+		if err := old.Stop(ctx); err != nil {
+			return note, err
+		}
+		note += ", replacing the running one"
+	}
+	if same != nil && !*same {
+		return note, fmt.Errorf("the redeployed %s %s is %s, not the build recorded at start", rel.svc.Name, rel.base.Name, digest)
+	}
+	return note, nil
+}
+
+// digestMatches says whether digest is the one recorded at start for
+// service version (nil when none was recorded).
+func digestMatches(sys *System, service, version, digest string) *bool {
+	if a := artifactOf(sys, service, version); a != nil {
+		same := a.Digest == digest
+		return &same
+	}
+	return nil
 }
 
 // revertFaults reverts every fault but those armed for the rollback's down

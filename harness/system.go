@@ -48,8 +48,12 @@ type System struct {
 	// flags) and flagsURL its base URL (flagsys.go).
 	flags    *flags.Server
 	flagsURL string
-	// artifacts are what each service version runs, with its digest.
+	// artifacts are what each service version runs, with its digest;
+	// stored are their entries in the run's artifact store (by
+	// service/version; none when the provider keeps no store), which
+	// every instance starts from.
 	artifacts []reports.Artifact
+	stored    map[string]provider.StoredArtifact
 	// schemaBefore is every database's schema after the baseline
 	// migration, when the scenario asks for `schema: baseline`.
 	schemaBefore map[string]dbcheck.Schema
@@ -142,7 +146,41 @@ func (sys *System) digestArtifacts(ctx context.Context) error {
 		sys.artifacts = append(sys.artifacts, reports.Artifact{Service: a.Service, Version: a.Version, Kind: a.Kind, Ref: a.Ref, Digest: a.Digest})
 		sys.j.Record(journal.ArtifactBuilt, "service", a.Service, "version", a.Version, "kind", a.Kind, "ref", a.Ref, "digest", a.Digest)
 	}
+	st, ok := sys.prov.(provider.ArtifactStore)
+	if !ok {
+		return nil
+	}
+	stored, err := st.StoreArtifacts(ctx, sys.sc, sys.sc.Artifacts.Retain)
+	if err != nil {
+		return err
+	}
+	sys.stored = map[string]provider.StoredArtifact{}
+	for _, a := range stored {
+		sys.stored[a.Service+"/"+a.Version] = a
+		sys.j.Record(journal.ArtifactStored, "service", a.Service, "version", a.Version, "ref", a.Ref, "digest", a.Digest, "evicted", a.Evicted)
+	}
 	return nil
+}
+
+// Artifacts implements injectors.ArtifactEnv: the run's artifact store,
+// for fault artifact-missing.
+func (sys *System) Artifacts() (injectors.ArtifactPoint, error) {
+	st, ok := sys.prov.(provider.ArtifactStore)
+	if !ok || sys.stored == nil {
+		return nil, fmt.Errorf("provider %T keeps no artifact store", sys.prov)
+	}
+	return st, nil
+}
+
+// storedDigest digests what the store holds for service version now (""
+// when the store holds nothing for it).
+func (sys *System) storedDigest(ctx context.Context, service, version string) (string, error) {
+	st, ok := sys.prov.(provider.ArtifactStore)
+	a, held := sys.stored[service+"/"+version]
+	if !ok || !held || a.Ref == "" {
+		return "", nil
+	}
+	return st.StoredDigest(ctx, a.Ref)
 }
 
 // redeployDigest digests the artifact service version runs now and says
@@ -288,7 +326,15 @@ func (sys *System) startInstance(ctx context.Context, s *scenarios.Service, v *s
 		env["DRILL_MIGRATION"] = fmt.Sprint(v.Migration)
 	}
 	sys.j.Record(journal.InstanceStart, "service", s.Name, "version", v.Name)
-	inst, err := sys.prov.StartInstance(ctx, provider.InstanceSpec{Service: s, Version: v, Env: env})
+	// Every instance starts from the run's artifact store when there is
+	// one: the build recorded at start, not whatever the cache holds now.
+	// A build the store evicted (artifacts.retain) still starts at
+	// provision from the cache: only a redeploy needs the store.
+	var ref string
+	if a := sys.stored[s.Name+"/"+v.Name]; a.Evicted == "" || sys.instance(s.Name, v.Name) != nil {
+		ref = a.Ref
+	}
+	inst, err := sys.prov.StartInstance(ctx, provider.InstanceSpec{Service: s, Version: v, Env: env, Artifact: ref})
 	if err != nil {
 		sys.j.Record(journal.InstanceFailed, "service", s.Name, "version", v.Name, "error", err.Error())
 		return nil, err

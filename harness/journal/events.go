@@ -67,6 +67,7 @@ const (
 	StepStart              = "step.start"
 	SwitchDone             = "switch.done"
 	ArtifactBuilt          = "artifact.built"
+	ArtifactStored         = "artifact.stored"
 	BaselineRedeploy       = "baseline.redeploy"
 	FlagSet                = "flag.set"
 	FlagsProof             = "flags.proof"
