@@ -90,8 +90,10 @@ func (d *drill) report(r *results) *reports.Report {
 		rep.Release = r.rels.report()
 	}
 	rep.Artifacts = []reports.Artifact{}
+	rep.Contracts, rep.Compatibility = []reports.ContractResult{}, compatibility(r.sys)
 	if r.sys != nil {
 		rep.Artifacts = append(rep.Artifacts, r.sys.artifacts...)
+		rep.Contracts = contractReport(r.sys, r.sys.checked)
 	}
 	if rep.ExposureAt != nil && r.detected != nil {
 		v := journal.Seconds(r.detected.Sub(*rep.ExposureAt))

@@ -86,6 +86,9 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 			return dec, err
 		}
 	}
+	if dec := d.contractGate(ctx, sys); dec != nil {
+		return dec, nil
+	}
 	var cur strategy.Phase
 	observe := func(tw map[string]map[string]metrics.Window) *judge.Decision {
 		invariants := d.observeInvariants(ctx, probes)

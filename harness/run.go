@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/cleanup"
+	"github.com/drillhq/drill/harness/contract"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
@@ -316,6 +317,15 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 // abort), or the rollback and the recovery check.
 func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision) error {
 	now := time.Now()
+	if isBlock(dec) {
+		// Nothing reached a user: the new versions started for the check
+		// are stopped by the same ordered undo, and nothing is detected.
+		r.outcome = reports.OutcomeBlocked
+		r.decision = &reports.Decision{At: now.UTC(), Verdict: "block", Reason: dec.Reason, Evidence: dec.Evidence}
+		rb := d.abortRollout(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, "blocked by a contract")
+		r.rollback = &rb
+		return nil
+	}
 	r.detected = &now
 	r.decision = &reports.Decision{At: now.UTC(), Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence}
 	d.j.Record(journal.DecisionRollback, "reason", dec.Reason, "evidence", dec.Evidence)
@@ -329,6 +339,8 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 	r.outcome = reports.OutcomeRolledBack
 	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, now)
 	r.rollback = &rb
+	// The contracts hold again once the baseline serves.
+	r.sys.checked = append(r.sys.checked, d.checkContracts(context.WithoutCancel(ctx), r.sys, contract.PhaseAfter)...)
 	var err error
 	r.recovered, err = d.verifyRecovery(ctx, r.mon, r.ref, now)
 	return err

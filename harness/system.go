@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/drillhq/drill/harness/cleanup"
+	"github.com/drillhq/drill/harness/contract"
 	"github.com/drillhq/drill/harness/dbcheck"
 	"github.com/drillhq/drill/harness/flags"
 	"github.com/drillhq/drill/harness/journal"
@@ -54,6 +55,12 @@ type System struct {
 	// every instance starts from.
 	artifacts []reports.Artifact
 	stored    map[string]provider.StoredArtifact
+	// contracts are the scenario's contracts, compiled; each is also
+	// installed on its provider's router (contractsys.go).
+	contracts []*contract.Contract
+	// checked are the contract checks made so far (before the rollout,
+	// after a rollback): the stages run on one goroutine.
+	checked []contract.Result
 	// schemaBefore is every database's schema after the baseline
 	// migration, when the scenario asks for `schema: baseline`.
 	schemaBefore map[string]dbcheck.Schema
@@ -110,6 +117,9 @@ func (d *drill) provision(ctx context.Context) (*System, error) {
 		sys.routers[s.Name], sys.recorders[s.Name], sys.urls[s.Name] = rt, rec, u
 	}
 	if err := sys.startFlags(ctx); err != nil {
+		return sys, err
+	}
+	if err := sys.compileContracts(); err != nil {
 		return sys, err
 	}
 	for _, s := range d.sc.Environment.Services {

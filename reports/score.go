@@ -155,7 +155,9 @@ func rolledBack(r *Report) bool {
 // detection there is). Whether a block was expected is the outcome
 // expectation's to say: a good release blocked fails the drill there.
 func blocked(r *Report) bool {
-	return r.Outcome == OutcomeBlocked && !rolledBack(r)
+	// The undo of a blocked release stops versions that never took
+	// traffic: it is not a rollback of anything a user saw.
+	return r.Outcome == OutcomeBlocked
 }
 
 // nothingToDetect reports whether the drill expected promotion (or expected

@@ -40,9 +40,24 @@ const versionHeader = "X-Drill-Version"
 // DefaultTimeout. ProviderVersion is the X-Drill-Version of the answer
 // when it has one (a router answered), else "" for the caller to fill in,
 // as Phase is. A transport failure is a failed check with its detail.
+//
+// A 5xx answer (when the contract does not expect one) says the provider
+// failed, not what it answers: availability is the judge's to weigh, a
+// contract is about the shape of an answer. The check then asks again,
+// up to Attempts requests in all; only Attempts 5xx answers in a row
+// fail it on their status. Any other answer decides at once.
 func (c *Contract) Check(ctx context.Context, client *http.Client, baseURL, callerID string) Result {
 	r := Result{Contract: c.Name, ConsumerVersion: versionOf(callerID), Checked: 1}
-	status, body, version, err := c.do(ctx, client, baseURL, callerID)
+	var status int
+	var body []byte
+	var version string
+	var err error
+	for i := 0; i < Attempts; i++ {
+		status, body, version, err = c.do(ctx, client, baseURL, callerID)
+		if err != nil || status < 500 || c.Expect.Status >= 500 {
+			break
+		}
+	}
 	r.ProviderVersion = version
 	if err == nil {
 		err = c.Validate(status, body)
@@ -54,6 +69,9 @@ func (c *Contract) Check(ctx context.Context, client *http.Client, baseURL, call
 	r.OK = true
 	return r
 }
+
+// Attempts bounds the requests one Check sends (see Check).
+const Attempts = 3
 
 // do sends the request and reads at most MaxBody bytes of the answer.
 func (c *Contract) do(ctx context.Context, client *http.Client, baseURL, callerID string) (status int, body []byte, version string, err error) {

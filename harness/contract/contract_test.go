@@ -184,3 +184,48 @@ func TestReportResults(t *testing.T) {
 		t.Errorf("nil results: %#v, want an empty list", got)
 	}
 }
+
+// flaky answers the statuses in order (then 200s), each with the given
+// total field name, and counts the requests.
+func flaky(t *testing.T, field string, statuses ...int) (*httptest.Server, *int) {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		status := http.StatusOK
+		if n < len(statuses) {
+			status = statuses[n]
+		}
+		n++
+		mu.Unlock()
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"sku":"SKU-1","qty":2,"unit_price_cents":5,"`+field+`":10}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// TestCheckAsksAgainAfter5xx: a 5xx says the provider failed, not what it
+// answers, so the check asks again, Attempts times at most; an answer
+// that is not a 5xx decides, whatever came before.
+func TestCheckAsksAgainAfter5xx(t *testing.T) {
+	c := ordersReadsPrice(t)
+	for _, tc := range []struct {
+		name     string
+		field    string
+		statuses []int
+		ok       bool
+		requests int
+	}{
+		{"two 5xx then a good answer", "total_cents", []int{500, 503}, true, 3},
+		{"5xx then an incompatible answer", "total", []int{500}, false, 2},
+		{"only 5xx", "total_cents", []int{500, 500, 500, 500}, false, Attempts},
+		{"a 4xx decides at once", "total_cents", []int{404}, false, 1},
+	} {
+		srv, n := flaky(t, tc.field, tc.statuses...)
+		r := c.Check(context.Background(), nil, srv.URL, "orders/v1")
+		if r.OK != tc.ok || *n != tc.requests || r.Checked != 1 {
+			t.Errorf("%s: ok %v after %d requests (%+v), want ok %v after %d", tc.name, r.OK, *n, r, tc.ok, tc.requests)
+		}
+	}
+}

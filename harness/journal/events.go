@@ -68,6 +68,8 @@ const (
 	SwitchDone             = "switch.done"
 	ArtifactBuilt          = "artifact.built"
 	ArtifactStored         = "artifact.stored"
+	ContractCheck          = "contract.check"
+	ReleaseBlocked         = "release.blocked"
 	BaselineRedeploy       = "baseline.redeploy"
 	FlagSet                = "flag.set"
 	FlagsProof             = "flags.proof"

@@ -195,3 +195,20 @@ func TestContractSkipsBrokenAnswers(t *testing.T) {
 		t.Errorf("observed %+v, want nothing checked", o)
 	}
 }
+
+// TestContractSkips5xx: a 5xx answer is the provider failing, which the
+// judge weighs; it is no contract verdict (as in contract.Check).
+func TestContractSkips5xx(t *testing.T) {
+	rt, _, orders := pricingRouter(t)
+	rt.SetContracts([]*contract.Contract{ordersReadsPrice(t, "/fail")})
+	c := newClient(t)
+	if r := get(t, c, orders+"/fail", http.Header{HeaderCaller: {"orders/v1"}}); r.status < 500 {
+		t.Fatalf("status %d, want the upstream's 5xx", r.status)
+	}
+	if o := rt.Observed(); len(o) != 0 {
+		t.Errorf("observed %+v, want the 5xx left unchecked", o)
+	}
+	if p := rt.Pairs(); len(p) != 1 || p[0].Failed != 1 {
+		t.Errorf("pairs %+v, want the failed request counted under its pair", p)
+	}
+}
