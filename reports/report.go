@@ -255,7 +255,7 @@ func (s Step) Label() string {
 // Decision is the judge decision that ended the analysis.
 type Decision struct {
 	At      time.Time `json:"at"`
-	Verdict string    `json:"verdict"` // continue | promote | rollback
+	Verdict string    `json:"verdict"` // continue | promote | rollback | block
 	Reason  string    `json:"reason"`
 	// Evidence holds the judge's numbers (metric values, statistics) as
 	// it reported them.

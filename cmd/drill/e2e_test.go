@@ -178,6 +178,10 @@ func TestShippedScenarios(t *testing.T) {
 		{"scenarios/orders-blue-green-post-switch.yaml", reports.OutcomeRolledBack, checkBlueGreenPostSwitch, false},
 		{"scenarios/pricing-flag-ramp-kill-switch.yaml", reports.OutcomeRolledBack, checkFlagKillSwitch, false},
 		{"scenarios/orders-flag-service-outage.yaml", reports.OutcomePromoted, checkFlagOutage, false},
+		{"scenarios/release-pricing-orders-rollback.yaml", reports.OutcomeRolledBack, checkReleaseRollback, false},
+		{"scenarios/release-contract-blocked.yaml", reports.OutcomeBlocked, checkContractBlocked, false},
+		{"scenarios/release-staging-production.yaml", reports.OutcomeRolledBack, checkStages, false},
+		{"scenarios/orders-rollback-artifact-missing.yaml", reports.OutcomeRolledBack, checkArtifactMissing, true},
 		// Written by someone else from DESIGN.md alone.
 		{"cmd/drill/testdata/design-written.yaml", reports.OutcomeRolledBack, nil, true},
 	}
@@ -413,7 +417,13 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 		if rep.DetectionSeconds == nil || rep.RecoverySeconds == nil {
 			t.Errorf("detection %v recovery %v: want both measured", rep.DetectionSeconds, rep.RecoverySeconds)
 		}
-		if !rep.Rollback.Idempotent || len(rep.Rollback.Steps) != 5 {
+		// Route, stop and migrate for every released service, revert the
+		// faults and restore the flags once.
+		services := 1
+		if rep.Release != nil && len(rep.Release.Services) > 0 {
+			services = len(rep.Release.Services)
+		}
+		if !rep.Rollback.Idempotent || len(rep.Rollback.Steps) != 2+3*services {
 			t.Errorf("rollback: %+v", rep.Rollback)
 		}
 	}
@@ -434,6 +444,10 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 	// Every instance's output is kept, on both providers (the docker
 	// provider kept none before): at least each baseline's, non-empty.
 	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*-v1.log"))
+	if len(rep.Stages) > 0 {
+		// A stage's provider writes under stages/<name>.
+		logs, _ = filepath.Glob(filepath.Join(dir, "stages", rep.Stages[0].Name, "logs", "*-v1.log"))
+	}
 	if len(logs) == 0 {
 		t.Errorf("no logs/<service>-v1.log in %s", dir)
 	}
@@ -445,6 +459,9 @@ func shippedScenario(t *testing.T, provider, file string, outcome reports.Outcom
 	assertNothingLeft(t, dir)
 	if provider == "docker" {
 		assertNoContainers(t, rep.RunID)
+		for _, st := range rep.Stages {
+			assertNoContainers(t, rep.RunID+"-"+st.Name)
+		}
 	}
 }
 

@@ -245,7 +245,9 @@ func artifactsRecorded(t *testing.T, rep *reports.Report, provider string) {
 			n++
 		}
 	}
-	if n != len(rep.Artifacts) {
+	// Each stage builds and records its own (see checkStages for the
+	// digests being one).
+	if n != len(rep.Artifacts)*max(len(rep.Stages), 1) {
 		t.Errorf("%d artifact.built events for %d artifacts", n, len(rep.Artifacts))
 	}
 }
