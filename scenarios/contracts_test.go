@@ -83,3 +83,26 @@ func TestContractProblems(t *testing.T) {
 		{"24:60", `unknown field "statsu" in contracts[2].expect`, `did you mean "status"?`},
 	})
 }
+
+func TestReleaseAndStageProblems(t *testing.T) {
+	path := filepath.Join("testdata", "bad", "release.yaml")
+	source, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := problemsOf(t, source)
+	checkProblems(t, source, ps, []want{
+		{"9:3", `service: a rollout moves either release: or service/to, not both`, "release:"},
+		{"11:30", `to: unknown version "v3" of service "pricing"`, `did you mean "v1"?`},
+		{"12:29", `to: "v1" is the baseline version of "orders" already`, "roll out another version"},
+		{"13:17", `service: pricing is already in this release`, "list each service once"},
+		{"14:7", `missing required field "service" in rollout.release[3]`, ""},
+		{"14:7", `missing required field "to" in rollout.release[3]`, ""},
+		{"14:8", `unknown field "servce" in rollout.release[3]`, `did you mean "service"?`},
+		{"17:27", `rate: must be positive, got 0/s`, ""},
+		{"18:12", `name: duplicate stage "staging" (first at line 17)`, "its own name"},
+		{"18:31", `unknown approval "manaul"`, `did you mean "manual"?`},
+		{"19:5", `missing required field "name" in stages[2]`, ""},
+		{"21:53", `stage: unknown stage "prod" (stages: staging)`, ""},
+	})
+}

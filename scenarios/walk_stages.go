@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,7 +66,9 @@ func (w *walk) faultStage(n *yaml.Node, name string, stages []*Stage) {
 		if st.Name == name {
 			return
 		}
-		names = append(names, st.Name)
+		if st.Name != "" && !slices.Contains(names, st.Name) {
+			names = append(names, st.Name)
+		}
 	}
 	if len(stages) == 0 {
 		w.add(n, "add stages:, or leave stage out", "stage: %q, but the scenario has no stages", name)
