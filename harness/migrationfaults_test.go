@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/internal/testdb"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/provider"
@@ -61,8 +62,8 @@ func migrationDrill(t *testing.T, h *provider.DatabaseHandle, dir string, base, 
 // newFaults makes the fault set of the scenario's faults, bound to the
 // rig's system.
 func (d *migrationRig) newFaults() {
-	d.faults = newFaultSet(d.sc, 0, faultHost{j: d.j, say: d.say, expose: d.exp.mark})
-	d.faults.bind(d.sys, nil)
+	d.faults = faultset.New(d.sc, 0, faultset.Host{J: d.j, Say: d.say, Expose: d.exp.mark})
+	d.faults.Bind(d.sys, nil)
 }
 
 // upFailedAt is the release's failed up migration, 0 for none.
@@ -193,9 +194,9 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	d.sc.Faults = []*scenarios.Fault{{Name: "down-fails", Kind: "down-failure", Target: "ordersdb", Probability: 1,
 		Params: injectors.DownFailureParams{Statement: 2, MultiStatement: yes()}}}
 	d.newFaults()
-	run := d.faults.runs[0]
-	if !d.faults.apply(context.Background(), run) {
-		t.Fatalf("apply down-failure: %s", run.applyErr)
+	run := d.faults.Runs()[0]
+	if !d.faults.Apply(context.Background(), run) {
+		t.Fatalf("apply down-failure: %s", run.Err())
 	}
 	steps := map[string]reports.Step{}
 	for _, st := range d.runRollbackPlan(context.Background(), d.rollbackPlan(d.sys, group{d.rel}, d.faults, time.Now()), "rollback.step") {
@@ -207,11 +208,12 @@ func TestDownFailureStopsTheRollbackAndSaysWhere(t *testing.T) {
 	if st := steps["migrate-to-baseline"]; st.OK || !st.Changed || !strings.Contains(st.Detail, "schema stuck at version 2 (dirty)") {
 		t.Fatalf("migrate-to-baseline step %+v, want stuck at 2 (dirty)", st)
 	}
-	if run.reverted == nil {
+	f := d.faults.Report()[0]
+	if f.RevertedAt == nil {
 		t.Error("the down-failure is still applied after migrate-to-baseline ran")
 	}
-	if e := run.inj.(injectors.Verifier).Verify(injectors.Observation{}); !e.Effective {
-		t.Errorf("down-failure effect %+v", e)
+	if f.Effective == nil || !*f.Effective {
+		t.Errorf("down-failure effect %v (%s), want effective", f.Effective, f.Measured)
 	}
 	changed, detail, err := migrateToBaseline(context.Background(), d.sys, d.rel, d.faults)
 	var dirty *dbcheck.DirtyError

@@ -36,7 +36,7 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 	// Background watchers (the switch's) journal their end before the
 	// journal closes.
 	d.bg.Wait()
-	if _, failed := d.faults.revertAll(ctx, "teardown"); len(failed) > 0 {
+	if _, failed := d.faults.RevertAll(ctx, "teardown"); len(failed) > 0 {
 		r.leftovers = append(r.leftovers, "faults not reverted: "+fmt.Sprint(failed))
 	}
 	if r.sys != nil {
@@ -79,7 +79,7 @@ func (d *drill) report(r *results) *reports.Report {
 		Expect:      expectFor(sc.Expect),
 		ExposureAt:  d.exp.time(), DetectedAt: r.detected, RecoveredAt: r.recovered,
 		SteadyState: r.ref.Report,
-		Faults:      d.faults.report(),
+		Faults:      d.faults.Report(),
 		Leftovers:   r.leftovers,
 		Series:      map[string]map[string][]reports.SeriesPoint{},
 		RunDir:      d.runDir,

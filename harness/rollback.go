@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/dbcheck"
+	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
@@ -30,7 +31,7 @@ type rollbackStep struct {
 // order (consumers before the providers they call, so no consumer is
 // left calling a provider version it was not released with), and every
 // service's traffic is back before anything is stopped or migrated.
-func (d *drill) rollbackPlan(sys *System, g group, fs *faultSet, decided time.Time) []rollbackStep {
+func (d *drill) rollbackPlan(sys *System, g group, fs *faultset.Set, decided time.Time) []rollbackStep {
 	var plan []rollbackStep
 	each := func(name string, run func(ctx context.Context, rel *release) (bool, string, error)) {
 		for _, rel := range g.reversed() {
@@ -66,7 +67,7 @@ type Rollback struct {
 // rollback runs the plan, then runs it again to prove nothing is left to
 // undo. The recovery window and data checks (step 6) follow in
 // verifyRecovery and verifyData.
-func (d *drill) rollback(ctx context.Context, sys *System, g group, fs *faultSet, decided time.Time) Rollback {
+func (d *drill) rollback(ctx context.Context, sys *System, g group, fs *faultset.Set, decided time.Time) Rollback {
 	d.say("rolling back")
 	d.j.Record(journal.RollbackStart)
 	rb := d.undo(ctx, sys, g, fs, decided)
@@ -75,7 +76,7 @@ func (d *drill) rollback(ctx context.Context, sys *System, g group, fs *faultSet
 }
 
 // undo runs the plan twice and records whether the second run was a no-op.
-func (d *drill) undo(ctx context.Context, sys *System, g group, fs *faultSet, decided time.Time) Rollback {
+func (d *drill) undo(ctx context.Context, sys *System, g group, fs *faultset.Set, decided time.Time) Rollback {
 	plan := d.rollbackPlan(sys, g, fs, decided)
 	rb := Rollback{Steps: d.runRollbackPlan(ctx, plan, journal.RollbackStep), Idempotent: true}
 	rb.Rerun = d.runRollbackPlan(ctx, plan, "rollback.rerun")
@@ -211,8 +212,8 @@ func digestMatches(sys *System, service, version, digest string) *bool {
 
 // revertFaults reverts every fault but those armed for the rollback's down
 // migration, which migrateToBaseline reverts once that has run.
-func revertFaults(ctx context.Context, fs *faultSet) (bool, string, error) {
-	reverted, failed := fs.revertWhere(ctx, "rollback", func(r *faultRun) bool { return !onDown(r) })
+func revertFaults(ctx context.Context, fs *faultset.Set) (bool, string, error) {
+	reverted, failed := fs.RevertWhere(ctx, "rollback", func(r *faultset.Run) bool { return !faultset.OnDown(r) })
 	if len(failed) > 0 {
 		return len(reverted) > 0, "", fmt.Errorf("could not revert %s", strings.Join(failed, ", "))
 	}
@@ -245,10 +246,10 @@ func (d *drill) stopCanary(ctx context.Context, sys *System, rel *release) (bool
 	return true, "stopped " + inst.Name(), nil
 }
 
-func migrateToBaseline(ctx context.Context, sys *System, rel *release, fs *faultSet) (bool, string, error) {
+func migrateToBaseline(ctx context.Context, sys *System, rel *release, fs *faultset.Set) (bool, string, error) {
 	// A down-failure acts on this step's migration: it is reverted once
 	// the step is over, whatever the step did.
-	defer fs.revertWhere(ctx, "rollback: down migration done", onDown)
+	defer fs.RevertWhere(ctx, "rollback: down migration done", faultset.OnDown)
 	svc, base := rel.svc, rel.base
 	if svc.Database == "" || base.Migration == 0 || sys.dbs[svc.Database] == nil {
 		return false, "no schema to restore", nil
@@ -330,7 +331,7 @@ func cleanFailedUp(ctx context.Context, sys *System, m dbcheck.Migrator, v uint)
 // abortRollout stops the rollout without verification (on_failure: abort,
 // or a safe abort after Ctrl-C): traffic back, faults out, canary stopped,
 // schema back.
-func (d *drill) abortRollout(ctx context.Context, sys *System, g group, fs *faultSet, why string) Rollback {
+func (d *drill) abortRollout(ctx context.Context, sys *System, g group, fs *faultset.Set, why string) Rollback {
 	d.say("aborting rollout: %s", why)
 	d.j.Record(journal.AbortStart, "reason", why)
 	rb := d.undo(ctx, sys, g, fs, time.Now())

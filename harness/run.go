@@ -30,6 +30,7 @@ import (
 
 	"github.com/drillhq/drill/harness/cleanup"
 	"github.com/drillhq/drill/harness/contract"
+	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
@@ -90,7 +91,7 @@ type drill struct {
 	j                     *journal.Journal
 	started               time.Time
 
-	faults *faultSet
+	faults *faultset.Set
 	exp    *exposure
 	// stage is the stage running now ("" without stages), stages those
 	// started so far, and base the scenario as written (sc is the
@@ -224,7 +225,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		d.j.Record(journal.CleanupPreviousFailed, "error", cerr.Error())
 	}
 	d.exp = &exposure{j: d.j}
-	d.faults = newFaultSet(sc, d.seed, faultHost{j: d.j, say: d.say, expose: d.exp.mark})
+	d.faults = faultset.New(sc, d.seed, faultset.Host{J: d.j, Say: d.say, Expose: d.exp.mark})
 	return d, nil
 }
 
@@ -285,11 +286,11 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	}
 	drillCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r.mon = d.startLoad(drillCtx, sys, d.faults.observe)
+	r.mon = d.startLoad(drillCtx, sys, d.faults.Observe)
 	d.exp.follow(r.mon)
-	d.faults.bind(sys, r.mon.recentTraffic)
-	d.faults.schedule(drillCtx)
-	if r.ref, err = d.steadyState(ctx, r.mon, d.faults.appliedAny); err != nil {
+	d.faults.Bind(sys, r.mon.recentTraffic)
+	d.faults.Schedule(drillCtx)
+	if r.ref, err = d.steadyState(ctx, r.mon, d.faults.AppliedAny); err != nil {
 		if errors.Is(err, errSteadyState) {
 			r.outcome = reports.OutcomeAborted
 		}

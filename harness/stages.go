@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drillhq/drill/harness/approval"
+	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/provider"
@@ -50,7 +51,7 @@ func (d *drill) executeStages(ctx context.Context, r *results) error {
 			done.summary = d.stageSummary(done, &prev, rep)
 			// The stage is over: its faults go (a promoted stage keeps
 			// its new versions, not the trouble injected into it).
-			d.faults.revertAll(context.WithoutCancel(ctx), "stage "+base.Stages[i-1].Name+" done")
+			d.faults.RevertAll(context.WithoutCancel(ctx), "stage "+base.Stages[i-1].Name+" done")
 			*r = results{}
 		}
 		d.sc = forStage(base, st)
@@ -61,7 +62,7 @@ func (d *drill) executeStages(ctx context.Context, r *results) error {
 			}
 		}
 		d.exp = &exposure{j: d.j}
-		d.faults = newFaultSet(d.sc, d.seed, faultHost{j: d.j, say: d.say, expose: d.exp.mark})
+		d.faults = faultset.New(d.sc, d.seed, faultset.Host{J: d.j, Say: d.say, Expose: d.exp.mark})
 		d.stages = append(d.stages, stageRun{stage: st, started: time.Now(), rate: d.sc.Load.Rate.PerSecond()})
 		d.j.Record(journal.StageStart, "stage", st.Name, "index", i+1, "of", len(base.Stages), "rate", d.sc.Load.Rate.String())
 		d.say("=== stage %d of %d: %s (%s) ===", i+1, len(base.Stages), st.Name, d.sc.Load.Rate)

@@ -1,4 +1,7 @@
-package harness
+// Package faultset schedules a drill's faults and guarantees their revert:
+// every apply and revert is journaled before it acts, and RevertAll (run by
+// the rollback and by teardown) reverts whatever is still applied.
+package faultset
 
 import (
 	"context"
@@ -14,29 +17,29 @@ import (
 	"github.com/drillhq/drill/scenarios"
 )
 
-// faultSet schedules the scenario's faults and guarantees their revert:
+// Set schedules the scenario's faults and guarantees their revert:
 // every apply and revert is journaled before it acts, and revertAll (run by
 // the rollback and by teardown) reverts whatever is still applied.
-type faultSet struct {
-	host faultHost
+type Set struct {
+	host Host
 	// env is the running system's fault points and recent its traffic
 	// just before now; both are bound once the system is up (bind).
 	env    injectors.Env
 	recent func(target string) metrics.Window
 	mu     sync.Mutex
 	closed bool // after rollback or teardown no new fault is applied
-	runs   []*faultRun
+	runs   []*Run
 }
 
-// faultHost is what the fault set needs of the drill around it, and no
+// Host is what the fault set needs of the drill around it, and no
 // more: the journal, progress lines, and the release's exposure mark.
-type faultHost struct {
-	j      *journal.Journal
-	say    func(format string, args ...any)
-	expose func(time.Time)
+type Host struct {
+	J      *journal.Journal
+	Say    func(format string, args ...any)
+	Expose func(time.Time)
 }
 
-type faultRun struct {
+type Run struct {
 	f        *scenarios.Fault
 	inj      injectors.Injector
 	applied  *time.Time
@@ -54,8 +57,8 @@ type faultRun struct {
 	effect         *injectors.Effect
 }
 
-func newFaultSet(sc *scenarios.Scenario, seed int64, host faultHost) *faultSet {
-	fs := &faultSet{host: host}
+func New(sc *scenarios.Scenario, seed int64, host Host) *Set {
+	fs := &Set{host: host}
 	for i, f := range sc.Faults {
 		kind, ok := injectors.Lookup(f.Kind)
 		if !ok {
@@ -63,34 +66,34 @@ func newFaultSet(sc *scenarios.Scenario, seed int64, host faultHost) *faultSet {
 		}
 		inj := kind.New(injectors.Spec{Name: f.Name, Target: f.Target, Probability: f.Probability,
 			Seed: seed*1000003 + int64(i), Params: f.Params})
-		fs.runs = append(fs.runs, &faultRun{f: f, inj: inj})
+		fs.runs = append(fs.runs, &Run{f: f, inj: inj})
 	}
 	return fs
 }
 
 // bind gives the set the fault points of the running system and a view
 // of its recent traffic (nil: none), before any fault is applied.
-func (fs *faultSet) bind(env injectors.Env, recent func(target string) metrics.Window) {
+func (fs *Set) Bind(env injectors.Env, recent func(target string) metrics.Window) {
 	fs.env, fs.recent = env, recent
 }
 
 // schedule starts one goroutine per fault; each waits for its trigger,
 // applies, holds for its duration and reverts. They end with ctx.
-func (fs *faultSet) schedule(ctx context.Context) {
+func (fs *Set) Schedule(ctx context.Context) {
 	start := time.Now()
 	for _, r := range fs.runs {
 		injectors.Go(ctx, "fault "+r.f.Name, func() { fs.drive(ctx, r, start) })
 	}
 }
 
-func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
+func (fs *Set) drive(ctx context.Context, r *Run, start time.Time) {
 	var trigger <-chan time.Time
 	delay := time.Duration(0)
 	switch at := r.f.At; {
 	case at.Step > 0:
-		trigger = fs.host.j.Wait(fmt.Sprintf("step.start:%d", at.Step))
+		trigger = fs.host.J.Wait(fmt.Sprintf("step.start:%d", at.Step))
 	case at.After != "":
-		trigger, delay = fs.host.j.Wait(at.After), at.Delay
+		trigger, delay = fs.host.J.Wait(at.After), at.Delay
 	default:
 		ch := make(chan time.Time, 1)
 		ch <- start
@@ -105,7 +108,7 @@ func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
 	if !sleepUntil(ctx, t0.Add(delay)) {
 		return
 	}
-	if !fs.apply(ctx, r) {
+	if !fs.Apply(ctx, r) {
 		return
 	}
 	if r.f.Duration <= 0 {
@@ -120,19 +123,19 @@ func (fs *faultSet) drive(ctx context.Context, r *faultRun, start time.Time) {
 // apply puts a fault in place. The injector runs outside fs.mu: a kill
 // with restart waits for a health check, and the tick loop must keep
 // observing meanwhile.
-func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
+func (fs *Set) Apply(ctx context.Context, r *Run) bool {
 	fs.mu.Lock()
 	if fs.closed {
 		r.skipped = "rollout already rolled back or drill ending"
 		fs.mu.Unlock()
-		fs.host.j.Record(journal.FaultSkipped, "fault", r.f.Name, "reason", r.skipped)
+		fs.host.J.Record(journal.FaultSkipped, "fault", r.f.Name, "reason", r.skipped)
 		return false
 	}
 	r.attempted = true
 	fs.mu.Unlock()
 	// Journal first: if the harness dies between this line and the next,
 	// the journal still says a fault may be in place.
-	fs.host.j.Record(journal.FaultApply, "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
+	fs.host.J.Record(journal.FaultApply, "fault", r.f.Name, "kind", r.f.Kind, "target", r.f.Target)
 	var before metrics.Window
 	if fs.recent != nil {
 		before = fs.recent(r.f.Target)
@@ -142,7 +145,7 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	if err != nil {
 		r.applyErr = err.Error()
 		fs.mu.Unlock()
-		fs.host.j.Record(journal.FaultApplyFailed, "fault", r.f.Name, "error", err.Error())
+		fs.host.J.Record(journal.FaultApplyFailed, "fault", r.f.Name, "error", err.Error())
 		_ = r.inj.Revert(context.WithoutCancel(ctx))
 		return false
 	}
@@ -150,14 +153,14 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 	r.applied, r.before, r.during = &now, before, metrics.Window{}
 	closed := fs.closed
 	fs.mu.Unlock()
-	fs.host.j.Record(journal.FaultApplied, "fault", r.f.Name)
+	fs.host.J.Record(journal.FaultApplied, "fault", r.f.Name)
 	if _, armed := r.inj.(injectors.ArmedFault); armed {
 		// Armed for a migration: the exposure starts when that migration
 		// runs, which the rollout marks.
-		fs.host.say("fault %s (%s on %s) armed", r.f.Name, r.f.Kind, r.f.Target)
+		fs.host.Say("fault %s (%s on %s) armed", r.f.Name, r.f.Kind, r.f.Target)
 	} else {
-		fs.host.say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
-		fs.host.expose(now)
+		fs.host.Say("fault %s (%s on %s) applied", r.f.Name, r.f.Kind, r.f.Target)
+		fs.host.Expose(now)
 	}
 	if closed {
 		// The rollback closed the set while Apply ran: undo at once.
@@ -170,7 +173,7 @@ func (fs *faultSet) apply(ctx context.Context, r *faultRun) bool {
 // appliedAny reports whether any fault has been applied, or its apply
 // begun, so far. A migration fault only armed so far does not count: it
 // acts on nothing until a migration runs.
-func (fs *faultSet) appliedAny() bool {
+func (fs *Set) AppliedAny() bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, r := range fs.runs {
@@ -182,7 +185,7 @@ func (fs *faultSet) appliedAny() bool {
 }
 
 // revert removes a fault once; the injector runs outside fs.mu.
-func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
+func (fs *Set) revert(ctx context.Context, r *Run, why string) bool {
 	fs.mu.Lock()
 	if r.applied == nil || r.reverted != nil || r.reverting {
 		fs.mu.Unlock()
@@ -190,26 +193,26 @@ func (fs *faultSet) revert(ctx context.Context, r *faultRun, why string) bool {
 	}
 	r.reverting = true
 	fs.mu.Unlock()
-	fs.host.j.Record(journal.FaultRevert, "fault", r.f.Name, "reason", why)
+	fs.host.J.Record(journal.FaultRevert, "fault", r.f.Name, "reason", why)
 	err := r.inj.Revert(ctx)
 	fs.mu.Lock()
 	r.reverting = false
 	if err != nil {
 		fs.mu.Unlock()
-		fs.host.j.Record(journal.FaultRevertFailed, "fault", r.f.Name, "error", err.Error())
+		fs.host.J.Record(journal.FaultRevertFailed, "fault", r.f.Name, "error", err.Error())
 		return false
 	}
 	now := time.Now()
 	r.reverted = &now
 	fs.verify(r)
 	fs.mu.Unlock()
-	fs.host.j.Record(journal.FaultReverted, "fault", r.f.Name)
-	fs.host.say("fault %s reverted (%s)", r.f.Name, why)
+	fs.host.J.Record(journal.FaultReverted, "fault", r.f.Name)
+	fs.host.Say("fault %s reverted (%s)", r.f.Name, why)
 	return true
 }
 
 // observe adds an interval's windows to every applied fault's observation.
-func (fs *faultSet) observe(tw map[string]map[string]metrics.Window) {
+func (fs *Set) Observe(tw map[string]map[string]metrics.Window) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, r := range fs.runs {
@@ -223,7 +226,7 @@ func (fs *faultSet) observe(tw map[string]map[string]metrics.Window) {
 }
 
 // verify asks the kind whether its fault took effect; fs.mu is held.
-func (fs *faultSet) verify(r *faultRun) {
+func (fs *Set) verify(r *Run) {
 	v, ok := r.inj.(injectors.Verifier)
 	if !ok {
 		return
@@ -234,9 +237,9 @@ func (fs *faultSet) verify(r *faultRun) {
 	}
 	e := v.Verify(obs)
 	r.effect = &e
-	fs.host.j.Record(journal.FaultEffect, "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
+	fs.host.J.Record(journal.FaultEffect, "fault", r.f.Name, "effective", e.Effective, "measured", e.Measured)
 	if !e.Effective {
-		fs.host.say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
+		fs.host.Say("fault %s did NOT take effect as configured: %s", r.f.Name, e.Measured)
 	}
 }
 
@@ -272,16 +275,16 @@ func traffic(w metrics.Window) injectors.Traffic {
 
 // revertAll closes the set to new faults and reverts every applied one. It
 // returns the names it reverted; a second call reverts nothing.
-func (fs *faultSet) revertAll(ctx context.Context, why string) (reverted []string, failed []string) {
-	return fs.revertWhere(ctx, why, func(*faultRun) bool { return true })
+func (fs *Set) RevertAll(ctx context.Context, why string) (reverted []string, failed []string) {
+	return fs.RevertWhere(ctx, why, func(*Run) bool { return true })
 }
 
 // revertWhere closes the set to new faults and reverts the applied ones
 // that match.
-func (fs *faultSet) revertWhere(ctx context.Context, why string, match func(*faultRun) bool) (reverted []string, failed []string) {
+func (fs *Set) RevertWhere(ctx context.Context, why string, match func(*Run) bool) (reverted []string, failed []string) {
 	fs.mu.Lock()
 	fs.closed = true
-	runs := append([]*faultRun(nil), fs.runs...)
+	runs := append([]*Run(nil), fs.runs...)
 	fs.mu.Unlock()
 	for _, r := range runs {
 		if !match(r) {
@@ -296,23 +299,23 @@ func (fs *faultSet) revertWhere(ctx context.Context, why string, match func(*fau
 	return reverted, failed
 }
 
-// onDown says whether r acts on the rollback's own down migration (a
+// OnDown says whether r acts on the rollback's own down migration (a
 // down-failure): such a fault must stay armed through the rollback's
 // revert-faults step until migrate-to-baseline has run, or it could never
 // take effect.
-func onDown(r *faultRun) bool {
+func OnDown(r *Run) bool {
 	k, ok := injectors.Lookup(r.f.Kind)
 	return ok && injectors.MigrationDirection(k) == "down"
 }
 
-func (fs *faultSet) active(r *faultRun) bool {
+func (fs *Set) active(r *Run) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return r.applied != nil && r.reverted == nil
 }
 
 // report lists the faults for report.json.
-func (fs *faultSet) report() []reports.Fault {
+func (fs *Set) Report() []reports.Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	var out []reports.Fault
@@ -350,3 +353,9 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 		return true
 	}
 }
+
+// Runs are the scenario's faults as the set runs them, in file order.
+func (fs *Set) Runs() []*Run { return fs.runs }
+
+// Err is why the fault's apply failed ("" when it did not).
+func (r *Run) Err() string { return r.applyErr }
