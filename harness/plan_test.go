@@ -94,3 +94,55 @@ func TestPlanStrategies(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanStages: each stage's timeline follows the one before, at the
+// stage's own rate and with only its faults; times after a stage's gate
+// are approximate.
+func TestPlanStages(t *testing.T) {
+	sc, err := scenarios.Parse("stages.yaml", []byte(`version: 1
+name: stages
+environment:
+  services:
+    web:
+      command: ["true"]
+      versions: {v1: {}, v2: {}}
+load: {target: web, rate: 10/s, requests: [{name: home, path: /}]}
+steady_state: {duration: 5s}
+rollout:
+  service: web
+  to: v2
+  steps: [{weight: 50%, hold: 5s}]
+stages:
+  - {name: staging, rate: 2/s}
+  - {name: production, approval: manual}
+faults:
+  - {name: prod-only, kind: latency, target: web, at: 1s, stage: production, params: {delay: 1ms}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	var prodAt time.Duration
+	for _, e := range Plan(sc) {
+		lines = append(lines, e.What)
+		if strings.HasPrefix(e.What, "stage 2 of 2: production") {
+			prodAt = e.At
+			if e.Approx {
+				t.Errorf("the gate's own line is exact: %+v", e)
+			}
+		}
+		if prodAt > 0 && e.At > prodAt && !e.Approx {
+			t.Errorf("%q at %s follows production's gate: want it approximate", e.What, e.At)
+		}
+	}
+	all := strings.Join(lines, "\n")
+	if !strings.Contains(all, "load starts: 2/s") || !strings.Contains(all, "load starts: 10/s") {
+		t.Errorf("want each stage's own rate:\n%s", all)
+	}
+	if strings.Count(all, "prod-only") != 1 || strings.Index(all, "prod-only") < strings.Index(all, "stage 2 of 2") {
+		t.Errorf("want prod-only in production's timeline only:\n%s", all)
+	}
+	if prodAt <= 0 {
+		t.Errorf("production starts at %s: want after staging's timeline", prodAt)
+	}
+}
