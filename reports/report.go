@@ -105,6 +105,9 @@ type Report struct {
 	// empty when no service called another through drill's routers.
 	Compatibility []Compatibility `json:"compatibility"`
 	SteadyState   SteadyState     `json:"steady_state"`
+	// GameDay is the operators' actions and times beside the judge's;
+	// absent when nobody was in the loop (see GameDay).
+	GameDay *GameDay `json:"game_day,omitempty"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.
 	Leftovers []string `json:"leftovers"`

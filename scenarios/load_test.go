@@ -1080,7 +1080,7 @@ func TestDesignExample(t *testing.T) {
 		wantSteps := []Step{
 			{Weight: 0.10, Hold: 15 * time.Second, Pos: at(61, 7)},
 			{Weight: 0.50, Hold: 15 * time.Second, Pos: at(62, 7)},
-			{Approval: "manual", Pos: at(63, 7)},
+			{Approval: "manual", Timeout: DefaultGateTimeout, OnTimeout: OnTimeoutReject, Pos: at(63, 7)},
 			{Weight: 1, Hold: 10 * time.Second, Pos: at(64, 7)},
 		}
 		for i, st := range r.Steps {

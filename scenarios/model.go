@@ -59,6 +59,8 @@ type Scenario struct {
 	// Rollback is how a rollback brings the baseline back (top-level
 	// `rollback:`); Mode is RollbackSwitch unless the scenario says.
 	Rollback RollbackSpec
+	// GameDay is the top-level `game_day:` section: a person decides.
+	GameDay GameDay
 
 	// loopbacks are problems an isolated provider (docker) has with the
 	// scenario, literal loopback addresses in env: ProviderProblems
@@ -341,7 +343,12 @@ type Step struct {
 	Weight   float64       // fraction of traffic to the canary (0.1 == 10%); meaningless for approval steps
 	Hold     time.Duration // how long the weight is held
 	Approval string        // "manual" for an approval gate; "" otherwise
-	Pos      Pos
+	// Timeout bounds an approval gate's wait (DefaultGateTimeout unless
+	// written) and OnTimeout is what its expiry decides: reject (roll
+	// back) or approve.
+	Timeout   time.Duration
+	OnTimeout string
+	Pos       Pos
 }
 
 // IsApproval reports whether the step is an approval gate.

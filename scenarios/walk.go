@@ -66,7 +66,7 @@ var (
 // exist to carry YAML anchors and are deliberately ignored.
 var topLevelFields = []string{"version", "name", "description", "tags", "seed",
 	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect", "contracts",
-	"artifacts", "rollback"}
+	"artifacts", "rollback", "game_day"}
 
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
@@ -150,6 +150,7 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score", "rollback"))
 	s.Artifacts = w.artifacts(o.child("artifacts", "retain"))
 	s.Rollback = w.rollbackSpec(o.child("rollback", "mode"))
+	s.GameDay = w.gameDay(o.child("game_day", "dashboard", "judge", "hidden_faults"))
 	return s
 }
 

@@ -183,7 +183,7 @@ func (w *walk) strategySettings(o *object, name string) any {
 // step walks one rollout step; last is the highest weight so far.
 func (w *walk) step(n *yaml.Node, i int, last *float64) *Step {
 	st := &Step{Pos: w.pos(n)}
-	o := w.object(nil, n, fmt.Sprintf("rollout.steps[%d]", i), "weight", "hold", "approval")
+	o := w.object(nil, n, fmt.Sprintf("rollout.steps[%d]", i), "weight", "hold", "approval", "timeout", "on_timeout")
 	hasWeight, hasApproval := o.has("weight"), o.has("approval")
 	switch {
 	case hasWeight && hasApproval:
@@ -209,6 +209,7 @@ func (w *walk) step(n *yaml.Node, i int, last *float64) *Step {
 		w.add(o.get("approval"), didYouMean(st.Approval, []string{ApprovalManual}),
 			"unknown approval %q (known: manual)", st.Approval)
 	}
+	w.gateTimeout(o, fmt.Sprintf("rollout.steps[%d]", i), hasApproval, &st.Timeout, &st.OnTimeout)
 	return st
 }
 

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -20,7 +21,10 @@ type Stage struct {
 	// Approval is "manual" for a gate before the stage starts: an
 	// operator approves promoting into it (--auto-approve passes it).
 	Approval string
-	Pos      Pos
+	// Timeout and OnTimeout bound the gate as a rollout step's do.
+	Timeout   time.Duration
+	OnTimeout string
+	Pos       Pos
 }
 
 // stages walks `stages:`. Faults name a stage with `stage:`; w.stages
@@ -36,7 +40,7 @@ func (w *walk) stages(o *object) []*Stage {
 	}
 	for i, item := range items {
 		st := &Stage{Pos: w.pos(item)}
-		so := w.object(nil, item, fmt.Sprintf("stages[%d]", i), "name", "rate", "approval")
+		so := w.object(nil, item, fmt.Sprintf("stages[%d]", i), "name", "rate", "approval", "timeout", "on_timeout")
 		so.require("name")
 		if so.str("name", &st.Name) {
 			switch {
@@ -54,6 +58,7 @@ func (w *walk) stages(o *object) []*Stage {
 		if so.str("approval", &st.Approval) && st.Approval != ApprovalManual {
 			w.add(so.get("approval"), didYouMean(st.Approval, []string{ApprovalManual}), "unknown approval %q (known: manual)", st.Approval)
 		}
+		w.gateTimeout(so, fmt.Sprintf("stages[%d]", i), so.has("approval"), &st.Timeout, &st.OnTimeout)
 		out = append(out, st)
 	}
 	return out
