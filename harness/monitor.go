@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ type monitor struct {
 	stalled bool
 	// observe is told every interval's windows (the fault set's
 	// observation of its targets).
-	observe func(map[string]map[string]metrics.Window)
+	observe func(end time.Time, tw map[string]map[string]metrics.Window)
 	series  map[string]map[string][]reports.SeriesPoint
 	// res holds the per-instance cpu/rss samples tick takes (package resources).
 	res *resources.History
@@ -50,7 +51,7 @@ type monitor struct {
 
 // startLoad starts vegeta against the load target's router and the
 // interval clock with it.
-func (d *drill) startLoad(ctx context.Context, sys *System, observe func(map[string]map[string]metrics.Window)) *monitor {
+func (d *drill) startLoad(ctx context.Context, sys *System, observe func(time.Time, map[string]map[string]metrics.Window)) *monitor {
 	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
 		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New(), recent: metrics.NewRecent(recentIntervals)}
 	lctx, cancel := context.WithCancel(ctx)
@@ -82,9 +83,11 @@ func (d *drill) maxDuration() time.Duration {
 	for _, st := range d.sc.Rollout.Steps {
 		total = plan.SatAdd(total, st.Hold)
 		if st.IsApproval() && !d.opts.AutoApprove {
-			total = plan.SatAdd(total, approval.Timeout)
+			total = plan.SatAdd(total, cmp.Or(st.Timeout, approval.Timeout))
 		}
 	}
+	// The operators may hold the rollout paused this long in all.
+	total = plan.SatAdd(total, pauseLimit)
 	if r := d.sc.Verify.Recovery; r != nil {
 		total = plan.SatAdd(total, r.Within, r.Window)
 	} else {
@@ -143,7 +146,7 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	m.sampleResources(ctx)
 	m.recent.Add(out)
 	if m.observe != nil {
-		m.observe(out)
+		m.observe(m.nextCut, out)
 	}
 	return out, nil
 }

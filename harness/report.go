@@ -46,6 +46,7 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 	r.leftovers = append(r.leftovers, d.closeStages(ctx)...)
 	r.leftovers = append(r.leftovers, d.removeTempDir()...)
 	d.j.Record(journal.TeardownDone, "leftovers", r.leftovers)
+	d.closeConsole()
 	rep := d.report(r)
 	rep.Stages = d.stageReports(r, rep)
 	if err := reports.Write(d.runDir, rep); err != nil {
@@ -118,6 +119,7 @@ func (d *drill) report(r *results) *reports.Report {
 	if rb := r.rollback; rb != nil {
 		rep.Rollback = reports.Rollback{Steps: rb.Steps, Rerun: rb.Rerun, Idempotent: rb.Idempotent}
 	}
+	rep.GameDay = d.gameDayReport(r, rep)
 	for _, e := range d.j.Events() {
 		rep.Timeline = append(rep.Timeline, reports.Event{T: e.T, ElapsedSeconds: e.Elapsed, Event: e.Event, Fields: e.Fields})
 	}

@@ -45,7 +45,7 @@ func (d *drill) rollbackPlan(sys *System, g group, fs *faultset.Set, decided tim
 	each("route-to-baseline", func(ctx context.Context, rel *release) (bool, string, error) {
 		return d.routeToBaseline(ctx, sys, rel, decided)
 	})
-	plan = append(plan, rollbackStep{name: "revert-faults", run: func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }})
+	plan = append(plan, rollbackStep{name: stepRevertFaults, run: func(ctx context.Context) (bool, string, error) { return revertFaults(ctx, fs) }})
 	each("stop-canary", func(ctx context.Context, rel *release) (bool, string, error) { return d.stopCanary(ctx, sys, rel) })
 	each("migrate-to-baseline", func(ctx context.Context, rel *release) (bool, string, error) {
 		return migrateToBaseline(ctx, sys, rel, fs)
@@ -103,7 +103,12 @@ func (d *drill) runRollbackPlan(ctx context.Context, plan []rollbackStep, event 
 			s.Detail = strings.TrimSpace(detail + " " + err.Error())
 		}
 		d.j.Record(event, "step", st.name, "service", st.service, "ok", s.OK, "changed", changed, "detail", s.Detail)
-		if event == journal.RollbackStep {
+		switch {
+		case event != journal.RollbackStep:
+		case st.name == stepRevertFaults && d.sc.GameDay.HiddenFaults:
+			// What was reverted names the hidden faults.
+			d.say("  rollback %-20s (faults hidden until the drill ends)", s.Label())
+		default:
 			d.say("  rollback %-20s %s", s.Label(), s.Detail)
 		}
 		out = append(out, s)
@@ -338,3 +343,8 @@ func (d *drill) abortRollout(ctx context.Context, sys *System, g group, fs *faul
 	d.j.Record(journal.AbortDone)
 	return rb
 }
+
+// stepRevertFaults is the rollback step that reverts the faults: its
+// detail names them, which a game day with hidden faults keeps from the
+// operators until the drill ends.
+const stepRevertFaults = "revert-faults"

@@ -108,15 +108,29 @@ func (d *drill) rollout(ctx context.Context, sys *System, mon *monitor, ref Refe
 		}
 		return nil
 	}
+	d.con.SetRollout(true)
+	defer d.con.SetRollout(false)
+	dec, err := d.steps(ctx, sys, mon, g, exp, jdgs, newJudge, observe, &cur)
+	if errors.Is(err, errPromoteNow) {
+		return nil, nil
+	}
+	return dec, err
+}
+
+// steps runs the rollout's phases in order until one returns a decision
+// (errPromoteNow: an operator promoted).
+func (d *drill) steps(ctx context.Context, sys *System, mon *monitor, g group, exp *exposure, jdgs []judge.Judge, newJudge func() (judge.Judge, error), observe func(map[string]map[string]metrics.Window) *judge.Decision, cur *strategy.Phase) (*judge.Decision, error) {
 	for i, ph := range g[0].phases {
 		no := i + 1
 		if ph.Approval {
-			if dec, err := d.approvalStep(ctx, mon, no, observe); dec != nil || err != nil {
+			d.con.SetStep(no, ph.Name, 0)
+			if dec, err := d.approvalStep(ctx, mon, no, d.stepOf(ph), observe); dec != nil || err != nil {
 				return dec, err
 			}
 			continue
 		}
-		cur = ph
+		*cur = ph
+		d.con.SetStep(no, ph.Name, ph.Weight)
 		stopPreview, err := d.enterPhase(ctx, sys, mon, g, exp, no, ph)
 		if err != nil {
 			return nil, err
@@ -184,6 +198,9 @@ func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, 
 		if err != nil {
 			return nil, err
 		}
+		if dec, err := d.takeOrder(); dec != nil || err != nil {
+			return dec, err
+		}
 		if dec := observe(tw); dec != nil {
 			if d.sc.Rollout.OnFailure != scenarios.OnFailureContinue {
 				return dec, nil
@@ -200,7 +217,8 @@ func (d *drill) holdPhase(ctx context.Context, mon *monitor, ph strategy.Phase, 
 		for _, j := range jdgs {
 			paused = paused || j.Decide().Verdict == judge.Pause
 		}
-		if !paused {
+		// An operator's pause holds the step as a judge's does.
+		if !paused && !d.con.Paused() {
 			held += d.interval
 		}
 	}
@@ -293,22 +311,22 @@ func (d *drill) analyse(sys *System, mon *monitor, ref Reference, rel *release, 
 	jdg.Observe(iv)
 	dec := jdg.Decide()
 	d.j.Record("analysis", "service", rel.svc.Name, "verdict", string(dec.Verdict), "reason", dec.Reason, "evidence", dec.Evidence)
-	if dec.Verdict == judge.Rollback {
-		return &dec
-	}
-	return nil
+	return d.judged(rel.svc.Name, dec)
 }
 
 // approvalStep is a `approval: manual` step: the operator decides while
 // the judge keeps watching. A rejection is a rollback decision.
-func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
+func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, st *scenarios.Step, observe func(map[string]map[string]metrics.Window) *judge.Decision) (*judge.Decision, error) {
 	d.j.Record(journal.StepStart, "step", stepNo, "approval", scenarios.ApprovalManual)
 	d.j.Signal(fmt.Sprintf("step.start:%d", stepNo))
-	gate := approval.Gate{Journal: d.j, Say: d.say, Auto: d.opts.AutoApprove, Answers: d.operatorAnswers}
+	gate := d.gate(stepName(stepNo), st.Timeout, st.OnTimeout)
 	dec, approved, err := gate.Wait(ctx, stepNo, func(ctx context.Context) (*judge.Decision, error) {
 		tw, err := mon.tick(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if dec, err := d.takeOrder(); dec != nil || err != nil {
+			return dec, err
 		}
 		return observe(tw), nil
 	})
@@ -321,6 +339,23 @@ func (d *drill) approvalStep(ctx context.Context, mon *monitor, stepNo int, obse
 	}
 	d.j.Record(journal.StepEnd, "step", stepNo)
 	return nil, nil
+}
+
+// stepOf is the scenario step a phase came from (a zero step for one a
+// strategy made).
+func (d *drill) stepOf(ph strategy.Phase) *scenarios.Step {
+	if ph.Step > 0 && ph.Step <= len(d.sc.Rollout.Steps) {
+		return d.sc.Rollout.Steps[ph.Step-1]
+	}
+	return &scenarios.Step{}
+}
+
+// gate is a manual gate of this drill: answered on stdin, by drill ctl
+// or on the dashboard, bounded by timeout.
+func (d *drill) gate(label string, timeout time.Duration, onTimeout string) approval.Gate {
+	return approval.Gate{Journal: d.j, Say: d.say, Auto: d.opts.AutoApprove, Answers: d.operatorAnswers,
+		Console: d.con, Operator: d.operatorName(), Attended: d.sc.GameDay.Pos.Line > 0,
+		Label: label, Timeout: timeout, OnTimeout: onTimeout}
 }
 
 // operatorAnswers reads the operator's answers from stdin once per run.

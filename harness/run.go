@@ -31,8 +31,10 @@ import (
 	"github.com/drillhq/drill/harness/cleanup"
 	"github.com/drillhq/drill/harness/contract"
 	"github.com/drillhq/drill/harness/faultset"
+	"github.com/drillhq/drill/harness/gameday"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/metrics"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/injectors"
@@ -54,7 +56,10 @@ type Options struct {
 	// by every drill of one invocation), the gates receive from that
 	// channel, so that no drill reads ahead into another's answers.
 	Stdin io.Reader
-	Log   io.Writer // progress lines for the operator; nil for none
+	// Operator is who an answer on Stdin is recorded as (the OS user);
+	// drill ctl and the dashboard name their own.
+	Operator string
+	Log      io.Writer // progress lines for the operator; nil for none
 	// BeforeDataCheck, when set, runs after the load has stopped and the
 	// ledger is final, just before the data checks, with the drill's
 	// databases. Tests plant faults in the database through it, so the
@@ -105,6 +110,14 @@ type drill struct {
 
 	approvals     <-chan string
 	approvalsOnce sync.Once
+
+	// con is the operators' console (drill ctl, the dashboard) and ctl
+	// its socket; would is the judge's first rollback that did not act
+	// (game_day.judge: advisory or off); dashURL the live page's address.
+	con     *gameday.Console
+	ctl     *gameday.Server
+	would   *wouldDecision
+	dashURL string
 
 	// abort cancels the drill's context with a cause; panicErr is the
 	// first panic recovered off the main goroutine (see onPanic).
@@ -161,7 +174,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (rep *report
 		if perr := d.panicked(); perr != nil && err != nil {
 			err = perr
 		}
-		r.interrupted = err != nil && ctx.Err() != nil && d.panicked() == nil
+		var byOperator *operatorAbort
+		if errors.As(context.Cause(ctx), &byOperator) && err != nil {
+			err = byOperator
+		}
+		r.interrupted = err != nil && ctx.Err() != nil && d.panicked() == nil && byOperator == nil
 		rep = d.finish(err, r)
 		if r.interrupted {
 			err = ErrInterrupted
@@ -225,7 +242,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		d.j.Record(journal.CleanupPreviousFailed, "error", cerr.Error())
 	}
 	d.exp = &exposure{j: d.j}
-	d.faults = faultset.New(sc, d.seed, faultset.Host{J: d.j, Say: d.say, Expose: d.exp.mark})
+	d.faults = faultset.New(sc, d.seed, faultset.Host{J: d.j, Say: d.sayFault, Expose: d.exp.mark})
 	return d, nil
 }
 
@@ -262,6 +279,9 @@ func (d *drill) say(format string, args ...any) {
 // finish always runs after it.
 func (d *drill) execute(ctx context.Context, r *results) error {
 	d.say("drill %s (%s provider, seed %d) -> %s", d.sc.Name, d.provider, d.seed, d.runDir)
+	if err := d.openConsole(); err != nil {
+		return &provider.EnvError{What: "open the operators' console", Err: err}
+	}
 	if len(d.sc.Stages) > 0 {
 		return d.executeStages(ctx, r)
 	}
@@ -275,6 +295,7 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
+	d.con.SetPhase("provisioning")
 	sys, err := d.provision(ctx)
 	r.sys = sys
 	if err != nil {
@@ -286,10 +307,16 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	}
 	drillCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r.mon = d.startLoad(drillCtx, sys, d.faults.Observe)
+	faults := d.faults
+	r.mon = d.startLoad(drillCtx, sys, func(end time.Time, tw map[string]map[string]metrics.Window) {
+		faults.Observe(tw)
+		d.showWindows(sys, end, tw)
+	})
 	d.exp.follow(r.mon)
 	d.faults.Bind(sys, r.mon.recentTraffic)
 	d.faults.Schedule(drillCtx)
+	d.con.SetFaults(d.faults)
+	d.con.SetPhase("steady")
 	if r.ref, err = d.steadyState(ctx, r.mon, d.faults.AppliedAny); err != nil {
 		if errors.Is(err, errSteadyState) {
 			r.outcome = reports.OutcomeAborted
@@ -298,6 +325,7 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	}
 	r.rels = rels
 	a := d.sc.Rollout.Analysis
+	d.con.SetPhase("rollout")
 	dec, err := d.rollout(ctx, sys, r.mon, r.ref, rels, d.exp, func() (judge.Judge, error) { return judge.New(a.Judge, a) })
 	if err != nil {
 		return err
@@ -310,6 +338,7 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	} else if err := d.undoRelease(ctx, r, dec); err != nil {
 		return err
 	}
+	d.con.SetPhase("verify")
 	r.verified, err = d.verifyData(ctx, sys, r.mon, rels, r.outcome == reports.OutcomePromoted)
 	return err
 }
@@ -328,7 +357,12 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 		return nil
 	}
 	r.detected = &now
-	r.decision = &reports.Decision{At: now.UTC(), Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence}
+	if at, ok := dec.Evidence["at"].(time.Time); ok && at.Before(now) {
+		// An operator's order (a rollback, a rejected gate) was detection
+		// when it was sent, not when the loop took it.
+		r.detected = &at
+	}
+	r.decision = &reports.Decision{At: r.detected.UTC(), Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence}
 	d.j.Record(journal.DecisionRollback, "reason", dec.Reason, "evidence", dec.Evidence)
 	d.say("DECISION rollback: %s", dec.Reason)
 	if d.sc.Rollout.OnFailure == scenarios.OnFailureAbort {
@@ -338,6 +372,7 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 		return nil
 	}
 	r.outcome = reports.OutcomeRolledBack
+	d.con.SetPhase("rollback")
 	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, now)
 	r.rollback = &rb
 	// The contracts hold again once the baseline serves.

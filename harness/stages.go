@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/drillhq/drill/harness/approval"
 	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
@@ -62,7 +61,8 @@ func (d *drill) executeStages(ctx context.Context, r *results) error {
 			}
 		}
 		d.exp = &exposure{j: d.j}
-		d.faults = faultset.New(d.sc, d.seed, faultset.Host{J: d.j, Say: d.say, Expose: d.exp.mark})
+		d.faults = faultset.New(d.sc, d.seed, faultset.Host{J: d.j, Say: d.sayFault, Expose: d.exp.mark})
+		d.con.SetStage(st.Name)
 		d.stages = append(d.stages, stageRun{stage: st, started: time.Now(), rate: d.sc.Load.Rate.PerSecond()})
 		d.j.Record(journal.StageStart, "stage", st.Name, "index", i+1, "of", len(base.Stages), "rate", d.sc.Load.Rate.String())
 		d.say("=== stage %d of %d: %s (%s) ===", i+1, len(base.Stages), st.Name, d.sc.Load.Rate)
@@ -100,7 +100,7 @@ func forStage(sc *scenarios.Scenario, st *scenarios.Stage) *scenarios.Scenario {
 // stageGate is a stage's `approval: manual`: an operator approves
 // promoting the release into it. Nothing runs in the stage meanwhile.
 func (d *drill) stageGate(ctx context.Context, st *scenarios.Stage) (bool, error) {
-	gate := approval.Gate{Journal: d.j, Say: d.say, Auto: d.opts.AutoApprove, Answers: d.operatorAnswers}
+	gate := d.gate("stage "+st.Name, st.Timeout, st.OnTimeout)
 	d.say("stage %s: promote the release into it?", st.Name)
 	_, ok, err := gate.Wait(ctx, 0, func(ctx context.Context) (*judge.Decision, error) {
 		t := time.NewTimer(d.interval)

@@ -20,7 +20,7 @@ func stageDrill(t *testing.T, stdin string, auto bool) *drill {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	return &drill{j: j, log: io.Discard, started: time.Now(), interval: 10 * time.Millisecond,
+	return &drill{sc: &scenarios.Scenario{}, j: j, log: io.Discard, started: time.Now(), interval: 10 * time.Millisecond,
 		opts: Options{Stdin: strings.NewReader(stdin), AutoApprove: auto}}
 }
 

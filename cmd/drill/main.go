@@ -57,6 +57,8 @@ func init() {
 		{name: "cleanup", usage: "drill cleanup [--out DIR]", summary: "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", run: (*cli).cmdCleanup},
 		{name: "report", usage: "drill report RUN_DIR|report.json [--format table|json|markdown|html|junit]", summary: "re-render a run's report", run: (*cli).cmdReport,
 			details: "report.json must be a regular file of at most 512 MiB.\nExit codes: 0 rendered; 2 the report cannot be read or the format cannot render it (bad input);\n            3 the output cannot be written (full disk, I/O error: the environment)."},
+		{name: "ctl", usage: "drill ctl RUN_DIR approve|reject|pause|resume|promote|rollback|abort|note TEXT|inject FAULT|revert FAULT|status [--as NAME] [--json]", summary: "send an operator command to a running drill (game days)", run: (*cli).cmdCtl,
+			details: "The drill answers on RUN_DIR/ctl.sock (owner only). Every command is journaled with --as.\nExit codes: 0 applied; 2 the command cannot apply now (the reason is printed; nothing changed)\n            or bad usage; 3 no drill answers in RUN_DIR."},
 		{name: "compare", usage: "drill compare OLD NEW [--max-drop 5]", summary: "two runs side by side; exit 1 when the score drops by more than --max-drop or an expectation that held now fails", run: (*cli).cmdCompare,
 			details: "--max-drop is a finite number of score points, 0 or more."},
 	}

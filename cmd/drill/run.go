@@ -48,7 +48,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	worst := ExitOK
 	for _, sc := range scs {
 		opts := harness.Options{Provider: *providerName, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
-			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr}
+			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr, Operator: osUser()}
 		if *quiet {
 			opts.Log = nil
 		}

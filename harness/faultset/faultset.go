@@ -4,6 +4,7 @@
 package faultset
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -26,6 +27,9 @@ type Set struct {
 	// just before now; both are bound once the system is up (bind).
 	env    injectors.Env
 	recent func(target string) metrics.Window
+	// ctx is the drill's, from Schedule: it bounds a fault an operator
+	// injects.
+	ctx    context.Context
 	mu     sync.Mutex
 	closed bool // after rollback or teardown no new fault is applied
 	runs   []*Run
@@ -80,6 +84,7 @@ func (fs *Set) Bind(env injectors.Env, recent func(target string) metrics.Window
 // schedule starts one goroutine per fault; each waits for its trigger,
 // applies, holds for its duration and reverts. They end with ctx.
 func (fs *Set) Schedule(ctx context.Context) {
+	fs.ctx = ctx
 	start := time.Now()
 	for _, r := range fs.runs {
 		injectors.Go(ctx, "fault "+r.f.Name, func() { fs.drive(ctx, r, start) })
@@ -111,6 +116,12 @@ func (fs *Set) drive(ctx context.Context, r *Run, start time.Time) {
 	if !fs.Apply(ctx, r) {
 		return
 	}
+	fs.hold(ctx, r)
+}
+
+// hold reverts an applied fault once its duration has passed (a fault
+// without one is held until the rollback or teardown).
+func (fs *Set) hold(ctx context.Context, r *Run) {
 	if r.f.Duration <= 0 {
 		return // held until rollback or teardown
 	}
@@ -125,6 +136,11 @@ func (fs *Set) drive(ctx context.Context, r *Run, start time.Time) {
 // observing meanwhile.
 func (fs *Set) Apply(ctx context.Context, r *Run) bool {
 	fs.mu.Lock()
+	if r.attempted {
+		// An operator injected it before its own time came (Inject).
+		fs.mu.Unlock()
+		return false
+	}
 	if fs.closed {
 		r.skipped = "rollout already rolled back or drill ending"
 		fs.mu.Unlock()
@@ -168,6 +184,61 @@ func (fs *Set) Apply(ctx context.Context, r *Run) bool {
 		return false
 	}
 	return true
+}
+
+// Inject applies the fault called name now, whatever its trigger (an
+// operator's drill ctl inject), and holds it for its duration. Each fault
+// runs once a drill: one applied before, or after the rollback closed the
+// set, is refused with the reason.
+func (fs *Set) Inject(ctx context.Context, name string) error {
+	r := fs.run(name)
+	if r == nil {
+		return fmt.Errorf("unknown fault %q", name)
+	}
+	fs.mu.Lock()
+	attempted, closed := r.attempted, fs.closed
+	fs.mu.Unlock()
+	switch {
+	case attempted:
+		return fmt.Errorf("fault %s was applied already: each fault runs once a drill", name)
+	case closed:
+		return fmt.Errorf("the rollback or teardown has begun: no fault is applied now")
+	}
+	if !fs.Apply(ctx, r) {
+		if r.Err() != "" {
+			return fmt.Errorf("fault %s: %s", name, r.Err())
+		}
+		return fmt.Errorf("fault %s was not applied: %s", name, cmp.Or(r.skipped, "applied meanwhile by its own trigger"))
+	}
+	if r.f.Duration > 0 {
+		// The drill's context, not the operator's request, bounds it.
+		injectors.Go(fs.ctx, "fault "+r.f.Name, func() { fs.hold(fs.ctx, r) })
+	}
+	return nil
+}
+
+// Revert removes the applied fault called name at an operator's request.
+func (fs *Set) Revert(ctx context.Context, name string) error {
+	r := fs.run(name)
+	if r == nil {
+		return fmt.Errorf("unknown fault %q", name)
+	}
+	if !fs.active(r) {
+		return fmt.Errorf("fault %s is not applied now", name)
+	}
+	if !fs.revert(ctx, r, "operator") {
+		return fmt.Errorf("fault %s: its revert failed or another revert is running (see the journal)", name)
+	}
+	return nil
+}
+
+func (fs *Set) run(name string) *Run {
+	for _, r := range fs.runs {
+		if r.f.Name == name {
+			return r
+		}
+	}
+	return nil
 }
 
 // appliedAny reports whether any fault has been applied, or its apply

@@ -332,6 +332,9 @@ func (c *Console) RecordAnswer(a Answer, step int) {
 
 // SetFaults gives the console the fault set to act on (nil: none yet).
 func (c *Console) SetFaults(f Faults) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.faults = f
 	c.mu.Unlock()
@@ -341,17 +344,26 @@ func (c *Console) SetFaults(f Faults) {
 // SetPhase says what the drill is doing: provisioning, steady, rollout,
 // rollback, verify, done.
 func (c *Console) SetPhase(phase string) {
+	if c == nil {
+		return
+	}
 	c.update(func(st *Status) { st.Phase = phase })
 }
 
 // SetStage names the stage running now ("" without stages).
 func (c *Console) SetStage(stage string) {
+	if c == nil {
+		return
+	}
 	c.update(func(st *Status) { st.Stage = stage })
 }
 
 // SetRollout opens or closes the window in which pause, resume, promote
 // and rollback apply. Closing it drops a pause.
 func (c *Console) SetRollout(on bool) {
+	if c == nil {
+		return
+	}
 	c.update(func(st *Status) {
 		st.Rollout = on
 		if !on {
@@ -362,11 +374,17 @@ func (c *Console) SetRollout(on bool) {
 
 // SetStep says which rollout step runs, and at which weight.
 func (c *Console) SetStep(no int, name string, weight float64) {
+	if c == nil {
+		return
+	}
 	c.update(func(st *Status) { st.Step, st.StepName, st.Weight = no, name, weight })
 }
 
 // SetJudge shows the judge's latest verdict (not at all in off mode).
 func (c *Console) SetJudge(v JudgeView) {
+	if c == nil {
+		return
+	}
 	if c.cfg.JudgeMode == "off" {
 		return
 	}
@@ -386,6 +404,9 @@ func (c *Console) SetJudge(v JudgeView) {
 
 // SetWindows shows the last interval's windows.
 func (c *Console) SetWindows(end time.Time, vs []VersionView) {
+	if c == nil {
+		return
+	}
 	c.update(func(st *Status) { st.WindowEnd, st.Versions = end.UTC(), vs; st.Windows++ })
 }
 
@@ -424,6 +445,9 @@ func (c *Console) GateAnswered() {
 
 // TakeOrder returns the pending order and marks it taken, or nil.
 func (c *Console) TakeOrder() *Order {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.order
@@ -438,6 +462,9 @@ func (c *Console) TakeOrder() *Order {
 // Paused says whether an operator paused the rollout. A pause older than
 // the limit ends by itself, journaled.
 func (c *Console) Paused() bool {
+	if c == nil {
+		return false
+	}
 	c.mu.Lock()
 	if !c.st.Paused || time.Since(c.pausedAt) < c.cfg.PauseLimit {
 		p := c.st.Paused
@@ -455,6 +482,9 @@ func (c *Console) Paused() bool {
 // Done ends the console: every later command is refused, and the faults
 // are shown from now on, hidden or not.
 func (c *Console) Done() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.done = true
 	c.st.Phase, c.st.Rollout, c.st.Paused, c.st.Gate = "done", false, false, nil
@@ -465,6 +495,9 @@ func (c *Console) Done() {
 
 // Actions are the commands sent so far, applied or refused, in order.
 func (c *Console) Actions() []reports.OperatorAction {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.actions)
@@ -472,6 +505,9 @@ func (c *Console) Actions() []reports.OperatorAction {
 
 // Hidden says whether faults are hidden from the operators now.
 func (c *Console) Hidden() bool {
+	if c == nil {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.st.FaultsHidden

@@ -208,6 +208,9 @@ func (c *Console) Subscribe() (<-chan Update, func()) {
 // until the drill ends; the judge's analyses pass as the status's
 // judges, not as events.
 func (c *Console) Event(e journal.Event) {
+	if c == nil {
+		return
+	}
 	if e.Event == "analysis" || e.Event == journal.Tick {
 		return
 	}
@@ -230,10 +233,16 @@ var visible = map[string]bool{
 }
 
 func (c *Console) publish() {
+	if c == nil {
+		return
+	}
 	c.send(Update{Kind: "status", Data: c.Status()})
 }
 
 func (c *Console) send(u Update) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for ch := range c.subs {

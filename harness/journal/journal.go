@@ -30,6 +30,7 @@ type Journal struct {
 	events  []Event
 	waiters map[string][]chan time.Time
 	seen    map[string]time.Time
+	taps    []func(Event)
 }
 
 // OpenJournal creates path and starts the clock. The file is private to
@@ -71,7 +72,6 @@ func (j *Journal) RecordAt(t time.Time, event string, kv ...any) Event {
 		line, _ = json.Marshal(Event{T: e.T, Elapsed: e.Elapsed, Event: event, Fields: map[string]any{"marshal_error": redact.String(err.Error())}})
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.f != nil {
 		_, _ = j.f.Write(append(line, '\n'))
 	}
@@ -84,7 +84,21 @@ func (j *Journal) RecordAt(t time.Time, event string, kv ...any) Event {
 		close(ch)
 	}
 	delete(j.waiters, event)
+	taps := j.taps
+	j.mu.Unlock()
+	for _, f := range taps {
+		f(e)
+	}
 	return e
+}
+
+// Tap calls f with every event recorded from now on, after it is written
+// and outside the journal's lock (the operators' dashboard follows the
+// run through it). f must not block.
+func (j *Journal) Tap(f func(Event)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.taps = append(j.taps, f)
 }
 
 // Wait returns a channel that receives the time of the first occurrence of

@@ -1,0 +1,232 @@
+package harness
+
+import (
+	"cmp"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/drillhq/drill/harness/gameday"
+	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/harness/judge"
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
+)
+
+// The operators' side of a drill (package gameday holds the console):
+// the drill's loop takes their orders here, shows them its windows and
+// its judge, and reports what they did beside what the judge did.
+
+// EventJudgeWouldRollback is the journal event of a judge that said
+// rollback without acting on it (game_day.judge: advisory or off).
+const EventJudgeWouldRollback = "judge.would_rollback"
+
+// errPromoteNow ends the rollout's steps early: an operator ordered the
+// promotion.
+var errPromoteNow = errors.New("promotion ordered by an operator")
+
+// operatorAbort is the cause an operator's abort cancels the drill with.
+type operatorAbort struct{ o gameday.Order }
+
+func (e *operatorAbort) Error() string { return "aborted by operator " + e.o.As }
+
+// openConsole starts the drill's console and its control socket in the
+// run directory.
+func (d *drill) openConsole() error {
+	gd := d.sc.GameDay
+	var names []string
+	for _, f := range d.sc.Faults {
+		names = append(names, f.Name)
+	}
+	d.con = gameday.New(gameday.Config{Journal: d.j, Scenario: d.sc.Name, RunDir: d.runDir,
+		JudgeMode: cmp.Or(gd.Judge, scenarios.JudgeAutomatic), HiddenFaults: gd.HiddenFaults, FaultNames: names,
+		PauseLimit: pauseLimit,
+		Abort: func(o gameday.Order) {
+			d.say("ABORT ordered by %s: stopping with the safe abort", o.As)
+			d.abort(&operatorAbort{o})
+		}})
+	srv, err := gameday.Listen(d.runDir, d.con)
+	if err != nil {
+		return err
+	}
+	d.ctl = srv
+	d.j.Tap(d.con.Event)
+	d.say("control: drill ctl %s approve|reject|pause|resume|promote|rollback|abort|note TEXT|inject FAULT|revert FAULT|status", d.runDir)
+	return nil
+}
+
+// pauseLimit bounds the time an operator may hold a rollout paused, in
+// all: the load's own time bound counts it once.
+const pauseLimit = 15 * time.Minute
+
+// closeConsole refuses every later command, shows the hidden faults and
+// closes the socket.
+func (d *drill) closeConsole() {
+	if d.con == nil {
+		return
+	}
+	d.con.Done()
+	if d.ctl != nil {
+		_ = d.ctl.Close()
+	}
+}
+
+// sayFault is the fault set's progress line: silent while the faults are
+// hidden from the operators (the journal keeps it).
+func (d *drill) sayFault(format string, args ...any) {
+	if d.sc.GameDay.HiddenFaults {
+		return
+	}
+	d.say(format, args...)
+}
+
+// takeOrder acts on an operator's order at an interval's end: a rollback
+// becomes the rollout's decision, a promotion errPromoteNow. An abort
+// has cancelled the drill already.
+func (d *drill) takeOrder() (*judge.Decision, error) {
+	o := d.con.TakeOrder()
+	if o == nil {
+		return nil, nil
+	}
+	switch o.Name {
+	case gameday.CmdRollback:
+		d.say("ROLLBACK ordered by %s", o.As)
+		return &judge.Decision{Verdict: judge.Rollback, Reason: "operator " + o.As + " ordered the rollback",
+			Evidence: map[string]any{"operator": o.As, "at": o.At.UTC()}}, nil
+	case gameday.CmdPromote:
+		d.say("PROMOTION ordered by %s", o.As)
+		d.j.Record(journal.StepEnd, "reason", "promotion ordered by "+o.As)
+		return nil, errPromoteNow
+	}
+	return nil, nil
+}
+
+// judged shows a service's judge to the operators and decides whether
+// its rollback acts: in advisory and off mode it does not, and the first
+// such verdict is kept as the judge's would-be decision.
+func (d *drill) judged(service string, dec judge.Decision) *judge.Decision {
+	acts := d.sc.GameDay.Acts()
+	d.con.SetJudge(gameday.JudgeView{Service: service, Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence, Acts: acts})
+	if dec.Verdict != judge.Rollback {
+		return nil
+	}
+	if acts {
+		return &dec
+	}
+	if d.would == nil {
+		d.would = &wouldDecision{at: time.Now(), dec: dec}
+		d.j.Record(EventJudgeWouldRollback, "service", service, "reason", dec.Reason, "evidence", dec.Evidence, "mode", d.sc.GameDay.Judge)
+		if d.sc.GameDay.Shown() {
+			d.say("judge (advisory) says ROLLBACK: %s: %s", service, dec.Reason)
+		}
+	}
+	return nil
+}
+
+// wouldDecision is the judge's first rollback verdict that did not act.
+type wouldDecision struct {
+	at  time.Time
+	dec judge.Decision
+}
+
+// showWindows gives the operators the last interval at every router.
+func (d *drill) showWindows(sys *System, end time.Time, tw map[string]map[string]metrics.Window) {
+	var vs []gameday.VersionView
+	for _, s := range d.sc.Environment.Services {
+		src := tw[sys.recorders[s.Name].Source()]
+		var total int64
+		for _, w := range src {
+			total += w.Requests
+		}
+		for label, w := range src {
+			v := gameday.VersionView{Service: s.Name, Version: label, Requests: w.Requests, ErrorRate: w.ErrorRate(),
+				P99Ms: float64(w.Quantile(0.99).Microseconds()) / 1000}
+			if total > 0 {
+				v.Share = float64(w.Requests) / float64(total)
+			}
+			vs = append(vs, v)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].Service != vs[j].Service {
+			return vs[i].Service < vs[j].Service
+		}
+		return vs[i].Version < vs[j].Version
+	})
+	d.con.SetWindows(end, vs)
+}
+
+// gameDayReport is report.json's game_day: present for a game day, or
+// when anyone sent a command.
+func (d *drill) gameDayReport(r *results, rep *reports.Report) *reports.GameDay {
+	actions := d.con.Actions()
+	gd := d.sc.GameDay
+	if len(actions) == 0 && gd.Pos.Line == 0 {
+		return nil
+	}
+	out := &reports.GameDay{Judge: cmp.Or(gd.Judge, scenarios.JudgeAutomatic), HiddenFaults: gd.HiddenFaults,
+		Dashboard: d.dashURL, Operators: []string{}, Actions: actions}
+	if out.Actions == nil {
+		out.Actions = []reports.OperatorAction{}
+	}
+	seen := map[string]bool{}
+	for _, a := range actions {
+		if !seen[a.As] {
+			seen[a.As] = true
+			out.Operators = append(out.Operators, a.As)
+		}
+	}
+	t0 := rep.ExposureAt
+	since := func(t *time.Time) *float64 {
+		if t0 == nil || t == nil {
+			return nil
+		}
+		v := journal.Seconds(t.Sub(*t0))
+		return &v
+	}
+	// The operators: their first action after T0, their rollback order.
+	var ack, order *time.Time
+	for _, a := range actions {
+		if !a.Applied || a.Command == gameday.CmdStatus || t0 == nil || a.At.Before(*t0) {
+			continue
+		}
+		if ack == nil {
+			at := a.At
+			ack = &at
+		}
+		if order == nil && (a.Command == gameday.CmdRollback || a.Command == gameday.CmdReject) {
+			at := a.At
+			order = &at
+		}
+	}
+	out.Human = reports.ResponseTimes{AcknowledgeSeconds: since(ack), DetectSeconds: since(order)}
+	if order != nil {
+		out.Human.RecoverSeconds = since(r.recovered)
+	}
+	// The judge: what it decided, or would have.
+	var judgeAt *time.Time
+	switch {
+	case d.would != nil:
+		judgeAt = &d.would.at
+		out.JudgeDecision = &reports.Decision{At: d.would.at.UTC(), Verdict: "rollback (would-be)", Reason: d.would.dec.Reason, Evidence: d.would.dec.Evidence}
+	case order == nil && r.detected != nil && r.decision != nil && r.decision.Verdict == string(judge.Rollback):
+		judgeAt = r.detected
+		out.JudgeDecision = r.decision
+	}
+	out.JudgeTimes = reports.ResponseTimes{AcknowledgeSeconds: since(judgeAt), DetectSeconds: since(judgeAt)}
+	switch {
+	case judgeAt != nil && judgeAt == r.detected:
+		out.JudgeTimes.RecoverSeconds = since(r.recovered)
+	case judgeAt != nil && r.detected != nil && r.recovered != nil:
+		// The same rollback and recovery, started at the judge's time.
+		at := judgeAt.Add(r.recovered.Sub(*r.detected))
+		out.JudgeTimes.RecoverSeconds, out.JudgeTimes.Estimated = since(&at), true
+	}
+	return out
+}
+
+// operatorName is who a stdin answer is recorded as.
+func (d *drill) operatorName() string {
+	return cmp.Or(d.opts.Operator, "operator")
+}
