@@ -18,10 +18,6 @@ import (
 // the drill's loop takes their orders here, shows them its windows and
 // its judge, and reports what they did beside what the judge did.
 
-// EventJudgeWouldRollback is the journal event of a judge that said
-// rollback without acting on it (game_day.judge: advisory or off).
-const EventJudgeWouldRollback = "judge.would_rollback"
-
 // errPromoteNow ends the rollout's steps early: an operator ordered the
 // promotion.
 var errPromoteNow = errors.New("promotion ordered by an operator")
@@ -116,7 +112,7 @@ func (d *drill) judged(service string, dec judge.Decision) *judge.Decision {
 	}
 	if d.would == nil {
 		d.would = &wouldDecision{at: time.Now(), dec: dec}
-		d.j.Record(EventJudgeWouldRollback, "service", service, "reason", dec.Reason, "evidence", dec.Evidence, "mode", d.sc.GameDay.Judge)
+		d.j.Record(journal.JudgeWouldRollback, "service", service, "reason", dec.Reason, "evidence", dec.Evidence, "mode", d.sc.GameDay.Judge)
 		if d.sc.GameDay.Shown() {
 			d.say("judge (advisory) says ROLLBACK: %s: %s", service, dec.Reason)
 		}
@@ -209,7 +205,7 @@ func (d *drill) gameDayReport(r *results, rep *reports.Report) *reports.GameDay 
 	switch {
 	case d.would != nil:
 		judgeAt = &d.would.at
-		out.JudgeDecision = &reports.Decision{At: d.would.at.UTC(), Verdict: "rollback (would-be)", Reason: d.would.dec.Reason, Evidence: d.would.dec.Evidence}
+		out.JudgeDecision = &reports.Decision{At: d.would.at.UTC(), Verdict: string(judge.Rollback), Reason: d.would.dec.Reason, Evidence: d.would.dec.Evidence}
 	case order == nil && r.detected != nil && r.decision != nil && r.decision.Verdict == string(judge.Rollback):
 		judgeAt = r.detected
 		out.JudgeDecision = r.decision

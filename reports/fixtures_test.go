@@ -105,6 +105,18 @@ func rolledBackReport() *Report {
 			},
 		},
 		RunDir: ".drill/runs/orders-canary-latency-20261101T120000Z",
+		// A game day: the judge advised, alice noted, bob rolled back
+		// (and a second rollback was refused).
+		GameDay: &GameDay{Judge: "advisory", HiddenFaults: true, Operators: []string{"alice", "bob"},
+			Actions: []OperatorAction{
+				{At: at(21), ElapsedSeconds: 21, As: "alice", Command: "note", Arg: "v2 p99 | climbing", Via: "dashboard", Applied: true, Effect: "noted"},
+				{At: at(22.5), ElapsedSeconds: 22.5, As: "bob", Command: "rollback", Via: "ctl", Applied: true, Effect: "rollback ordered"},
+				{At: at(23), ElapsedSeconds: 23, As: "bob", Command: "rollback", Via: "ctl", Applied: false, Effect: "rollback was ordered already by bob"},
+			},
+			Human:         ResponseTimes{AcknowledgeSeconds: f64(3), DetectSeconds: f64(4.5), RecoverSeconds: f64(10.5)},
+			JudgeTimes:    ResponseTimes{AcknowledgeSeconds: f64(2), DetectSeconds: f64(2), RecoverSeconds: f64(8), Estimated: true},
+			JudgeDecision: &Decision{At: at(20), Verdict: "rollback", Reason: "latency_p99 ratio 6.7 > 1.5"},
+		},
 	}
 	Evaluate(r)
 	return r

@@ -1,6 +1,10 @@
 package reports
 
-import "time"
+import (
+	"math"
+	"strings"
+	"time"
+)
 
 // GameDay is what the people in the loop did and how fast, beside what
 // the automatic judge would have done on the same run (report.json's
@@ -60,4 +64,75 @@ type ResponseTimes struct {
 	// run measured (Estimated is then true).
 	RecoverSeconds *float64 `json:"recover_seconds"`
 	Estimated      bool     `json:"estimated,omitempty"`
+}
+
+// mdGameDay is the people's section: who was in the loop, how fast they
+// acknowledged, detected and recovered beside the judge on the same run,
+// and every command they sent, applied or refused.
+func mdGameDay(p *printer, r *Report) {
+	g := r.GameDay
+	if g == nil {
+		return
+	}
+	mdHeading(p, "Game day")
+	mode := map[string]string{
+		"automatic": "automatic (its rollback acted)",
+		"advisory":  "advisory (it showed its verdict; people decided)",
+		"off":       "off (hidden from the operators; its verdict was computed for this review only)",
+	}[g.Judge]
+	if mode == "" {
+		mode = inline(g.Judge)
+	}
+	p.linef("Judge: %s. Faults were %s.", mode, map[bool]string{true: "hidden from the operators until the drill ended", false: "shown to the operators"}[g.HiddenFaults])
+	if len(g.Operators) == 0 {
+		p.linef("")
+		p.linef("No operator sent a command.")
+	} else {
+		names := make([]string, len(g.Operators))
+		for i, n := range g.Operators {
+			names[i] = inline(n)
+		}
+		p.linef("")
+		p.linef("Operators: %s.", strings.Join(names, ", "))
+	}
+	p.linef("")
+	p.linef("Times from the exposure (T0); the judge's are what it decided, or would have, on the same windows.")
+	p.linef("")
+	cell := func(v *float64, estimated bool) string {
+		if v == nil {
+			return "never"
+		}
+		if estimated {
+			return secs(*v) + " (estimated)"
+		}
+		return secs(*v)
+	}
+	h, j := g.Human, g.JudgeTimes
+	mdTable(p, []string{"time to", "people", "judge"}, "lrr", [][]string{
+		{"acknowledge (first action)", cell(h.AcknowledgeSeconds, false), cell(j.AcknowledgeSeconds, false)},
+		{"detect (rollback order)", cell(h.DetectSeconds, false), cell(j.DetectSeconds, false)},
+		{"recover", cell(h.RecoverSeconds, h.Estimated), cell(j.RecoverSeconds, j.Estimated)},
+	})
+	if d := g.JudgeDecision; d != nil {
+		p.linef("")
+		would := ""
+		if g.Judge != "automatic" {
+			would = " (would-be: it did not act)"
+		}
+		p.linef("The judge's %s%s at %s: %s", inline(d.Verdict), would, d.At.UTC().Format(time.RFC3339), inline(d.Reason))
+	}
+	if len(g.Actions) == 0 {
+		return
+	}
+	p.linef("")
+	var rows [][]string
+	for _, a := range g.Actions {
+		what := a.Command
+		if a.Arg != "" {
+			what += " " + a.Arg
+		}
+		rows = append(rows, []string{num(math.Round(a.ElapsedSeconds*1000) / 1000), inline(a.As), inline(what), inline(a.Via),
+			map[bool]string{true: "applied", false: "refused"}[a.Applied], inline(a.Effect)})
+	}
+	mdTable(p, []string{"t (s)", "who", "command", "via", "result", "effect"}, "rlllll", rows)
 }

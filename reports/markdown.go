@@ -35,7 +35,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 // them (the verdict and the decision), so the two never drift apart.
 var mdSections = []func(*printer, *Report){
 	mdHeader, mdDecision,
-	mdScore, mdExpectations, mdTimeline, mdMetrics, mdData, mdFaults, mdRelease, mdStages, mdContracts, mdCompatibility, mdRollback, mdLeftovers, mdQuestions,
+	mdScore, mdExpectations, mdGameDay, mdTimeline, mdMetrics, mdData, mdFaults, mdRelease, mdStages, mdContracts, mdCompatibility, mdRollback, mdLeftovers, mdQuestions,
 }
 
 // mdHeading starts a section: a blank line, the heading, a blank line.

@@ -18,6 +18,9 @@ var reviewEvents = []string{
 	journal.RollbackStep, journal.RecoveryDone,
 	"migrate.", journal.SchemaCheck, journal.InvariantCheck, journal.InvariantError,
 	journal.LedgerCheckDone, journal.LedgerCheckFailed, journal.SteadyStateAttempt,
+	// People in the loop: every command, a gate's wait and answer, the
+	// judge's rollback that did not act.
+	"operator.", "approval.", journal.JudgeWouldRollback,
 }
 
 func reviewed(e Event) bool {
@@ -47,6 +50,9 @@ var eventKeys = map[string][]string{
 	journal.SteadyStateAttempt: {"attempt", "ok", "detail"},
 	"analysis":                 {"verdict", "reason"},
 	journal.DecisionRollback:   {"reason"},
+	journal.OperatorCommand:    {"as", "command", "arg", "via", "effect"},
+	journal.OperatorRefused:    {"as", "command", "arg", "via", "effect"},
+	journal.JudgeWouldRollback: {"service", "mode", "reason"},
 }
 
 var eventSkip = map[string]bool{"evidence": true, "examples": true, "diff": true}

@@ -45,8 +45,8 @@ var Commands = []string{CmdApprove, CmdReject, CmdPause, CmdResume, CmdPromote, 
 
 // Journal events of the console.
 const (
-	EventCommand = "operator.command" // a command applied: who, what, its effect
-	EventRefused = "operator.refused" // a command that could not apply, and why
+	EventCommand = journal.OperatorCommand // a command applied: who, what, its effect
+	EventRefused = journal.OperatorRefused // a command that could not apply, and why
 )
 
 // Command is one operator command.

@@ -229,7 +229,7 @@ var visible = map[string]bool{
 	journal.ApprovalGranted: true, journal.ApprovalRejected: true, journal.DecisionRollback: true,
 	journal.RollbackStart: true, journal.RollbackDone: true, journal.RecoveryStart: true, journal.RecoveryDone: true,
 	journal.Promote: true, journal.LoadStart: true, journal.LoadStop: true, journal.StageStart: true,
-	journal.StageDone: true, EventCommand: true, EventRefused: true, "judge.would_rollback": true,
+	journal.StageDone: true, EventCommand: true, EventRefused: true, journal.JudgeWouldRollback: true,
 }
 
 func (c *Console) publish() {

@@ -84,4 +84,9 @@ const (
 	Panic                  = "panic"
 	Promote                = "promote"
 	Tick                   = "tick"
+	// People in the loop (package gameday): a command applied, one that
+	// could not apply, and the judge's rollback that did not act.
+	OperatorCommand    = "operator.command"
+	OperatorRefused    = "operator.refused"
+	JudgeWouldRollback = "judge.would_rollback"
 )
