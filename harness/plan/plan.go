@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -112,7 +113,12 @@ func (p *planner) rollout(sc *scenarios.Scenario, rel Release, relErr error, ss 
 			p.events[journal.StepStart] = t
 		}
 		if ph.Approval {
-			p.add(t, p.approx, "step %d: approval gate (manual): waits for an operator unless --auto-approve", i+1)
+			timeout, onTimeout := scenarios.DefaultGateTimeout, scenarios.OnTimeoutReject
+			if ph.Step > 0 && ph.Step <= len(sc.Rollout.Steps) {
+				st := sc.Rollout.Steps[ph.Step-1]
+				timeout, onTimeout = cmp.Or(st.Timeout, timeout), cmp.Or(st.OnTimeout, onTimeout)
+			}
+			p.add(t, p.approx, "step %d: approval gate (manual): waits for an operator unless --auto-approve (stdin, drill ctl or the dashboard; %s after %s)", i+1, onTimeout, timeout)
 			p.approx = true
 			continue
 		}
