@@ -1,11 +1,15 @@
 package promexport
 
 import (
+	"encoding/json"
 	"maps"
 	"math"
 	"net"
 	"net/http"
 	neturl "net/url"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -450,6 +454,231 @@ func TestNilDrillDoesNothing(t *testing.T) {
 	d.Step(1)
 	d.Operator("pause")
 	d.Verdict("svc", "continue")
+}
+
+// The dashboard's PromQL, lexed just enough to name the metrics and labels
+// it uses.
+var (
+	stringLit   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
+	matchers    = regexp.MustCompile(`\{[^}]*\}`)
+	matcherName = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	ranges      = regexp.MustCompile(`\[[^\]]*\]`)
+	grouping    = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
+	identifier  = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	labelValues = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
+	promqlWords = []string{"and", "or", "unless", "bool", "offset", "inf", "nan", "by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+// promqlRefs returns the metric names and the label names expr uses.
+func promqlRefs(expr string) (names, labels []string) {
+	expr = stringLit.ReplaceAllString(expr, `""`)
+	for _, m := range matchers.FindAllString(expr, -1) {
+		for _, mm := range matcherName.FindAllStringSubmatch(m, -1) {
+			labels = append(labels, mm[1])
+		}
+	}
+	expr = matchers.ReplaceAllString(expr, " ")
+	expr = ranges.ReplaceAllString(expr, " ")
+	for _, g := range grouping.FindAllStringSubmatch(expr, -1) {
+		for _, name := range strings.Split(g[1], ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				labels = append(labels, name)
+			}
+		}
+	}
+	expr = grouping.ReplaceAllString(expr, " ")
+	for _, at := range identifier.FindAllStringIndex(expr, -1) {
+		word := expr[at[0]:at[1]]
+		if at[0] > 0 && strings.ContainsRune("0123456789.$", rune(expr[at[0]-1])) {
+			continue // a number's exponent, a duration's unit, a Grafana variable
+		}
+		if strings.HasPrefix(strings.TrimLeft(expr[at[1]:], " \t\n"), "(") {
+			continue // a function's or an aggregation's name
+		}
+		if !slices.Contains(promqlWords, strings.ToLower(word)) {
+			names = append(names, word)
+		}
+	}
+	return names, labels
+}
+
+func TestPromqlRefs(t *testing.T) {
+	names, labels := promqlRefs(`histogram_quantile(0.99, sum by (le, service) (rate(drill_x_bucket{scenario=~"$scenario", a!="b"}[1m]))) / on(service) group_left foo_total > bool 1e3 offset 5m`)
+	if want := []string{"drill_x_bucket", "foo_total"}; !slices.Equal(names, want) {
+		t.Errorf("names = %v, want %v", names, want)
+	}
+	if want := []string{"scenario", "a", "le", "service", "service"}; !slices.Equal(labels, want) {
+		t.Errorf("labels = %v, want %v", labels, want)
+	}
+}
+
+// exported returns the metric names a scrape of an exporter that saw
+// every kind of call holds (a histogram's as its _bucket, _sum and _count
+// series), each with its label names.
+func exported(t *testing.T) map[string][]string {
+	e := New()
+	url := serve(t, e)
+	d := e.Drill("s")
+	d.Tap("svc")("v1", metrics.Outcome{Status: 500})
+	d.Split("svc", "v1", 1)
+	d.Fault("f", "latency", "svc", true)
+	d.Phase("steady")
+	d.Step(1)
+	d.Operator("pause")
+	d.Verdict("svc", "continue")
+	out := map[string][]string{}
+	for name, fam := range scrape(t, url) {
+		var labels []string
+		for _, lp := range fam.GetMetric()[0].GetLabel() {
+			labels = append(labels, lp.GetName())
+		}
+		if fam.GetType() == dto.MetricType_HISTOGRAM {
+			out[name+"_bucket"] = append(slices.Clone(labels), "le")
+			out[name+"_sum"] = labels
+			out[name+"_count"] = labels
+			continue
+		}
+		out[name] = labels
+	}
+	if len(out) != 11 {
+		t.Fatalf("the exporter serves %d metric names, want 11 (9 metrics, a histogram's 3 series): %v", len(out), slices.Sorted(maps.Keys(out)))
+	}
+	return out
+}
+
+// dashboard is the part of a Grafana dashboard JSON model the test reads.
+type dashboard struct {
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name  string          `json:"name"`
+			Type  string          `json:"type"`
+			Query json.RawMessage `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	ID         int     `json:"id"`
+	Title      string  `json:"title"`
+	Type       string  `json:"type"`
+	Panels     []panel `json:"panels"` // a collapsed row's
+	Datasource *struct {
+		UID string `json:"uid"`
+	} `json:"datasource"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+}
+
+// TestGrafanaDashboardUsesExportedMetrics keeps docs/grafana in step with
+// the exporter: renaming a metric or a label without the dashboard fails
+// here.
+func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/grafana/drill-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db dashboard
+	if err := json.Unmarshal(raw, &db); err != nil {
+		t.Fatalf("drill-dashboard.json: %v", err)
+	}
+	if db.SchemaVersion < 36 {
+		t.Errorf("schemaVersion = %d: a model this old predates the datasource-by-uid references the panels use", db.SchemaVersion)
+	}
+	known := exported(t)
+
+	check := func(where, expr string) {
+		names, labels := promqlRefs(expr)
+		if len(names) == 0 {
+			t.Errorf("%s: %q uses no metric", where, expr)
+		}
+		usable := map[string]bool{}
+		for _, n := range names {
+			ls, ok := known[n]
+			if !ok {
+				t.Errorf("%s: %q uses %s, which the exporter does not serve (it serves %v)", where, expr, n, slices.Sorted(maps.Keys(known)))
+			}
+			for _, l := range ls {
+				usable[l] = true
+			}
+		}
+		for _, l := range labels {
+			if !usable[l] {
+				t.Errorf("%s: %q uses label %q, which none of %v has", where, expr, l, names)
+			}
+		}
+	}
+
+	qs := queries(t, db)
+	if len(qs) == 0 {
+		t.Fatal("the dashboard has no queries")
+	}
+	for where, expr := range qs {
+		check(where, expr)
+	}
+}
+
+// queries returns the dashboard's PromQL by where it is, a label_values
+// variable's as a selector of its metric and label, and checks the
+// dashboard's shape on the way: the two variables, unique panel ids,
+// every panel on ${DS_PROMETHEUS} and with a query.
+func queries(t *testing.T, db dashboard) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	vars := map[string]string{}
+	for _, v := range db.Templating.List {
+		vars[v.Name] = v.Type
+		if v.Type != "query" {
+			continue
+		}
+		var q string
+		if json.Unmarshal(v.Query, &q) != nil { // Grafana writes a string or {query: …}
+			var obj struct {
+				Query string `json:"query"`
+			}
+			if err := json.Unmarshal(v.Query, &obj); err != nil {
+				t.Fatalf("variable %s: query is neither a string nor an object: %s", v.Name, v.Query)
+			}
+			q = obj.Query
+		}
+		m := labelValues.FindStringSubmatch(strings.TrimSpace(q))
+		if m == nil {
+			t.Errorf("variable %s: query %q is not label_values(METRIC, LABEL)", v.Name, q)
+			continue
+		}
+		out["variable "+v.Name] = m[1] + `{` + m[2] + `=""}`
+	}
+	if vars["DS_PROMETHEUS"] != "datasource" || vars["scenario"] != "query" {
+		t.Errorf("variables = %v, want a datasource variable DS_PROMETHEUS and a query variable scenario", vars)
+	}
+
+	ids := map[int]string{}
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			if prev, dup := ids[p.ID]; dup {
+				t.Errorf("panels %q and %q share id %d", prev, p.Title, p.ID)
+			}
+			ids[p.ID] = p.Title
+			walk(p.Panels)
+			if p.Type == "row" {
+				continue
+			}
+			if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
+				t.Errorf("panel %q: datasource %+v, want uid ${DS_PROMETHEUS}", p.Title, p.Datasource)
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("panel %q has no query", p.Title)
+			}
+			for i, tg := range p.Targets {
+				out["panel "+strconv.Quote(p.Title)+" query "+strconv.Itoa(i)] = tg.Expr
+			}
+		}
+	}
+	walk(db.Panels)
+	return out
 }
 
 // BenchmarkTap measures the tap alone, once every (version, code) pair is
