@@ -67,9 +67,9 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: router overhead and metrics recorder benchmarks
+## bench: router overhead, metrics recorder and Prometheus tap benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/
+	$(GO) test -run '^$$' -bench . -benchmem ./harness/router/ ./harness/metrics/ ./harness/promexport/
 
 ## bench-judge: seeded canary-analysis simulation of every registered judge, canary and blue-green rows (detection, time to decide, A/A false rollbacks) at 250ms and 1s intervals; flags via BENCH_JUDGE_FLAGS
 bench-judge:

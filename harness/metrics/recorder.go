@@ -46,6 +46,7 @@ type Recorder struct {
 	start  time.Time
 	series map[string]*series
 	labels []string // sorted keys of series, so Cut's order is stable
+	tap    func(label string, o Outcome)
 }
 
 // series is the window in progress of one label.
@@ -93,6 +94,18 @@ func (r *Recorder) lookup(label string) *series {
 	return s
 }
 
+// Tap sets f to be called with every outcome Record or RecordDeclared
+// records (not those RecordDeclared refuses), after the recorder's lock is
+// released, so a slow f delays only the request it is called for, never
+// the other requests or Cut. Set it before traffic starts: outcomes
+// recorded earlier are not replayed. f must be safe for concurrent use;
+// nil removes the tap, and then recording costs one nil check more.
+func (r *Recorder) Tap(f func(label string, o Outcome)) {
+	r.mu.Lock()
+	r.tap = f
+	r.mu.Unlock()
+}
+
 // Record adds one outcome to the current window of label.
 func (r *Recorder) Record(label string, o Outcome) { r.record(label, o, true) }
 
@@ -126,7 +139,13 @@ func (r *Recorder) record(label string, o Outcome, create bool) bool {
 	}
 	s.status[st]++
 	_ = s.hist.RecordValue(v) // in range by toUnit
+	// Read under the lock, so that a Tap racing with traffic is not a data
+	// race, but called outside it.
+	tap := r.tap
 	r.mu.Unlock()
+	if tap != nil {
+		tap(label, o)
+	}
 	return true
 }
 
