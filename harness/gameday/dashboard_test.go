@@ -4,16 +4,30 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
 	"github.com/drillhq/drill/harness/journal"
+	"github.com/drillhq/drill/reports"
 )
 
 // testConsole is a console over a real journal in a temporary directory,
@@ -431,4 +445,387 @@ func TestDashboardClientGone(t *testing.T) {
 	}
 	cancel()
 	waitUntil(t, "the subscription ends with its page", 10*time.Second, func() bool { return subscribers(c) == 0 })
+}
+
+// dashboardChromium finds the browser: DRILL_CHROMIUM, else chromium on
+// PATH. Its absence skips the test on a workstation and fails it in CI or
+// when DRILL_CHROMIUM names it, where the browser test is part of what
+// the suite proves.
+func dashboardChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("DRILL_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "chromium not found in PATH (nor DRILL_CHROMIUM set): the dashboard test drives the page in headless Chromium; " +
+		"install Debian's chromium package (apt-get install chromium)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// page is a tab on the dashboard and what went wrong in it so far.
+type page struct {
+	t        *testing.T
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+}
+
+func (p *page) add(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.problems = append(p.problems, fmt.Sprintf(format, args...))
+}
+
+// openPage opens the dashboard in a new tab that records every request
+// outside its origin, console error, exception and error log entry.
+func openPage(t *testing.T, browserCtx context.Context, d *Dashboard) (*page, context.CancelFunc) {
+	t.Helper()
+	origin, _ := originToken(t, d)
+	p := &page{t: t}
+	// The listener runs in the tab's event loop: it only records.
+	tab, cancelTab := chromedp.NewContext(browserCtx, chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if u := ev.Request.URL; !strings.HasPrefix(u, origin+"/") && !strings.HasPrefix(u, "data:") {
+				p.add("the page fetched %s", u)
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				p.add("console %s: %s", ev.Type, consoleArgs(ev.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			what := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				what += " " + d.Exception.Description
+			}
+			p.add("exception: %s at %s:%d", what, d.URL, d.LineNumber+1)
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				p.add("log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			}
+		}
+	}))
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	p.ctx = ctx
+	err := func() error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		return chromedp.Do(ctx, chromedp.Navigate(d.URL()), chromedp.WaitReady(chromedp.CSS("body")))
+	}()
+	if err != nil {
+		cancel()
+		cancelTab()
+		t.Fatalf("Chromium on %s: %v", d.URL(), err)
+	}
+	return p, func() { cancel(); cancelTab() }
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](p *page, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitPage polls a JavaScript condition from here, every 20ms for at most
+// 10s. chromedp.Poll cannot: it builds its predicate with new Function,
+// which the page's CSP (no unsafe-eval) forbids, as it should. On a
+// timeout it shows what show evaluates to.
+func waitPage(p *page, what, cond, show string) {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !eval[bool](p, "!!("+cond+")") {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: not within 10s; the page shows %s", what, eval[string](p, "JSON.stringify("+show+")"))
+		}
+		<-tick.C
+	}
+}
+
+func textOf(id string) string { return `document.getElementById("` + id + `").textContent` }
+
+// versionsTable is the versions table's first six columns, row by row.
+const versionsTable = `[...document.querySelectorAll("#versions tbody tr")].map(r => [...r.cells].slice(0, 6).map(c => c.textContent))`
+
+// TestDashboardInChromium drives the page in headless Chromium as an
+// operator would: it follows the drill's status (phase, step, windows,
+// the versions table, hidden faults, the advisory judge, the timeline),
+// and a rollback pressed as alice reaches the drill's loop as her order,
+// with its effect shown; the page loads nothing but its own origin and
+// logs no error.
+func TestDashboardInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("headless Chromium: not with -short")
+	}
+	bin := dashboardChromium(t)
+	dir := t.TempDir()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.WindowSize(1400, 1000),
+	)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	startCtx, cancelStart := context.WithTimeout(browserCtx, 60*time.Second)
+	defer cancelStart()
+	if err := chromedp.Do(startCtx); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	proc := chromedp.FromContext(browserCtx).Browser.Process()
+
+	c, j := testConsole(t)
+	d := testDashboard(t, c, "root", heartbeatEvery)
+	p, closeTab := openPage(t, browserCtx, d)
+	defer closeTab()
+
+	waitPage(p, "the phase shows", textOf("phase")+` === "starting"`, textOf("phase"))
+	if got := eval[string](p, `document.getElementById("as").value`); got != "root" {
+		t.Errorf("name field %q, want the default root", got)
+	}
+	waitPage(p, "the faults are unknown", textOf("faults")+`.includes("unknown (hidden until the drill ends)")`, textOf("faults"))
+	if on := eval[[]string](p, `[...document.querySelectorAll("button[id^=btn-]")].filter(b => !b.disabled).map(b => b.id)`); !reflect.DeepEqual(on, []string{"btn-abort", "btn-note"}) {
+		t.Errorf("enabled before the rollout: %v, want abort and note", on)
+	}
+
+	c.SetPhase("rollout")
+	c.SetRollout(true)
+	c.SetStep(1, "step 1", 0.1)
+	c.SetJudge(JudgeView{Service: "orders", Verdict: "continue", Reason: "p99 within bounds", Evidence: map[string]any{"p99_ratio": 1.1}})
+	c.SetWindows(time.Now(), []VersionView{
+		{Service: "orders", Version: "v1", Requests: 900, ErrorRate: 0.01, P99Ms: 120, Share: 0.9},
+		{Service: "orders", Version: "v2", Requests: 100, ErrorRate: 0.05, P99Ms: 480, Share: 0.1},
+	})
+	waitPage(p, "the first window shows", textOf("windows")+` === "1"`, textOf("windows"))
+	want := [][]string{{"orders", "v1", "900", "1.00", "120", "90"}, {"orders", "v2", "100", "5.00", "480", "10"}}
+	if got := eval[[][]string](p, versionsTable); !reflect.DeepEqual(got, want) {
+		t.Errorf("versions after the first window:\n got %v\nwant %v", got, want)
+	}
+	c.SetWindows(time.Now(), []VersionView{
+		{Service: "orders", Version: "v1", Requests: 1200, ErrorRate: 0.002, P99Ms: 110, Share: 0.75},
+		{Service: "orders", Version: "v2", Requests: 400, ErrorRate: 0.125, P99Ms: 950.4, Share: 0.25},
+	})
+	waitPage(p, "the second window shows", textOf("windows")+` === "2"`, textOf("windows"))
+	want = [][]string{{"orders", "v1", "1200", "0.20", "110", "75"}, {"orders", "v2", "400", "12.50", "950", "25"}}
+	if got := eval[[][]string](p, versionsTable); !reflect.DeepEqual(got, want) {
+		t.Errorf("versions after the second window:\n got %v\nwant %v", got, want)
+	}
+	if got := eval[string](p, textOf("step")); got != "1 · step 1 · 10%" {
+		t.Errorf("#step %q", got)
+	}
+	if n := eval[int](p, `document.querySelectorAll("#versions svg polyline").length`); n != 4 {
+		t.Errorf("%d sparklines drawn, want 4 (error rate and p99 of two versions)", n)
+	}
+	if got := eval[string](p, textOf("judge")); !strings.Contains(got, "continue") || !strings.Contains(got, "advisory") || !strings.Contains(got, "p99_ratio") {
+		t.Errorf("judge panel %q: want the verdict, said advisory, with its evidence", got)
+	}
+	if got := eval[string](p, textOf("faults")); !strings.Contains(got, "unknown (hidden until the drill ends)") {
+		t.Errorf("faults panel %q while hidden", got)
+	}
+	c.Event(j.Record(journal.StepStart, "step", 1, "name", "step 1"))
+	waitPage(p, "the timeline shows step.start", textOf("timeline")+`.includes("step.start")`, textOf("timeline"))
+
+	// An approval gate: a banner with its countdown, approve and reject on.
+	c.OpenGate(2, 5*time.Minute)
+	waitPage(p, "the gate shows", `!document.getElementById("gate").hidden && !document.getElementById("btn-approve").disabled`, textOf("gate"))
+	if got := eval[string](p, textOf("gate")); !regexp.MustCompile(`^Approval needed at step 2 [45]:\d\d left$`).MatchString(got) {
+		t.Errorf("gate banner %q, want its step and the time left", got)
+	}
+	screenshots(p, "dashboard")
+	c.CloseGate()
+	waitPage(p, "the gate closes", `document.getElementById("gate").hidden && document.getElementById("btn-approve").disabled`, textOf("gate"))
+
+	// alice rolls back.
+	waitPage(p, "rollback applies", `!document.getElementById("btn-rollback").disabled`, `document.getElementById("btn-rollback").title`)
+	if err := chromedp.Do(p.ctx,
+		chromedp.SetValue(chromedp.CSS("#as"), "alice"),
+		chromedp.Click(chromedp.CSS("#btn-rollback")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	var o *Order
+	waitUntil(t, "the drill's loop takes alice's rollback", 10*time.Second, func() bool { o = c.TakeOrder(); return o != nil })
+	if o.Name != CmdRollback || o.As != "alice" {
+		t.Errorf("order %+v, want rollback as alice", o)
+	}
+	waitPage(p, "the effect shows", textOf("msg")+`.includes("rollback ordered")`, textOf("msg"))
+	if e := lastEvent(j, EventCommand); e == nil || e.Fields["via"] != "dashboard" || e.Fields["as"] != "alice" || e.Fields["command"] != "rollback" {
+		t.Errorf("journaled %+v, want alice's rollback via the dashboard", e)
+	}
+	// Not "by alice" yet: TakeOrder sets ordered_by without publishing a
+	// status, so the page learns it with the next one.
+	waitPage(p, "the order shows and rollback no longer applies",
+		textOf("rollout")+`.includes("rollback ordered") && document.getElementById("btn-rollback").disabled`, textOf("rollout"))
+
+	// A note and an inject carry their fields' text.
+	fs := &fakeFaults{}
+	c.SetFaults(fs)
+	waitPage(p, "note and inject apply", `!document.getElementById("btn-note").disabled && !document.getElementById("btn-inject").disabled`,
+		`document.getElementById("btn-inject").title`)
+	if err := chromedp.Do(p.ctx,
+		chromedp.SetValue(chromedp.CSS("#note-text"), "p99 rising on v2"),
+		chromedp.Click(chromedp.CSS("#btn-note")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(p, "the note is taken", textOf("msg")+`.includes("noted") && document.getElementById("note-text").value === ""`, textOf("msg"))
+	if e := lastEvent(j, EventCommand); e == nil || e.Fields["command"] != "note" || e.Fields["arg"] != "p99 rising on v2" || e.Fields["as"] != "alice" {
+		t.Errorf("journaled %+v, want alice's note", e)
+	}
+	waitPage(p, "inject applies again", `!document.getElementById("btn-inject").disabled`, `document.getElementById("btn-inject").title`)
+	if err := chromedp.Do(p.ctx,
+		chromedp.SetValue(chromedp.CSS("#fault-name"), "slow"),
+		chromedp.Click(chromedp.CSS("#btn-inject")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(p, "the fault is applied", textOf("msg")+`.includes("fault slow applied")`, textOf("msg"))
+	if got := eval[string](p, textOf("faults")); !strings.Contains(got, "unknown (hidden until the drill ends)") {
+		t.Errorf("faults panel %q after an inject: the faults are still hidden", got)
+	}
+
+	// The drill ends: the faults show, no command applies.
+	c.Done()
+	waitPage(p, "the end shows", textOf("phase")+` === "done" && `+textOf("faults")+`.includes("active")`, textOf("faults"))
+	if got := eval[string](p, textOf("faults")); !strings.Contains(got, "slow") || !strings.Contains(got, "latency on orders") {
+		t.Errorf("faults panel %q after the drill: want slow, its kind and target, active", got)
+	}
+	if on := eval[[]string](p, `[...document.querySelectorAll("button[id^=btn-]")].filter(b => !b.disabled).map(b => b.id)`); len(on) != 0 {
+		t.Errorf("enabled after the drill: %v", on)
+	}
+	screenshots(p, "dashboard-done")
+
+	// The name is the browser's own from now on.
+	if err := chromedp.Do(p.ctx, chromedp.Navigate(d.URL()), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(p, "the reloaded page has alice's name", `document.getElementById("as").value === "alice"`, `document.getElementById("as").value`)
+	waitPage(p, "the reloaded page has the status", textOf("phase")+` === "done"`, textOf("phase"))
+
+	p.mu.Lock()
+	for _, pr := range p.problems {
+		t.Error(pr)
+	}
+	p.problems = nil
+	p.mu.Unlock()
+
+	// The checks can fail: an outside fetch (refused by the CSP), a
+	// console error and an exception in this page are all seen.
+	eval[bool](p, `fetch("http://127.0.0.1:1/x").catch(() => {}); console.error("boom"); setTimeout(() => null.x); true`)
+	wantSeen := []string{"http://127.0.0.1:1/x", "console error: boom", "exception: Uncaught TypeError"}
+	waitUntil(t, "the detectors see a broken page", 10*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		all := strings.Join(p.problems, "\n")
+		for _, w := range wantSeen {
+			if !strings.Contains(all, w) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Leave no trace: closing the browser ends its process.
+	closeTab()
+	cancelBrowser()
+	cancelAlloc()
+	if proc != nil {
+		waitUntil(t, fmt.Sprintf("chromium (pid %d) ends", proc.Pid), 10*time.Second, func() bool {
+			return proc.Signal(syscall.Signal(0)) != nil
+		})
+	}
+}
+
+// screenshots keeps a full-page screenshot of the page, light and dark,
+// in DRILL_SCREENSHOT_DIR when it is set.
+func screenshots(p *page, name string) {
+	p.t.Helper()
+	keep := os.Getenv("DRILL_SCREENSHOT_DIR")
+	if keep == "" {
+		return
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}
+		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, media); err != nil {
+			p.t.Fatal(err)
+		}
+		shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)) // 100: PNG, lossless
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(keep, name+"-"+scheme+".png"), shot, 0o644); err != nil {
+			p.t.Error(err)
+		}
+	}
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// fakeFaults is the drill's fault set with one fault, slow.
+type fakeFaults struct {
+	mu      sync.Mutex
+	applied *time.Time
+}
+
+func (f *fakeFaults) Inject(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied != nil {
+		return fmt.Errorf("fault %s is applied already", name)
+	}
+	now := time.Now()
+	f.applied = &now
+	return nil
+}
+
+func (f *fakeFaults) Revert(ctx context.Context, name string) error { return nil }
+
+func (f *fakeFaults) Report() []reports.Fault {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []reports.Fault{{Name: "slow", Kind: "latency", Target: "orders", AppliedAt: f.applied}}
+}
+
+func consoleArgs(args []*runtime.RemoteObject) string {
+	var parts []string
+	for _, a := range args {
+		var str string
+		switch {
+		case a.Value != nil && json.Unmarshal(a.Value, &str) == nil:
+			parts = append(parts, str)
+		case a.Value != nil:
+			parts = append(parts, string(a.Value))
+		default:
+			parts = append(parts, a.Description)
+		}
+	}
+	return strings.Join(parts, " ")
 }
