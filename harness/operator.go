@@ -3,9 +3,12 @@ package harness
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/drillhq/drill/harness/faultset"
 	"github.com/drillhq/drill/harness/gameday"
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
@@ -48,8 +51,73 @@ func (d *drill) openConsole() error {
 	}
 	d.ctl = srv
 	d.j.Tap(d.con.Event)
+	d.j.Tap(func(e journal.Event) {
+		if e.Event == journal.OperatorCommand {
+			d.prom.Operator(fmt.Sprint(e.Fields["command"]))
+		}
+	})
 	d.say("control: drill ctl %s approve|reject|pause|resume|promote|rollback|abort|note TEXT|inject FAULT|revert FAULT|status", d.runDir)
+	if gd.Dashboard {
+		dash, err := gameday.ServeDashboard(d.con, d.operatorName())
+		if err != nil {
+			return err
+		}
+		d.dash = dash
+		// The report keeps the address, not the token that opens it.
+		d.dashURL, _, _ = strings.Cut(dash.URL(), "?")
+		// Written past say's redaction: the token is what opens the page,
+		// and the facilitator needs it (the journal never sees it).
+		fmt.Fprintf(d.log, "[%6.1fs] dashboard: %s\n", time.Since(d.started).Seconds(), dash.URL())
+	}
 	return nil
+}
+
+// phase tells the operators and Prometheus what the drill does now.
+func (d *drill) phase(p string) {
+	d.con.SetPhase(p)
+	d.prom.Phase(p)
+}
+
+// step tells them which rollout step runs.
+func (d *drill) step(no int, name string, weight float64) {
+	d.con.SetStep(no, name, weight)
+	d.prom.Step(no)
+}
+
+// exportState gives Prometheus each router's split and each fault's
+// state after an interval; hidden faults only once the drill has ended.
+func (d *drill) exportState(sys *System, fs *faultset.Set) {
+	if d.prom == nil {
+		return
+	}
+	for _, s := range d.sc.Environment.Services {
+		base, canary, w := sys.routers[s.Name].Split()
+		// Every version, so that one the router no longer sends to
+		// reads 0, not its last share.
+		for _, v := range s.Versions {
+			share := 0.0
+			switch v.Name {
+			case base:
+				if base == canary { // a flag release: one build serves both
+					share = 1
+					break
+				}
+				share = 1 - w
+			case canary:
+				share = w
+			}
+			d.prom.Split(s.Name, v.Name, share)
+		}
+	}
+	if !d.con.Hidden() {
+		d.exportFaults(fs)
+	}
+}
+
+func (d *drill) exportFaults(fs *faultset.Set) {
+	for _, f := range fs.Report() {
+		d.prom.Fault(f.Name, f.Kind, f.Target, f.AppliedAt != nil && f.RevertedAt == nil)
+	}
 }
 
 // pauseLimit bounds the time an operator may hold a rollout paused, in
@@ -63,8 +131,13 @@ func (d *drill) closeConsole() {
 		return
 	}
 	d.con.Done()
+	d.phase("done")
+	d.exportFaults(d.faults)
 	if d.ctl != nil {
 		_ = d.ctl.Close()
+	}
+	if d.dash != nil {
+		_ = d.dash.Close()
 	}
 }
 
@@ -103,6 +176,9 @@ func (d *drill) takeOrder() (*judge.Decision, error) {
 // such verdict is kept as the judge's would-be decision.
 func (d *drill) judged(service string, dec judge.Decision) *judge.Decision {
 	acts := d.sc.GameDay.Acts()
+	if d.sc.GameDay.Shown() {
+		d.prom.Verdict(service, string(dec.Verdict))
+	}
 	d.con.SetJudge(gameday.JudgeView{Service: service, Verdict: string(dec.Verdict), Reason: dec.Reason, Evidence: dec.Evidence, Acts: acts})
 	if dec.Verdict != judge.Rollback {
 		return nil

@@ -123,14 +123,14 @@ func (d *drill) steps(ctx context.Context, sys *System, mon *monitor, g group, e
 	for i, ph := range g[0].phases {
 		no := i + 1
 		if ph.Approval {
-			d.con.SetStep(no, ph.Name, 0)
+			d.step(no, ph.Name, 0)
 			if dec, err := d.approvalStep(ctx, mon, no, d.stepOf(ph), observe); dec != nil || err != nil {
 				return dec, err
 			}
 			continue
 		}
 		*cur = ph
-		d.con.SetStep(no, ph.Name, ph.Weight)
+		d.step(no, ph.Name, ph.Weight)
 		stopPreview, err := d.enterPhase(ctx, sys, mon, g, exp, no, ph)
 		if err != nil {
 			return nil, err

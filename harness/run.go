@@ -35,6 +35,7 @@ import (
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/promexport"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
 	"github.com/drillhq/drill/injectors"
@@ -60,6 +61,9 @@ type Options struct {
 	// drill ctl and the dashboard name their own.
 	Operator string
 	Log      io.Writer // progress lines for the operator; nil for none
+	// Metrics, when set, exports the drill's metrics for Prometheus
+	// (drill run --metrics) while it runs.
+	Metrics *promexport.Exporter
 	// BeforeDataCheck, when set, runs after the load has stopped and the
 	// ledger is final, just before the data checks, with the drill's
 	// databases. Tests plant faults in the database through it, so the
@@ -116,8 +120,11 @@ type drill struct {
 	// (game_day.judge: advisory or off); dashURL the live page's address.
 	con     *gameday.Console
 	ctl     *gameday.Server
+	dash    *gameday.Dashboard
 	would   *wouldDecision
 	dashURL string
+	// prom is this drill's Prometheus series (nil without --metrics).
+	prom *promexport.Drill
 
 	// abort cancels the drill's context with a cause; panicErr is the
 	// first panic recovered off the main goroutine (see onPanic).
@@ -241,6 +248,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 	if cerr != nil {
 		d.j.Record(journal.CleanupPreviousFailed, "error", cerr.Error())
 	}
+	d.prom = opts.Metrics.Drill(sc.Name)
 	d.exp = &exposure{j: d.j}
 	d.faults = faultset.New(sc, d.seed, faultset.Host{J: d.j, Say: d.sayFault, Expose: d.exp.mark})
 	return d, nil
@@ -295,11 +303,15 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	d.con.SetPhase("provisioning")
+	d.phase("provisioning")
 	sys, err := d.provision(ctx)
 	r.sys = sys
 	if err != nil {
 		return err
+	}
+	for svc, rec := range sys.recorders {
+		// Before any traffic: the tap is read per request.
+		rec.Tap(d.prom.Tap(svc))
 	}
 	if err := d.checkPromoted(sys, rels); err != nil {
 		r.outcome = reports.OutcomeAborted
@@ -311,12 +323,13 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	r.mon = d.startLoad(drillCtx, sys, func(end time.Time, tw map[string]map[string]metrics.Window) {
 		faults.Observe(tw)
 		d.showWindows(sys, end, tw)
+		d.exportState(sys, faults)
 	})
 	d.exp.follow(r.mon)
 	d.faults.Bind(sys, r.mon.recentTraffic)
 	d.faults.Schedule(drillCtx)
 	d.con.SetFaults(d.faults)
-	d.con.SetPhase("steady")
+	d.phase("steady")
 	if r.ref, err = d.steadyState(ctx, r.mon, d.faults.AppliedAny); err != nil {
 		if errors.Is(err, errSteadyState) {
 			r.outcome = reports.OutcomeAborted
@@ -325,7 +338,7 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	}
 	r.rels = rels
 	a := d.sc.Rollout.Analysis
-	d.con.SetPhase("rollout")
+	d.phase("rollout")
 	dec, err := d.rollout(ctx, sys, r.mon, r.ref, rels, d.exp, func() (judge.Judge, error) { return judge.New(a.Judge, a) })
 	if err != nil {
 		return err
@@ -338,7 +351,7 @@ func (d *drill) executeStage(ctx context.Context, r *results) error {
 	} else if err := d.undoRelease(ctx, r, dec); err != nil {
 		return err
 	}
-	d.con.SetPhase("verify")
+	d.phase("verify")
 	r.verified, err = d.verifyData(ctx, sys, r.mon, rels, r.outcome == reports.OutcomePromoted)
 	return err
 }
@@ -372,7 +385,7 @@ func (d *drill) undoRelease(ctx context.Context, r *results, dec *judge.Decision
 		return nil
 	}
 	r.outcome = reports.OutcomeRolledBack
-	d.con.SetPhase("rollback")
+	d.phase("rollback")
 	rb := d.rollback(context.WithoutCancel(ctx), r.sys, r.rels, d.faults, now)
 	r.rollback = &rb
 	// The contracts hold again once the baseline serves.

@@ -46,6 +46,11 @@ func startDrill(t *testing.T, stdin io.Reader, args ...string) *liveDrill {
 		t.Fatal(err)
 	}
 	ld := &liveDrill{cmd: cmd, out: out, done: make(chan error, 1)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the drill's progress lines:\n%s", ld.stderr())
+		}
+	})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -83,7 +88,11 @@ func (ld *liveDrill) line(t *testing.T, prefix string, within time.Duration) str
 	for time.Now().Before(deadline) {
 		ld.mu.Lock()
 		for _, l := range ld.errs {
-			if _, rest, ok := strings.Cut(l, "] "+prefix); ok {
+			_, rest, ok := strings.Cut(l, "] "+prefix)
+			if !ok {
+				rest, ok = strings.CutPrefix(l, prefix) // the CLI's own lines have no time
+			}
+			if ok {
 				ld.mu.Unlock()
 				return strings.TrimSpace(rest)
 			}
@@ -272,4 +281,101 @@ func equalAnswers[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// TestGameDay runs the shipped game day (advisory judge, hidden faults,
+// the dashboard, --metrics) with a scripted team: the dashboard renders
+// and follows the windows, and a note pressed on it reaches the drill;
+// /metrics shows the canary's counters moving and the split following
+// the steps; alice notes and bob rolls back with drill ctl once the
+// judge's evidence crosses its bound. The report names them, their
+// actions and times, and the judge's would-be time beside them; nothing
+// the operators saw named the hidden fault before the drill ended.
+func TestGameDay(t *testing.T) {
+	ld := startDrill(t, nil, "scenarios/gameday-orders.yaml", "--metrics", "127.0.0.1:0")
+	scrapeURL := ld.line(t, "metrics: ", time.Minute)
+	dir := ld.runDirOf(t, "gameday-orders", 3*time.Minute)
+	dashURL := ld.line(t, "dashboard: ", time.Minute)
+
+	// The canary's first step: 20% to v2, its counters move.
+	waitStatus(t, dir, 2*time.Minute, "step 1", func(st gameday.Status) bool { return st.Step == 1 && st.Windows > 0 })
+	first := waitScrape(t, scrapeURL, "orders v2 at 20%", func(s scraped) bool {
+		return s.gauge("drill_traffic_split_ratio", "service", "orders", "version", "v2") == 0.2
+	})
+	page := openDashboard(t, dashURL)
+	page.waitWindowsMove(t)
+	page.note(t, "erin", "watching v2")
+
+	st := waitStatus(t, dir, 90*time.Second, "the judge's rollback verdict", func(st gameday.Status) bool {
+		return len(st.Judges) > 0 && st.Judges[0].Verdict == "rollback"
+	})
+	if !st.FaultsHidden || len(st.Faults) != 0 || st.Judges[0].Acts {
+		t.Errorf("status shows faults %v (hidden %v) and an acting judge %v: want hidden faults, an advisory judge", st.Faults, st.FaultsHidden, st.Judges[0].Acts)
+	}
+	second := scrape(t, scrapeURL)
+	if a, b := first.counter("drill_requests_total", "service", "orders", "version", "v2"), second.counter("drill_requests_total", "service", "orders", "version", "v2"); b <= a {
+		t.Errorf("drill_requests_total of orders v2 did not move: %v then %v", a, b)
+	}
+	if _, hidden := second.find("drill_fault_active"); hidden {
+		t.Errorf("/metrics shows the hidden fault's state before the drill ended")
+	}
+	if _, errOut, code := ctl(t, dir, "note", "v2 errors climbing, rolling back", "--as", "alice"); code != 0 {
+		t.Fatalf("ctl note: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := ctl(t, dir, "rollback", "--as", "bob"); code != 0 {
+		t.Fatalf("ctl rollback: exit %d: %s", code, errOut)
+	}
+	waitStatus(t, dir, time.Minute, "the rollback", func(st gameday.Status) bool {
+		return st.Phase == "rollback" || st.Phase == "verify" || st.Weight == 0 && st.Order == "rollback" && !st.Rollout
+	})
+	waitScrape(t, scrapeURL, "orders v1 at 100% again", func(s scraped) bool {
+		return s.gauge("drill_traffic_split_ratio", "service", "orders", "version", "v1") == 1 &&
+			s.gauge("drill_traffic_split_ratio", "service", "orders", "version", "v2") == 0
+	})
+	code := ld.wait(t, 2*time.Minute)
+	progress, _, _ := strings.Cut(ld.stderr(), "\nreport: ")
+	if strings.Contains(progress, "v2-errors") {
+		t.Errorf("the progress lines named the hidden fault:\n%s", progress)
+	}
+	if code != 0 {
+		t.Errorf("exit %d, want 0 (rolled back by people within a minute)", code)
+	}
+	rep := readReport(t, dir)
+	g := rep.GameDay
+	if rep.Outcome != reports.OutcomeRolledBack || g == nil {
+		t.Fatalf("outcome %s, game_day %v", rep.Outcome, g)
+	}
+	if !strings.Contains(rep.Decision.Reason, "operator bob") {
+		t.Errorf("decision %q: want bob's rollback", rep.Decision.Reason)
+	}
+	var did []string
+	for _, a := range g.Actions {
+		if a.Applied && a.Command != "status" {
+			did = append(did, a.As+" "+a.Command+" via "+a.Via)
+		}
+	}
+	want := []string{"erin note via dashboard", "alice note via ctl", "bob rollback via ctl"}
+	if !equalAnswers(did, want) {
+		t.Errorf("actions %v, want %v", did, want)
+	}
+	h, j := g.Human, g.JudgeTimes
+	if h.AcknowledgeSeconds == nil || h.DetectSeconds == nil || h.RecoverSeconds == nil || j.DetectSeconds == nil {
+		t.Fatalf("human times %+v, judge times %+v: want all set", h, j)
+	}
+	if *j.DetectSeconds > *h.DetectSeconds || !j.Estimated || g.JudgeDecision == nil {
+		t.Errorf("the judge's would-be detection %vs (estimated %v) should come before bob's %vs", *j.DetectSeconds, j.Estimated, *h.DetectSeconds)
+	}
+	if g.Dashboard == "" || strings.Contains(g.Dashboard, "token") {
+		t.Errorf("report's dashboard address %q: want the address without its token", g.Dashboard)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"## Game day", "| bob | rollback | ctl | applied |", "operator.command"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+	assertNothingLeft(t, dir)
 }

@@ -47,8 +47,8 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "run", usage: "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST]", summary: "run drills and write their reports", run: (*cli).cmdRun,
-			details:      "On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line.",
+		{name: "run", usage: "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST] [--metrics ADDR]", summary: "run drills and write their reports", run: (*cli).cmdRun,
+			details:      "On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line,\nor takes it from drill ctl RUN_DIR approve|reject or the game day's dashboard.",
 			trapsSignals: true},
 		{name: "validate", usage: "drill validate FILE... [--provider process|docker]", summary: "check scenarios; print every problem as file:line:col", run: (*cli).cmdValidate,
 			details: "A scenario must be a regular file of at most 64 MiB."},

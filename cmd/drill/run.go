@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/drillhq/drill/harness"
+	"github.com/drillhq/drill/harness/promexport"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
 )
@@ -21,6 +22,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	var seed seedFlag
 	fs.Var(&seed, "seed", "override the scenario seed")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the summary")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics while the drills run (loopback only, e.g. 127.0.0.1:9464; port 0 picks one)")
 	format := fs.String("format", "all", "files written into the run directory besides report.json: all, none, or a comma-separated list of "+joinNames(reports.FileFormats()))
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -44,11 +46,22 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	if !ok {
 		return ExitInvalid
 	}
+	var exporter *promexport.Exporter
+	if *metricsAddr != "" {
+		exporter = promexport.New()
+		url, stop, err := exporter.Serve(*metricsAddr)
+		if err != nil {
+			c.errorf("--metrics: %v", err)
+			return ExitInvalid
+		}
+		defer func() { _ = stop() }()
+		fmt.Fprintf(c.stderr, "metrics: %s\n", url)
+	}
 	stdin := c.sharedStdin()
 	worst := ExitOK
 	for _, sc := range scs {
 		opts := harness.Options{Provider: *providerName, AutoApprove: *autoApprove, OutDir: *out, CacheDir: *cache,
-			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr, Operator: osUser()}
+			Seed: seed.ptr(), Stdin: stdin, Log: c.stderr, Operator: osUser(), Metrics: exporter}
 		if *quiet {
 			opts.Log = nil
 		}

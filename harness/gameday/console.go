@@ -231,7 +231,7 @@ func (c *Console) apply(cmd Command) (string, error) {
 			return "rollout resumed", nil
 		}
 		c.order = &Order{Name: cmd.Name, As: cmd.As, At: time.Now()}
-		st.Order = cmd.Name
+		st.Order, st.OrderedBy = cmd.Name, cmd.As
 		if cmd.Name == CmdPromote {
 			return "promotion ordered: the remaining steps are skipped", nil
 		}
@@ -241,7 +241,7 @@ func (c *Console) apply(cmd Command) (string, error) {
 			return "", fmt.Errorf("abort was ordered already")
 		}
 		c.order = &Order{Name: CmdAbort, As: cmd.As, At: time.Now()}
-		st.Order = CmdAbort
+		st.Order, st.OrderedBy = CmdAbort, cmd.As
 		return "abort ordered: the drill stops with the safe abort", nil
 	}
 	return "", fmt.Errorf("unknown command %q (known: %s)", cmd.Name, strings.Join(Commands, ", "))
@@ -441,6 +441,7 @@ func (c *Console) GateAnswered() {
 		c.gate.answered = true
 	}
 	c.mu.Unlock()
+	c.publish()
 }
 
 // TakeOrder returns the pending order and marks it taken, or nil.
@@ -449,12 +450,15 @@ func (c *Console) TakeOrder() *Order {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	o := c.order
 	if o != nil {
 		c.order, c.ordered = nil, o.Name
 		c.st.Order, c.st.OrderedBy = o.Name, o.As
 		c.st.Paused = false
+	}
+	c.mu.Unlock()
+	if o != nil {
+		c.publish()
 	}
 	return o
 }

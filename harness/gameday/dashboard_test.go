@@ -575,9 +575,8 @@ const versionsTable = `[...document.querySelectorAll("#versions tbody tr")].map(
 // with its effect shown; the page loads nothing but its own origin and
 // logs no error.
 func TestDashboardInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("headless Chromium: not with -short")
-	}
+	// Run with -short too, as the HTML report's test is: a few seconds,
+	// and `make test` runs the unit tests with -short.
 	bin := dashboardChromium(t)
 	dir := t.TempDir()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),

@@ -191,11 +191,12 @@ func (st Status) Summary() string {
 // updates rather than holding the drill up: the next status has it all.
 func (c *Console) Subscribe() (<-chan Update, func()) {
 	ch := make(chan Update, 256)
-	st := c.Status()
-	ch <- Update{Kind: "status", Data: st}
+	// Registered first: an update published meanwhile is not missed (it
+	// may arrive before the first status, which is as new or newer).
 	c.mu.Lock()
 	c.subs[ch] = struct{}{}
 	c.mu.Unlock()
+	ch <- Update{Kind: "status", Data: c.Status()}
 	return ch, func() {
 		c.mu.Lock()
 		delete(c.subs, ch)

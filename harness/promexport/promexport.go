@@ -195,6 +195,9 @@ func loopbackHost(host string) bool {
 // dropped — while its counters keep counting, as Prometheus expects of a
 // counter. Every phase starts at 0 until the first Phase.
 func (e *Exporter) Drill(scenario string) *Drill {
+	if e == nil {
+		return nil // no --metrics: every method of a nil Drill does nothing
+	}
 	only := prometheus.Labels{"scenario": scenario}
 	for _, g := range []*prometheus.GaugeVec{e.split, e.fault, e.phase, e.step, e.verdict} {
 		g.DeletePartialMatch(only)
