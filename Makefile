@@ -43,7 +43,7 @@ test: vet
 	@# The shipped scenarios on both providers, one drill at a time: on 2
 	@# cores two drills at 200 rps each plus the host's stalls gave false
 	@# verdicts (measured); sharing cores with race builds would do the same.
-	$(GO) test -count=1 -parallel 1 -timeout 30m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL|TestCompareRealRuns' ./cmd/drill/
+	$(GO) test -count=1 -parallel 1 -timeout 30m -run 'TestShipped|TestInterrupt|TestEnvironment|TestSIGKILL|TestCompareRealRuns|TestGameDay|TestApprovalGates' ./cmd/drill/
 
 # Fuzz targets as package:Target. The loader, placeholders, durations and
 # rates, and the report reader: every input drill takes from a file.

@@ -45,7 +45,7 @@ func (d *drill) openConsole() error {
 			d.say("ABORT ordered by %s: stopping with the safe abort", o.As)
 			d.abort(&operatorAbort{o})
 		}})
-	srv, err := gameday.Listen(d.runDir, d.con)
+	srv, err := gameday.Listen(d.runDir, d.tmpDir, d.con)
 	if err != nil {
 		return err
 	}

@@ -44,9 +44,10 @@ func (d *drill) finish(runErr error, r *results) *reports.Report {
 		r.leftovers = append(r.leftovers, r.sys.leftovers()...)
 	}
 	r.leftovers = append(r.leftovers, d.closeStages(ctx)...)
+	// The console's socket lives in the temp dir: closed first.
+	d.closeConsole()
 	r.leftovers = append(r.leftovers, d.removeTempDir()...)
 	d.j.Record(journal.TeardownDone, "leftovers", r.leftovers)
-	d.closeConsole()
 	rep := d.report(r)
 	rep.Stages = d.stageReports(r, rep)
 	if err := reports.Write(d.runDir, rep); err != nil {

@@ -264,7 +264,7 @@ func TestApprovalGates(t *testing.T) {
 		if !equalAnswers(got, tc.answers) {
 			t.Errorf("%s: applied answers %v, want %v", filepath.Base(tc.dir), got, tc.answers)
 		}
-		if _, err := os.Stat(filepath.Join(tc.dir, gameday.SocketName)); !os.IsNotExist(err) {
+		if _, err := os.Lstat(filepath.Join(tc.dir, gameday.SocketName)); !os.IsNotExist(err) {
 			t.Errorf("%s: control socket left behind (%v)", filepath.Base(tc.dir), err)
 		}
 		assertNothingLeft(t, tc.dir)

@@ -230,6 +230,14 @@ func (run *deadRun) removeTempDir(res *Result) error {
 		}
 		res.Actions = append(res.Actions, "removed temp dir "+run.tempDir)
 	}
+	// The control socket lived in the temp dir; its link in the run
+	// directory (gameday.Listen) now points at nothing.
+	link := filepath.Join(res.RunDir, "ctl.sock")
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if err := os.Remove(link); err == nil {
+			res.Actions = append(res.Actions, "removed the dead control socket's link "+link)
+		}
+	}
 	return nil
 }
 

@@ -26,17 +26,21 @@ const maxRequest = 64 << 10
 
 // Server serves a console on the run directory's Unix socket.
 type Server struct {
-	ln   net.Listener
-	path string
-	wg   sync.WaitGroup
+	ln         net.Listener
+	path, link string
+	wg         sync.WaitGroup
 }
 
-// Listen opens runDir/ctl.sock, readable and writable by its owner only
-// (the run directory is 0700 too), and serves c on it until Close.
-func Listen(runDir string, c *Console) (*Server, error) {
-	path := filepath.Join(runDir, SocketName)
+// Listen serves c until Close on a Unix socket in sockDir (the run's
+// temp dir, 0700), readable and writable by its owner only, and links it
+// as runDir/ctl.sock (the run directory is 0700 too). The socket does
+// not live in the run directory itself because a socket's path is
+// limited to 107 bytes, which a run directory under a long --out (a
+// test's temp dir) exceeds; Send follows the link.
+func Listen(runDir, sockDir string, c *Console) (*Server, error) {
+	path := filepath.Join(sockDir, SocketName)
 	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("control socket path %s is %d bytes, over the %d a Unix socket allows: use a shorter --out", path, len(path), maxSocketPath)
+		return nil, fmt.Errorf("control socket path %s is %d bytes, over the %d a Unix socket allows: set TMPDIR to a shorter directory", path, len(path), maxSocketPath)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -46,7 +50,12 @@ func Listen(runDir string, c *Console) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &Server{ln: ln, path: path}
+	link := filepath.Join(runDir, SocketName)
+	if err := os.Symlink(path, link); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &Server{ln: ln, path: path, link: link}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -71,6 +80,7 @@ func (s *Server) Close() error {
 	err := s.ln.Close()
 	s.wg.Wait()
 	_ = os.Remove(s.path)
+	_ = os.Remove(s.link)
 	return err
 }
 
@@ -101,6 +111,10 @@ var ErrNoDrill = errors.New("no running drill answers there")
 // Send sends cmd to the drill running in runDir and returns its reply.
 func Send(ctx context.Context, runDir string, cmd Command) (Reply, error) {
 	path := filepath.Join(runDir, SocketName)
+	if target, err := os.Readlink(path); err == nil {
+		// The link's own path may be too long to connect to (see Listen).
+		path = target
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
