@@ -20,7 +20,7 @@ var reviewEvents = []string{
 	journal.LedgerCheckDone, journal.LedgerCheckFailed, journal.SteadyStateAttempt,
 	// People in the loop: every command, a gate's wait and answer, the
 	// judge's rollback that did not act.
-	"operator.", "approval.", journal.JudgeWouldRollback,
+	"operator.", "approval.", journal.JudgeWouldRollback, journal.PauseExpired,
 }
 
 func reviewed(e Event) bool {

@@ -106,3 +106,24 @@ func TestReleaseAndStageProblems(t *testing.T) {
 		{"21:53", `stage: unknown stage "prod" (stages: staging)`, ""},
 	})
 }
+
+// TestGameDayProblems: the game_day section and the gates' timeouts,
+// every problem at its field.
+func TestGameDayProblems(t *testing.T) {
+	path := filepath.Join("testdata", "bad", "gameday.yaml")
+	source, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := problemsOf(t, source)
+	checkProblems(t, source, ps, []want{
+		{"11:31", `rollout.steps[0]: timeout only applies to an approval gate`, "approval: manual"},
+		{"12:35", `rollout.steps[1]: timeout must be positive`, "timeout: 5m"},
+		{"12:51", `rollout.steps[1]: unknown on_timeout "aprove"`, `did you mean "approve"?`},
+		{"13:32", `rollout.steps[2]: on_timeout only applies to an approval gate`, "approval: manual"},
+		{"15:21", `stages[0]: timeout only applies to an approval gate`, "approval: manual"},
+		{"17:14", `dashboard`, ""},
+		{"18:10", `game_day.judge: unknown mode "advisor"`, `did you mean "advisory"?`},
+		{"19:3", `unknown field "hidden" in game_day`, `hidden_faults`},
+	})
+}

@@ -225,6 +225,23 @@ func TestApprovalGates(t *testing.T) {
 	second := ld.runDirOf(t, "gates-2", 3*time.Minute)
 	third := ld.runDirOf(t, "gates-3", 3*time.Minute)
 	waitStatus(t, third, time.Minute, "the gate at step 2", func(st gameday.Status) bool { return st.Gate != nil && st.Gate.Step == 2 })
+	// The facilitator's fault on demand: applied once, then reverted.
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"inject", "slow-pricing"}, 0, "fault slow-pricing applied"},
+		{[]string{"inject", "slow-pricing"}, 2, "applied already"},
+		{[]string{"inject", "slow-pricng"}, 2, "unknown fault"},
+		{[]string{"revert", "slow-pricing"}, 0, "fault slow-pricing reverted"},
+		{[]string{"revert", "slow-pricing"}, 2, "not applied now"},
+	} {
+		out, errOut, code := ctl(t, append([]string{third}, append(c.args, "--as", "facilitator")...)...)
+		if code != c.code || !strings.Contains(out+errOut, c.says) {
+			t.Errorf("ctl %v: exit %d %q %q; want %d and %q", c.args, code, out, errOut, c.code, c.says)
+		}
+	}
 	if _, errOut, code := ctl(t, third, "approve", "--as", "carol"); code != 0 {
 		t.Fatalf("ctl approve exited %d: %s", code, errOut)
 	}
@@ -246,7 +263,8 @@ func TestApprovalGates(t *testing.T) {
 	}{
 		{first, reports.OutcomePromoted, []answer{{osUser(), "approve", "stdin"}, {osUser(), "approve", "stdin"}}},
 		{second, reports.OutcomeRolledBack, []answer{{osUser(), "reject", "stdin"}}},
-		{third, reports.OutcomeRolledBack, []answer{{"carol", "approve", "ctl"}, {"dave", "reject", "ctl"}}},
+		{third, reports.OutcomeRolledBack, []answer{{"facilitator", "inject", "ctl"}, {"facilitator", "revert", "ctl"},
+			{"carol", "approve", "ctl"}, {"dave", "reject", "ctl"}}},
 	} {
 		rep := readReport(t, tc.dir)
 		if rep.Outcome != tc.outcome {
@@ -263,6 +281,11 @@ func TestApprovalGates(t *testing.T) {
 		}
 		if !equalAnswers(got, tc.answers) {
 			t.Errorf("%s: applied answers %v, want %v", filepath.Base(tc.dir), got, tc.answers)
+		}
+		if tc.dir == third {
+			if f := rep.Faults[0]; f.AppliedAt == nil || f.RevertedAt == nil {
+				t.Errorf("the injected fault: %+v, want applied and reverted", f)
+			}
 		}
 		if _, err := os.Lstat(filepath.Join(tc.dir, gameday.SocketName)); !os.IsNotExist(err) {
 			t.Errorf("%s: control socket left behind (%v)", filepath.Base(tc.dir), err)

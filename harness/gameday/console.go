@@ -118,16 +118,19 @@ type Config struct {
 type Console struct {
 	cfg Config
 
-	mu       sync.Mutex
-	st       Status
-	faults   Faults
-	gate     *gate
-	order    *Order
-	ordered  string // the order the drill took ("" none): a second one is refused
-	pausedAt time.Time
-	actions  []reports.OperatorAction
-	done     bool
-	subs     map[chan Update]struct{}
+	mu      sync.Mutex
+	st      Status
+	faults  Faults
+	gate    *gate
+	order   *Order
+	ordered string // the order the drill took ("" none): a second one is refused
+	// pausedAt is when the current pause began; pausedFor sums the ended
+	// ones: the pauses of a drill share one budget, PauseLimit.
+	pausedAt  time.Time
+	pausedFor time.Duration
+	actions   []reports.OperatorAction
+	done      bool
+	subs      map[chan Update]struct{}
 }
 
 type gate struct {
@@ -218,16 +221,21 @@ func (c *Console) apply(cmd Command) (string, error) {
 		}
 		switch cmd.Name {
 		case CmdPause:
-			if st.Paused {
+			left := c.cfg.PauseLimit - c.pausedFor
+			switch {
+			case st.Paused:
 				return "", fmt.Errorf("the rollout is paused already (resume to go on)")
+			case left <= 0:
+				return "", fmt.Errorf("the drill's pauses have used their %s", c.cfg.PauseLimit)
 			}
 			st.Paused, c.pausedAt = true, time.Now()
-			return fmt.Sprintf("rollout paused: holds stop counting, the judge keeps watching (resumes by itself after %s)", c.cfg.PauseLimit), nil
+			return fmt.Sprintf("rollout paused: holds stop counting, the judge keeps watching (resumes by itself after %s)", left.Round(time.Second)), nil
 		case CmdResume:
 			if !st.Paused {
 				return "", fmt.Errorf("the rollout is not paused")
 			}
 			st.Paused = false
+			c.pausedFor += time.Since(c.pausedAt)
 			return "rollout resumed", nil
 		}
 		c.order = &Order{Name: cmd.Name, As: cmd.As, At: time.Now()}
@@ -463,22 +471,23 @@ func (c *Console) TakeOrder() *Order {
 	return o
 }
 
-// Paused says whether an operator paused the rollout. A pause older than
-// the limit ends by itself, journaled.
+// Paused says whether an operator paused the rollout. Once the drill's
+// pauses reach PauseLimit in all, the pause ends by itself, journaled
+// (pause.expired): a forgotten pause cannot hold a drill forever.
 func (c *Console) Paused() bool {
 	if c == nil {
 		return false
 	}
 	c.mu.Lock()
-	if !c.st.Paused || time.Since(c.pausedAt) < c.cfg.PauseLimit {
+	if !c.st.Paused || c.pausedFor+time.Since(c.pausedAt) < c.cfg.PauseLimit {
 		p := c.st.Paused
 		c.mu.Unlock()
 		return p
 	}
 	c.st.Paused = false
+	c.pausedFor = c.cfg.PauseLimit
 	c.mu.Unlock()
-	c.cfg.Journal.Record(EventCommand, "as", "drill", "command", CmdResume, "via", "timeout",
-		"effect", "the pause reached its limit of "+c.cfg.PauseLimit.String()+": rollout resumed")
+	c.cfg.Journal.Record(journal.PauseExpired, "limit", c.cfg.PauseLimit.String(), "effect", "rollout resumed")
 	c.publish()
 	return false
 }

@@ -230,7 +230,7 @@ var visible = map[string]bool{
 	journal.ApprovalGranted: true, journal.ApprovalRejected: true, journal.DecisionRollback: true,
 	journal.RollbackStart: true, journal.RollbackDone: true, journal.RecoveryStart: true, journal.RecoveryDone: true,
 	journal.Promote: true, journal.LoadStart: true, journal.LoadStop: true, journal.StageStart: true,
-	journal.StageDone: true, EventCommand: true, EventRefused: true, journal.JudgeWouldRollback: true,
+	journal.StageDone: true, EventCommand: true, EventRefused: true, journal.PauseExpired: true, journal.JudgeWouldRollback: true,
 }
 
 func (c *Console) publish() {

@@ -88,5 +88,6 @@ const (
 	// could not apply, and the judge's rollback that did not act.
 	OperatorCommand    = "operator.command"
 	OperatorRefused    = "operator.refused"
+	PauseExpired       = "pause.expired"
 	JudgeWouldRollback = "judge.would_rollback"
 )
