@@ -238,64 +238,34 @@ func (d *drill) gameDayReport(r *results, rep *reports.Report) *reports.GameDay 
 		return nil
 	}
 	out := &reports.GameDay{Judge: cmp.Or(gd.Judge, scenarios.JudgeAutomatic), HiddenFaults: gd.HiddenFaults,
-		Dashboard: d.dashURL, Operators: []string{}, Actions: actions}
+		Dashboard: d.dashURL, Operators: gameday.Operators(actions), Actions: actions}
 	if out.Actions == nil {
 		out.Actions = []reports.OperatorAction{}
 	}
-	seen := map[string]bool{}
-	for _, a := range actions {
-		if !seen[a.As] {
-			seen[a.As] = true
-			out.Operators = append(out.Operators, a.As)
-		}
-	}
-	t0 := rep.ExposureAt
-	since := func(t *time.Time) *float64 {
-		if t0 == nil || t == nil {
-			return nil
-		}
-		v := journal.Seconds(t.Sub(*t0))
-		return &v
-	}
-	// The operators: their first action after T0, their rollback order.
-	var ack, order *time.Time
-	for _, a := range actions {
-		if !a.Applied || a.Command == gameday.CmdStatus || t0 == nil || a.At.Before(*t0) {
-			continue
-		}
-		if ack == nil {
-			at := a.At
-			ack = &at
-		}
-		if order == nil && (a.Command == gameday.CmdRollback || a.Command == gameday.CmdReject) {
-			at := a.At
-			order = &at
-		}
-	}
-	out.Human = reports.ResponseTimes{AcknowledgeSeconds: since(ack), DetectSeconds: since(order)}
-	if order != nil {
-		out.Human.RecoverSeconds = since(r.recovered)
-	}
-	// The judge: what it decided, or would have.
-	var judgeAt *time.Time
+	m := gameday.Moments{Exposure: rep.ExposureAt, Detected: r.detected, Recovered: r.recovered}
 	switch {
 	case d.would != nil:
-		judgeAt = &d.would.at
+		// The judge's verdict, never acted on (advisory, off).
+		m.JudgeAt = &d.would.at
 		out.JudgeDecision = &reports.Decision{At: d.would.at.UTC(), Verdict: string(judge.Rollback), Reason: d.would.dec.Reason, Evidence: d.would.dec.Evidence}
-	case order == nil && r.detected != nil && r.decision != nil && r.decision.Verdict == string(judge.Rollback):
-		judgeAt = r.detected
+	case r.decision != nil && r.decision.Verdict == string(judge.Rollback) && r.decision.Evidence["operator"] == nil && !rejected(actions):
+		// The automatic judge acted.
+		m.JudgeAt, m.JudgeActed = r.detected, true
 		out.JudgeDecision = r.decision
 	}
-	out.JudgeTimes = reports.ResponseTimes{AcknowledgeSeconds: since(judgeAt), DetectSeconds: since(judgeAt)}
-	switch {
-	case judgeAt != nil && judgeAt == r.detected:
-		out.JudgeTimes.RecoverSeconds = since(r.recovered)
-	case judgeAt != nil && r.detected != nil && r.recovered != nil:
-		// The same rollback and recovery, started at the judge's time.
-		at := judgeAt.Add(r.recovered.Sub(*r.detected))
-		out.JudgeTimes.RecoverSeconds, out.JudgeTimes.Estimated = since(&at), true
-	}
+	out.Human, out.JudgeTimes = gameday.Review(actions, m)
 	return out
+}
+
+// rejected says whether an operator rejected a gate: the rollback was
+// theirs, not the judge's.
+func rejected(actions []reports.OperatorAction) bool {
+	for _, a := range actions {
+		if a.Applied && a.Command == gameday.CmdReject {
+			return true
+		}
+	}
+	return false
 }
 
 // operatorName is who a stdin answer is recorded as.
