@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/drillhq/drill/reports"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestCompareRealRuns(t *testing.T) {
 	// The harmless copy promotes through every step: shorter holds keep
 	// the nightly gate's minutes for drills (compare reads outcomes and
 	// scores, not durations).
-	harmless = strings.NewReplacer("hold: 20s", "hold: 6s", "hold: 10s", "hold: 4s").Replace(harmless)
+	harmless = strings.NewReplacer("hold: 20s", "hold: 3s", "hold: 10s", "hold: 2s").Replace(harmless)
 	// Build paths resolve from the drill's working directory, the
 	// repository, so the copy can live in a temp dir.
 	alt := filepath.Join(t.TempDir(), filepath.Base(src))
@@ -42,7 +43,9 @@ func TestCompareRealRuns(t *testing.T) {
 		}
 		return runDir(t, out)
 	}
-	good := run(src, ExitOK)
+	// The shipped drill with all its checks (it is not run again in
+	// TestShippedScenarios).
+	good := shippedScenario(t, "process", src, reports.OutcomeRolledBack, checkSequential)
 	bad := run(alt, ExitFailed) // promoted, but rolled_back was expected
 	compare := func(old, cur string) (int, string) {
 		out, err := exec.Command(drillBin, "compare", old, cur).CombinedOutput()
