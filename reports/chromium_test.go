@@ -9,7 +9,6 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,25 +21,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath finds the browser the HTML test opens reports in: the
-// DRILL_CHROMIUM variable, else chromium on PATH. Its absence fails the
-// test, as xmllint's does: that the page renders is the point.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DRILL_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found in PATH (nor DRILL_CHROMIUM set): the HTML report test opens each page in headless Chromium; " +
-		"install Debian's chromium package (apt-get install chromium)")
-	return ""
-}
+	"github.com/drillhq/drill/internal/chromiumtest"
+)
 
 // chartBox is what the page says of one chart once laid out.
 type chartBox struct {
@@ -64,27 +47,8 @@ const measureCharts = `[...document.querySelectorAll("figure.chart")].map(f => {
 // and labels, and that the first chart paints pixels. Set
 // DRILL_SCREENSHOT_DIR to keep a full-page screenshot of each.
 func TestHTMLInChromium(t *testing.T) {
-	bin := chromiumPath(t)
 	dir := t.TempDir()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.WindowSize(1200, 900),
-	)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	startCtx, cancelStart := context.WithTimeout(browserCtx, 60*time.Second)
-	defer cancelStart()
-	if err := chromedp.Do(startCtx); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
+	browserCtx, stopBrowser := chromiumtest.Browser(t, 1200, 900)
 	proc := chromedp.FromContext(browserCtx).Browser.Process()
 
 	for _, g := range append(goldenReports(), goldenReport{"hostile", hostileReport()}) {
@@ -141,8 +105,7 @@ func TestHTMLInChromium(t *testing.T) {
 	})
 
 	// Leave no trace: closing the browser ends its process.
-	cancelBrowser()
-	cancelAlloc()
+	stopBrowser()
 	if proc != nil {
 		deadline := time.Now().Add(10 * time.Second)
 		for proc.Signal(syscall.Signal(0)) == nil {

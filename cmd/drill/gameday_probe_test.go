@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/drillhq/drill/internal/chromiumtest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -100,32 +98,9 @@ type dashboard struct {
 	ctx context.Context
 }
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DRILL_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found (nor DRILL_CHROMIUM set): the game day test opens the dashboard in headless Chromium; apt-get install chromium")
-	return ""
-}
-
 func openDashboard(t *testing.T, url string) *dashboard {
 	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")))
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The browser starts on the tab's own context: one started under a
-	// timeout's would close when that context ends.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx, _ := chromiumtest.Browser(t, 1200, 900)
 	nav, cancelNav := context.WithTimeout(ctx, time.Minute)
 	defer cancelNav()
 	if err := chromedp.Do(nav, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("#phase"))); err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -25,6 +24,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/drillhq/drill/internal/chromiumtest"
 
 	"github.com/drillhq/drill/harness/journal"
 	"github.com/drillhq/drill/reports"
@@ -447,29 +448,6 @@ func TestDashboardClientGone(t *testing.T) {
 	waitUntil(t, "the subscription ends with its page", 10*time.Second, func() bool { return subscribers(c) == 0 })
 }
 
-// dashboardChromium finds the browser: DRILL_CHROMIUM, else chromium on
-// PATH. Its absence skips the test on a workstation and fails it in CI or
-// when DRILL_CHROMIUM names it, where the browser test is part of what
-// the suite proves.
-func dashboardChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DRILL_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "chromium not found in PATH (nor DRILL_CHROMIUM set): the dashboard test drives the page in headless Chromium; " +
-		"install Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // page is a tab on the dashboard and what went wrong in it so far.
 type page struct {
 	t        *testing.T
@@ -577,27 +555,7 @@ const versionsTable = `[...document.querySelectorAll("#versions tbody tr")].map(
 func TestDashboardInChromium(t *testing.T) {
 	// Run with -short too, as the HTML report's test is: a few seconds,
 	// and `make test` runs the unit tests with -short.
-	bin := dashboardChromium(t)
-	dir := t.TempDir()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.WindowSize(1400, 1000),
-	)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	startCtx, cancelStart := context.WithTimeout(browserCtx, 60*time.Second)
-	defer cancelStart()
-	if err := chromedp.Do(startCtx); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
+	browserCtx, stopBrowser := chromiumtest.Browser(t, 1400, 1000)
 	proc := chromedp.FromContext(browserCtx).Browser.Process()
 
 	c, j := testConsole(t)
@@ -753,8 +711,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// Leave no trace: closing the browser ends its process.
 	closeTab()
-	cancelBrowser()
-	cancelAlloc()
+	stopBrowser()
 	if proc != nil {
 		waitUntil(t, fmt.Sprintf("chromium (pid %d) ends", proc.Pid), 10*time.Second, func() bool {
 			return proc.Signal(syscall.Signal(0)) != nil
