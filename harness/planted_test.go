@@ -20,7 +20,7 @@ import (
 )
 
 // plantedScenario is a short healthy canary of the real orders and
-// pricing fixtures at 100 requests/s: about 12 s of load. Both versions
+// pricing fixtures at 100 requests/s: about 7 s of load. Both versions
 // use schema 2 (orders.channel), so that a clean run has nothing to find.
 // Two of three writes send a channel; the ledger records sku, qty and
 // channel.
@@ -63,15 +63,16 @@ load:
       weight: 1
       ledger: {key: client_ref}
 steady_state:
-  duration: 3s
+  duration: 2s
+  warmup: 1s
   slo:
     - {metric: error_rate, max: 50%}
 rollout:
   service: orders
   to: v2
   steps:
-    - {weight: 50%, hold: 3s}
-    - {weight: 100%, hold: 2s}
+    - {weight: 50%, hold: 2s}
+    - {weight: 100%, hold: 1s}
   analysis:
     judge: threshold
     metrics:
@@ -138,7 +139,7 @@ const (
 // match exactly what was planted, on SQLite and on PostgreSQL.
 func TestPlantedFaults(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs six drills of real processes, about 15 s each")
+		t.Skip("runs six drills of real processes, about 10 s each")
 	}
 	root, err := filepath.Abs("..")
 	if err != nil {
