@@ -3,23 +3,16 @@ package reports
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/drillhq/drill/internal/chromiumtest"
@@ -125,51 +118,12 @@ func TestHTMLInChromium(t *testing.T) {
 // screenshot of the first chart (nil when charts is false).
 func openInChromium(t *testing.T, browserCtx context.Context, url string, charts bool) (problems []string, boxes []chartBox, shot, chart []byte) {
 	t.Helper()
-	var mu sync.Mutex
-	add := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		problems = append(problems, fmt.Sprintf(format, args...))
+	ctx, tabProblems, cancel, err := chromiumtest.Tab(browserCtx, 60*time.Second, func(u string) bool { return u == url })
+	if err != nil {
+		t.Fatalf("Chromium on %s: %v", url, err)
 	}
-	// The listener is on the tab before its first command, so it sees
-	// every request and message of the page's load. It runs in the tab's
-	// event loop: it only records.
-	tab, cancelTab := chromedp.NewContext(browserCtx, chromedp.WithListener(func(ev any) {
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			if u := ev.Request.URL; u != url && !strings.HasPrefix(u, "data:") {
-				add("the page fetched %s", u)
-			}
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-				add("console %s: %s", ev.Type, consoleText(ev.Args))
-			}
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails
-			what := d.Text
-			if d.Exception != nil && d.Exception.Description != "" {
-				what += " " + d.Exception.Description
-			}
-			add("exception: %s at %s:%d", what, d.URL, d.LineNumber+1)
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError {
-				add("log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-			}
-		}
-	}))
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	run := func() error {
-		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
-			return err
-		}
-		if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
-			return err
-		}
 		if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
 			return err
 		}
@@ -191,25 +145,7 @@ func openInChromium(t *testing.T, browserCtx context.Context, url string, charts
 		}
 		t.Fatalf("Chromium on %s: %v", url, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return problems, boxes, shot, chart
-}
-
-func consoleText(args []*runtime.RemoteObject) string {
-	var parts []string
-	for _, a := range args {
-		var str string
-		switch {
-		case a.Value != nil && json.Unmarshal(a.Value, &str) == nil:
-			parts = append(parts, str) // a string argument, as the console shows it
-		case a.Value != nil:
-			parts = append(parts, string(a.Value))
-		default:
-			parts = append(parts, a.Description)
-		}
-	}
-	return strings.Join(parts, " ")
+	return tabProblems.List(), boxes, shot, chart
 }
 
 // inkShare is the fraction of a PNG's pixels that are not near white.

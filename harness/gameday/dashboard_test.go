@@ -18,11 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/drillhq/drill/internal/chromiumtest"
@@ -452,14 +448,7 @@ func TestDashboardClientGone(t *testing.T) {
 type page struct {
 	t        *testing.T
 	ctx      context.Context
-	mu       sync.Mutex
-	problems []string
-}
-
-func (p *page) add(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.problems = append(p.problems, fmt.Sprintf(format, args...))
+	problems *chromiumtest.Problems
 }
 
 // openPage opens the dashboard in a new tab that records every request
@@ -467,51 +456,15 @@ func (p *page) add(format string, args ...any) {
 func openPage(t *testing.T, browserCtx context.Context, d *Dashboard) (*page, context.CancelFunc) {
 	t.Helper()
 	origin, _ := originToken(t, d)
-	p := &page{t: t}
-	// The listener runs in the tab's event loop: it only records.
-	tab, cancelTab := chromedp.NewContext(browserCtx, chromedp.WithListener(func(ev any) {
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			if u := ev.Request.URL; !strings.HasPrefix(u, origin+"/") && !strings.HasPrefix(u, "data:") {
-				p.add("the page fetched %s", u)
-			}
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-				p.add("console %s: %s", ev.Type, consoleArgs(ev.Args))
-			}
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails
-			what := d.Text
-			if d.Exception != nil && d.Exception.Description != "" {
-				what += " " + d.Exception.Description
-			}
-			p.add("exception: %s at %s:%d", what, d.URL, d.LineNumber+1)
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError {
-				p.add("log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-			}
-		}
-	}))
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
-	p.ctx = ctx
-	err := func() error {
-		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
-			return err
-		}
-		if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
-			return err
-		}
-		return chromedp.Do(ctx, chromedp.Navigate(d.URL()), chromedp.WaitReady(chromedp.CSS("body")))
-	}()
+	ctx, problems, cancel, err := chromiumtest.Tab(browserCtx, 60*time.Second, func(u string) bool { return strings.HasPrefix(u, origin+"/") })
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Navigate(d.URL()), chromedp.WaitReady(chromedp.CSS("body")))
+	}
 	if err != nil {
 		cancel()
-		cancelTab()
 		t.Fatalf("Chromium on %s: %v", d.URL(), err)
 	}
-	return p, func() { cancel(); cancelTab() }
+	return &page{t: t, ctx: ctx, problems: problems}, cancel
 }
 
 // eval evaluates a JavaScript expression in the page.
@@ -686,21 +639,16 @@ func TestDashboardInChromium(t *testing.T) {
 	waitPage(p, "the reloaded page has alice's name", `document.getElementById("as").value === "alice"`, `document.getElementById("as").value`)
 	waitPage(p, "the reloaded page has the status", textOf("phase")+` === "done"`, textOf("phase"))
 
-	p.mu.Lock()
-	for _, pr := range p.problems {
+	for _, pr := range p.problems.Take() {
 		t.Error(pr)
 	}
-	p.problems = nil
-	p.mu.Unlock()
 
 	// The checks can fail: an outside fetch (refused by the CSP), a
 	// console error and an exception in this page are all seen.
 	eval[bool](p, `fetch("http://127.0.0.1:1/x").catch(() => {}); console.error("boom"); setTimeout(() => null.x); true`)
 	wantSeen := []string{"http://127.0.0.1:1/x", "console error: boom", "exception: Uncaught TypeError"}
 	waitUntil(t, "the detectors see a broken page", 10*time.Second, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		all := strings.Join(p.problems, "\n")
+		all := strings.Join(p.problems.List(), "\n")
 		for _, w := range wantSeen {
 			if !strings.Contains(all, w) {
 				return false
@@ -768,20 +716,4 @@ func (f *fakeFaults) Report() []reports.Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return []reports.Fault{{Name: "slow", Kind: "latency", Target: "orders", AppliedAt: f.applied}}
-}
-
-func consoleArgs(args []*runtime.RemoteObject) string {
-	var parts []string
-	for _, a := range args {
-		var str string
-		switch {
-		case a.Value != nil && json.Unmarshal(a.Value, &str) == nil:
-			parts = append(parts, str)
-		case a.Value != nil:
-			parts = append(parts, string(a.Value))
-		default:
-			parts = append(parts, a.Description)
-		}
-	}
-	return strings.Join(parts, " ")
 }

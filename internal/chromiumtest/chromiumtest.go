@@ -5,12 +5,20 @@ package chromiumtest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -61,4 +69,96 @@ func Browser(t testing.TB, width, height int) (context.Context, func()) {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	return browser, stop
+}
+
+// Problems is what went wrong in a tab so far: a request to anything the
+// page may not fetch, a console error or assertion, an uncaught
+// exception, an error log entry. Safe for concurrent use: the tab's event
+// loop records while the test reads.
+type Problems struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (p *Problems) add(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = append(p.list, fmt.Sprintf(format, args...))
+}
+
+// List returns the problems recorded so far.
+func (p *Problems) List() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.list...)
+}
+
+// Take returns the problems recorded so far and forgets them.
+func (p *Problems) Take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.list
+	p.list = nil
+	return out
+}
+
+// Tab opens a new tab in browser that records its Problems — a request
+// whose URL allowed refuses (data: URLs always pass) among them — with
+// network, log and runtime events on before its first command, so it
+// sees every request and message of the page's load. The context it
+// returns ends after timeout; cancel closes the tab.
+func Tab(browser context.Context, timeout time.Duration, allowed func(url string) bool) (ctx context.Context, p *Problems, cancel func(), err error) {
+	p = &Problems{}
+	// The listener runs in the tab's event loop: it only records.
+	tab, cancelTab := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if u := ev.Request.URL; !allowed(u) && !strings.HasPrefix(u, "data:") {
+				p.add("the page fetched %s", u)
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				p.add("console %s: %s", ev.Type, consoleText(ev.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			what := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				what += " " + d.Exception.Description
+			}
+			p.add("exception: %s at %s:%d", what, d.URL, d.LineNumber+1)
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				p.add("log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			}
+		}
+	}))
+	ctx, cancelCtx := context.WithTimeout(tab, timeout)
+	cancel = func() { cancelCtx(); cancelTab() }
+	if _, err = chromedp.Call(ctx, network.Enable, network.EnableParams{}); err == nil {
+		if _, err = chromedp.Call(ctx, log.Enable, cdp.Empty{}); err == nil {
+			_, err = chromedp.Call(ctx, runtime.Enable, cdp.Empty{})
+		}
+	}
+	if err != nil {
+		cancel()
+	}
+	return ctx, p, cancel, err
+}
+
+// consoleText is a console call's arguments as the console shows them.
+func consoleText(args []*runtime.RemoteObject) string {
+	var parts []string
+	for _, a := range args {
+		var str string
+		switch {
+		case a.Value != nil && json.Unmarshal(a.Value, &str) == nil:
+			parts = append(parts, str) // a string argument, shown unquoted
+		case a.Value != nil:
+			parts = append(parts, string(a.Value))
+		default:
+			parts = append(parts, a.Description)
+		}
+	}
+	return strings.Join(parts, " ")
 }
