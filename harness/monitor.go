@@ -29,6 +29,7 @@ type monitor struct {
 	interval time.Duration
 	nextCut  time.Time
 	heart    *stall.Heartbeat
+	meter    *stall.Meter // the drill's, told every window and the load's pace
 	// stalled says whether the window tick last returned was cut across
 	// a machine stall (see package stall).
 	stalled bool
@@ -52,7 +53,7 @@ type monitor struct {
 // startLoad starts vegeta against the load target's router and the
 // interval clock with it.
 func (d *drill) startLoad(ctx context.Context, sys *System, observe func(time.Time, map[string]map[string]metrics.Window)) *monitor {
-	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe,
+	m := &monitor{sys: sys, j: d.j, interval: d.interval, observe: observe, meter: d.meter,
 		series: map[string]map[string][]reports.SeriesPoint{}, res: resources.New(), recent: metrics.NewRecent(recentIntervals)}
 	lctx, cancel := context.WithCancel(ctx)
 	m.loadCancel = cancel
@@ -121,7 +122,9 @@ func (m *monitor) tick(ctx context.Context) (map[string]map[string]metrics.Windo
 	case <-t.C:
 	}
 	m.stalled = false
-	if late := m.heart.Take(); late >= stall.Threshold {
+	late := m.heart.Take()
+	m.meter.Window(late)
+	if late >= stall.Threshold {
 		m.stalled = true
 		m.j.Record(journal.MachineStall, "late_ms", late.Milliseconds(), "window_end", m.nextCut.UTC(),
 			"note", "the harness was not scheduled for this long: latencies of this window measure the machine, not the system under test")
@@ -214,6 +217,8 @@ func (m *monitor) stop() {
 	if !m.loadStopped {
 		m.loadStopped = true
 		total, failed := m.load.Counts()
-		m.j.Record(journal.LoadStop, "requests", total, "failed", failed)
+		expected, sent := m.load.Pace()
+		m.meter.Load(expected, sent)
+		m.j.Record(journal.LoadStop, "requests", total, "failed", failed, "rate_asked_for", expected)
 	}
 }

@@ -73,7 +73,7 @@ func (d *drill) report(r *results) *reports.Report {
 	sc := d.sc
 	rep := &reports.Report{
 		SchemaVersion: reports.SchemaVersion,
-		Scenario:      sc.Name, Description: sc.Description,
+		Scenario:      sc.Name, Description: sc.Description, Tags: sc.Tags,
 		RunID: d.runID, Provider: d.provider, Seed: d.seed,
 		StartedAt: d.started.UTC(), EndedAt: time.Now().UTC(),
 		Outcome:     r.outcome,
@@ -121,6 +121,11 @@ func (d *drill) report(r *results) *reports.Report {
 		rep.Rollback = reports.Rollback{Steps: rb.Steps, Rerun: rb.Rerun, Idempotent: rb.Idempotent}
 	}
 	rep.GameDay = d.gameDayReport(r, rep)
+	if r.mon != nil {
+		// Only a drill whose load ran measured anything the machine could
+		// have starved.
+		rep.Host = d.meter.Host()
+	}
 	for _, e := range d.j.Events() {
 		rep.Timeline = append(rep.Timeline, reports.Event{T: e.T, ElapsedSeconds: e.Elapsed, Event: e.Event, Fields: e.Fields})
 	}

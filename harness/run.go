@@ -38,6 +38,7 @@ import (
 	"github.com/drillhq/drill/harness/promexport"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/harness/redact"
+	"github.com/drillhq/drill/harness/stall"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/internal/procid"
 	"github.com/drillhq/drill/reports"
@@ -125,6 +126,9 @@ type drill struct {
 	dashURL string
 	// prom is this drill's Prometheus series (nil without --metrics).
 	prom *promexport.Drill
+	// meter gathers the evidence that the machine starved the drill,
+	// over every stage's load (reports.Host).
+	meter *stall.Meter
 
 	// abort cancels the drill's context with a cause; panicErr is the
 	// first panic recovered off the main goroutine (see onPanic).
@@ -249,6 +253,7 @@ func newDrill(sc *scenarios.Scenario, opts Options) (*drill, error) {
 		d.j.Record(journal.CleanupPreviousFailed, "error", cerr.Error())
 	}
 	d.prom = opts.Metrics.Drill(sc.Name)
+	d.meter = stall.NewMeter()
 	d.exp = &exposure{j: d.j}
 	d.faults = faultset.New(sc, d.seed, faultset.Host{J: d.j, Say: d.sayFault, Expose: d.exp.mark})
 	return d, nil

@@ -76,7 +76,9 @@ type chart struct {
 	Caption string
 }
 
-var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+// htmlHead is the start of every page drill writes (a report, a suite
+// index) up to <body>: one look, and nothing fetched from anywhere.
+const htmlHead = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -95,7 +97,9 @@ figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto
 figcaption { font-size: .88em; color: #555; }
 </style>
 </head>
-<body>
+`
+
+var htmlPage = template.Must(template.New("report").Parse(htmlHead + `<body>
 {{.Lead}}
 <h2 id="charts">Charts</h2>
 {{range .Charts}}<figure class="chart" id="{{.ID}}">

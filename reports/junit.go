@@ -157,6 +157,10 @@ func junitCases(r *Report, class string) []junitCase {
 		}
 		add("run", 0, &junitResult{Message: msg, Type: typ, kind: "error"})
 	}
+	if msg := r.starvedText(); msg != "" {
+		// Neither a pass nor a failure: an error, which CI shows as such.
+		add("machine", 0, &junitResult{Message: msg, Type: "inconclusive", Text: strings.Join(r.Host.Evidence, "\n"), kind: "error"})
+	}
 	for _, e := range r.Expectations {
 		var res *junitResult
 		if !e.OK {

@@ -49,10 +49,7 @@ func mdHeading(p *printer, title string) {
 const mdLead = 2
 
 func mdHeader(p *printer, r *Report) {
-	verdict := "FAIL"
-	if r.Passed {
-		verdict = "PASS"
-	}
+	verdict := r.Verdict()
 	scenario := inline(r.Scenario)
 	if scenario == "" {
 		scenario = "unnamed scenario"
@@ -79,6 +76,18 @@ func mdHeader(p *printer, r *Report) {
 	}
 	p.linef("")
 	p.linef("%s", strings.Join(run, " · "))
+	if len(r.Tags) > 0 {
+		tags := make([]string, len(r.Tags))
+		for i, t := range r.Tags {
+			tags[i] = "`" + inlineCode(t) + "`"
+		}
+		p.linef("")
+		p.linef("Tags: %s", strings.Join(tags, " "))
+	}
+	if msg := r.starvedText(); msg != "" {
+		p.linef("")
+		p.linef("**Inconclusive:** %s", inline(strings.TrimPrefix(msg, "inconclusive: ")))
+	}
 	if r.Interrupted {
 		p.linef("")
 		p.linef("**Interrupted:** the run was stopped and went through the safe abort.")

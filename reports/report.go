@@ -47,15 +47,17 @@ const (
 // when the value does not apply (nothing was detected, the schema was not
 // checked, …), which is different from zero.
 type Report struct {
-	SchemaVersion int       `json:"schema_version"`
-	Scenario      string    `json:"scenario"`
-	Description   string    `json:"description"`
-	RunID         string    `json:"run_id"`
-	Provider      string    `json:"provider"`
-	Seed          int64     `json:"seed"`
-	StartedAt     time.Time `json:"started_at"`
-	EndedAt       time.Time `json:"ended_at"`
-	Outcome       Outcome   `json:"outcome"`
+	SchemaVersion int    `json:"schema_version"`
+	Scenario      string `json:"scenario"`
+	Description   string `json:"description"`
+	// Tags are the scenario's tags (suites select drills by them).
+	Tags      []string  `json:"tags,omitempty"`
+	RunID     string    `json:"run_id"`
+	Provider  string    `json:"provider"`
+	Seed      int64     `json:"seed"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	Outcome   Outcome   `json:"outcome"`
 	// Interrupted is set when the run was stopped by a signal and went
 	// through the safe abort.
 	Interrupted bool `json:"interrupted"`
@@ -108,6 +110,10 @@ type Report struct {
 	// GameDay is the operators' actions and times beside the judge's;
 	// absent when nobody was in the loop (see GameDay).
 	GameDay *GameDay `json:"game_day,omitempty"`
+	// Host is what the machine gave the drill: the evidence that it was
+	// starved, which makes the verdict inconclusive. Absent in reports
+	// written before it existed.
+	Host *Host `json:"host,omitempty"`
 	// Leftovers names whatever the run left behind (processes, containers,
 	// files, active faults). Empty, never null, when the run was clean.
 	Leftovers []string `json:"leftovers"`

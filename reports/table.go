@@ -43,10 +43,7 @@ var tableSections = []func(*printer, *Report){
 // tableHeader writes the verdict line, the run's identity and, when there
 // is one, the decision.
 func tableHeader(p *printer, r *Report) {
-	verdict := "FAIL"
-	if r.Passed {
-		verdict = "PASS"
-	}
+	verdict := r.Verdict()
 	outcome := string(r.Outcome)
 	if outcome == "" {
 		outcome = "no outcome"
@@ -71,6 +68,12 @@ func tableHeader(p *printer, r *Report) {
 		run = append(run, "took "+secs(r.EndedAt.Sub(r.StartedAt).Seconds()))
 	}
 	p.linef("%s", strings.Join(run, ", "))
+	if len(r.Tags) > 0 {
+		p.linef("tags: %s", strings.Join(r.Tags, ", "))
+	}
+	if msg := r.starvedText(); msg != "" {
+		p.linef("%s", msg)
+	}
 	if r.Interrupted {
 		p.linef("interrupted: the run went through the safe abort")
 	}

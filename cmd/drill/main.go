@@ -47,8 +47,13 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "run", usage: "drill run FILE... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST] [--metrics ADDR]", summary: "run drills and write their reports", run: (*cli).cmdRun,
-			details:      "On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line,\nor takes it from drill ctl RUN_DIR approve|reject or the game day's dashboard.",
+		{name: "run", usage: "drill run FILE|DIR|DIR/...|GLOB... [--provider process|docker] [--auto-approve] [--out DIR] [--seed N] [--quiet] [--format all|none|LIST] [--metrics ADDR] [--tags a,b,!c] [--parallel N] [--shard I/N] [--retries N] [--timeout D] [--junit FILE] [--baseline DIR] [--list]", summary: "run drills and write their reports; many at once as a suite", run: (*cli).cmdRun,
+			details: "One scenario file runs as one drill. Several files, a directory (its *.yaml), DIR/... (and below,\n" +
+				"testdata left out), a glob, or any suite option make a suite: every file one verdict (an invalid file\n" +
+				"is a failed case, the others still run), its runs, suite.json, index.md and index.html in\n" +
+				"OUT/suite-<time>/, one JUnit file with --junit. Exit codes of a suite: the worst of its drills\n" +
+				"(flaky, inconclusive and regressed are 1). See docs/ci.md.\n" +
+				"On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line,\nor takes it from drill ctl RUN_DIR approve|reject or the game day's dashboard.",
 			trapsSignals: true},
 		{name: "validate", usage: "drill validate FILE... [--provider process|docker]", summary: "check scenarios; print every problem as file:line:col", run: (*cli).cmdValidate,
 			details: "A scenario must be a regular file of at most 64 MiB."},

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/drillhq/drill/harness"
 	"github.com/drillhq/drill/harness/promexport"
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
 )
 
 func (c *cli) cmdRun(ctx context.Context, args []string) int {
@@ -23,14 +25,28 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	fs.Var(&seed, "seed", "override the scenario seed")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the summary")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics while the drills run (loopback only, e.g. 127.0.0.1:9464; port 0 picks one)")
+	var sf suiteFlags
+	fs.StringVar(&sf.tags, "tags", "", "suite: run only drills with one of these tags (comma-separated; !TAG excludes)")
+	fs.IntVar(&sf.parallel, "parallel", 1, "suite: run up to N drills at once, as many as the machine's CPU holds without starving any")
+	fs.StringVar(&sf.shard, "shard", "", "suite: run shard I of N (I/N), the same drills every time: one CI machine's share")
+	fs.IntVar(&sf.retries, "retries", 0, "suite: run a drill that did not pass up to N more times; a verdict that changes is flaky, never a pass")
+	fs.DurationVar(&sf.timeout, "timeout", 0, "suite: abort a drill safely after this long and count it failed (0: no limit)")
+	fs.StringVar(&sf.junit, "junit", "", "suite: write one JUnit XML file for the whole suite here")
+	fs.StringVar(&sf.baseline, "baseline", "", "suite: compare each drill with the same drill under this earlier suite's directory; a regression fails the suite")
+	fs.Float64Var(&sf.maxDrop, "max-drop", reports.DefaultMaxDrop, "suite: score points a drill may lose against --baseline before it is a regression")
+	fs.BoolVar(&sf.list, "list", false, "suite: print the drills the suite would run (after --tags and --shard) and run nothing")
 	format := fs.String("format", "all", "files written into the run directory besides report.json: all, none, or a comma-separated list of "+joinNames(reports.FileFormats()))
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return ExitInvalid
 	}
 	if len(files) == 0 {
-		c.errorf("run needs at least one scenario file")
-		c.tryf("drill run scenarios/orders-canary-latency.yaml")
+		c.errorf("run needs at least one scenario file, directory or glob")
+		c.tryf("drill run scenarios/orders-canary-latency.yaml, or drill run scenarios/ --junit suite.xml")
+		return ExitInvalid
+	}
+	if math.IsNaN(sf.maxDrop) || math.IsInf(sf.maxDrop, 0) || sf.maxDrop < 0 {
+		c.errorf("--max-drop must be a finite number of score points, 0 or more; got %g", sf.maxDrop)
 		return ExitInvalid
 	}
 	if *providerName != "" && !contains(provider.Names(), *providerName) {
@@ -42,9 +58,13 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		c.errorf("unknown --format %q (file formats: %s; or all, none)", *format, joinNames(reports.FileFormats()))
 		return ExitInvalid
 	}
-	scs, ok := c.loadAll(files, *providerName)
-	if !ok {
-		return ExitInvalid
+	suiteRun := isSuite(files, &sf)
+	var scs []*scenarios.Scenario
+	if !suiteRun {
+		var ok bool
+		if scs, ok = c.loadAll(files, *providerName); !ok {
+			return ExitInvalid
+		}
 	}
 	var exporter *promexport.Exporter
 	if *metricsAddr != "" {
@@ -56,6 +76,10 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 		}
 		defer func() { _ = stop() }()
 		fmt.Fprintf(c.stderr, "metrics: %s\n", url)
+	}
+	if suiteRun {
+		return c.runSuite(ctx, files, &sf, runSettings{provider: *providerName, out: *out, cache: *cache,
+			autoApprove: *autoApprove, quiet: *quiet, seed: seed.ptr(), formats: formats, exporter: exporter})
 	}
 	stdin := c.sharedStdin()
 	worst := ExitOK

@@ -49,6 +49,10 @@ type Generator struct {
 	exposure atomic.Int64
 	exposed  struct{ total, failed atomic.Int64 }
 	started  time.Time
+	// pacer is the attack's pacer and attacked how long it ran (until
+	// stopped or its bound): together the requests the rate asked for.
+	pacer    vegeta.Pacer
+	attacked time.Duration
 }
 
 // loadRequest is one of the scenario's requests, its templates parsed,
@@ -185,10 +189,21 @@ func (g *Generator) Run(ctx context.Context, maxDuration time.Duration) {
 	if r := g.sc.Load.Ramp; r != nil {
 		pacer = rampPacer{from: r.From.PerSecond(), to: r.To.PerSecond(), over: r.Over}
 	}
-	g.started = time.Now()
+	g.started, g.pacer = time.Now(), pacer
 	results := g.attacker.Attack(g.targeter, pacer, maxDuration, "drill")
-	stop := context.AfterFunc(ctx, func() { g.attacker.Stop() })
-	defer stop()
+	stopped := make(chan time.Duration, 1)
+	stop := context.AfterFunc(ctx, func() {
+		stopped <- time.Since(g.started)
+		g.attacker.Stop()
+	})
+	defer func() {
+		// The attack ran until it was stopped, or else for its bound.
+		if !stop() {
+			g.attacked = <-stopped
+		} else {
+			g.attacked = min(time.Since(g.started), maxDuration)
+		}
+	}()
 	for res := range results {
 		o := metrics.Outcome{Status: int(res.Code), Latency: res.Latency, Err: res.Code == 0}
 		g.rec.Record("all", o)
@@ -241,6 +256,24 @@ func (g *Generator) MarkExposure(t time.Time) {
 			return
 		}
 	}
+}
+
+// Pace is how many requests the rate asked for while the attack ran and
+// how many the generator sent; valid once Run returned. A generator that
+// sent fewer was not scheduled enough to keep its rate: evidence that the
+// machine starved the drill (reports.Host).
+func (g *Generator) Pace() (expected, sent int64) {
+	if g.pacer == nil {
+		return 0, 0
+	}
+	var hits float64
+	switch p := g.pacer.(type) {
+	case vegeta.ConstantPacer:
+		hits = p.Rate(0) * g.attacked.Seconds()
+	case rampPacer:
+		hits = p.hits(g.attacked)
+	}
+	return int64(hits), g.counts.total.Load()
 }
 
 // Wait blocks until Run returned.

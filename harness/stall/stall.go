@@ -5,8 +5,13 @@ package stall
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/cpu"
+
+	"github.com/drillhq/drill/reports"
 )
 
 // The harness, its load generator and the services share one machine. When
@@ -63,4 +68,83 @@ func (h *Heartbeat) Take() time.Duration {
 		return 0
 	}
 	return time.Duration(h.worst.Swap(0))
+}
+
+// Meter gathers, over a whole drill, the evidence that the machine starved
+// it (reports.Host): the windows cut across stalls, the CPU time the
+// hypervisor stole, and how far the load generator fell behind its rate.
+// Its methods are safe for concurrent use and on a nil Meter.
+type Meter struct {
+	mu             sync.Mutex
+	windows        int
+	stalled        int
+	worst          time.Duration
+	expected, sent int64
+	t0             *cpu.TimesStat
+}
+
+// NewMeter starts measuring: the CPU times now are the steal's zero.
+func NewMeter() *Meter {
+	m := &Meter{}
+	if ts, err := cpu.Times(false); err == nil && len(ts) == 1 {
+		m.t0 = &ts[0]
+	}
+	return m
+}
+
+// Window counts one analysis interval whose heartbeat was late by late.
+func (m *Meter) Window(late time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.windows++
+	if late >= Threshold {
+		m.stalled++
+	}
+	m.worst = max(m.worst, late)
+}
+
+// Load adds one load generator's requests: those its rate asked for and
+// those it sent (a drill with stages runs one load per stage).
+func (m *Meter) Load(expected, sent int64) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expected += expected
+	m.sent += sent
+}
+
+// Host is the evidence so far, judged (reports.Host.Judge).
+func (m *Meter) Host() *reports.Host {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := &reports.Host{Windows: m.windows, StalledWindows: m.stalled, LoadExpected: m.expected, LoadSent: m.sent}
+	if m.worst >= Threshold {
+		h.WorstStallMs = m.worst.Milliseconds()
+	}
+	if n, err := cpu.Counts(true); err == nil {
+		h.CPUs = n
+	}
+	if ts, err := cpu.Times(false); err == nil && len(ts) == 1 && m.t0 != nil {
+		h.StealPercent = stealPercent(*m.t0, ts[0])
+	}
+	h.Judge()
+	return h
+}
+
+// stealPercent is the share of CPU time between two samples that the
+// hypervisor stole, in percent.
+func stealPercent(a, b cpu.TimesStat) float64 {
+	total := b.Total() - a.Total()
+	if total <= 0 {
+		return 0
+	}
+	return 100 * (b.Steal - a.Steal) / total
 }
