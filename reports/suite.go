@@ -33,8 +33,9 @@ type Suite struct {
 	// harness/suite).
 	CPUs     int     `json:"cpus"`
 	Capacity float64 `json:"capacity"`
-	// Passed is true when every drill passed: none failed, was flaky,
-	// inconclusive, invalid or regressed.
+	// Passed is true when every drill passed or was skipped (a game day
+	// found by a directory scan): none failed, was flaky, inconclusive,
+	// invalid or regressed.
 	Passed bool           `json:"passed"`
 	Counts map[string]int `json:"counts"`
 	Drills []SuiteDrill   `json:"drills"`
@@ -131,7 +132,7 @@ func (s *Suite) Tally() {
 	s.Passed = true
 	for _, d := range s.Drills {
 		s.Counts[d.Verdict]++
-		if d.Verdict != VerdictPassed {
+		if d.Verdict != VerdictPassed && d.Verdict != VerdictSkipped {
 			s.Passed = false
 		}
 	}

@@ -97,7 +97,7 @@ func suiteIndex(p *printer, s *Suite, report string) {
 	if bad := s.notPassed(); len(bad) > 0 {
 		mdHeading(p, "Worst drills")
 		for _, d := range s.Worst(min(5, len(bad))) {
-			if d.Verdict == VerdictPassed {
+			if d.Verdict == VerdictPassed || d.Verdict == VerdictSkipped {
 				break
 			}
 			p.linef("- **%s** %s: %s", d.Verdict, drillLink(d, report), inline(d.Reason))
@@ -136,11 +136,11 @@ func suiteIndex(p *printer, s *Suite, report string) {
 	mdTable(p, []string{"drill", "attempt", "result", "outcome", "score", "time", "report", "why"}, "lrllrrll", rows)
 }
 
-// notPassed are the drills whose verdict is not a pass.
+// notPassed are the drills whose verdict fails the suite.
 func (s *Suite) notPassed() []SuiteDrill {
 	var out []SuiteDrill
 	for _, d := range s.Drills {
-		if d.Verdict != VerdictPassed {
+		if d.Verdict != VerdictPassed && d.Verdict != VerdictSkipped {
 			out = append(out, d)
 		}
 	}

@@ -22,7 +22,8 @@ import (
 	"github.com/drillhq/drill/internal/procid"
 )
 
-// DeadRuns reads the journal of every run under outDir that did not finish
+// DeadRuns reads the journal of every run under outDir (a suite's runs
+// too, in its suite-* directory) that did not finish
 // its teardown (it was killed, SIGKILL included, or its machine stopped)
 // and removes what it left: it resumes and kills the instances and
 // databases it started — only processes that are provably still the ones
@@ -38,6 +39,12 @@ func DeadRuns(outDir string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A suite's runs are one level down, in its suite-* directory.
+	inSuites, err := filepath.Glob(filepath.Join(outDir, "suite-*", "*", "journal.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	journals = append(journals, inSuites...)
 	sort.Strings(journals)
 	var out []Result
 	var errs []error

@@ -299,3 +299,36 @@ func TestProcStartTime(t *testing.T) {
 		t.Errorf("procid.Identity(0) = %v, want nothing for a container", id)
 	}
 }
+
+// TestDeadRunsFindsASuitesRuns: a suite keeps its runs in OUT/suite-*/,
+// one level deeper than a single run's; a killed suite's leftovers must
+// be found there too, by DeadRuns(OUT) as drill cleanup calls it.
+func TestDeadRunsFindsASuitesRuns(t *testing.T) {
+	s := startSleeper(t)
+	st, err := procid.StartTime(s.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	suiteDir := filepath.Join(out, "suite-20261203T000000Z-abcd")
+	if err := os.Mkdir(suiteDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, suiteDir, "run", deadHarness(t, nil), s.instance(st, procid.BootID()))
+	res, err := DeadRuns(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for _, r := range res {
+		for _, a := range r.Actions {
+			killed = killed || strings.HasPrefix(a, "killed svc-v1")
+		}
+	}
+	if !killed {
+		t.Errorf("DeadRuns(%s) = %+v, want the suite run's sleep killed", out, res)
+	}
+	if sig := s.endedBy(t); sig != syscall.SIGKILL {
+		t.Errorf("the sleep ended by %v, want SIGKILL from cleanup", sig)
+	}
+}
