@@ -80,12 +80,12 @@ func SearchDirs(scenarioPath, wd string) []string {
 
 // lookupHint says where a relative path was looked for, short enough to
 // read: the scenario's folder stands for its whole line of parents.
-func lookupHint(bases []string, wd string) string {
-	if len(bases) == 0 {
-		return "relative paths are looked up from the scenario's folder upwards, then the working directory"
+func lookupHint(bases []string) string {
+	if len(bases) < 2 {
+		return "relative paths are looked up from the scenario's folder upwards, then in the working directory"
 	}
 	return fmt.Sprintf("relative paths are looked up in %s and each folder above it, then in the working directory %s; "+
-		"paths in the shipped scenarios are relative to the repository root", bases[0], wd)
+		"paths in the shipped scenarios are relative to the repository root", bases[0], bases[len(bases)-1])
 }
 
 // buildProblems checks every build: directory a version of s runs:
@@ -127,7 +127,7 @@ func checkBuildDir(dir string, bases []string) (Problem, bool) {
 		}
 		if abs == "" {
 			return Problem{Msg: fmt.Sprintf("build directory %q not found", dir),
-				Hint: lookupHint(bases, bases[len(bases)-1])}, true
+				Hint: lookupHint(bases)}, true
 		}
 	} else if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return Problem{Msg: fmt.Sprintf("build directory %q not found", dir),
@@ -156,13 +156,12 @@ func (sc *Scenario) migrationProblems(s *Service, bases []string) Problems {
 	if s.Database == "" || s.Migrations == "" || len(versions) == 0 {
 		return nil
 	}
-	dir := s.Migrations
-	if !filepath.IsAbs(dir) {
-		for _, base := range bases {
-			if exists(filepath.Join(base, dir)) {
-				dir = filepath.Join(base, dir)
-				break
-			}
+	// A relative directory found in no base is missing: the harness would
+	// then try it from its own working directory, which is the last base.
+	dir, found := s.Migrations, filepath.IsAbs(s.Migrations)
+	for _, base := range bases {
+		if !found && exists(filepath.Join(base, dir)) {
+			dir, found = filepath.Join(base, dir), true
 		}
 	}
 	// The harness's rule: engines rarely share DDL, so a migrations
@@ -190,9 +189,9 @@ func (sc *Scenario) migrationProblems(s *Service, bases []string) Problems {
 		return ps
 	}
 	st, err := os.Stat(dir)
-	if err != nil || !st.IsDir() {
+	if !found || err != nil || !st.IsDir() {
 		msg := fmt.Sprintf("service %q: %s not found", s.Name, where())
-		hint := lookupHint(bases, bases[len(bases)-1]) + "; golang-migrate files are N_title.up.sql and N_title.down.sql"
+		hint := lookupHint(bases) + "; golang-migrate files are N_title.up.sql and N_title.down.sql"
 		if s.MigrationsPos != (Pos{}) {
 			// Written once: said once, where it is written.
 			return Problems{{Pos: s.MigrationsPos, Msg: msg, Hint: hint}}
