@@ -131,6 +131,10 @@ type Service struct {
 	Versions  []*Version // in file order
 	Baseline  string     // the version running before the rollout; default: the first version
 	Pos       Pos
+	// BuildPos and MigrationsPos are where build: and migrations: are
+	// written (zero when they are not): FileProblems reports a directory
+	// that is not there at the value that names it.
+	BuildPos, MigrationsPos Pos
 }
 
 // Version returns the version called name, or nil.
@@ -153,6 +157,9 @@ type Version struct {
 	Env       map[string]string // merged over the service's Env
 	SecretEnv map[string]bool   // as Service.SecretEnv
 	Pos       Pos
+	// BuildPos and MigrationPos are where the version's build: and
+	// migration: are written (zero when they are not), for FileProblems.
+	BuildPos, MigrationPos Pos
 }
 
 // Rate is a request rate: Freq requests every Per.

@@ -72,7 +72,9 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 		w.add(o.get("language"), "language is informational: leave it out for services in other languages",
 			"unknown language %q (known: go, rust)", s.Language)
 	}
-	o.str("build", &s.Build)
+	if o.str("build", &s.Build) {
+		s.BuildPos = w.pos(o.get("build"))
+	}
 	o.str("image", &s.Image)
 	o.command("command", &s.Command)
 	if w.exclusive(o, "build", "image", "command") == 0 && o.present && o.ok {
@@ -83,6 +85,9 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 		w.add(o.get("health"), "", "health: %q must be a path starting with /", s.Health)
 	}
 	o.str("database", &s.Database)
+	if o.has("migrations") {
+		s.MigrationsPos = w.pos(o.get("migrations"))
+	}
 	if o.str("migrations", &s.Migrations) && s.Database == "" {
 		w.add(o.key("migrations"), "set database: NAME to say which database they apply to",
 			"migrations: service %q has no database", s.Name)
@@ -142,9 +147,12 @@ func (w *walk) version(e kv, where string, s *Service) (*Version, []kv) {
 				"migration: service %q has no migrations directory", s.Name)
 		default:
 			v.Migration = uint(migration)
+			v.MigrationPos = w.pos(o.get("migration"))
 		}
 	}
-	o.str("build", &v.Build)
+	if o.str("build", &v.Build) {
+		v.BuildPos = w.pos(o.get("build"))
+	}
 	o.str("image", &v.Image)
 	o.command("command", &v.Command)
 	w.exclusive(o, "build", "image", "command")

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	_ "github.com/drillhq/drill/injectors" // fault kinds register themselves
+	"github.com/drillhq/drill/scenarios/templates"
 )
 
 // Exit codes, as the README lists them.
@@ -55,8 +56,10 @@ func init() {
 				"(flaky, inconclusive and regressed are 1). See docs/ci.md.\n" +
 				"On SIGINT or SIGTERM (Ctrl-C) a drill aborts safely: faults reverted, traffic back on the\nbaseline, processes stopped, a partial report written; then exit 130.\nWithout --auto-approve, an approval gate reads its answer from stdin: yes or no, one a line,\nor takes it from drill ctl RUN_DIR approve|reject or the game day's dashboard.",
 			trapsSignals: true},
-		{name: "validate", usage: "drill validate FILE... [--provider process|docker]", summary: "check scenarios; print every problem as file:line:col", run: (*cli).cmdValidate,
-			details: "A scenario must be a regular file of at most 64 MiB."},
+		{name: "init", usage: "drill init NAME [--template " + strings.Join(templates.Names(), "|") + "] [--dir DIR] [--force]", summary: "write a commented, runnable scenario NAME.yaml to start from", run: (*cli).cmdInit,
+			details: "The default template is " + templates.Default + ". NAME must be a scenario name ([a-z0-9-]). An existing file is kept\nunless --force. Exit codes: 0 written; 2 bad name, template or usage, or the file exists; 3 it cannot be written."},
+		{name: "validate", usage: "drill validate FILE... [--provider process|docker] [--format text|json|github]", summary: "check scenarios and the files they need; print every problem as file:line:col", run: (*cli).cmdValidate,
+			details: "A scenario must be a regular file of at most 64 MiB. Besides the file itself, validate checks what a run\nwould find missing only when it builds or migrates: build: directories, migrations directories and the\nfile of every migration: N, looked up as a run started here looks them up.\n--format json prints {files, problems} for tools; github prints one ::error workflow command per problem."},
 		{name: "plan", usage: "drill plan FILE", summary: "print the drill's timeline (steps, faults) without running anything", run: (*cli).cmdPlan},
 		{name: "list", usage: "drill list", summary: "list providers, strategies, judges, fault kinds and renderers", run: (*cli).cmdList},
 		{name: "cleanup", usage: "drill cleanup [--out DIR]", summary: "remove what runs that died (even by SIGKILL) left: processes, containers, networks, temp dirs", run: (*cli).cmdCleanup},

@@ -3,19 +3,32 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/drillhq/drill/harness/provider"
 	"github.com/drillhq/drill/scenarios"
 )
 
+// validateFormats are the outputs of drill validate: text for people,
+// json for tools, github for GitHub Actions annotations.
+var validateFormats = []string{"text", "json", "github"}
+
 func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	fs := newFlagSet(c, "validate")
 	providerName := fs.String("provider", "", "check for this provider instead of environment.provider: "+strings.Join(provider.Names(), " or "))
+	format := fs.String("format", "text", "output: "+strings.Join(validateFormats, ", ")+
+		" (text: file:line:col: message on stderr; json and github: on stdout)")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
+		return ExitInvalid
+	}
+	if !contains(validateFormats, *format) {
+		c.errorf("unknown format %q (known: %s)", *format, strings.Join(validateFormats, ", "))
+		c.tryf("drill validate --format github scenarios/*.yaml")
 		return ExitInvalid
 	}
 	if len(files) == 0 {
@@ -27,11 +40,29 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 		c.errorf("unknown provider %q (known: %v)", *providerName, provider.Names())
 		return ExitInvalid
 	}
-	if _, ok := c.loadAll(files, *providerName); !ok {
+	// validate also checks the disk around each file (build and migration
+	// directories): what a run would otherwise find only once it builds.
+	_, diags := c.check(files, *providerName, true)
+	if *format != "text" {
+		var render func(io.Writer, []string, []diagnostic) error = renderValidateJSON
+		if *format == "github" {
+			render = renderValidateGitHub
+		}
+		out := &watchedWriter{w: c.stdout}
+		if err := render(out, files, diags); err != nil || out.err != nil {
+			c.errorf("cannot write the %s output: %v", *format, cmp.Or(out.err, err))
+			return ExitEnvironment
+		}
+	} else {
+		c.printDiagnostics(diags)
+	}
+	if len(diags) > 0 {
 		return ExitInvalid
 	}
-	for _, f := range files {
-		fmt.Fprintf(c.stdout, "ok %s\n", f)
+	if *format == "text" {
+		for _, f := range files {
+			fmt.Fprintf(c.stdout, "ok %s\n", f)
+		}
 	}
 	return ExitOK
 }
@@ -41,31 +72,138 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 // or else the scenario's own) cannot run; ok is false when any file has a
 // problem.
 func (c *cli) loadAll(files []string, providerName string) ([]*scenarios.Scenario, bool) {
+	scs, diags := c.check(files, providerName, false)
+	c.printDiagnostics(diags)
+	return scs, len(diags) == 0
+}
+
+// diagnostic is one problem drill validate reports, in the shape its json
+// output gives tools. Line and Col are 0 when the problem has no place
+// in the file (the file cannot be read, its name is taken).
+type diagnostic struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col"`
+	Message  string `json:"message"`
+	Hint     string `json:"hint"`
+	Severity string `json:"severity"` // "error": the loader has no warnings yet
+	// text is how the text output prints it, as drill always has: a
+	// Problem as file:line:col: message (and its hint), anything else as
+	// an Error: line.
+	text string
+}
+
+// check loads every file and returns what loaded and every problem of
+// every file, in file order: the loader's, what the provider a run would
+// use (provider, or else the scenario's own) cannot run and, with
+// onDisk, the files the scenario needs that are not there
+// (Scenario.FileProblems, looked up from the working directory as a run
+// started here would).
+func (c *cli) check(files []string, providerName string, onDisk bool) ([]*scenarios.Scenario, []diagnostic) {
 	var out []*scenarios.Scenario
-	ok := true
+	var diags []diagnostic
 	names := map[string]string{}
 	for _, f := range files {
 		sc, err := loadScenario(f)
 		if err == nil {
-			err = sc.ProviderProblems(cmp.Or(providerName, sc.Environment.Provider), provider.Catalog())
+			name := cmp.Or(providerName, sc.Environment.Provider)
+			if onDisk {
+				err = sc.Preflight(name, provider.Catalog(), "")
+			} else {
+				err = sc.ProviderProblems(name, provider.Catalog())
+			}
 		}
 		if err != nil {
-			ok = false
 			var probs scenarios.Problems
 			if errors.As(err, &probs) {
-				fmt.Fprintln(c.stderr, probs.Error())
+				for _, p := range probs {
+					diags = append(diags, diagnostic{File: cmp.Or(p.Pos.File, f), Line: p.Pos.Line, Col: p.Pos.Col,
+						Message: p.Msg, Hint: p.Hint, Severity: "error", text: p.Error()})
+				}
 			} else {
-				c.errorf("%v", err)
+				diags = append(diags, diagnostic{File: f, Message: err.Error(), Severity: "error", text: "Error: " + err.Error()})
 			}
 			continue
 		}
 		if prev, dup := names[sc.Name]; dup {
-			ok = false
-			c.errorf("%s: scenario name %q is also used by %s (names must be unique in a suite)", f, sc.Name, prev)
+			msg := fmt.Sprintf("scenario name %q is also used by %s (names must be unique in a suite)", sc.Name, prev)
+			diags = append(diags, diagnostic{File: f, Message: msg, Hint: "rename one of them",
+				Severity: "error", text: fmt.Sprintf("Error: %s: %s", f, msg)})
 			continue
 		}
 		names[sc.Name] = f
 		out = append(out, sc)
 	}
-	return out, ok
+	return out, diags
+}
+
+// printDiagnostics prints diags to stderr as text.
+func (c *cli) printDiagnostics(diags []diagnostic) {
+	for _, d := range diags {
+		fmt.Fprintln(c.stderr, d.text)
+	}
+}
+
+// renderValidateJSON writes one JSON object: every file checked, whether
+// it is ok, and every problem; problems is [] (never null) when there
+// are none, so that a tool can read it without a special case.
+func renderValidateJSON(w io.Writer, files []string, diags []diagnostic) error {
+	type fileResult struct {
+		File string `json:"file"`
+		OK   bool   `json:"ok"`
+	}
+	bad := map[string]bool{}
+	for _, d := range diags {
+		bad[d.File] = true
+	}
+	doc := struct {
+		Files    []fileResult `json:"files"`
+		Problems []diagnostic `json:"problems"`
+	}{Files: []fileResult{}, Problems: diags}
+	if doc.Problems == nil {
+		doc.Problems = []diagnostic{}
+	}
+	for _, f := range files {
+		doc.Files = append(doc.Files, fileResult{File: f, OK: !bad[f]})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// renderValidateGitHub writes one GitHub Actions workflow command per
+// problem (::error file=F,line=L,col=C::message), which Actions shows as
+// an annotation on that line of the pull request. The hint follows the
+// message on its own line.
+func renderValidateGitHub(w io.Writer, _ []string, diags []diagnostic) error {
+	for _, d := range diags {
+		props := "file=" + escapeGitHubProperty(d.File)
+		if d.Line > 0 {
+			props += fmt.Sprintf(",line=%d", d.Line)
+			if d.Col > 0 {
+				props += fmt.Sprintf(",col=%d", d.Col)
+			}
+		}
+		msg := d.Message
+		if d.Hint != "" {
+			msg += "\nhint: " + d.Hint
+		}
+		if _, err := fmt.Fprintf(w, "::%s %s::%s\n", d.Severity, props, escapeGitHubData(msg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// escapeGitHubData escapes a workflow command's message as GitHub's
+// toolkit does (@actions/core, escapeData): a raw newline would end the
+// command and let the rest of a message be read as a command of its own.
+func escapeGitHubData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// escapeGitHubProperty escapes a property value (escapeProperty): also
+// ":" and ",", which would end the properties or the value.
+func escapeGitHubProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
