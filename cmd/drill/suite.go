@@ -42,15 +42,7 @@ func (f *suiteFlags) any() bool {
 // one scenario file with no suite option, which runs as it always did
 // (its run directory straight under --out, its summary printed whole).
 func isSuite(args []string, f *suiteFlags) bool {
-	if f.any() || len(args) != 1 {
-		return true
-	}
-	a := args[0]
-	if strings.HasSuffix(filepath.ToSlash(a), "/...") || strings.ContainsAny(a, "*?[") {
-		return true
-	}
-	fi, err := os.Stat(a)
-	return err == nil && fi.IsDir()
+	return f.any() || len(args) != 1 || namesMany(args[0])
 }
 
 // runSettings are what every drill of a run gets, suite or not.
@@ -149,7 +141,9 @@ func (c *cli) suiteDrills(found []suite.Found, shard suite.Shard, tags suite.Tag
 		d := suite.Drill{File: fd.File}
 		sc, err := loadScenario(fd.File)
 		if err == nil {
-			err = sc.ProviderProblems(cmp.Or(providerName, sc.Environment.Provider), provider.Catalog())
+			// What a run would only find once it builds is found now
+			// too: the drill is then an invalid case, not an error.
+			err = sc.Preflight(cmp.Or(providerName, sc.Environment.Provider), provider.Catalog(), "")
 		}
 		if err == nil {
 			if prev, dup := names[sc.Name]; dup {

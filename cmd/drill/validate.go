@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/drillhq/drill/harness/provider"
+	"github.com/drillhq/drill/harness/suite"
 	"github.com/drillhq/drill/scenarios"
 )
 
@@ -34,6 +37,13 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	if len(files) == 0 {
 		c.errorf("validate needs at least one scenario file")
 		c.tryf("drill validate scenarios/*.yaml")
+		return ExitInvalid
+	}
+	// A directory, DIR/... or a glob names the files drill run would run
+	// as a suite.
+	if files, err = expandScenarioArgs(files); err != nil {
+		c.errorf("%v", err)
+		c.tryf("drill validate scenarios/ (a directory), 'scenarios/*.yaml' (a glob) or scenarios/... (recursive)")
 		return ExitInvalid
 	}
 	if *providerName != "" && !contains(provider.Names(), *providerName) {
@@ -65,6 +75,36 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 		}
 	}
 	return ExitOK
+}
+
+// expandScenarioArgs replaces each directory, DIR/... or glob among args
+// by the scenario files it names (suite.Find); a file stays as written.
+func expandScenarioArgs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if !namesMany(a) {
+			out = append(out, a)
+			continue
+		}
+		found, err := suite.Find([]string{a})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			out = append(out, f.File)
+		}
+	}
+	return out, nil
+}
+
+// namesMany says whether a drill run or validate argument names many
+// files: a directory, DIR/... or a glob.
+func namesMany(a string) bool {
+	if strings.HasSuffix(filepath.ToSlash(a), "/...") || strings.ContainsAny(a, "*?[") {
+		return true
+	}
+	fi, err := os.Stat(a)
+	return err == nil && fi.IsDir()
 }
 
 // loadAll loads every file and prints every problem of every file before

@@ -2,7 +2,7 @@
 // commented, runnable scenario per kind of drill, embedded in the binary
 // so that init works wherever drill is installed.
 //
-// Each template is a YAML file with {{name}} where the scenario's name
+// Each template is a YAML file (NAME.yaml.tmpl) with {{name}} where the scenario's name
 // goes. Nothing else is substituted: the scenario syntax has ${…}
 // placeholders of its own, which a template engine would have to escape.
 package templates
@@ -10,13 +10,17 @@ package templates
 import (
 	"embed"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 )
 
-//go:embed *.yaml
+// Templates are *.yaml.tmpl, not *.yaml: with {{name}} in place they are
+// not scenarios yet, and a suite run over scenarios/... must not find them.
+//
+//go:embed *.yaml.tmpl
 var files embed.FS
+
+const ext = ".yaml.tmpl"
 
 // Default is the template `drill init` writes when none is named.
 const Default = "canary"
@@ -29,7 +33,7 @@ func Names() []string {
 	entries, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), path.Ext(e.Name())))
+		out = append(out, strings.TrimSuffix(e.Name(), ext))
 	}
 	slices.Sort(out)
 	return out
@@ -39,7 +43,7 @@ func Names() []string {
 // name. The caller checks name (scenarios.ValidName): a name is written
 // into YAML as is.
 func Render(tmpl, name string) ([]byte, error) {
-	b, err := files.ReadFile(tmpl + ".yaml")
+	b, err := files.ReadFile(tmpl + ext)
 	if err != nil || !slices.Contains(Names(), tmpl) {
 		return nil, fmt.Errorf("unknown template %q (known: %s)", tmpl, strings.Join(Names(), ", "))
 	}
