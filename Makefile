@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet fuzz bench bench-ledger bench-judge soak clean images
+.PHONY: help build demo test fmt vet fuzz bench bench-ledger bench-judge soak clean images schema
 
 ## help: list the targets
 help:
@@ -56,6 +56,10 @@ fuzz:
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$pkg/; \
 	done
+
+## schema: regenerate scenarios/scenario.schema.json (editor completion and checks) from the scenario loader's model; commit the result
+schema:
+	$(GO) test -count=1 -run '^TestSchemaUpToDate$$' ./scenarios/ -update
 
 ## fmt: gofmt every Go file
 fmt:

@@ -247,8 +247,8 @@ func (o *object) envMap(k string, dst *map[string]string, secret *map[string]boo
 	for _, e := range o.entries(k) {
 		vn, v := e.v, ""
 		if n := deref(e.v); n != nil && n.Kind == yaml.MappingNode {
-			eo := o.p.object(e.k, e.v, join(join(o.where, k), e.k.Value), "value", "secret")
-			eo.require("value")
+			eo := o.p.object(e.k, e.v, join(join(o.where, k), e.k.Value), envValueFields.known...)
+			eo.require(envValueFields.required...)
 			var sec bool
 			if !eo.str("value", &v) {
 				continue

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/drillhq/drill/harness/strategy"
 )
 
 // Fuzz targets. `go test` runs each on its seeds (the shipped scenarios,
@@ -202,12 +205,34 @@ func FuzzDurationRate(f *testing.F) {
 	for _, s := range seedScalars(f) {
 		f.Add(s)
 	}
-	for _, s := range []string{"9223372036854775807/s", "2562047h", "-1ns", "1e300/s", "0.5/m", "100000/s", "6000001/m", "24h0m1s", "1.5%", "200MiB"} {
+	for _, s := range []string{"9223372036854775807/s", "2562047h", "-1ns", "1e300/s", "0.5/m", "100000/s", "6000001/m", "24h0m1s", "1.5%", "200MiB",
+		"-0s", "+0", "-0", "-.0h", "0.s", ".5s", "1.5h30m", "1µs", "1μs", "1us", "5 MiB", "7kib", "1.5e3"} {
 		f.Add(s)
 	}
+	// What scenario.schema.json says of a string in each unit (schema.go)
+	// must take whatever the loader takes: an editor must never flag a
+	// value drill accepts.
+	bytesRE := regexp.MustCompile(bytesPattern())
+	signedRE := regexp.MustCompile(signedDurationPattern)
 	f.Fuzz(func(t *testing.T, s string) {
 		if d, err := parseDuration(s); err == nil && (d < 0 || d > MaxDuration) {
 			t.Errorf("parseDuration(%q) = %s", s, d)
+		}
+		if _, err := parseDuration(s); err == nil && !durationRE.MatchString(s) {
+			t.Errorf("parseDuration takes %q, the schema's duration pattern does not", s)
+		}
+		if _, err := time.ParseDuration(s); err == nil && !signedRE.MatchString(s) {
+			t.Errorf("time.ParseDuration takes %q, the schema's pattern for duration params does not", s)
+		}
+		var r strategy.Rate
+		if r.UnmarshalText([]byte(s)) == nil && !rateRE.MatchString(s) {
+			t.Errorf("blue_green's rate takes %q, the schema's rate pattern does not", s)
+		}
+		if v, err := parseThreshold(UnitSeconds, s); err == nil && v >= 0 && !durationRE.MatchString(s) {
+			t.Errorf("a latency bound takes %q, the schema's duration pattern does not", s)
+		}
+		if _, err := parseBytes(s); err == nil && !bytesRE.MatchString(s) {
+			t.Errorf("an rss bound takes %q, the schema's bytes pattern does not", s)
 		}
 		if r, err := parseRate(s); err == nil {
 			if r.Freq < 0 || r.PerSecond() > MaxRate || (r.Per != time.Second && r.Per != time.Minute) {

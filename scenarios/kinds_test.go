@@ -6,6 +6,10 @@ import (
 	"github.com/drillhq/drill/injectors"
 )
 
+// testKinds are the kinds registered below, left out of the committed
+// JSON Schema (shippedKinds).
+var testKinds = []string{"test-params", "test-noparams", "test-dbonly"}
+
 // Test-only fault kinds. They exercise what the real kinds (latency,
 // error; registered by package injectors) do not: nested params, lists,
 // maps, inline structs, a kind without params and one that only acts on

@@ -22,6 +22,11 @@ type parser struct {
 	side *parser
 	// hasFlags says the scenario defines flags (${flags.url} is valid).
 	hasFlags bool
+	// seen, when set, is told of every mapping the walk reads as an
+	// object of the format and the keys it accepts there. Only the JSON
+	// Schema's drift test sets it, to compare those keys with the
+	// schema's; it does not change what the walk does.
+	seen func(n *yaml.Node, known []string)
 }
 
 func (p *parser) pos(n *yaml.Node) Pos {
@@ -423,6 +428,9 @@ func (p *parser) object(at, n *yaml.Node, where string, known ...string) *object
 		p.add(n, "", "%s: expected a mapping, got %s", name, describe(n))
 		o.ok = false
 		return o
+	}
+	if p.seen != nil {
+		p.seen(n, known)
 	}
 	for _, e := range p.pairs(n) {
 		if where == "" && strings.HasPrefix(e.k.Value, "x-") {

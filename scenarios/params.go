@@ -34,7 +34,7 @@ func decodeStrict(file string, n *yaml.Node, name string, v any) Problems {
 // that aliases in params count against the same bounds as the rest of
 // the file.
 func (p *parser) decodeStrict(n *yaml.Node, name string, v any) Problems {
-	return decodeWith(&parser{file: p.file, lim: p.limits(), side: p}, n, name, v)
+	return decodeWith(&parser{file: p.file, lim: p.limits(), side: p, seen: p.seen}, n, name, v)
 }
 
 // decodeWith is decodeStrict with a fresh parser p collecting the problems.
@@ -83,6 +83,9 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 			return
 		}
 		fields, names, rest := yamlFields(t)
+		if p.seen != nil && rest == nil {
+			p.seen(n, names)
+		}
 		for _, e := range p.pairs(n) {
 			ft, ok := fields[e.k.Value]
 			switch {

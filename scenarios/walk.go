@@ -1,10 +1,8 @@
 package scenarios
 
 import (
-	"maps"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 
 	"github.com/drillhq/drill/harness/flags"
 	"github.com/drillhq/drill/harness/judge"
-	"github.com/drillhq/drill/harness/strategy"
 )
 
 // Defaults the loader fills in; the CLI may reuse them for flag help.
@@ -61,13 +58,6 @@ var (
 	versionNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
-// topLevelFields are the sections of a scenario. Besides them, the
-// document may hold keys starting with "x-" (as in Compose files): they
-// exist to carry YAML anchors and are deliberately ignored.
-var topLevelFields = []string{"version", "name", "description", "tags", "seed",
-	"environment", "flags", "load", "steady_state", "rollout", "stages", "faults", "verify", "expect", "contracts",
-	"artifacts", "rollback", "game_day"}
-
 // walk holds what later sections of the document need from earlier ones.
 type walk struct {
 	*parser
@@ -96,11 +86,11 @@ type invariantRef struct {
 // scenario walks the document's root mapping.
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s := &Scenario{Path: p.file}
-	o := p.object(nil, root, "", topLevelFields...)
+	o := p.object(nil, root, "", topLevelFields.known...)
 	if !o.ok {
 		return s
 	}
-	o.require("version", "name", "environment", "load", "rollout")
+	o.require(topLevelFields.required...)
 	var version int64
 	if o.int64("version", &version) {
 		s.Version = int(version)
@@ -129,28 +119,27 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.Flags, s.FlagKeys = p.flagDefs(o)
 	p.hasFlags = len(s.Flags) > 0
 	w := &walk{parser: p, env: &s.Environment, flags: s.Flags}
-	w.environment(o.child("environment", "provider", "databases", "services"))
+	w.environment(o.child("environment", environmentFields.known...))
 	// Whether the loopbacks are problems depends on the provider a run
 	// uses, which may be --provider's: ProviderProblems says.
 	s.loopbacks = w.loopbacks
-	s.Load = w.load(o.child("load", "target", "rate", "ramp", "timeout", "requests"))
+	s.Load = w.load(o.child("load", loadFields.known...))
 	s.Contracts = w.contracts(o)
 	w.hasContracts = len(s.Contracts) > 0
-	s.SteadyState = w.steadyState(o.child("steady_state", "duration", "warmup", "slo", "attempts"))
+	s.SteadyState = w.steadyState(o.child("steady_state", steadyStateFields.known...))
 	// A strategy's own settings field is known to the loader because a
 	// registered strategy owns it (strategy.Fields), not from a list here.
 	w.loadTarget = s.Load.Target
-	rolloutFields := []string{"service", "to", "strategy", "steps", "analysis", "on_failure", "release"}
-	s.Rollout = w.rollout(o.child("rollout", append(rolloutFields, slices.Sorted(maps.Keys(strategy.Fields()))...)...))
+	s.Rollout = w.rollout(o.child("rollout", rolloutKnown()...))
 	w.ro = &s.Rollout
 	s.Stages = w.stages(o)
 	s.Faults = w.faults(o, len(s.Rollout.Steps), s.Stages)
-	s.Verify = w.verify(o.child("verify", "recovery", "data"))
+	s.Verify = w.verify(o.child("verify", verifyFields.known...))
 	w.resolveInvariants(&s.Verify)
-	s.Expect = w.expect(o.child("expect", "outcome", "detect_within", "recover_within", "min_score", "rollback"))
-	s.Artifacts = w.artifacts(o.child("artifacts", "retain"))
-	s.Rollback = w.rollbackSpec(o.child("rollback", "mode"))
-	s.GameDay = w.gameDay(o.child("game_day", "dashboard", "judge", "hidden_faults"))
+	s.Expect = w.expect(o.child("expect", expectFields.known...))
+	s.Artifacts = w.artifacts(o.child("artifacts", artifactsFields.known...))
+	s.Rollback = w.rollbackSpec(o.child("rollback", rollbackFields.known...))
+	s.GameDay = w.gameDay(o.child("game_day", gameDayFields.known...))
 	return s
 }
 

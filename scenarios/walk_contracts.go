@@ -10,9 +10,6 @@ import (
 	"github.com/drillhq/drill/harness/contract"
 )
 
-// contractFields are the fields of one entry of `contracts:`.
-var contractFields = []string{"name", "consumer", "provider", "request", "expect"}
-
 // contracts walks the top-level `contracts:` list (DESIGN.md, "Contracts"):
 // what a consumer service relies on in a provider's answer. Each entry's
 // problems are reported at their nodes; a schema that does not compile is
@@ -22,11 +19,11 @@ func (w *walk) contracts(o *object) []*Contract {
 	var out []*Contract
 	names := map[string]*yaml.Node{}
 	for i, n := range items {
-		co := w.object(nil, n, fmt.Sprintf("contracts[%d]", i), contractFields...)
+		co := w.object(nil, n, fmt.Sprintf("contracts[%d]", i), contractFields.known...)
 		if !co.ok {
 			continue
 		}
-		co.require(contractFields...)
+		co.require(contractFields.required...)
 		c := &Contract{Pos: w.pos(n)}
 		if co.str("name", &c.Name) {
 			switch first, dup := names[c.Name]; {
@@ -47,8 +44,8 @@ func (w *walk) contracts(o *object) []*Contract {
 			w.add(co.get("provider"), "a contract is between two services: the consumer calls the provider",
 				"provider %q is the consumer itself", c.Provider)
 		}
-		c.Request = w.contractRequest(co.child("request", "method", "path", "body"))
-		c.Expect = w.contractExpect(co.child("expect", "status", "schema"))
+		c.Request = w.contractRequest(co.child("request", contractRequestFields.known...))
+		c.Expect = w.contractExpect(co.child("expect", contractExpectFields.known...))
 		out = append(out, c)
 	}
 	return out
@@ -56,7 +53,7 @@ func (w *walk) contracts(o *object) []*Contract {
 
 func (w *walk) contractRequest(o *object) ContractRequest {
 	r := ContractRequest{Pos: w.pos(o.at)}
-	o.require("method", "path")
+	o.require(contractRequestFields.required...)
 	if o.str("method", &r.Method) && !slices.Contains(methods, r.Method) {
 		w.add(o.get("method"), didYouMean(r.Method, methods), "unknown method %q (known: %s)", r.Method, strings.Join(methods, ", "))
 	}
@@ -77,7 +74,7 @@ func (w *walk) contractRequest(o *object) ContractRequest {
 
 func (w *walk) contractExpect(o *object) ContractExpect {
 	e := ContractExpect{Pos: w.pos(o.at)}
-	o.require("status", "schema")
+	o.require(contractExpectFields.required...)
 	if o.int("status", &e.Status) && (e.Status < 100 || e.Status > 599) {
 		w.add(o.get("status"), "an HTTP status code, e.g. 200", "status: %d is outside 100..599", e.Status)
 	}

@@ -11,7 +11,7 @@ import (
 func (w *walk) environment(o *object) {
 	e := w.env
 	e.Provider = DefaultProvider
-	o.require("services")
+	o.require(environmentFields.required...)
 	// Which names are providers is the registry's to say (ProviderProblems).
 	e.ProviderPos = w.pos(o.at)
 	if o.str("provider", &e.Provider) {
@@ -47,8 +47,8 @@ func (w *walk) checkEntityName(k *yaml.Node, what string) {
 func (w *walk) database(e kv, where string) *Database {
 	d := &Database{Name: e.k.Value, Pos: w.pos(e.k)}
 	w.checkEntityName(e.k, "database")
-	o := w.object(e.k, e.v, join(where, d.Name), "engine", "image")
-	o.require("engine")
+	o := w.object(e.k, e.v, join(where, d.Name), databaseFields.known...)
+	o.require(databaseFields.required...)
 	if o.str("engine", &d.Engine) {
 		w.choice(o.get("engine"), "engine", d.Engine, supportedEngines, nil)
 	}
@@ -65,8 +65,7 @@ func (w *walk) service(e kv, where string) (*Service, func()) {
 	s := &Service{Name: e.k.Value, Health: DefaultHealth, Pos: w.pos(e.k)}
 	w.checkEntityName(e.k, "service")
 	where = join(where, s.Name)
-	o := w.object(e.k, e.v, where, "language", "build", "image", "command", "health",
-		"database", "migrations", "env", "versions", "baseline")
+	o := w.object(e.k, e.v, where, serviceFields.known...)
 
 	if o.str("language", &s.Language) && !slices.Contains(languages, s.Language) {
 		w.add(o.get("language"), "language is informational: leave it out for services in other languages",
@@ -133,7 +132,7 @@ func (w *walk) version(e kv, where string, s *Service) (*Version, []kv) {
 	if !versionNameRE.MatchString(v.Name) {
 		w.add(e.k, "use letters, digits, '.', '-' and '_'", "invalid version name %q", v.Name)
 	}
-	o := w.object(e.k, e.v, join(where, v.Name), "migration", "build", "image", "command", "env")
+	o := w.object(e.k, e.v, join(where, v.Name), versionFields.known...)
 	var migration int64
 	if o.int64("migration", &migration) {
 		switch {

@@ -25,8 +25,8 @@ func (w *walk) faults(o *object, steps int, stages []*Stage) []*Fault {
 	for i, n := range o.list("faults") {
 		where := fmt.Sprintf("faults[%d]", i)
 		f := &Fault{Probability: DefaultProbability, Pos: w.pos(n)}
-		fo := w.object(nil, n, where, "name", "kind", "target", "at", "duration", "probability", "params", "stage")
-		fo.require("name", "kind", "target")
+		fo := w.object(nil, n, where, faultFields.known...)
+		fo.require(faultFields.required...)
 		if fo.str("name", &f.Name) && w.printable(fo.get("name"), "fault name", f.Name, "") {
 			if first, dup := names[f.Name]; dup {
 				w.add(fo.get("name"), "", "duplicate fault name %q (first at line %d)", f.Name, first.Line)
@@ -221,7 +221,7 @@ func (w *walk) schedule(k, n *yaml.Node, where string, steps int, at *Schedule) 
 			"at: expected a duration or a mapping, got %s", describe(n))
 		return
 	}
-	o := w.object(k, n, where, "step", "after", "delay")
+	o := w.object(k, n, where, scheduleFields.known...)
 	if w.exclusive(o, "step", "after") == 0 {
 		w.add(n, "e.g. {step: 2} or {after: rollout.start, delay: 5s}", "at: needs step or after")
 	}
@@ -286,9 +286,9 @@ func (w *walk) decodeOwned(n, at *yaml.Node, where string, parse func(decode fun
 func (w *walk) verify(o *object) Verify {
 	var v Verify
 	if o.has("recovery") {
-		ro := o.child("recovery", "window", "within")
+		ro := o.child("recovery", recoveryFields.known...)
 		r := &Recovery{Pos: w.pos(ro.at)}
-		ro.require("window", "within")
+		ro.require(recoveryFields.required...)
 		okWindow := ro.duration("window", &r.Window)
 		okWithin := ro.duration("within", &r.Within)
 		if okWindow && r.Window <= 0 {
@@ -303,11 +303,11 @@ func (w *walk) verify(o *object) Verify {
 	if !o.has("data") {
 		return v
 	}
-	do := o.child("data", "ledger", "schema", "invariants")
+	do := o.child("data", dataFields.known...)
 	if do.has("ledger") {
-		lo := do.child("ledger", "database", "table", "key", "columns")
+		lo := do.child("ledger", ledgerFields.known...)
 		l := &Ledger{Pos: w.pos(lo.at)}
-		lo.require("database", "table", "key")
+		lo.require(ledgerFields.required...)
 		if lo.str("database", &l.Database) {
 			w.refDatabase(lo.get("database"), "database", l.Database)
 		}
@@ -321,13 +321,13 @@ func (w *walk) verify(o *object) Verify {
 		v.Data.Ledger = l
 	}
 	if do.str("schema", &v.Data.Schema) {
-		w.choice(do.get("schema"), "schema check", v.Data.Schema, []string{SchemaBaseline}, nil)
+		w.choice(do.get("schema"), "schema check", v.Data.Schema, schemaChecks, nil)
 	}
 	names := map[string]*yaml.Node{}
 	for i, n := range do.list("invariants") {
-		iv := w.object(nil, n, fmt.Sprintf("verify.data.invariants[%d]", i), "name", "database", "sql", "expect")
+		iv := w.object(nil, n, fmt.Sprintf("verify.data.invariants[%d]", i), invariantFields.known...)
 		inv := &Invariant{Pos: w.pos(n)}
-		iv.require("name", "database", "sql")
+		iv.require(invariantFields.required...)
 		if iv.str("name", &inv.Name) && w.printable(iv.get("name"), "invariant name", inv.Name, "") {
 			if first, dup := names[inv.Name]; dup {
 				w.add(iv.get("name"), "", "duplicate invariant name %q (first at line %d)", inv.Name, first.Line)

@@ -54,9 +54,8 @@ func (w *walk) gameDay(o *object) GameDay {
 	g.Pos = w.pos(o.at)
 	o.boolean("dashboard", &g.Dashboard)
 	o.boolean("hidden_faults", &g.HiddenFaults)
-	modes := []string{JudgeAutomatic, JudgeAdvisory, JudgeOff}
-	if o.str("judge", &g.Judge) && !slices.Contains(modes, g.Judge) {
-		w.add(o.get("judge"), didYouMean(g.Judge, modes), "game_day.judge: unknown mode %q (known: %s)", g.Judge, orList(modes))
+	if o.str("judge", &g.Judge) && !slices.Contains(gameDayJudges, g.Judge) {
+		w.add(o.get("judge"), didYouMean(g.Judge, gameDayJudges), "game_day.judge: unknown mode %q (known: %s)", g.Judge, orList(gameDayJudges))
 	}
 	return g
 }
@@ -78,13 +77,12 @@ func (w *walk) gateTimeout(o *object, field string, approval bool, timeout *time
 	if approval && *timeout <= 0 {
 		*timeout = DefaultGateTimeout
 	}
-	ways := []string{OnTimeoutReject, OnTimeoutApprove}
 	if o.str("on_timeout", onTimeout) {
 		switch {
 		case !approval:
 			w.add(o.key("on_timeout"), "add approval: manual, or leave on_timeout out", "%s: on_timeout only applies to an approval gate", field)
-		case !slices.Contains(ways, *onTimeout):
-			w.add(o.get("on_timeout"), didYouMean(*onTimeout, ways), "%s: unknown on_timeout %q (known: reject or approve)", field, *onTimeout)
+		case !slices.Contains(onTimeoutPolicies, *onTimeout):
+			w.add(o.get("on_timeout"), didYouMean(*onTimeout, onTimeoutPolicies), "%s: unknown on_timeout %q (known: reject or approve)", field, *onTimeout)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 func (w *walk) load(o *object) LoadSpec {
 	l := LoadSpec{Timeout: DefaultTimeout, Pos: w.pos(o.at)}
-	o.require("target", "requests")
+	o.require(loadFields.required...)
 	if o.str("target", &l.Target) {
 		w.refService(o.get("target"), "target", l.Target)
 	}
@@ -25,7 +25,7 @@ func (w *walk) load(o *object) LoadSpec {
 		w.add(o.get("rate"), "", "rate: must be positive, got %s", l.Rate)
 	}
 	if o.has("ramp") {
-		l.Ramp = w.ramp(o.child("ramp", "from", "to", "over"))
+		l.Ramp = w.ramp(o.child("ramp", rampFields.known...))
 	}
 	if o.duration("timeout", &l.Timeout) && l.Timeout <= 0 {
 		w.add(o.get("timeout"), "", "timeout: must be positive")
@@ -43,8 +43,8 @@ func (w *walk) load(o *object) LoadSpec {
 	names := map[string]*yaml.Node{}
 	for i, n := range items {
 		r := &Request{Method: DefaultMethod, Weight: DefaultWeight, Pos: w.pos(n)}
-		ro := w.object(nil, n, fmt.Sprintf("load.requests[%d]", i), "name", "method", "path", "body", "headers", "weight", "ledger")
-		ro.require("path")
+		ro := w.object(nil, n, fmt.Sprintf("load.requests[%d]", i), requestFields.known...)
+		ro.require(requestFields.required...)
 		if ro.str("name", &r.Name) && w.printable(ro.get("name"), "request name", r.Name, "") {
 			if first, dup := names[r.Name]; dup {
 				w.add(ro.get("name"), "", "duplicate request name %q (first at line %d)", r.Name, first.Line)
@@ -75,8 +75,8 @@ func (w *walk) load(o *object) LoadSpec {
 				"weight: must be at least 1, got %d", r.Weight)
 		}
 		if ro.has("ledger") {
-			lo := ro.child("ledger", "key")
-			lo.require("key")
+			lo := ro.child("ledger", requestLedgerFields.known...)
+			lo.require(requestLedgerFields.required...)
 			r.Ledger = &LedgerKey{}
 			lo.str("key", &r.Ledger.Key)
 			w.haveLedger = true
@@ -91,7 +91,7 @@ func (w *walk) load(o *object) LoadSpec {
 
 func (w *walk) ramp(o *object) *Ramp {
 	r := &Ramp{}
-	o.require("from", "to", "over")
+	o.require(rampFields.required...)
 	o.rate("from", &r.From)
 	if o.rate("to", &r.To) && r.To.Freq <= 0 {
 		w.add(o.get("to"), "", "to: must be positive, got %s", r.To)
@@ -104,7 +104,7 @@ func (w *walk) ramp(o *object) *Ramp {
 
 func (w *walk) steadyState(o *object) SteadyState {
 	ss := SteadyState{Pos: w.pos(o.at), Attempts: DefaultSteadyStateAttempts, Warmup: DefaultWarmup}
-	o.require("duration")
+	o.require(steadyStateFields.required...)
 	if o.duration("duration", &ss.Duration) && ss.Duration <= 0 {
 		w.add(o.get("duration"), "", "duration: must be positive")
 	}
@@ -119,8 +119,8 @@ func (w *walk) steadyState(o *object) SteadyState {
 	}
 	for i, n := range o.list("slo") {
 		slo := &SLO{Pos: w.pos(n)}
-		so := w.object(nil, n, fmt.Sprintf("steady_state.slo[%d]", i), "metric", "max")
-		so.require("metric", "max")
+		so := w.object(nil, n, fmt.Sprintf("steady_state.slo[%d]", i), sloFields.known...)
+		so.require(sloFields.required...)
 		known := false
 		if so.str("metric", &slo.Metric) {
 			known = w.metric(so.get("metric"), slo.Metric, false)

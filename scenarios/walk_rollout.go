@@ -72,8 +72,7 @@ func (w *walk) rollout(o *object) Rollout {
 	for i, n := range steps {
 		r.Steps = append(r.Steps, w.step(n, i, &last))
 	}
-	r.Analysis = w.analysis(o.child("analysis", "interval", "judge", "false_positive_rate",
-		"failures", "min_samples", "metrics", "on_no_data", "pass_score", "marginal_score"))
+	r.Analysis = w.analysis(o.child("analysis", analysisFields.known...))
 	if o.str("on_failure", &r.OnFailure) {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
 	}
@@ -102,8 +101,8 @@ func (w *walk) release(o *object, r *Rollout, kind strategy.Kind) {
 	seen := map[string]bool{}
 	for i, n := range items {
 		m := &Move{Pos: w.pos(n)}
-		mo := w.object(nil, n, fmt.Sprintf("rollout.release[%d]", i), "service", "to")
-		mo.require("service", "to")
+		mo := w.object(nil, n, fmt.Sprintf("rollout.release[%d]", i), releaseFields.known...)
+		mo.require(releaseFields.required...)
 		var svc *Service
 		if mo.str("service", &m.Service) {
 			svc = w.refService(mo.get("service"), "service", m.Service)
@@ -183,7 +182,7 @@ func (w *walk) strategySettings(o *object, name string) any {
 // step walks one rollout step; last is the highest weight so far.
 func (w *walk) step(n *yaml.Node, i int, last *float64) *Step {
 	st := &Step{Pos: w.pos(n)}
-	o := w.object(nil, n, fmt.Sprintf("rollout.steps[%d]", i), "weight", "hold", "approval", "timeout", "on_timeout")
+	o := w.object(nil, n, fmt.Sprintf("rollout.steps[%d]", i), stepFields.known...)
 	hasWeight, hasApproval := o.has("weight"), o.has("approval")
 	switch {
 	case hasWeight && hasApproval:
@@ -205,8 +204,8 @@ func (w *walk) step(n *yaml.Node, i int, last *float64) *Step {
 	if o.duration("hold", &st.Hold) && hasApproval && !hasWeight {
 		w.add(o.key("hold"), "an approval step waits for the operator", "hold only applies to a weight step")
 	}
-	if o.str("approval", &st.Approval) && st.Approval != ApprovalManual {
-		w.add(o.get("approval"), didYouMean(st.Approval, []string{ApprovalManual}),
+	if o.str("approval", &st.Approval) && !slices.Contains(approvals, st.Approval) {
+		w.add(o.get("approval"), didYouMean(st.Approval, approvals),
 			"unknown approval %q (known: manual)", st.Approval)
 	}
 	w.gateTimeout(o, fmt.Sprintf("rollout.steps[%d]", i), hasApproval, &st.Timeout, &st.OnTimeout)
@@ -269,8 +268,8 @@ func (w *walk) analysis(o *object) Analysis {
 
 func (w *walk) check(n *yaml.Node, where, judgeName string) *Check {
 	c := &Check{Weight: DefaultWeight}
-	o := w.object(nil, n, where, "metric", "max", "max_increase", "max_ratio", "weight", "critical")
-	o.require("metric")
+	o := w.object(nil, n, where, checkFields.known...)
+	o.require(checkFields.required...)
 	if o.number("weight", &c.Weight) && c.Weight <= 0 {
 		w.add(o.get("weight"), "a metric's share of the mann-whitney score; leave the metric out instead of weighting it 0",
 			"weight: must be positive, got %g", c.Weight)

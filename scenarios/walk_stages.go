@@ -40,8 +40,8 @@ func (w *walk) stages(o *object) []*Stage {
 	}
 	for i, item := range items {
 		st := &Stage{Pos: w.pos(item)}
-		so := w.object(nil, item, fmt.Sprintf("stages[%d]", i), "name", "rate", "approval", "timeout", "on_timeout")
-		so.require("name")
+		so := w.object(nil, item, fmt.Sprintf("stages[%d]", i), stageFields.known...)
+		so.require(stageFields.required...)
 		if so.str("name", &st.Name) {
 			switch {
 			case !entityNameRE.MatchString(st.Name):
@@ -55,8 +55,8 @@ func (w *walk) stages(o *object) []*Stage {
 		if so.rate("rate", &st.Rate) && st.Rate.Freq <= 0 {
 			w.add(so.get("rate"), "", "rate: must be positive, got %s", st.Rate)
 		}
-		if so.str("approval", &st.Approval) && st.Approval != ApprovalManual {
-			w.add(so.get("approval"), didYouMean(st.Approval, []string{ApprovalManual}), "unknown approval %q (known: manual)", st.Approval)
+		if so.str("approval", &st.Approval) && !slices.Contains(approvals, st.Approval) {
+			w.add(so.get("approval"), didYouMean(st.Approval, approvals), "unknown approval %q (known: manual)", st.Approval)
 		}
 		w.gateTimeout(so, fmt.Sprintf("stages[%d]", i), so.has("approval"), &st.Timeout, &st.OnTimeout)
 		out = append(out, st)
