@@ -91,7 +91,8 @@ func TestInputsMustBeRegularFiles(t *testing.T) {
 		{[]string{"validate", fifo}, "is a named pipe (FIFO), not a regular file"},
 		{[]string{"plan", fifo}, "is a named pipe (FIFO), not a regular file"},
 		{[]string{"run", fifo, "--out", t.TempDir()}, "is a named pipe (FIFO), not a regular file"},
-		{[]string{"validate", t.TempDir()}, "is a directory, not a regular file"},
+		{[]string{"validate", t.TempDir()}, "no scenario files (*.yaml, *.yml) there"}, // a directory is its scenarios, and an empty one is a mistake
+		{[]string{"run", t.TempDir(), "--out", t.TempDir()}, "no scenario files (*.yaml, *.yml) there"},
 		{[]string{"validate", "/dev/null"}, "is a device, not a regular file"},
 		{[]string{"report", fifo}, "is a named pipe (FIFO), not a regular file"},
 		{[]string{"compare", fifo, minimalReport(t)}, "is a named pipe (FIFO), not a regular file"},
