@@ -117,6 +117,9 @@ func junitSuiteOf(r *Report) junitSuite {
 		},
 		Cases: cases,
 	}
+	if len(r.Tags) > 0 {
+		s.Properties = append(s.Properties, junitProperty{"tags", strings.Join(r.Tags, ",")})
+	}
 	for i := range s.Properties {
 		s.Properties[i].Value = xmlSafe(s.Properties[i].Value)
 	}

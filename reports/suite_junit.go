@@ -65,7 +65,10 @@ func suiteDrillJUnit(d SuiteDrill, r *Report) junitSuite {
 		{"file", d.File},
 		{"verdict", d.Verdict},
 		{"attempts", strconv.Itoa(len(d.Attempts))},
-		{"tags", strings.Join(d.Tags, ",")},
+	}
+	if r == nil {
+		// A drill that ran has its report's tags among its properties.
+		props = append(props, junitProperty{"tags", strings.Join(d.Tags, ",")})
 	}
 	if b := d.Baseline; b != nil {
 		props = append(props, junitProperty{"baseline_score", strconv.Itoa(b.Score)}, junitProperty{"score_delta", strconv.Itoa(b.Delta)})

@@ -171,7 +171,7 @@ func TestInconclusiveRendered(t *testing.T) {
 	for format, want := range map[string][]string{
 		"table":    {"INCONCLUSIVE", "4 of 10 windows", "tags: canary, nightly"},
 		"markdown": {"INCONCLUSIVE", "**Inconclusive:**", "Tags: `canary` `nightly`"},
-		"junit":    {`<testcase name="machine"`, `type="inconclusive"`},
+		"junit":    {`<testcase name="machine"`, `type="inconclusive"`, `<property name="tags" value="canary,nightly">`},
 	} {
 		got := render(t, format, r)
 		for _, w := range want {

@@ -28,6 +28,7 @@ func (c *cli) cmdRun(ctx context.Context, args []string) int {
 	var sf suiteFlags
 	fs.StringVar(&sf.tags, "tags", "", "suite: run only drills with one of these tags (comma-separated; !TAG excludes)")
 	fs.IntVar(&sf.parallel, "parallel", 1, "suite: run up to N drills at once, as many as the machine's CPU holds without starving any")
+	fs.Float64Var(&sf.capacity, "capacity", 0, "suite: CPU, in cores, drills side by side may need in all (default: 90% of the logical CPUs)")
 	fs.StringVar(&sf.shard, "shard", "", "suite: run shard I of N (I/N), the same drills every time: one CI machine's share")
 	fs.IntVar(&sf.retries, "retries", 0, "suite: run a drill that did not pass up to N more times; a verdict that changes is flaky, never a pass")
 	fs.DurationVar(&sf.timeout, "timeout", 0, "suite: abort a drill safely after this long and count it failed (0: no limit)")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,13 +30,13 @@ type suiteFlags struct {
 	tags, shard, junit, baseline string
 	parallel, retries            int
 	timeout                      time.Duration
-	maxDrop                      float64
+	maxDrop, capacity            float64
 	list                         bool
 }
 
 // any says whether a suite-only option was given.
 func (f *suiteFlags) any() bool {
-	return f.tags != "" || f.shard != "" || f.junit != "" || f.baseline != "" || f.parallel > 1 || f.retries > 0 || f.timeout > 0 || f.list
+	return f.tags != "" || f.shard != "" || f.junit != "" || f.baseline != "" || f.parallel > 1 || f.retries > 0 || f.timeout > 0 || f.list || f.capacity > 0
 }
 
 // isSuite says whether drill run's arguments make a suite: anything but
@@ -66,8 +67,8 @@ func (c *cli) runSuite(ctx context.Context, args []string, f *suiteFlags, rs run
 			return ExitInvalid
 		}
 	}
-	if f.parallel < 1 || f.retries < 0 || f.timeout < 0 {
-		c.errorf("--parallel must be 1 or more, --retries and --timeout 0 or more")
+	if f.parallel < 1 || f.retries < 0 || f.timeout < 0 || f.capacity < 0 || math.IsNaN(f.capacity) || math.IsInf(f.capacity, 0) {
+		c.errorf("--parallel must be 1 or more; --retries, --timeout and --capacity 0 or more")
 		return ExitInvalid
 	}
 	found, err := suite.Find(args)
@@ -108,7 +109,7 @@ func (c *cli) runSuite(ctx context.Context, args []string, f *suiteFlags, rs run
 	}
 	fmt.Fprintf(c.stderr, "suite: %d drills -> %s\n", len(drills), dir)
 	res := suite.Run(ctx, drills, suite.Options{
-		Parallel: f.parallel, Retries: f.retries, Timeout: f.timeout, Dir: dir,
+		Parallel: f.parallel, Retries: f.retries, Timeout: f.timeout, Dir: dir, Capacity: f.capacity,
 		Baseline: baseline, MaxDrop: f.maxDrop,
 		Run:  c.suiteAttempt(dir, f.parallel, rs),
 		Done: func(d reports.SuiteDrill, _ *reports.Report) { c.drillDone(d) },

@@ -10,12 +10,12 @@ import (
 
 // A drill shares the machine with its own load generator, routers,
 // services and databases; two drills side by side also share it with
-// each other. Measured here (2 cores, `make bench-suite`... see
-// docs/ci.md): a shipped drill at 200 requests/s keeps about 0.5 to 0.6
-// of a core busy while its load runs — vegeta, the router, the Go or
-// Rust service, SQLite and the ledger together spend about 2.5 ms of CPU
-// a request — and every service instance adds a little for its health
-// checks and the per-instance sampling.
+// each other. Measured here (2 cores, /usr/bin/time on shipped drills, see
+// docs/ci.md): a shipped drill at 200 requests/s spends about 10 CPU
+// seconds in 20 s of wall time — vegeta, the router, the Go or Rust
+// service, SQLite and the ledger together about 3 ms of CPU a request —
+// and every service instance adds a little for its health checks and the
+// per-instance sampling.
 const (
 	// cpuPerRequest is the CPU, in core-seconds, one request of the load
 	// costs end to end.
@@ -30,10 +30,15 @@ const (
 	// engine's network and a container boundary.
 	dockerFactor = 1.3
 	// CapacityShare is the share of the machine's CPUs that drills
-	// running side by side may need in all. The rest is headroom: a CPU
-	// busy near 100% queues every request behind others, and the p99 a
-	// judge compares then measures the run queue, not the release.
-	CapacityShare = 0.7
+	// running side by side may need in all. Need overestimates a drill's
+	// busiest seconds by about a fifth (measured: the shipped suite spent
+	// 147 to 166 CPU seconds on about 52,000 requests, builds and
+	// teardowns included), so 90% of the estimate leaves real headroom: a
+	// CPU busy near 100% queues every request behind others, and the p99
+	// a judge compares then measures the run queue, not the release.
+	// Measured on 2 cores (docs/ci.md): two 200 requests/s drills side by
+	// side gave the serial run's verdicts, three times out of three.
+	CapacityShare = 0.9
 )
 
 // Need estimates the CPU, in cores, a drill needs to measure its system
