@@ -241,25 +241,11 @@ func (sys *System) startDatabases(ctx context.Context) error {
 }
 
 // baseDirs are where relative build paths are looked up: the scenario's
-// folder and its parents (scenarios usually live in a repository's
-// scenarios/ folder), then the working directory.
+// folder and its parents, then the working directory
+// (scenarios.SearchDirs, which drill validate looks them up with too).
 func baseDirs(scenarioPath string) []string {
-	var dirs []string
-	if scenarioPath != "" {
-		dir, _ := filepath.Abs(filepath.Dir(scenarioPath))
-		for {
-			dirs = append(dirs, dir)
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if wd, err := os.Getwd(); err == nil {
-		dirs = append(dirs, wd)
-	}
-	return dirs
+	wd, _ := os.Getwd()
+	return scenarios.SearchDirs(scenarioPath, wd)
 }
 
 // migrate brings the service's database to the version's migration.

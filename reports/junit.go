@@ -85,6 +85,12 @@ func renderJUnit(w io.Writer, r *Report) error {
 		Name: "drill", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
 		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite},
 	}
+	return writeJUnit(w, doc)
+}
+
+// writeJUnit writes a JUnit document, indented, after the XML header;
+// nothing is written when it cannot be encoded.
+func writeJUnit(w io.Writer, doc junitSuites) error {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(&buf)

@@ -1,8 +1,6 @@
 package reports
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strconv"
@@ -34,16 +32,7 @@ func RenderSuiteJUnit(w io.Writer, s *Suite, last []*Report) error {
 		doc.Skipped += suite.Skipped
 		doc.Suites = append(doc.Suites, suite)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	enc := xml.NewEncoder(&buf)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("junit: %w", err)
-	}
-	buf.WriteString("\n")
-	_, err := w.Write(buf.Bytes())
-	return err
+	return writeJUnit(w, doc)
 }
 
 // suiteDrillJUnit is one drill's test suite.

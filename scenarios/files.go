@@ -58,7 +58,8 @@ func (sc *Scenario) FileProblems(wd string) error {
 // SearchDirs are the folders a run looks up a relative build: or
 // migrations: path in, in order: the scenario's folder and each of its
 // parents (scenarios usually live in a repository's scenarios/ folder),
-// then wd. It mirrors the harness's baseDirs.
+// then wd. A run looks them up here too (the harness's baseDirs), so
+// validate and run cannot disagree.
 func SearchDirs(scenarioPath, wd string) []string {
 	var dirs []string
 	if scenarioPath != "" {
