@@ -153,6 +153,9 @@ func (c *cli) finishRun(rep *reports.Report, err error, written []string) int {
 		return ExitFailed
 	case rep == nil || !rep.Passed:
 		return ExitFailed
+	case rep.Inconclusive():
+		// Neither a pass nor a fail: not a pass (the summary says why).
+		return ExitFailed
 	}
 	return ExitOK
 }
