@@ -134,7 +134,10 @@ func (ld *liveDrill) runDirOf(t *testing.T, name string, within time.Duration) s
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
+		// A run of several files is a suite: its runs are in suite-*/.
 		dirs, _ := filepath.Glob(filepath.Join(ld.out, name+"-2*"))
+		inSuite, _ := filepath.Glob(filepath.Join(ld.out, "suite-*", name+"-2*"))
+		dirs = append(dirs, inSuite...)
 		for _, d := range dirs {
 			if _, err := os.Stat(filepath.Join(d, gameday.SocketName)); err == nil {
 				return d
