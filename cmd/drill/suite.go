@@ -210,7 +210,8 @@ func suiteDir(out string) (string, error) {
 // settings, its run directory in the suite's, and its report files
 // written as a single run writes them. Side by side, drills' progress
 // lines carry their name, and no drill reads stdin: one operator cannot
-// answer two drills' gates on one stream (they take drill ctl answers).
+// answer two drills' gates on one stream: a gate is then as on a closed
+// stdin (rejected at once outside a game day; CI passes --auto-approve).
 func (c *cli) suiteAttempt(dir string, parallel int, rs runSettings) suite.RunFunc {
 	var stdin io.Reader
 	if parallel == 1 {
