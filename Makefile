@@ -6,7 +6,7 @@ SOAK  ?= scenarios/bench/orders-soak.yaml
 # The Rust fixture has no dependencies, so it builds offline everywhere.
 CARGO_FLAGS ?= --offline
 
-.PHONY: help build demo test fmt vet fuzz bench bench-ledger bench-judge soak clean images schema
+.PHONY: help build demo test fmt vet fuzz bench bench-peer bench-ledger bench-judge soak clean images schema
 
 ## help: list the targets
 help:
@@ -79,6 +79,11 @@ bench:
 bench-judge:
 	$(GO) run ./harness/judgesim/bench -interval 250ms $(BENCH_JUDGE_FLAGS)
 	$(GO) run ./harness/judgesim/bench -interval 1s $(BENCH_JUDGE_FLAGS)
+
+## bench-peer: drill's router beside Toxiproxy v2.5.0 (built here from the Go module proxy) and the upstream directly, in one run: throughput (64 keep-alive workers) and added p50 at 2000 requests/s; flags via BENCH_PEER_FLAGS (e.g. -cpuprofile router.pprof)
+bench-peer:
+	GOBIN=$(CURDIR)/.drill/cache/toxiproxy $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
+	$(GO) run ./harness/router/peerbench -toxiproxy $(CURDIR)/.drill/cache/toxiproxy/server $(BENCH_PEER_FLAGS)
 
 ## bench-ledger: ledger check of 1,000,000 acknowledged writes on SQLite and PostgreSQL (time, writes/s, peak heap and RSS of the check)
 bench-ledger:

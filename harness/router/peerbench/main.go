@@ -1,0 +1,213 @@
+// Command peerbench (make bench-peer) measures drill's router beside its
+// peer, Toxiproxy, in one run on one machine: the same upstream (a small
+// JSON answer), the same client (vegeta with keep-alive), reached three
+// ways — directly, through a Toxiproxy proxy with no toxics (a TCP
+// proxy), and through drill's router (an HTTP reverse proxy that records
+// every request per version, with a 90/10 split and fault points on).
+//
+// Two measurements, each target in turn, interleaved round by round so
+// that all three see the same machine:
+//
+//   - throughput: as fast as -workers keep-alive workers go, for
+//     -duration each, -rounds times;
+//   - latency: at a fixed -rate, the p50 each adds to the direct p50.
+//
+// -cpuprofile writes a CPU profile of the router's throughput runs (where
+// the time goes).
+//
+//	go run ./harness/router/peerbench -toxiproxy PATH [-workers 64] [-duration 8s] [-rounds 3] [-rate 2000]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/drillhq/drill/harness/metrics"
+	"github.com/drillhq/drill/harness/router"
+)
+
+func main() {
+	toxiBin := flag.String("toxiproxy", "", "path to Toxiproxy's server binary (make bench-peer builds v2.5.0)")
+	workers := flag.Uint64("workers", 64, "vegeta workers in the throughput runs")
+	duration := flag.Duration("duration", 8*time.Second, "length of each run")
+	rounds := flag.Int("rounds", 3, "throughput rounds")
+	rate := flag.Int("rate", 2000, "requests/s of the latency runs")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the router's throughput runs here")
+	flag.Parse()
+	if *toxiBin == "" {
+		fmt.Fprintln(os.Stderr, "peerbench: -toxiproxy PATH is required (make bench-peer builds it)")
+		os.Exit(2)
+	}
+	if err := run(*toxiBin, *workers, *duration, *rounds, *rate, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "peerbench:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct{ name, url string }
+
+func run(toxiBin string, workers uint64, duration time.Duration, rounds, rate int, cpuprofile string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	body := []byte(`{"id":"SKU-1","price_cents":1250,"currency":"EUR"}`)
+	upstream := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = upstream.Serve(up) }()
+	defer upstream.Close()
+	upURL := "http://" + up.Addr().String()
+
+	toxiURL, stop, err := startToxiproxy(ctx, toxiBin, up.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	rt := router.New("bench", metrics.NewRecorder("bench"), router.WithSeed(1))
+	routerURL, err := rt.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	for _, v := range []string{"v1", "v2"} {
+		if err := rt.SetBackend(v, upURL); err != nil {
+			return err
+		}
+	}
+	rt.SetSplit("v1", "v2", 0.1)
+
+	targets := []target{{"direct", upURL}, {"toxiproxy", toxiURL}, {"router", routerURL}}
+	fmt.Printf("upstream %s; toxiproxy v2.5.0 (no toxics); drill router (split 90/10, recording per version)\n", upURL)
+	fmt.Printf("throughput: %d keep-alive workers, %s each, %d rounds\n\n", workers, duration, rounds)
+	var prof *os.File
+	if cpuprofile != "" {
+		if prof, err = os.Create(cpuprofile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
+	best := map[string]float64{}
+	fmt.Printf("%-6s %-10s %12s %10s %10s\n", "round", "target", "requests/s", "p50", "errors")
+	for r := 1; r <= rounds; r++ {
+		for _, t := range targets {
+			profiling := prof != nil && t.name == "router"
+			if profiling {
+				if err := pprof.StartCPUProfile(prof); err != nil {
+					return err
+				}
+			}
+			m := attack(t.url, vegeta.Rate{}, workers, duration)
+			if profiling {
+				pprof.StopCPUProfile()
+				prof = nil // one profile: the first round's
+			}
+			rps := float64(m.Requests-uint64(len(m.Errors))) / m.Duration.Seconds()
+			best[t.name] = max(best[t.name], rps)
+			fmt.Printf("%-6d %-10s %12.0f %10s %9.2f%%\n", r, t.name, rps, m.Latencies.P50.Round(time.Microsecond), 100*(1-m.Success))
+		}
+	}
+	fmt.Printf("\nbest of %d: router %.0f/s, toxiproxy %.0f/s, direct %.0f/s: router = %.2f× toxiproxy\n\n",
+		rounds, best["router"], best["toxiproxy"], best["direct"], best["router"]/best["toxiproxy"])
+
+	fmt.Printf("latency at %d requests/s, %s each\n\n", rate, duration)
+	p50 := map[string]time.Duration{}
+	fmt.Printf("%-10s %10s %10s %14s\n", "target", "p50", "p99", "added p50")
+	for _, t := range targets {
+		m := attack(t.url, vegeta.Rate{Freq: rate, Per: time.Second}, 0, duration)
+		p50[t.name] = m.Latencies.P50
+		added := ""
+		if t.name != "direct" {
+			added = (m.Latencies.P50 - p50["direct"]).Round(time.Microsecond).String()
+		}
+		fmt.Printf("%-10s %10s %10s %14s\n", t.name, m.Latencies.P50.Round(time.Microsecond), m.Latencies.P99.Round(time.Microsecond), added)
+	}
+	return nil
+}
+
+// attack runs vegeta against url: at rate, or as fast as workers go when
+// rate is zero, for duration.
+func attack(url string, rate vegeta.Rate, workers uint64, duration time.Duration) *vegeta.Metrics {
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(256), vegeta.MaxBody(-1)}
+	if workers > 0 {
+		opts = append(opts, vegeta.Workers(workers), vegeta.MaxWorkers(workers))
+	}
+	a := vegeta.NewAttacker(opts...)
+	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url + "/items/1"})
+	var m vegeta.Metrics
+	for res := range a.Attack(tr, rate, duration, "bench") {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+// startToxiproxy starts Toxiproxy's server on a free loopback port and
+// creates one proxy, with no toxics, in front of upstream; it returns the
+// proxy's URL and a function that stops the server.
+func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.CommandContext(ctx, bin, "-host", "127.0.0.1", "-port", fmt.Sprint(port))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start toxiproxy: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	api := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(api + "/version")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("toxiproxy did not answer on %s within 10s: %v\n%s", api, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ := json.Marshal(map[string]any{"name": "bench", "listen": "127.0.0.1:0", "upstream": upstream, "enabled": true})
+	res, err := http.Post(api+"/proxies", "application/json", bytes.NewReader(req))
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var p struct {
+		Listen string `json:"listen"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil || res.StatusCode != http.StatusCreated || strings.HasSuffix(p.Listen, ":0") {
+		stop()
+		return "", nil, fmt.Errorf("create the toxiproxy proxy: %s %s", res.Status, b)
+	}
+	return "http://" + p.Listen, stop, nil
+}
