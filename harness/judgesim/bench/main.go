@@ -193,7 +193,8 @@ func timing(w io.Writer, live []*judgeResult, wall, streamTime time.Duration, in
 func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 	alpha := judgesim.Analysis("", tr.Interval).FalsePositiveRate
 	fmt.Fprintf(w, "floor: the p95 detection time no judge can beat with a false-rollback rate of at most alpha: the first time on\n")
-	fmt.Fprintf(w, "the %v grid at which the most powerful test (Neyman-Pearson, told both error rates) has 95%% power.\n", tr.Interval)
+	fmt.Fprintf(w, "the %v grid at which the most powerful test (Neyman-Pearson, told both error rates) has 95%% power; excess failed:\n", tr.Interval)
+	fmt.Fprintf(w, "the canary's failures above the baseline rate until then, to set beside the table's excess failed column.\n")
 	for _, c := range cases {
 		// The floor is for the canary's share of the traffic; a blue-green
 		// green has another one in each phase.
@@ -205,7 +206,10 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 			f, ok := judgesim.DetectionFloor(tr, c.Canary.ErrorRate, a, 0.95, c.Limit)
 			v := "beyond the cap"
 			if ok {
-				v = secs(f) + "s"
+				// The blast radius a judge at the floor lets through: the
+				// canary's failures above the baseline's rate until then.
+				excess := (c.Canary.ErrorRate - tr.BaselineErrorRate) * tr.TotalRPS * tr.CanaryWeight * f.Seconds()
+				v = fmt.Sprintf("%ss (excess failed %.1f)", secs(f), excess)
 			}
 			parts = append(parts, fmt.Sprintf("%s at alpha %g%%", v, a*100))
 		}
