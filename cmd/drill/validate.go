@@ -131,6 +131,22 @@ type diagnostic struct {
 	// Problem as file:line:col: message (and its hint), anything else as
 	// an Error: line.
 	text string
+	// of is the file checked that the problem belongs to (File may be
+	// spelled as the problem's position has it).
+	of string
+}
+
+// oneLine is the problem on one line, its hint in parentheses: a suite's
+// case lists an invalid file's problems this way.
+func (d diagnostic) oneLine() string {
+	s := strings.TrimPrefix(d.text, "Error: ")
+	if d.Line > 0 {
+		s = fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Col, d.Message)
+	}
+	if d.Hint != "" {
+		s += " (hint: " + d.Hint + ")"
+	}
+	return s
 }
 
 // check loads every file and returns what loaded and every problem of
@@ -158,17 +174,17 @@ func (c *cli) check(files []string, providerName string, onDisk bool) ([]*scenar
 			if errors.As(err, &probs) {
 				for _, p := range probs {
 					diags = append(diags, diagnostic{File: cmp.Or(p.Pos.File, f), Line: p.Pos.Line, Col: p.Pos.Col,
-						Message: p.Msg, Hint: p.Hint, Severity: "error", text: p.Error()})
+						Message: p.Msg, Hint: p.Hint, Severity: "error", text: p.Error(), of: f})
 				}
 			} else {
-				diags = append(diags, diagnostic{File: f, Message: err.Error(), Severity: "error", text: "Error: " + err.Error()})
+				diags = append(diags, diagnostic{File: f, Message: err.Error(), Severity: "error", text: "Error: " + err.Error(), of: f})
 			}
 			continue
 		}
 		if prev, dup := names[sc.Name]; dup {
 			msg := fmt.Sprintf("scenario name %q is also used by %s (names must be unique in a suite)", sc.Name, prev)
 			diags = append(diags, diagnostic{File: f, Message: msg, Hint: "rename one of them",
-				Severity: "error", text: fmt.Sprintf("Error: %s: %s", f, msg)})
+				Severity: "error", text: fmt.Sprintf("Error: %s: %s", f, msg), of: f})
 			continue
 		}
 		names[sc.Name] = f

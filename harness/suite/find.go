@@ -11,6 +11,7 @@
 package suite
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/drillhq/drill/scenarios"
 )
 
 // Found is one scenario file the arguments named, and how: a file named
@@ -221,4 +224,39 @@ func (t Tags) List() []string {
 		out = append(out, "!"+n)
 	}
 	return out
+}
+
+// Select is the suite's drills, in the order found: the files of the
+// shard that loaded (loaded, by path), with the tags, and every file of
+// the shard that did not (problems, by path), whatever the tags say —
+// an invalid file cannot say its tags and must not vanish from a suite.
+// A game day whose judge does not act needs people: found through a
+// directory or a glob it is skipped, named on its own it runs.
+// providerName is --provider (empty: each scenario's own).
+func Select(found []Found, shard Shard, loaded map[string]*scenarios.Scenario, problems map[string][]string, tags Tags, providerName string) []Drill {
+	var drills []Drill
+	for _, fd := range found {
+		if !shard.Has(fd.File) {
+			continue
+		}
+		sc := loaded[fd.File]
+		if sc == nil {
+			probs := problems[fd.File]
+			if len(probs) == 0 {
+				probs = []string{fd.File + ": did not load"}
+			}
+			drills = append(drills, Drill{File: fd.File, Problems: probs})
+			continue
+		}
+		if !tags.Match(sc.Tags) {
+			continue
+		}
+		d := Drill{File: fd.File, Scenario: sc,
+			Need: Need(sc, cmp.Or(providerName, sc.Environment.Provider, scenarios.DefaultProvider))}
+		if !fd.Explicit && !sc.GameDay.Acts() {
+			d.Skip = "a game day whose judge does not act needs people: run it on its own, drill run " + fd.File
+		}
+		drills = append(drills, d)
+	}
+	return drills
 }

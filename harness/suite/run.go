@@ -203,17 +203,12 @@ func runDrill(ctx context.Context, d Drill, out *reports.SuiteDrill, opts Option
 		}
 	}
 	out.Verdict, out.Reason = verdict(out.Attempts)
-	if out.Verdict == reports.VerdictPassed && last != nil {
-		if b := opts.Baseline[last.Scenario]; b != nil {
-			out.Baseline = compare(b, last, opts.MaxDrop)
-			if len(out.Baseline.Regressions) > 0 {
-				out.Verdict = reports.VerdictRegressed
-				out.Reason = out.Baseline.Regressions[0]
-			}
-		}
-	} else if last != nil {
-		if b := opts.Baseline[last.Scenario]; b != nil {
-			out.Baseline = compare(b, last, opts.MaxDrop)
+	if b := opts.Baseline[d.Scenario.Name]; b != nil && last != nil {
+		// A failed drill shows the comparison too; only a pass becomes
+		// a regression (a failure is worse already).
+		out.Baseline = compare(b, last, opts.MaxDrop)
+		if out.Verdict == reports.VerdictPassed && len(out.Baseline.Regressions) > 0 {
+			out.Verdict, out.Reason = reports.VerdictRegressed, out.Baseline.Regressions[0]
 		}
 	}
 	return last
@@ -305,7 +300,6 @@ func runAttempt(ctx context.Context, d Drill, attempt int, opts Options) (report
 // compare is reports.Compare as the suite records it.
 func compare(old, cur *reports.Report, maxDrop float64) *reports.SuiteBaseline {
 	c := reports.Compare(old, cur, maxDrop)
-	b := &reports.SuiteBaseline{RunDir: old.RunDir, Score: old.Score.Total, Delta: cur.Score.Total - old.Score.Total, Regressions: []string{}}
-	b.Regressions = append(b.Regressions, c.Regressions...)
-	return b
+	return &reports.SuiteBaseline{RunDir: old.RunDir, Score: old.Score.Total, Delta: cur.Score.Total - old.Score.Total,
+		Regressions: append([]string{}, c.Regressions...)}
 }

@@ -367,3 +367,52 @@ func TestNeed(t *testing.T) {
 		t.Errorf("capacity %.2f of %d CPUs", Capacity(), CPUs())
 	}
 }
+
+// TestSelect: the shard's files, in order; a loaded drill only with the
+// tags, an invalid file whatever they say; a game day whose judge does
+// not act skipped when a scan found it and run when named; each drill's
+// need estimated.
+func TestSelect(t *testing.T) {
+	found := []Found{{File: "a.yaml"}, {File: "bad.yaml"}, {File: "gd.yaml"}, {File: "gd-named.yaml", Explicit: true}, {File: "other.yaml"}}
+	sc := func(name string, tags ...string) *scenarios.Scenario {
+		s := &scenarios.Scenario{Name: name, Tags: tags}
+		s.Load.Rate = scenarios.Rate{Freq: 100, Per: time.Second}
+		return s
+	}
+	gameDay := func(s *scenarios.Scenario) *scenarios.Scenario {
+		s.GameDay.Judge = scenarios.JudgeAdvisory
+		return s
+	}
+	loaded := map[string]*scenarios.Scenario{
+		"a.yaml": sc("a", "nightly"), "gd.yaml": gameDay(sc("gd", "nightly")), "gd-named.yaml": gameDay(sc("gd-named", "nightly")),
+		"other.yaml": sc("other", "slow"),
+	}
+	problems := map[string][]string{"bad.yaml": {"bad.yaml:1:1: missing required field"}}
+	got := Select(found, Shard{}, loaded, problems, ParseTags("nightly"), "")
+	var summary []string
+	for _, d := range got {
+		s := d.File
+		switch {
+		case d.Scenario == nil:
+			s += " invalid: " + strings.Join(d.Problems, "; ")
+		case d.Skip != "":
+			s += " skipped"
+		}
+		if d.Scenario != nil && d.Need <= 0 {
+			t.Errorf("%s: need %.2f", d.File, d.Need)
+		}
+		summary = append(summary, s)
+	}
+	want := []string{"a.yaml", "bad.yaml invalid: bad.yaml:1:1: missing required field", "gd.yaml skipped", "gd-named.yaml"}
+	if !slices.Equal(summary, want) {
+		t.Errorf("Select = %q, want %q", summary, want)
+	}
+	// A shard keeps only its own files, invalid ones included.
+	for i := 1; i <= 3; i++ {
+		for _, d := range Select(found, Shard{i, 3}, loaded, problems, Tags{}, "") {
+			if !(Shard{i, 3}).Has(d.File) {
+				t.Errorf("shard %d/3 selected %s", i, d.File)
+			}
+		}
+	}
+}
