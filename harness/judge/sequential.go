@@ -12,36 +12,35 @@ import (
 
 func init() {
 	Register("sequential",
-		"anytime-valid sequential test of canary against the live baseline (or, with none left, against the steady-state reference rate's upper confidence bound): error counts, and requests slower than the baseline's steady-state quantile "+
-			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on traffic share; rolls back as soon as the evidence passes 1/alpha, "+
-			"with the false-positive rate of these tests held under continuous monitoring (max bounds are checked as the threshold judge does)",
+		"exact sequential test of canary against the live baseline (or, with none left, against the steady-state reference rate's upper confidence bound): error counts, and requests slower than the baseline's steady-state quantile "+
+			"beyond the tolerance (10 ms noise floor or max_ratio), conditioned on each interval's events and traffic share; rolls back as soon as the canary's count crosses a boundary "+
+			"whose false-positive rate, spent over the rollout, is held under continuous monitoring (max bounds are checked as the threshold judge does)",
 		Kind{
 			New:   func(a Config) (Judge, error) { return newSequential(a), nil },
 			Tests: func(metric string) bool { _, ok := seqQuantile(metric); return ok },
 		})
 }
 
-// seqRatios is the grid of alternatives the mixture averages over: the
-// canary's event rate as a multiple of the baseline's. A mixture, rather
-// than one alternative, keeps the test powerful for a 1.5× and a 50×
-// canary alike; each component costs ln(len) nats of evidence.
+// seqRatios is the grid of alternatives the reference mode's mixture
+// averages over (sequential_reference.go): the canary's event rate as a
+// multiple of the reference's. A mixture, rather than one alternative,
+// keeps the test powerful for a 1.5× and a 50× canary alike; each
+// component costs ln(len) nats of evidence.
 var seqRatios = []float64{1.5, 2, 4, 10, 50}
 
-// sequential is an e-process (a nonnegative supermartingale under the null)
-// per tested metric. Every interval, the events of the metric — failed
-// requests for error_rate; requests slower than the steady-state
-// baseline's quantile q for latency_pQQ — are split between the canary
-// and the live baseline. If the canary is no worse, each event is the
-// canary's with probability π, its share of the interval's requests
-// (events as Poisson arrivals on each side's traffic). Under the
-// alternative "the canary's rate is ρ times the baseline's" that
-// probability is ρπ/(ρπ+1−π). The product over events of the likelihood
-// ratio, averaged over seqRatios, has expectation at most 1 under the
-// null at every interval, however the share changes, so by Ville's
-// inequality it passes 1/α with probability at most α — under continuous
-// monitoring, with no fixed sample size. α is the false-positive rate
-// split evenly over the tested metrics (Bonferroni), so the family-wise
-// rate holds.
+// sequential is a sequential test per tested metric. Every interval, the
+// events of the metric — failed requests for error_rate; requests slower
+// than the steady-state baseline's quantile q for latency_pQQ — are
+// counted on the canary and on the live baseline, and an exact
+// conditional test with α spent over the rollout (condSpend,
+// sequential_spending.go) asks whether the canary holds more of them than
+// its share of the requests explains. Its false-rollback rate is at most
+// α under continuous monitoring, for every baseline rate, however the
+// share changes. α is the false-positive rate split evenly over the
+// tested metrics (Bonferroni), so the family-wise rate holds. With no
+// live baseline (a canary's 100% step, a blue-green's post_switch) the
+// α the live test has not spent goes to the reference mode
+// (sequential_reference.go).
 //
 // Checks on other metrics (cpu, rss, throughput, invariants) and the
 // absolute `max` bounds of every check go to an embedded threshold judge:
@@ -62,9 +61,10 @@ type seqTest struct {
 	q        float64 // latency quantile; 0 for error_rate
 	ratio    float64 // latency: max_ratio, the slowdown tolerated; 1 when unset
 	alpha    float64
-	logM     []float64 // per alternative, the log likelihood ratio so far
-	evC, evB int64     // events counted on each side
-	nC, nB   int64     // requests counted on each side
+	live     *condSpend
+	rejected bool  // the live test crossed its boundary
+	evC, evB int64 // events counted on each side
+	nC, nB   int64 // requests counted on each side
 	// mode is the mode of the last interval observed: modeLive or
 	// modeReference.
 	mode string
@@ -77,7 +77,7 @@ func newSequential(a Config) *sequential {
 	var bounded []*Check
 	for _, c := range a.Metrics {
 		if q, ok := seqQuantile(c.Metric); ok {
-			t := &seqTest{metric: c.Metric, q: q, ratio: 1, logM: make([]float64, len(seqRatios))}
+			t := &seqTest{metric: c.Metric, q: q, ratio: 1}
 			if c.MaxRatio != nil && q > 0 {
 				t.ratio = c.MaxRatio.V
 			}
@@ -91,6 +91,7 @@ func newSequential(a Config) *sequential {
 	}
 	for _, t := range s.tests {
 		t.alpha = a.FalsePositiveRate / float64(len(s.tests))
+		t.live = newCondSpend(t.alpha)
 	}
 	if len(bounded) > 0 {
 		ta := a
@@ -168,18 +169,17 @@ func (t *seqTest) observe(iv Interval) (counted bool, why string) {
 	}
 	ec, eb := t.events(iv.Canary, canaryAt), t.events(iv.Baseline, baselineAt)
 	t.nC, t.nB, t.evC, t.evB = t.nC+nc, t.nB+nb, t.evC+ec, t.evB+eb
-	pi := float64(nc) / float64(nc+nb)
-	for k, r := range seqRatios {
-		theta := r * pi / (r*pi + 1 - pi)
-		t.logM[k] += float64(ec)*math.Log(theta/pi) + float64(eb)*math.Log((1-theta)/(1-pi))
+	// Once the reference mode has taken the α left over, the live test
+	// may spend no more than it had (seqRef.start).
+	budget := t.alpha
+	if t.ref.started {
+		budget = t.ref.liveSpent
+	}
+	if t.live.observe(nc+nb, ec+eb, nc, t.evC, t.nC, budget) {
+		t.rejected = true
 	}
 	return true, ""
 }
-
-// logE is the log of the live test's mixture e-value: the mean over
-// alternatives of the likelihood ratios, computed stably, and the likeliest
-// alternative.
-func (t *seqTest) logE() (float64, float64) { return mixture(t.logM) }
 
 // mixture is the log of the mean of exp(logM) over seqRatios, computed
 // stably, and the ratio whose term is largest.
@@ -205,30 +205,25 @@ func (t *seqTest) rejects() (string, bool) {
 			return msg, true
 		}
 	}
-	le, rho := t.logE()
-	if le < math.Log(1/t.alpha) {
+	if !t.rejected {
 		return "", false
 	}
-	return fmt.Sprintf("%s: e-value %.3g >= 1/alpha %.0f (canary %d of %d events on %.1f%% of the traffic; likeliest %gx the baseline's rate)",
-		t.metric, math.Exp(le), 1/t.alpha, t.evC, t.evC+t.evB, 100*float64(t.nC)/float64(max(t.nC+t.nB, 1)), rho), true
+	return fmt.Sprintf("%s: canary %d of %d events on %.1f%% of the traffic, at or past the boundary %d (conditional tail probability %.2g; alpha spent %.2g of %.2g)",
+		t.metric, t.evC, t.evC+t.evB, 100*float64(t.nC)/float64(max(t.nC+t.nB, 1)), t.live.boundary, t.live.tail, t.live.spent, t.alpha), true
 }
 
 func (t *seqTest) evidence() map[string]any {
-	le, rho := t.logE()
 	ev := map[string]any{
-		"statistic": "mixture likelihood ratio (e-value)",
-		// exp overflows past 709 nats (a crashing canary at high
-		// traffic); JSON has no +Inf, so the value is capped and the
-		// log kept exact.
-		"e_value":           math.Min(math.Exp(le), math.MaxFloat64),
-		"log_e_value":       le,
-		"bound":             1 / t.alpha,
+		"statistic":         "canary events given each interval's events (exact conditional test, alpha spent over canary requests)",
+		"boundary":          t.live.boundary,
+		"tail_probability":  t.live.tail,
 		"alpha":             t.alpha,
+		"alpha_spent":       t.live.spent,
+		"alpha_allowed":     min(t.live.allowance(t.nC), t.alpha),
 		"canary_events":     t.evC,
 		"baseline_events":   t.evB,
 		"canary_requests":   t.nC,
 		"baseline_requests": t.nB,
-		"likeliest_ratio":   rho,
 		"mode":              t.mode,
 	}
 	if t.ref.intervals > 0 || t.mode == modeReference {

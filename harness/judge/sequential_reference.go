@@ -71,18 +71,22 @@ const refDeltaShare = 0.1
 //     nonnegative supermartingale and Ville's inequality bounds the chance
 //     it ever reaches 1/(α−δ) by α−δ. Together: P(false rollback) ≤
 //     δ + (α−δ) = α, under continuous monitoring, for every baseline rate.
-//   - The live test's evidence, when the rollout had a live phase (the
-//     canary's earlier steps, the blue-green preview), is carried over: the
-//     judged value is the product of the live mixture e-value and this
-//     one, a product of conditionally valid factors, so on the event
-//     {p ≤ p0} it is one supermartingale across both modes. Rejecting when
-//     it reaches 1/(α−δ) (or, in a live interval, the live e-value 1/α,
-//     unchanged) keeps the false-rollback rate at most α for a rollout
-//     judged only in reference mode and at most α+δ = 1.1α for one with a
-//     live phase first — the live test, unchanged, may spend all of α on
-//     its own, and only δ is added. Measured A/A rates sit far below
-//     either (make bench-judge).
+//   - The α: the live test (sequential_spending.go) spends its α over
+//     the rollout; at the first interval without a live baseline, what it
+//     has spent is frozen (it may spend no more) and the rest, α_r = α −
+//     spent, is this mode's, δ its share refDeltaShare of it. Together:
+//     P(false rollback) ≤ spent + δ + (α_r − δ) = α, for a rollout judged
+//     only in reference mode (spent = 0) and for one with a live phase
+//     first alike. The live phase's counts are not carried over: they
+//     were tested against the live baseline, which the reference mode
+//     does not see.
 type seqRef struct {
+	// started is set at the mode's first interval, when liveSpent (the
+	// live test's α spent, frozen from then on) and alpha (α − liveSpent,
+	// this mode's) are fixed.
+	started   bool
+	liveSpent float64
+	alpha     float64
 	n, e      int64     // the reference's requests and events
 	bound     float64   // p0: the upper confidence bound of e/n at 1−delta
 	delta     float64   // the α spent on the reference's sampling error
@@ -105,8 +109,13 @@ func clopperPearsonUpper(k, n int64, delta float64) float64 {
 // were it to change, the evidence gathered stands (each factor was valid
 // given the reference it was computed with).
 func (r *seqRef) setReference(t *seqTest, n, e int64) {
+	if !r.started {
+		r.started = true
+		r.liveSpent = t.live.spent
+		r.alpha = t.alpha - r.liveSpent
+	}
 	r.n, r.e = n, e
-	r.delta = refDeltaShare * t.alpha
+	r.delta = refDeltaShare * r.alpha
 	r.bound = clopperPearsonUpper(e, n, r.delta)
 	if r.logM == nil {
 		r.logM = make([]float64, len(seqRatios))
@@ -141,41 +150,32 @@ func (r *seqRef) observe(t *seqTest, iv Interval, canaryAt, referenceAt time.Dur
 	return true, ""
 }
 
-// logE returns the log of the judged e-value (the live test's carried
-// over times this mode's), the log of this mode's alone, and its likeliest
+// logE returns the log of this mode's e-value and its likeliest
 // alternative.
-func (r *seqRef) logE(t *seqTest) (combined, own, rho float64) {
-	own, rho = mixture(r.logM)
-	live, _ := t.logE()
-	return live + own, own, rho
-}
+func (r *seqRef) logE() (float64, float64) { return mixture(r.logM) }
 
-// alpha is the level this mode's rejection is at: α−δ.
-func (r *seqRef) alpha(t *seqTest) float64 { return t.alpha - r.delta }
+// level is the level this mode's rejection is at: its α less δ.
+func (r *seqRef) level() float64 { return r.alpha - r.delta }
 
 func (r *seqRef) rejects(t *seqTest) (string, bool) {
-	combined, own, rho := r.logE(t)
-	a := r.alpha(t)
-	if combined < math.Log(1/a) {
+	own, rho := r.logE()
+	a := r.level()
+	if own < math.Log(1/a) {
 		return "", false
 	}
-	live, _ := t.logE()
-	return fmt.Sprintf("%s: e-value %.3g >= 1/(alpha-delta) %.0f in reference mode (canary %d events in %d requests, %.3f%%, against the steady-state reference's %d in %d, %.3f%%, at most %.3f%% at %.2f%% confidence; likeliest %gx that bound; reference e-value %.3g x live e-value carried %.3g)",
-		t.metric, math.Exp(combined), 1/a, r.evC, r.nC, 100*rate(r.evC, r.nC), r.e, r.n, 100*rate(r.e, r.n), 100*r.bound, 100*(1-r.delta), rho,
-		math.Exp(own), math.Exp(live)), true
+	return fmt.Sprintf("%s: e-value %.3g >= 1/(alpha-delta) %.0f in reference mode (canary %d events in %d requests, %.3f%%, against the steady-state reference's %d in %d, %.3f%%, at most %.3f%% at %.2f%% confidence; likeliest %gx that bound)",
+		t.metric, math.Exp(own), 1/a, r.evC, r.nC, 100*rate(r.evC, r.nC), r.e, r.n, 100*rate(r.e, r.n), 100*r.bound, 100*(1-r.delta), rho), true
 }
 
 func (r *seqRef) evidence(t *seqTest) map[string]any {
 	if r.logM == nil {
 		return map[string]any{"mode": modeReference, "reference_requests": int64(0)}
 	}
-	combined, own, rho := r.logE(t)
-	live, _ := t.logE()
-	a := r.alpha(t)
-	capped := func(l float64) float64 { return math.Min(math.Exp(l), math.MaxFloat64) }
+	own, rho := r.logE()
+	a := r.level()
 	return map[string]any{
 		"mode":                 modeReference,
-		"statistic":            "one-sample mixture likelihood ratio against the reference rate's upper confidence bound (e-value), times the live e-value carried over",
+		"statistic":            "one-sample mixture likelihood ratio against the reference rate's upper confidence bound (e-value)",
 		"reference_requests":   r.n,
 		"reference_events":     r.e,
 		"reference_rate":       rate(r.e, r.n),
@@ -186,14 +186,15 @@ func (r *seqRef) evidence(t *seqTest) map[string]any {
 		"canary_events":        r.evC,
 		"canary_rate":          rate(r.evC, r.nC),
 		"intervals":            r.intervals,
-		"e_value":              capped(own),
-		"log_e_value":          own,
-		"live_e_value":         capped(live),
-		"combined_e_value":     capped(combined),
-		"log_combined_e_value": combined,
-		"bound":                1 / a,
-		"alpha":                a,
-		"likeliest_ratio":      rho,
+		// exp overflows past 709 nats (a crashing canary at high
+		// traffic); JSON has no +Inf, so the value is capped and the
+		// log kept exact.
+		"e_value":          math.Min(math.Exp(own), math.MaxFloat64),
+		"log_e_value":      own,
+		"bound":            1 / a,
+		"alpha":            a,
+		"live_alpha_spent": r.liveSpent,
+		"likeliest_ratio":  rho,
 	}
 }
 

@@ -107,21 +107,35 @@ func TestSequentialReferenceKeepsAGoodCanary(t *testing.T) {
 	}
 }
 
-// TestSequentialReferenceCarriesTheLiveEvidence: the live steps' evidence
-// stands at 100%: the judged value is the live e-value times the
-// reference one, against 1/(α−δ).
-func TestSequentialReferenceCarriesTheLiveEvidence(t *testing.T) {
+// TestSequentialReferenceTakesTheAlphaLeft: the live phase spent part of
+// α; at 100% the reference mode tests at the rest (less its δ), and the
+// live test may spend no more from then on.
+func TestSequentialReferenceTakesTheAlphaLeft(t *testing.T) {
 	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100, 2, 900, 0))
-	live := eValue(t, j.Decide(), "error_rate")
+	j.Observe(errIv(100, 1, 900, 1))
+	spent := liveEvidence(t, j.Decide(), "error_rate")["alpha_spent"].(float64)
+	if spent <= 0 {
+		t.Fatalf("the live test spent nothing on two intervals with failures")
+	}
 	j.Observe(refIv(1000, 3, 10000, 10))
 	d := j.Decide()
 	r := refEvidence(t, d, "error_rate")
-	if eValue(t, d, "error_rate") != live || r["live_e_value"] != live {
-		t.Errorf("live e-value %v / carried %v, want %v", eValue(t, d, "error_rate"), r["live_e_value"], live)
+	if r["live_alpha_spent"] != spent {
+		t.Errorf("live alpha spent %v, want %v", r["live_alpha_spent"], spent)
 	}
-	if got, want := r["combined_e_value"].(float64), live*r["e_value"].(float64); math.Abs(got-want) > 1e-9*want {
-		t.Errorf("combined %v, want live x reference = %v", got, want)
+	rest := 0.01 - spent
+	if got, want := r["alpha"].(float64), rest-refDeltaShare*rest; math.Abs(got-want) > 1e-15 {
+		t.Errorf("reference alpha %v, want (α − spent)(1 − δ share) = %v", got, want)
+	}
+	// Back to a live interval: the live test's budget is frozen at what
+	// it had spent, so a burst that would cross a fresh boundary does not.
+	j.Observe(errIv(100, 4, 900, 0))
+	if d := j.Decide(); d.Verdict == Rollback && !strings.Contains(d.Reason, "reference mode") {
+		t.Errorf("the live test spent past its frozen budget: %s", d.Reason)
+	}
+	if got := liveEvidence(t, j.Decide(), "error_rate")["alpha_spent"].(float64); got > spent+1e-15 {
+		t.Errorf("live alpha spent %v after the switch, want at most the frozen %v", got, spent)
 	}
 }
 

@@ -23,63 +23,73 @@ func errIv(nc, fc, nb, fb int64) Interval {
 		Baseline: metrics.Window{Requests: nb, Failed: fb}}
 }
 
-func eValue(t *testing.T, d Decision, metric string) float64 {
+// liveEvidence is a test's live-mode evidence.
+func liveEvidence(t *testing.T, d Decision, metric string) map[string]any {
 	t.Helper()
 	tests, _ := d.Evidence["tests"].(map[string]any)
-	ev, _ := tests[metric].(map[string]any)
-	v, ok := ev["e_value"].(float64)
+	ev, ok := tests[metric].(map[string]any)
 	if !ok {
-		t.Fatalf("no e_value for %s in %v", metric, d.Evidence)
+		t.Fatalf("no evidence for %s in %v", metric, d.Evidence)
 	}
-	return v
+	return ev
 }
 
-// TestSequentialStatisticByHand: with the canary on 10% of the traffic,
-// each canary failure multiplies the likelihood ratio of alternative ρ by
-// θ/π, θ = ρπ/(ρπ+1−π), each baseline failure by (1−θ)/(1−π); the
-// e-value is their mean over ρ ∈ {1.5, 2, 4, 10, 50}. Computed by hand:
-//
-//	3 canary failures, 0 baseline: mean of (θ/0.1)^3 = (1.4286^3 + 1.8182^3 +
-//	  3.0769^3 + 5.2632^3 + 8.4746^3)/5 = (2.915 + 6.011 + 29.13 + 145.8 + 608.6)/5 = 158.50
-//	4 canary failures: (4.165 + 10.93 + 89.63 + 767.4 + 5158)/5 = 1206.0
-//
-// α = 1% split over two tested metrics is 0.5%: the bound is 200, so three
+// TestSequentialStatisticByHand: the canary serves 100 of an interval's
+// 1000 requests. Given that the interval held e failures, the canary's
+// share of them is hypergeometric; with every failure the canary's, its
+// tail is (100·99·…)/(1000·999·…): for 3 failures
+// 970 200 / 997 002 000 = 0.000973, for 4 failures 0.0000943. α = 1%
+// split over two tested metrics is 0.5%, and after 100 canary requests
+// the spending function allows 0.5% × 100/(100+500) = 0.000833: three
 // failures are not enough and four are.
 func TestSequentialStatisticByHand(t *testing.T) {
 	a := seqAnalysis(&Check{Metric: metrics.ErrorRate}, &Check{Metric: metrics.LatencyP99})
 	j := newSequential(a)
 	j.Observe(errIv(100, 3, 900, 0))
 	d := j.Decide()
-	if got := eValue(t, d, "error_rate"); math.Abs(got-158.4963) > 0.001 {
-		t.Errorf("e-value after 3 failures = %.4f, want 158.4963", got)
+	ev := liveEvidence(t, d, "error_rate")
+	if got := ev["tail_probability"].(float64); math.Abs(got-970200.0/997002000) > 1e-12 {
+		t.Errorf("tail after 3 failures = %.9f, want %.9f", got, 970200.0/997002000)
 	}
-	if d.Verdict == Rollback {
-		t.Errorf("rolled back at e-value 158 < 200: %s", d.Reason)
+	if got := ev["alpha_allowed"].(float64); math.Abs(got-0.005*100/600) > 1e-12 {
+		t.Errorf("allowance %.9f, want %.9f", got, 0.005*100/600)
+	}
+	if d.Verdict == Rollback || ev["boundary"] != int64(4) {
+		t.Errorf("3 failures: %s (%s), boundary %v; want no rollback, boundary 4", d.Verdict, d.Reason, ev["boundary"])
 	}
 	j = newSequential(a)
 	j.Observe(errIv(100, 4, 900, 0))
 	d = j.Decide()
-	if got := eValue(t, d, "error_rate"); math.Abs(got-1205.990) > 0.01 {
-		t.Errorf("e-value after 4 failures = %.3f, want 1205.990", got)
+	ev = liveEvidence(t, d, "error_rate")
+	want := 100.0 * 99 * 98 * 97 / (1000.0 * 999 * 998 * 997)
+	if got := ev["tail_probability"].(float64); math.Abs(got-want) > 1e-12 {
+		t.Errorf("tail after 4 failures = %.9g, want %.9g", got, want)
 	}
-	if d.Verdict != Rollback || !strings.Contains(d.Reason, "error_rate: e-value 1.21e+03 >= 1/alpha 200") {
+	if d.Verdict != Rollback || !strings.Contains(d.Reason, "error_rate: canary 4 of 4 events on 10.0% of the traffic, at or past the boundary 4") {
 		t.Errorf("decision %s: %s", d.Verdict, d.Reason)
 	}
-	ev := d.Evidence["tests"].(map[string]any)["error_rate"].(map[string]any)
-	if ev["canary_events"] != int64(4) || ev["baseline_events"] != int64(0) || ev["bound"] != 200.0 || ev["canary_requests"] != int64(100) {
+	if ev["canary_events"] != int64(4) || ev["baseline_events"] != int64(0) || ev["alpha"] != 0.005 || ev["canary_requests"] != int64(100) {
 		t.Errorf("evidence %v", ev)
 	}
 }
 
-// TestSequentialShareChangesBetweenIntervals: each interval uses its own
-// share. 2 canary failures at 10%, then one failure each at 50%:
-// mean over ρ of (θ1/0.1)^2 · (θ2/0.5) · ((1−θ2)/0.5) = 5.1273.
+// TestSequentialShareChangesBetweenIntervals: each interval's events are
+// split by that interval's share. 2 canary failures at 10%, then one on
+// each side at 50%: the null distribution of the canary's count after
+// the first interval is hypergeometric(1000, 2, 100) — 0.81 / 0.18 / 0.0099
+// for 0 / 1 / 2 — and the second adds hypergeometric(1000, 2, 500), which
+// is 0.2497 / 0.5005 / 0.2497; the tail at 3 is their convolution's mass
+// at 3 and 4: 0.18·0.2497 + 0.0099·(0.5005+0.2497) = 0.0524 (exact
+// values in the test).
 func TestSequentialShareChangesBetweenIntervals(t *testing.T) {
 	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100, 2, 900, 0))
 	j.Observe(errIv(500, 1, 500, 1))
-	if got := eValue(t, j.Decide(), "error_rate"); math.Abs(got-5.1273) > 0.0001 {
-		t.Errorf("e-value = %.4f, want 5.1273", got)
+	h1 := []float64{900.0 * 899 / (1000 * 999), 2 * 100.0 * 900 / (1000 * 999), 100.0 * 99 / (1000 * 999)}
+	h2 := []float64{500.0 * 499 / (1000 * 999), 2 * 500.0 * 500 / (1000 * 999), 500.0 * 499 / (1000 * 999)}
+	want := h1[1]*h2[2] + h1[2]*(h2[1]+h2[2])
+	if got := liveEvidence(t, j.Decide(), "error_rate")["tail_probability"].(float64); math.Abs(got-want) > 1e-12 {
+		t.Errorf("tail = %.6f, want %.6f", got, want)
 	}
 }
 
@@ -109,7 +119,8 @@ func TestSequentialLatencyCountsRequestsAboveTheReferenceQuantile(t *testing.T) 
 	if ev["canary_events"] != int64(3) || ev["baseline_events"] != int64(0) {
 		t.Errorf("events %v / %v, want 3 / 0", ev["canary_events"], ev["baseline_events"])
 	}
-	// One metric: α is the whole 1%, bound 100; 3 slow requests give 158.5.
+	// One metric: α is the whole 1%, of which 100 canary requests may
+	// spend 1/6; 3 slow requests of 3 have a tail of 0.00097.
 	if d := j.Decide(); d.Verdict != Rollback {
 		t.Errorf("decision %s: %s", d.Verdict, d.Reason)
 	}
@@ -184,7 +195,8 @@ func TestSequentialNoDataWithBounds(t *testing.T) {
 }
 
 // TestSequentialHugeEvidenceIsJSON: a crashing canary at high traffic
-// passes exp's range in one interval; the decision must still encode.
+// puts 50 000 events in one interval; the decision must still encode, and
+// come at once.
 func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
 	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
 	j.Observe(errIv(100000, 50000, 900000, 0))
@@ -195,8 +207,32 @@ func TestSequentialHugeEvidenceIsJSON(t *testing.T) {
 	if _, err := json.Marshal(d); err != nil {
 		t.Fatalf("the decision does not encode: %v", err)
 	}
-	if le := d.Evidence["tests"].(map[string]any)["error_rate"].(map[string]any)["log_e_value"].(float64); le < 1000 {
-		t.Errorf("log e-value %v, want the exact log (> 709, past exp's range)", le)
+	if tail := liveEvidence(t, d, "error_rate")["tail_probability"].(float64); tail > 1e-300 {
+		t.Errorf("tail probability %v, want about 0", tail)
+	}
+}
+
+// TestSequentialLongRolloutStaysSmall: an hour of 1 s intervals with
+// p50-like events (half of every request) keeps the null distribution as
+// narrow as its spread allows — negligible mass at both ends is dropped,
+// counted as spent — and the α spent stays within α.
+func TestSequentialLongRolloutStaysSmall(t *testing.T) {
+	j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
+	r := rand.New(rand.NewPCG(3, 4))
+	variance := 0.0
+	for range 3600 {
+		fc, fb := binomial(r, 100, 0.5), binomial(r, 900, 0.5)
+		j.Observe(errIv(100, fc, 900, fb))
+		if d := j.Decide(); d.Verdict != Continue {
+			t.Fatalf("%s (%s), want continue", d.Verdict, d.Reason)
+		}
+		e := float64(fc + fb)
+		variance += 100 * (e / 1000) * (1 - e/1000) * 900 / 999 // the interval's hypergeometric
+	}
+	live := j.tests[0].live
+	// Mass below 1e-15 lies beyond about 8 standard deviations each side.
+	if width := float64(len(live.mass)); width > 16*math.Sqrt(variance) || live.spent > j.tests[0].alpha {
+		t.Errorf("after an hour: %d counts kept (16 sd = %.0f), alpha spent %g of %g", len(live.mass), 16*math.Sqrt(variance), live.spent, j.tests[0].alpha)
 	}
 }
 
@@ -247,12 +283,14 @@ func TestSequentialBoundsGoToTheThresholdJudge(t *testing.T) {
 
 // TestSequentialAAFalseRollbacks: identical canary and baseline (0.1%
 // errors; 25 and 225 requests per 250 ms interval, i.e. 100 and 900 a
-// second), 1000 seeded runs of 240 intervals (60 s) each: Ville's
-// inequality bounds false rollbacks by 1%; the seeds make the count
-// exact, so the test cannot flake.
+// second), 1000 seeded runs of 240 intervals (60 s) each: the spending
+// bounds false rollbacks by 1%; the seeds make the count exact, so the
+// test cannot flake. The α spent, averaged over the runs, is the
+// false-rollback rate's expectation: the two must agree (within the
+// binomial noise of 1000 runs), or the null distribution is wrong.
 func TestSequentialAAFalseRollbacks(t *testing.T) {
 	const runs = 1000
-	falseRollbacks := 0
+	falseRollbacks, spent := 0, 0.0
 	for run := range runs {
 		r := rand.New(rand.NewPCG(uint64(run), 42))
 		j := newSequential(seqAnalysis(&Check{Metric: metrics.ErrorRate}))
@@ -263,11 +301,16 @@ func TestSequentialAAFalseRollbacks(t *testing.T) {
 				break
 			}
 		}
+		spent += j.tests[0].live.spent
+	}
+	mean := spent / runs
+	if sd := math.Sqrt(mean * (1 - mean) / runs); math.Abs(float64(falseRollbacks)/runs-mean) > 4*sd {
+		t.Errorf("%d false rollbacks in %d runs, but the alpha spent says %.2f%%", falseRollbacks, runs, 100*mean)
 	}
 	if falseRollbacks > runs/100 {
 		t.Errorf("%d false rollbacks in %d A/A runs, want <= 1%%", falseRollbacks, runs)
 	}
-	t.Logf("%d false rollbacks in %d A/A runs", falseRollbacks, runs)
+	t.Logf("%d false rollbacks in %d A/A runs; mean alpha spent %.3f%%", falseRollbacks, runs, 100*mean)
 }
 
 func binomial(r *rand.Rand, n int64, p float64) int64 {

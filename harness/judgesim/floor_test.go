@@ -50,3 +50,25 @@ func TestDetectionFloor(t *testing.T) {
 		t.Error("a 1 s limit is long enough for the 1% canary")
 	}
 }
+
+// TestLatencyDetectionFloor: the default traffic's baseline p99 is
+// 20 ms·e^(0.5·2.3263) = 64.0 ms, so max_ratio 1.2 tolerates 76.8 ms; a
+// ×1.5 canary (median 30 ms) is above it with probability
+// 1 − Φ(ln(76.8/30)/0.5) = 1 − Φ(1.880) = 3.005%, against the 1% a canary
+// at the tolerance has. The most powerful test of Poisson(t) against
+// Poisson(3.005t) at size 0.5% first reaches 95% power at 8 s (7.75 s
+// gives less): the p95 floor.
+func TestLatencyDetectionFloor(t *testing.T) {
+	tr := DefaultTraffic()
+	f, p1, ok := LatencyDetectionFloor(tr, 1.5, 0.99, 1.2, 0.005, 0.95, time.Minute)
+	if !ok || f != 8*time.Second || math.Abs(p1-0.03005) > 0.00002 {
+		t.Errorf("latency x1.5 floor at alpha 0.5%% = %v (%v), p1 %.5f; want 8s, 0.03005", f, ok, p1)
+	}
+	if got := NeymanPearsonPower(7.75, 7.75*p1*100, 0.005); got >= 0.95 {
+		t.Errorf("power at 7.75 s = %.4f, want < 0.95", got)
+	}
+	// A canary within its tolerance is not detectable at all.
+	if _, _, ok := LatencyDetectionFloor(tr, 1.2, 0.99, 1.2, 0.005, 0.95, time.Minute); ok {
+		t.Error("a x1.2 canary under max_ratio 1.2 has a floor")
+	}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/judgesim"
+	"github.com/drillhq/drill/harness/metrics"
 )
 
 func main() {
@@ -191,21 +192,45 @@ func timing(w io.Writer, live []*judgeResult, wall, streamTime time.Duration, in
 // beat at the bench's false-positive rate (judgesim.DetectionFloor): the
 // yardstick for the detection columns above.
 func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
-	alpha := judgesim.Analysis("", tr.Interval).FalsePositiveRate
+	an := judgesim.Analysis("", tr.Interval)
+	alpha := an.FalsePositiveRate
 	fmt.Fprintf(w, "floor: the p95 detection time no judge can beat with a false-rollback rate of at most alpha: the first time on\n")
 	fmt.Fprintf(w, "the %v grid at which the most powerful test (Neyman-Pearson, told both error rates) has 95%% power; excess failed:\n", tr.Interval)
 	fmt.Fprintf(w, "the canary's failures above the baseline rate until then, to set beside the table's excess failed column.\n")
+	fmt.Fprintf(w, "For latency, the test of the p99 check told the baseline's p99 and the share of the canary's requests above the\n")
+	fmt.Fprintf(w, "tolerance (against the 1%% a canary at the tolerance has): the least favourable canary within the check leaves\n")
+	fmt.Fprintf(w, "nothing else to tell them apart (judgesim.LatencyDetectionFloor).\n")
+	ratio := 1.0
+	for _, c := range an.Metrics {
+		if c.Metric == metrics.LatencyP99 && c.MaxRatio != nil {
+			ratio = c.MaxRatio.V
+		}
+	}
 	for _, c := range cases {
 		// The floor is for the canary's share of the traffic; a blue-green
 		// green has another one in each phase.
-		if c.Kind != judgesim.Bad || c.BlueGreen != nil || c.Canary.LatencyFactor > 1 || c.Canary.ErrorRate <= tr.BaselineErrorRate {
+		if c.Kind != judgesim.Bad || c.BlueGreen != nil {
+			continue
+		}
+		latency := c.Canary.LatencyFactor > 1
+		if !latency && c.Canary.ErrorRate <= tr.BaselineErrorRate {
 			continue
 		}
 		var parts []string
 		for _, a := range []float64{alpha, alpha / 2} {
-			f, ok := judgesim.DetectionFloor(tr, c.Canary.ErrorRate, a, 0.95, c.Limit)
+			var f time.Duration
+			var ok bool
+			var p1 float64
+			if latency {
+				f, p1, ok = judgesim.LatencyDetectionFloor(tr, c.Canary.LatencyFactor, 0.99, ratio, a, 0.95, c.Limit)
+			} else {
+				f, ok = judgesim.DetectionFloor(tr, c.Canary.ErrorRate, a, 0.95, c.Limit)
+			}
 			v := "beyond the cap"
-			if ok {
+			switch {
+			case ok && latency:
+				v = fmt.Sprintf("%ss (%.2f%% of the canary's requests above the tolerance)", secs(f), 100*p1)
+			case ok:
 				// The blast radius a judge at the floor lets through: the
 				// canary's failures above the baseline's rate until then.
 				excess := (c.Canary.ErrorRate - tr.BaselineErrorRate) * tr.TotalRPS * tr.CanaryWeight * f.Seconds()
@@ -213,7 +238,7 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 			}
 			parts = append(parts, fmt.Sprintf("%s at alpha %g%%", v, a*100))
 		}
-		fmt.Fprintf(w, "  %-10s %s (alpha/2: the error test's share when latency_p99 is tested too)\n", c.Name, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  %-12s %s (alpha/2: each test's share when error_rate and latency_p99 are both tested)\n", c.Name, strings.Join(parts, ", "))
 	}
 }
 
