@@ -30,7 +30,9 @@
 //   - A bad canary differs in p (1% or 5% instead of 0.1%) or multiplies
 //     every latency by a factor (×1.5, so every quantile, p99 included, is
 //     1.5× the baseline's: ≈ 96.0 ms). A good canary, and the A/A case, is
-//     identical to the baseline.
+//     identical to the baseline. The shared-fault A/A case has both
+//     versions fail 1% from the canary's start (a dependency both call),
+//     against the Reference's 0.1%.
 //
 // Outcomes go through a real metrics.Recorder driven by a simulated clock:
 // one Cut per analysis interval yields the baseline's and the canary's
@@ -171,8 +173,8 @@ type Case struct {
 const Rollout = 60 * time.Second
 
 // Cases returns the standard cases: three bad canaries (runs each, capped
-// at 60 s), a good canary (runs, 60 s rollout, stalled after 120 s) and
-// A/A (aaRuns, the same).
+// at 60 s), a good canary (runs, 60 s rollout, stalled after 120 s),
+// A/A and A/A under a fault both versions share (aaRuns each, the same).
 func Cases(tr Traffic, runs, aaRuns int) []Case {
 	p := tr.BaselineErrorRate
 	return []Case{
@@ -181,6 +183,10 @@ func Cases(tr Traffic, runs, aaRuns int) []Case {
 		{Name: "latency x1.5", Kind: Bad, Canary: Side{ErrorRate: p, LatencyFactor: 1.5}, Runs: runs, Hold: Rollout, Limit: Rollout},
 		{Name: "good canary", Kind: Good, Canary: Side{ErrorRate: p}, Runs: runs, Hold: Rollout, Limit: 2 * Rollout},
 		{Name: "A/A", Kind: AA, Canary: Side{ErrorRate: p}, Runs: aaRuns, Hold: Rollout, Limit: 2 * Rollout},
+		// A fault on a dependency both versions call, from the canary's
+		// start: both fail 1% against the Reference's 0.1%. Not the
+		// canary's doing, so a rollback is a false one.
+		{Name: "A/A shared errors 1%", Kind: AA, Canary: Side{ErrorRate: 0.01, SharedErrorRate: 0.01}, Runs: aaRuns, Hold: Rollout, Limit: 2 * Rollout},
 	}
 }
 

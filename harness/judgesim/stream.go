@@ -100,6 +100,12 @@ type Side struct {
 	// traffic (a blue-green after the switch; a pool that runs dry at
 	// full load); before, the canary is the baseline.
 	FullLoadOnly bool
+	// SharedErrorRate, when set, is a fault both versions share from the
+	// canary's start (a dependency both call): the baseline's requests
+	// fail at this rate too, while the steady-state Reference, taken
+	// before, does not. A judge that compares with the live baseline sees
+	// no difference; one that trusts the Reference sees a bad canary.
+	SharedErrorRate float64
 }
 
 // Stream generates, interval by interval, the windows a router would
@@ -190,7 +196,7 @@ func (s *Stream) record(label string, n int, errRate, factor float64) {
 // observes at its end.
 func (s *Stream) Next() judge.Interval {
 	nb, nc := s.poisson(s.lambdaB), s.poisson(s.lambdaC)
-	s.record(LabelBaseline, nb, s.tr.BaselineErrorRate, 1)
+	s.record(LabelBaseline, nb, max(s.tr.BaselineErrorRate, s.canary.SharedErrorRate), 1)
 	if c := s.canary; c.FullLoadOnly && !s.switched {
 		s.record(LabelCanary, nc, s.tr.BaselineErrorRate, 1)
 	} else {
