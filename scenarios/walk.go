@@ -19,7 +19,7 @@ const (
 	DefaultMethod            = http.MethodGet
 	DefaultWeight            = judge.DefaultWeight
 	DefaultInterval          = time.Second
-	DefaultJudge             = "threshold" // DESIGN.md: Flagger's style unless a scenario says otherwise
+	DefaultJudge             = "sequential" // holds its false-rollback rate where threshold's per-interval bounds do not (docs/how-it-works.md#the-default-judge)
 	DefaultFalsePositiveRate = judge.DefaultFalsePositiveRate
 	DefaultFailures          = judge.DefaultFailures
 	DefaultMinSamples        = judge.DefaultMinSamples
