@@ -115,6 +115,10 @@ func newRelease(sc *scenarios.Scenario, m *scenarios.Move) (*release, error) {
 	if err != nil {
 		return nil, err
 	}
+	phases, err := ro.Phases()
+	if err != nil {
+		return nil, err
+	}
 	kind, _ := strategy.Lookup(ro.Strategy)
 	rel := &release{svc: svc, base: svc.Version(svc.Baseline), strat: strat}
 	rel.to = rel.base
@@ -123,11 +127,7 @@ func newRelease(sc *scenarios.Scenario, m *scenarios.Move) (*release, error) {
 	} else {
 		rel.to = svc.Version(m.To)
 	}
-	var steps []strategy.Phase
-	for i, st := range ro.Steps {
-		steps = append(steps, strategy.Phase{Name: stepName(i + 1), Step: i + 1, Weight: st.Weight, Hold: st.Hold, Approval: st.IsApproval()})
-	}
-	rel.phases = strat.Phases(steps)
+	rel.phases = phases
 	rel.out = reports.Release{Strategy: ro.Strategy, Service: svc.Name, From: rel.base.Name, To: m.To, Flag: rel.flag}
 	if rel.flag != "" {
 		rel.out.From = sc.Flags[rel.flag].DefaultVariant

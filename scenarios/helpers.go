@@ -1,6 +1,11 @@
 package scenarios
 
-import "maps"
+import (
+	"fmt"
+	"maps"
+
+	"github.com/drillhq/drill/harness/strategy"
+)
 
 // CanaryService returns the service the rollout replaces, or nil when the
 // rollout names none.
@@ -48,4 +53,20 @@ func (s *Service) Effective(version string) *Version {
 	}
 	maps.Copy(out.Env, v.Env)
 	return &out
+}
+
+// Phases are the phases the rollout runs, as its strategy makes them from
+// the steps (blue-green's preview and post-switch from its own settings):
+// the harness holds and judges each, and the loader's traffic warnings
+// look at each.
+func (r *Rollout) Phases() ([]strategy.Phase, error) {
+	st, err := strategy.New(r.Strategy, r.StrategyParams)
+	if err != nil {
+		return nil, err
+	}
+	var steps []strategy.Phase
+	for i, s := range r.Steps {
+		steps = append(steps, strategy.Phase{Name: fmt.Sprintf("step %d", i+1), Step: i + 1, Weight: s.Weight, Hold: s.Hold, Approval: s.IsApproval()})
+	}
+	return st.Phases(steps), nil
 }

@@ -32,13 +32,14 @@ const MaxFileSize = 64 << 20
 // Parse parses and validates a scenario in format v1; file names it in
 // diagnostics and becomes Scenario.Path. An invalid scenario yields a nil
 // Scenario and a Problems error listing everything wrong with it, sorted
-// by position.
+// by position; a valid one carries its warnings in Scenario.Warnings.
 func Parse(file string, data []byte) (*Scenario, error) {
 	p := &parser{file: file}
 	s := p.document(data)
 	if len(p.probs) > 0 {
 		return nil, p.probs.sorted()
 	}
+	s.Warnings = p.warns.sorted()
 	return s, nil
 }
 

@@ -344,6 +344,7 @@ rollout:
   to: v2
   steps: [{weight: 10%}]
   analysis:
+    judge: threshold # the sequential judge tests error_rate unbounded
     metrics:
       - {metric: cpu, max: 80%}
       - {metric: "invariant:totals-match", max: 0}
@@ -356,13 +357,13 @@ rollout:
 				{"10:16", `metric "rss" is not supported yet in steady_state.slo (supported: error_rate, latency_p50`, ""},
 				{"11:16", `unknown metric "latncy_p99"`, `did you mean "latency_p99"?`},
 				{"12:13", "attempts: must be at least 1, got 0", "measures the hypothesis once"},
-				{"20:18", `metric "invariant:totals-match": unknown invariant "totals-match" (defined: none)`, "define it under verify.data.invariants"},
-				{"21:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
-				{"22:18", `metric "invariant:" names no invariant`, ""},
-				{"23:42", "max_ratio: must be positive, got 0", ""},
-				{"23:50", `max: invalid duration "1%"`, ""},
-				{"24:44", `max_increase: invalid percentage "0.01"`, "0.5%"},
-				{"24:55", "max: an error rate cannot exceed 100%, got 150%", ""},
+				{"21:18", `metric "invariant:totals-match": unknown invariant "totals-match" (defined: none)`, "define it under verify.data.invariants"},
+				{"22:9", "a metric check needs a bound", "set max, max_increase or max_ratio"},
+				{"23:18", `metric "invariant:" names no invariant`, ""},
+				{"24:42", "max_ratio: must be positive, got 0", ""},
+				{"24:50", `max: invalid duration "1%"`, ""},
+				{"25:44", `max_increase: invalid percentage "0.01"`, "0.5%"},
+				{"25:55", "max: an error rate cannot exceed 100%, got 150%", ""},
 			},
 		},
 		{
@@ -952,7 +953,7 @@ load:`))
 	if ro.Strategy != StrategyCanary || ro.OnFailure != OnFailureRollback {
 		t.Errorf("rollout strategy %q, on_failure %q", ro.Strategy, ro.OnFailure)
 	}
-	wantAnalysis := Analysis{Interval: time.Second, Judge: "threshold", FalsePositiveRate: 0.01,
+	wantAnalysis := Analysis{Interval: time.Second, Judge: "sequential", FalsePositiveRate: 0.01,
 		Failures: 2, MinSamples: 10, PassScore: 95, MarginalScore: 75, OnNoData: NoDataPause}
 	if !reflect.DeepEqual(ro.Analysis, wantAnalysis) {
 		t.Errorf("analysis\n got %+v\nwant %+v", ro.Analysis, wantAnalysis)

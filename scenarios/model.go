@@ -61,6 +61,11 @@ type Scenario struct {
 	Rollback RollbackSpec
 	// GameDay is the top-level `game_day:` section: a person decides.
 	GameDay GameDay
+	// Warnings are what the loader found that runs but cannot do what it
+	// seems to (a threshold check of a p99 over a few requests an
+	// interval), sorted by position: drill validate, plan and run print
+	// them and go on.
+	Warnings Problems
 
 	// loopbacks are problems an isolated provider (docker) has with the
 	// scenario, literal loopback addresses in env: ProviderProblems

@@ -16,6 +16,9 @@ import (
 type parser struct {
 	file  string
 	probs Problems
+	// warns are the scenario's warnings (see Scenario.Warnings), kept
+	// apart from probs: they never make a file invalid.
+	warns Problems
 	lim   *limits // see limits; nil until first used
 	// side, when set, takes the problems that do not stop a decode
 	// (see checkDurationParam).
@@ -39,6 +42,11 @@ func (p *parser) pos(n *yaml.Node) Pos {
 // add records a problem at n.
 func (p *parser) add(n *yaml.Node, hint, format string, args ...any) {
 	p.probs = append(p.probs, Problem{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// warn records a warning at n: the scenario runs, but not as it seems to.
+func (p *parser) warn(n *yaml.Node, hint, format string, args ...any) {
+	p.warns = append(p.warns, Problem{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...), Hint: hint, Warning: true})
 }
 
 // addErr records a value error at n, prefixed with the field's name.

@@ -12,12 +12,20 @@ type Problem struct {
 	Pos  Pos
 	Msg  string
 	Hint string
+	// Warning marks a scenario that runs but does not do what it seems to
+	// (Scenario.Warnings): it is reported and never refused.
+	Warning bool
 }
 
-// Error formats the problem as file:line:col: message, followed by the
-// hint on its own indented line when there is one.
+// Error formats the problem as file:line:col: message (file:line:col:
+// warning: message for a warning), followed by the hint on its own
+// indented line when there is one.
 func (p Problem) Error() string {
-	s := p.Pos.String() + ": " + p.Msg
+	s := p.Pos.String() + ": "
+	if p.Warning {
+		s += "warning: "
+	}
+	s += p.Msg
 	if p.Hint != "" {
 		s += "\n    hint: " + p.Hint
 	}

@@ -19,7 +19,7 @@ const (
 	DefaultMethod            = http.MethodGet
 	DefaultWeight            = judge.DefaultWeight
 	DefaultInterval          = time.Second
-	DefaultJudge             = "threshold" // DESIGN.md: Flagger's style unless a scenario says otherwise
+	DefaultJudge             = "sequential" // holds its false-rollback rate where threshold's per-interval bounds do not (docs/how-it-works.md#the-default-judge)
 	DefaultFalsePositiveRate = judge.DefaultFalsePositiveRate
 	DefaultFailures          = judge.DefaultFailures
 	DefaultMinSamples        = judge.DefaultMinSamples
@@ -75,6 +75,11 @@ type walk struct {
 	// loopbacks are the literal loopback addresses in env values: a
 	// problem under the docker provider only (see parser.loopback).
 	loopbacks []Problem
+	// checkAt is where each analysis check's metric is written and
+	// minSamplesAt where min_samples is (else the analysis, else the
+	// rollout): the traffic warnings point there.
+	checkAt      map[*Check]*yaml.Node
+	minSamplesAt *yaml.Node
 }
 
 // invariantRef is one use of an invariant:NAME metric.
@@ -140,6 +145,11 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s.Artifacts = w.artifacts(o.child("artifacts", artifactsFields.known...))
 	s.Rollback = w.rollbackSpec(o.child("rollback", rollbackFields.known...))
 	s.GameDay = w.gameDay(o.child("game_day", gameDayFields.known...))
+	// Warnings read values the walk has checked: on a file with problems
+	// they would be guesses, and it does not run anyway.
+	if len(p.probs) == 0 {
+		w.trafficWarnings(s)
+	}
 	return s
 }
 

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -73,6 +74,9 @@ func (w *walk) rollout(o *object) Rollout {
 		r.Steps = append(r.Steps, w.step(n, i, &last))
 	}
 	r.Analysis = w.analysis(o.child("analysis", analysisFields.known...))
+	if w.minSamplesAt == nil {
+		w.minSamplesAt = o.at
+	}
 	if o.str("on_failure", &r.OnFailure) {
 		w.choice(o.get("on_failure"), "on_failure policy", r.OnFailure, failurePolicies, nil)
 	}
@@ -241,6 +245,7 @@ func (w *walk) analysis(o *object) Analysis {
 	if o.int("min_samples", &a.MinSamples) && a.MinSamples < 1 {
 		w.add(o.get("min_samples"), "", "min_samples: must be at least 1, got %d", a.MinSamples)
 	}
+	w.minSamplesAt = cmp.Or(o.get("min_samples"), o.at)
 	a.PassScore, a.MarginalScore = DefaultPassScore, DefaultMarginalScore
 	o.number("pass_score", &a.PassScore)
 	o.number("marginal_score", &a.MarginalScore)
@@ -278,6 +283,10 @@ func (w *walk) check(n *yaml.Node, where, judgeName string) *Check {
 	known := false
 	if o.str("metric", &c.Metric) {
 		known = w.metric(o.get("metric"), c.Metric, true)
+		if w.checkAt == nil {
+			w.checkAt = map[*Check]*yaml.Node{}
+		}
+		w.checkAt[c] = o.get("metric")
 	}
 	// A judge may test a metric on its own terms (the sequential judge:
 	// errors, and latency through the share of slow requests): then the

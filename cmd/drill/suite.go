@@ -146,7 +146,9 @@ func (c *cli) suiteDrills(found []suite.Found, shard suite.Shard, tags suite.Tag
 	}
 	problems := map[string][]string{}
 	for _, d := range diags {
-		problems[d.of] = append(problems[d.of], d.oneLine())
+		if d.Severity != severityWarning { // printed above; the drill runs
+			problems[d.of] = append(problems[d.of], d.oneLine())
+		}
 	}
 	return suite.Select(found, shard, loaded, problems, tags, providerName)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/drillhq/drill/harness/provider"
@@ -66,7 +67,7 @@ func (c *cli) cmdValidate(_ context.Context, args []string) int {
 	} else {
 		c.printDiagnostics(diags)
 	}
-	if len(diags) > 0 {
+	if hasErrors(diags) {
 		return ExitInvalid
 	}
 	if *format == "text" {
@@ -114,7 +115,13 @@ func namesMany(a string) bool {
 func (c *cli) loadAll(files []string, providerName string) ([]*scenarios.Scenario, bool) {
 	scs, diags := c.check(files, providerName, false)
 	c.printDiagnostics(diags)
-	return scs, len(diags) == 0
+	return scs, !hasErrors(diags)
+}
+
+// hasErrors says whether any of diags is an error: warnings are printed
+// and never stop a command.
+func hasErrors(diags []diagnostic) bool {
+	return slices.ContainsFunc(diags, func(d diagnostic) bool { return d.Severity != severityWarning })
 }
 
 // diagnostic is one problem drill validate reports, in the shape its json
@@ -126,7 +133,7 @@ type diagnostic struct {
 	Col      int    `json:"col"`
 	Message  string `json:"message"`
 	Hint     string `json:"hint"`
-	Severity string `json:"severity"` // "error": the loader has no warnings yet
+	Severity string `json:"severity"` // "error", or "warning" (scenarios.Problem.Warning: the file is valid)
 	// text is how the text output prints it, as drill always has: a
 	// Problem as file:line:col: message (and its hint), anything else as
 	// an Error: line.
@@ -134,6 +141,23 @@ type diagnostic struct {
 	// of is the file checked that the problem belongs to (File may be
 	// spelled as the problem's position has it).
 	of string
+}
+
+// Severities of a diagnostic.
+const (
+	severityError   = "error"
+	severityWarning = "warning"
+)
+
+// problemDiagnostic is a loader's problem or warning at its position in
+// file f.
+func problemDiagnostic(p scenarios.Problem, f string) diagnostic {
+	sev := severityError
+	if p.Warning {
+		sev = severityWarning
+	}
+	return diagnostic{File: cmp.Or(p.Pos.File, f), Line: p.Pos.Line, Col: p.Pos.Col,
+		Message: p.Msg, Hint: p.Hint, Severity: sev, text: p.Error(), of: f}
 }
 
 // oneLine is the problem on one line, its hint in parentheses: a suite's
@@ -173,22 +197,24 @@ func (c *cli) check(files []string, providerName string, onDisk bool) ([]*scenar
 			var probs scenarios.Problems
 			if errors.As(err, &probs) {
 				for _, p := range probs {
-					diags = append(diags, diagnostic{File: cmp.Or(p.Pos.File, f), Line: p.Pos.Line, Col: p.Pos.Col,
-						Message: p.Msg, Hint: p.Hint, Severity: "error", text: p.Error(), of: f})
+					diags = append(diags, problemDiagnostic(p, f))
 				}
 			} else {
-				diags = append(diags, diagnostic{File: f, Message: err.Error(), Severity: "error", text: "Error: " + err.Error(), of: f})
+				diags = append(diags, diagnostic{File: f, Message: err.Error(), Severity: severityError, text: "Error: " + err.Error(), of: f})
 			}
 			continue
 		}
 		if prev, dup := names[sc.Name]; dup {
 			msg := fmt.Sprintf("scenario name %q is also used by %s (names must be unique in a suite)", sc.Name, prev)
 			diags = append(diags, diagnostic{File: f, Message: msg, Hint: "rename one of them",
-				Severity: "error", text: fmt.Sprintf("Error: %s: %s", f, msg), of: f})
+				Severity: severityError, text: fmt.Sprintf("Error: %s: %s", f, msg), of: f})
 			continue
 		}
 		names[sc.Name] = f
 		out = append(out, sc)
+		for _, p := range sc.Warnings {
+			diags = append(diags, problemDiagnostic(p, f))
+		}
 	}
 	return out, diags
 }
@@ -210,7 +236,7 @@ func renderValidateJSON(w io.Writer, files []string, diags []diagnostic) error {
 	}
 	bad := map[string]bool{}
 	for _, d := range diags {
-		bad[d.File] = true
+		bad[d.File] = bad[d.File] || d.Severity != severityWarning
 	}
 	doc := struct {
 		Files    []fileResult `json:"files"`

@@ -102,7 +102,7 @@ func TestValidateJSON(t *testing.T) {
 	chdirRoot(t)
 	dir := t.TempDir()
 	bad := badKind(t, dir, "k.yaml")
-	good := "scenarios/orders-canary-latency.yaml"
+	good := "scenarios/orders-canary-killed.yaml" // no warning either
 	missing := filepath.Join(dir, "missing.yaml")
 	code, stdout, stderr := runCLI(t, "validate", "--format", "json", good, bad, missing)
 	if code != ExitInvalid || stderr != "" {
@@ -164,7 +164,7 @@ func TestValidateGitHub(t *testing.T) {
 		t.Errorf("got  %s\nwant %s…", lines[1], want)
 	}
 	// Nothing wrong: nothing printed, exit 0.
-	if code, stdout, _ := runCLI(t, "validate", "--format", "github", "scenarios/orders-canary-latency.yaml"); code != ExitOK || stdout != "" {
+	if code, stdout, _ := runCLI(t, "validate", "--format", "github", "scenarios/orders-canary-killed.yaml"); code != ExitOK || stdout != "" {
 		t.Errorf("a good scenario: exit %d, stdout %q; want 0 and nothing", code, stdout)
 	}
 }
@@ -182,6 +182,99 @@ func TestGitHubEscaping(t *testing.T) {
 	err := renderValidateGitHub(&b, nil, []diagnostic{{File: "f.yaml", Line: 3, Col: 1, Message: "two\nlines ::error::injected", Severity: "error"}})
 	if err != nil || b.String() != "::error file=f.yaml,line=3,col=1::two%0Alines ::error::injected\n" {
 		t.Errorf("got %q, %v", b.String(), err)
+	}
+}
+
+// thinCanary writes a copy of the latency canary whose threshold p99 check
+// (74:18) gets about 25 canary requests an interval at its 10% step, each
+// old string of pairs then replaced by the new one after it.
+func thinCanary(t *testing.T, dir, name string, pairs ...string) string {
+	return editedScenario(t, dir, name, "orders-canary-latency.yaml", append([]string{"rate: 200/s", "rate: 250/s"}, pairs...)...)
+}
+
+// thinWarning is the start of thinCanary's warning after its position.
+const thinWarning = ":74:18: warning: latency_p99 under judge threshold: about 25 canary requests an interval at step 1 (250/s × 10% × 1s), fewer than the 100 it needs"
+
+// TestValidateWarnings: a threshold p99 check from too few requests an
+// interval is a warning in all three formats, at the check's metric, and
+// the file is valid (exit 0); enough requests, or the sequential judge,
+// and there is none.
+func TestValidateWarnings(t *testing.T) {
+	chdirRoot(t)
+	dir := t.TempDir()
+	thin := thinCanary(t, dir, "thin.yaml")
+
+	code, stdout, stderr := runCLI(t, "validate", thin)
+	if code != ExitOK || stdout != "ok "+thin+"\n" {
+		t.Errorf("text: exit %d, stdout %q; want 0 and the file ok", code, stdout)
+	}
+	if !strings.HasPrefix(stderr, thin+thinWarning) || !strings.Contains(stderr, "\n    hint: use interval: 4s, a higher load rate or step weight, latency_p95 (needs 20) or judge: sequential") {
+		t.Errorf("text: stderr\n%s\nwant it to start %q, the hint on the next line", stderr, thin+thinWarning)
+	}
+
+	code, stdout, _ = runCLI(t, "validate", "--format", "json", thin)
+	var doc validateJSON
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != ExitOK {
+		t.Fatalf("json: exit %d, %v\n%s", code, err, stdout)
+	}
+	if len(doc.Files) != 1 || !doc.Files[0].OK || len(doc.Problems) != 1 {
+		t.Fatalf("json: %+v; want the file ok and one warning", doc)
+	}
+	if p := doc.Problems[0]; p["severity"] != "warning" || p["line"] != 74.0 || p["col"] != 18.0 ||
+		!strings.HasPrefix(p["message"].(string), "latency_p99 under judge threshold: about 25") || !strings.Contains(p["hint"].(string), "judge: sequential") {
+		t.Errorf("json: %v", p)
+	}
+
+	code, stdout, _ = runCLI(t, "validate", "--format", "github", thin)
+	want := "::warning file=" + strings.NewReplacer(":", "%3A", ",", "%2C").Replace(thin) + ",line=74,col=18::latency_p99 under judge threshold: about 25 canary requests an interval at step 1 (250/s × 10%25 × 1s)"
+	if code != ExitOK || !strings.HasPrefix(stdout, want) || strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, "%0Ahint: use interval: 4s") {
+		t.Errorf("github: exit %d\n got %s\nwant %s…", code, stdout, want)
+	}
+
+	// A warning beside an error: both reported, the exit is the error's.
+	bad := badKind(t, dir, "bad.yaml")
+	if code, _, stderr := runCLI(t, "validate", thin, bad); code != ExitInvalid || !strings.Contains(stderr, thin+thinWarning) || !strings.Contains(stderr, bad+":80:11: unknown fault kind") {
+		t.Errorf("warning and error: exit %d\n%s", code, stderr)
+	}
+
+	for _, quiet := range []string{
+		thinCanary(t, dir, "rate.yaml", "rate: 250/s", "rate: 1000/s"),          // 100 an interval
+		thinCanary(t, dir, "seq.yaml", "judge: threshold", "judge: sequential"), // counts slow requests itself
+		thinCanary(t, dir, "p95.yaml", "metric: latency_p99, max_ratio", "metric: latency_p95, max_ratio"),
+	} {
+		if code, stdout, stderr := runCLI(t, "validate", quiet); code != ExitOK || stdout != "ok "+quiet+"\n" || stderr != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want ok and no warning", filepath.Base(quiet), code, stdout, stderr)
+		}
+	}
+}
+
+// TestRunAndPlanPrintWarnings: drill plan and drill run print the
+// scenario's warnings first and go on: plan prints its timeline, run
+// starts the drill (which stops at its missing build directory, so no
+// process is started).
+func TestRunAndPlanPrintWarnings(t *testing.T) {
+	chdirRoot(t)
+	dir := t.TempDir()
+	thin := thinCanary(t, dir, "thin.yaml", "build: fixtures/pricing", "build: fixtures/no-such-dir")
+	code, stdout, stderr := runCLI(t, "plan", thin)
+	if code != ExitOK || !strings.HasPrefix(stderr, thin+thinWarning) || !strings.Contains(stdout, "timeline") {
+		t.Errorf("plan: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "run", thin, "--auto-approve", "--format", "none", "--out", filepath.Join(dir, "runs"), "--cache", filepath.Join(dir, "cache"))
+	if code == ExitInvalid || code == ExitOK || !strings.HasPrefix(stderr, thin+thinWarning) ||
+		!strings.Contains(stderr, `build directory "fixtures/no-such-dir" not found`) {
+		t.Errorf("run: exit %d, want the warning first and a run that reached its build\n%s", code, stderr)
+	}
+	// In a suite a warning is printed and the drill is listed to run, not
+	// an invalid case.
+	suiteDir := filepath.Join(dir, "suite")
+	if err := os.Mkdir(suiteDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listed := thinCanary(t, suiteDir, "thin.yaml")
+	code, stdout, stderr = runCLI(t, "run", suiteDir, "--list")
+	if code != ExitOK || !strings.HasPrefix(stdout, listed+"\torders-canary-latency\t") || !strings.Contains(stderr, listed+thinWarning) {
+		t.Errorf("suite --list: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 }
 

@@ -18,7 +18,7 @@ const (
 // options the judges read.
 type Config struct {
 	Interval          time.Duration // default 1s
-	Judge             string        // default threshold
+	Judge             string        // default sequential (the loader's)
 	FalsePositiveRate float64       // fraction; default 0.01
 	Failures          int           // threshold judge: failed checks before rollback; default 2
 	MinSamples        int           // requests a side needs in an interval to count as data; default 10

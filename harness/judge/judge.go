@@ -79,6 +79,13 @@ type Kind struct {
 	// Validate checks the analysis fields only this judge reads; nil when
 	// it reads none. The loader reports each problem at its field.
 	Validate func(a Config) []Problem
+	// Needs says how many canary requests an analysis interval a check of
+	// metric needs before the judge's value of it means anything, and why
+	// (0: none beyond min_samples). The loader warns at the check when
+	// the scenario's rate and weights give fewer, and runs it anyway. nil
+	// for a judge that weighs whatever evidence it has (the sequential
+	// judge counts slow requests, however few an interval holds).
+	Needs func(metric string) (requests int, why string)
 }
 
 // Problem is a judge's objection to the analysis it would run with.
@@ -118,6 +125,16 @@ func Validate(name string, a Config) []Problem {
 func Unbounded(name, metric string) bool {
 	k, err := judges.Get(name)
 	return err == nil && k.Tests != nil && k.Tests(metric)
+}
+
+// Needs is what the judge called name needs of a check of metric (see
+// Kind.Needs); 0 for a judge without the need, or an unknown judge.
+func Needs(name, metric string) (int, string) {
+	k, err := judges.Get(name)
+	if err != nil || k.Needs == nil {
+		return 0, ""
+	}
+	return k.Needs(metric)
 }
 
 // Names lists registered judges, sorted.

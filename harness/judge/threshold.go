@@ -10,7 +10,26 @@ import (
 func init() {
 	Register("threshold",
 		"per-interval bounds (absolute max, or max_increase / max_ratio against the live baseline); rolls back after `failures` failed checks",
-		Kind{New: func(a Config) (Judge, error) { return newThreshold(a), nil }})
+		Kind{
+			New:   func(a Config) (Judge, error) { return newThreshold(a), nil },
+			Needs: thresholdNeeds,
+		})
+}
+
+// thresholdNeeds is the traffic a check needs to mean anything to the
+// threshold judge: the requests its quantile pools to. With fewer an
+// interval the judge pools the latest intervals, and the pools of
+// successive checks overlap: the same two slow requests (a pooled p99 of
+// 100 is the second slowest) fail every check whose pool holds them,
+// `failures` checks in a row from one moment's requests, where intervals
+// of 100 would have failed one.
+func thresholdNeeds(metric string) (int, string) {
+	n := int(quantileSamples(metric))
+	if n == 0 {
+		return 0, ""
+	}
+	q := strings.TrimPrefix(metric, "latency_")
+	return n, fmt.Sprintf("a %s of fewer than %d requests is one of their two slowest, and pooled over intervals until there are %d the same two slow requests fail every check whose pool holds them, each counting towards failures", q, n, n)
 }
 
 // latencyNoiseFloor is the smallest latency difference a relative check
@@ -46,7 +65,9 @@ const maxLookback = 10
 
 // quantileSamples is how many requests a side needs before its quantile q
 // means anything: a p99 over 40 requests is just their maximum, so one
-// slow request would fail a healthy canary. p99 needs 100, p95 20, p90 10.
+// slow request would fail a healthy canary. The rule is n(1-q) >= 1, at
+// least one request expected beyond the quantile: p99 needs 100, p95 20,
+// p90 10 (p50 is not pooled: min_samples covers it).
 func quantileSamples(metric string) int64 {
 	switch metric {
 	case metrics.LatencyP99:

@@ -2,6 +2,7 @@ package judge
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -519,5 +520,78 @@ func TestThresholdReferenceModeDoesNotPoolLiveBaselines(t *testing.T) {
 	}
 	if b, _ := c["reference"].(float64); b > 0.021 {
 		t.Errorf("reference p99 %v s, want 20 ms: the live baseline's 400 ms was pooled in", b)
+	}
+}
+
+// TestThresholdNeedsWhatItPools: what the threshold judge tells the loader
+// a check needs (the loader warns below it) is what the judge waits for:
+// an interval of that many requests a side is judged at once, one fewer
+// is pooled (a pause). The sequential judge needs nothing of the kind.
+func TestThresholdNeedsWhatItPools(t *testing.T) {
+	for _, m := range []string{metrics.LatencyP99, metrics.LatencyP95, metrics.LatencyP90, metrics.LatencyP50, metrics.ErrorRate} {
+		need, why := Needs("threshold", m)
+		if n, _ := Needs("sequential", m); n != 0 {
+			t.Errorf("sequential needs %d requests for %s, want 0", n, m)
+		}
+		if m == metrics.LatencyP50 || m == metrics.ErrorRate {
+			if need != 0 {
+				t.Errorf("%s: threshold needs %d, want 0 (min_samples covers it)", m, need)
+			}
+			continue
+		}
+		if need == 0 || !strings.Contains(why, fmt.Sprintf("fewer than %d requests", need)) {
+			t.Errorf("%s: needs %d, %q", m, need, why)
+		}
+		for _, tc := range []struct {
+			n     int
+			pause bool
+		}{{need, false}, {need - 1, true}} {
+			th := newThreshold(Config{MinSamples: 1, Metrics: []*Check{{Metric: m, Max: val(1, "1s")}}})
+			th.Observe(pair(win(tc.n, 0, time.Millisecond), win(tc.n, 0, time.Millisecond)))
+			if d := th.Decide(); (d.Verdict == Pause) != tc.pause {
+				t.Errorf("%s with %d requests a side: %s (%s), want pause %v", m, tc.n, d.Verdict, d.Reason, tc.pause)
+			}
+		}
+	}
+	if n, _ := Needs("no-such-judge", metrics.LatencyP99); n != 0 {
+		t.Errorf("an unknown judge needs %d", n)
+	}
+}
+
+// TestThresholdPooledSlowRequestsCountTwice is the warning's reason: two
+// slow canary requests in one moment fail one p99 check when each
+// interval holds 100 requests, but every check whose pool holds them when
+// intervals of 25 are pooled to 100, and two failures roll back.
+func TestThresholdPooledSlowRequestsCountTwice(t *testing.T) {
+	// slowWin has n requests at 10 ms, two of them at 1 s.
+	slowWin := func(n int) metrics.Window {
+		r := metrics.NewRecorder("router")
+		r.Declare("v")
+		for i := range n {
+			lat := 10 * time.Millisecond
+			if i < 2 {
+				lat = time.Second
+			}
+			r.Record("v", metrics.Outcome{Status: 200, Latency: lat})
+		}
+		return r.Cut(judgeT0)[0]
+	}
+	for _, tc := range []struct {
+		perInterval  int
+		wantRollback bool
+	}{{25, true}, {100, false}} {
+		th := newThreshold(Config{Failures: 2, MinSamples: 10, Metrics: []*Check{{Metric: metrics.LatencyP99, MaxRatio: val(2, "2")}}})
+		base := win(100, 0, 10*time.Millisecond)
+		fast := pair(base, win(tc.perInterval, 0, 10*time.Millisecond))
+		for range 4 {
+			th.Observe(fast)
+		}
+		th.Observe(pair(base, slowWin(tc.perInterval)))
+		for range 3 {
+			th.Observe(fast)
+		}
+		if got := th.Decide().Verdict == Rollback; got != tc.wantRollback {
+			t.Errorf("%d canary requests an interval: rollback %v, want %v (%s)", tc.perInterval, got, tc.wantRollback, th.Decide().Reason)
+		}
 	}
 }
