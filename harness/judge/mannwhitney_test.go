@@ -740,16 +740,20 @@ func mwAARouterChecks() []*Check {
 	}
 }
 
-// TestMannWhitneyAAFalseRollbacks feeds 100 seeded A/A runs of 100
-// intervals (canary and baseline the same release) to three analyses: the
-// typical one (canary blocks of 4 intervals, 25 of them); one of its
-// metrics without tolerances (p90 and cpu: blocks of an interval), where
-// any significant increase is high and only the test's own false-positive
-// rate, over some 95 overlapping looks, stands between the canary and a
-// rollback; and the error rate and p99 without tolerances, on blocks. Each
-// seed's intervals are drawn once and fed to every judge.
+// TestMannWhitneyAAFalseRollbacks feeds 100 seeded A/A runs (50 with
+// -short) of 100 intervals (canary and baseline the same release) to
+// three analyses: the typical one (canary blocks of 4 intervals, 25 of
+// them); one of its metrics without tolerances (p90 and cpu: blocks of an
+// interval), where any significant increase is high and only the test's
+// own false-positive rate, over some 95 overlapping looks, stands between
+// the canary and a rollback; and the error rate and p99 without
+// tolerances, on blocks. Each seed's intervals are drawn once and fed to
+// every judge.
 func TestMannWhitneyAAFalseRollbacks(t *testing.T) {
-	const runs, intervals = 100, 100
+	runs, intervals := 100, 100
+	if testing.Short() {
+		runs = 50 // a minute under -race, not two; the limits scale
+	}
 	analyses := []struct {
 		name  string
 		a     Config
@@ -1029,17 +1033,21 @@ func mwTraffic(r *rand.Rand, factor, baseErr, canaryErr float64) Interval {
 // is tested. A canary 1.5 times slower (p99 96 ms against 64 ms, a
 // max_ratio of 1.2) is rolled back in every seeded run, within 15 s; the
 // same traffic without the slowdown is never rolled back in 60 s, though
-// its p99 is tested every canary block.
+// its p99 is tested every canary block. 20 seeds each (8 with -short).
 func TestMannWhitneyP99OnBlocks(t *testing.T) {
 	a := Config{Metrics: []*Check{{Metric: metrics.LatencyP99, MaxRatio: mwVal(1.2, "1.2")}}}
-	for seed := range uint64(20) {
+	seeds := uint64(20)
+	if testing.Short() {
+		seeds = 8
+	}
+	for seed := range seeds {
 		r := rand.New(rand.NewPCG(seed, 0x99))
 		vs, d := runMW(t, a, 60, func(int) Interval { return mwTraffic(r, 1.5, 0.001, 0.001) })
 		if i := slices.Index(vs, Rollback); i < 0 || !strings.Contains(d.Reason, "latency_p99 high (") {
 			t.Errorf("seed %d: slow canary not rolled back within 15 s: %v; %s", seed, vs, d.Reason)
 		}
 	}
-	for seed := range uint64(20) {
+	for seed := range seeds {
 		r := rand.New(rand.NewPCG(seed, 0xaa))
 		j, err := New("mann-whitney", a)
 		if err != nil {
