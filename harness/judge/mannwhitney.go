@@ -499,12 +499,12 @@ func (m *mannWhitney) switchMode(live bool) {
 // mwBaselineFactor times that). It returns whether a canary block closed.
 func (m *mannWhitney) add(iv Interval) bool {
 	if iv.LiveBaseline && m.addSide(&m.bblock, iv, false, mwBaselineFactor*m.blockNeed) {
-		m.baseline.push(m.closeSide(&m.bblock, false))
+		m.baseline.push(m.closeSide(&m.bblock))
 	}
 	if !m.addSide(&m.cblock, iv, true, m.blockNeed) {
 		return false
 	}
-	m.canary.push(m.closeSide(&m.cblock, true))
+	m.canary.push(m.closeSide(&m.cblock))
 	m.canary.drop(len(m.canary.blocks) - mwLookback)
 	if iv.LiveBaseline {
 		m.baseline.drop(mwSpan(m.baseline.blocks, m.canary.blocks[0].from))
@@ -547,9 +547,9 @@ func (s *mwBlocks) push(b mwClosed) {
 	s.back = &w
 }
 
-// drop drops the k oldest blocks (none for k <= 0).
+// drop drops the k oldest blocks (none for k <= 0, all for k >= len).
 func (s *mwBlocks) drop(k int) {
-	for range max(k, 0) {
+	for range min(max(k, 0), len(s.blocks)) {
 		if len(s.suffix) == 0 {
 			// Move every block to the front stack: the suffix merges.
 			n := len(s.blocks)
@@ -600,12 +600,13 @@ func (m *mannWhitney) addSide(b *mwBlock, iv Interval, canary bool, need int64) 
 }
 
 // closeSide turns a side's full block into its values and starts the next.
-func (m *mannWhitney) closeSide(b *mwBlock, canary bool) mwClosed {
+func (m *mannWhitney) closeSide(b *mwBlock) mwClosed {
 	c := mwClosed{w: b.w, vals: make([]mwSample, len(m.a.Metrics)), from: b.from, to: m.intervals}
 	for i, ch := range m.a.Metrics {
 		switch {
 		case m.window[i]:
-			// A baseline block holds more than the canary's need.
+			// A value only from the requests the metric needs (a
+			// baseline block holds twice the most any metric needs).
 			v, ok := b.w.Value(ch.Metric)
 			c.vals[i] = mwSample{v: v, ok: ok && b.w.Requests >= m.need[i] && !math.IsNaN(v) && !math.IsInf(v, 0)}
 		case b.n[i] > 0:
