@@ -21,6 +21,14 @@ type mwTest struct {
 	Z float64
 	// P is the two-sided p-value.
 	P float64
+	// PHigh and PLow are the one-sided p-values: of "the canary is
+	// higher" (P(U ≥ u) under the null) and of "the canary is lower"
+	// (P(U ≤ u)). P is twice the smaller one, at most 1. A judge that
+	// only ever fails a canary for being higher tests with PHigh: its
+	// false-positive rate is the chance of a false "higher", and a
+	// two-sided test at the same level would spend half of it on "lower",
+	// which fails nothing.
+	PHigh, PLow float64
 	// Exact says P comes from the exact distribution of U.
 	Exact bool
 }
@@ -43,7 +51,7 @@ type mwTest struct {
 func mwUTest(x, y []float64) mwTest {
 	n1, n2 := len(x), len(y)
 	if n1 == 0 || n2 == 0 {
-		return mwTest{P: 1}
+		return mwTest{P: 1, PHigh: 1, PLow: 1}
 	}
 	type obs struct {
 		v      float64
@@ -78,37 +86,42 @@ func mwUTest(x, y []float64) mwTest {
 	f1, f2, n := float64(n1), float64(n2), float64(n1+n2)
 	u := rankSum - f1*(f1+1)/2
 	if tieSum == 0 && n1 <= mwExactMax && n2 <= mwExactMax {
-		return mwTest{U: u, P: mwExactP(n1, n2, int(math.Round(u))), Exact: true}
+		high, low := mwExactTails(n1, n2, int(math.Round(u)))
+		return mwTest{U: u, P: math.Min(1, 2*math.Min(high, low)), PHigh: high, PLow: low, Exact: true}
 	}
 	mean := f1 * f2 / 2
 	variance := f1 * f2 / 12 * ((n + 1) - tieSum/(n*(n-1)))
 	if variance <= 0 {
-		return mwTest{U: u, P: 1}
+		return mwTest{U: u, P: 1, PHigh: 1, PLow: 1}
 	}
+	sd := math.Sqrt(variance)
+	// Each tail with the continuity correction of ½ towards the mean.
+	high := distuv.UnitNormal.Survival((u - mean - 0.5) / sd)
+	low := distuv.UnitNormal.CDF((u - mean + 0.5) / sd)
 	d := math.Max(math.Abs(u-mean)-0.5, 0)
-	z := d / math.Sqrt(variance)
+	z := d / sd
 	p := math.Min(1, 2*distuv.UnitNormal.Survival(z))
 	if u < mean {
 		z = -z
 	}
-	return mwTest{U: u, Z: z, P: p}
+	return mwTest{U: u, Z: z, P: p, PHigh: high, PLow: low}
 }
 
-// mwExactP is the two-sided exact p-value of U = u for samples of n1 and n2:
-// twice the smaller tail, P(U ≤ u) or P(U ≥ u), at most 1.
-func mwExactP(n1, n2, u int) float64 {
+// mwExactTails is the exact one-sided p-values of U = u for samples of
+// n1 and n2: P(U ≥ u) and P(U ≤ u).
+func mwExactTails(n1, n2, u int) (high, low float64) {
 	counts := mwExactCounts(n1, n2)
-	var total, lower, upper float64
+	var total float64
 	for k, c := range counts {
 		total += c
 		if k <= u {
-			lower += c
+			low += c
 		}
 		if k >= u {
-			upper += c
+			high += c
 		}
 	}
-	return math.Min(1, 2*math.Min(lower, upper)/total)
+	return high / total, low / total
 }
 
 // mwExactCounts returns, for k = 0..n1·n2, how many of the C(n1+n2, n1)

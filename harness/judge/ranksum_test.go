@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -101,14 +102,23 @@ func TestMannWhitneyUStatistic(t *testing.T) {
 			if got.U != tc.u || got.Exact != tc.exact || !mwNear(got.Z, tc.z, 1e-6) || !mwNear(got.P, tc.p, 1e-6) {
 				t.Errorf("mannWhitneyU = %+v, want U=%g z=%g p=%g exact=%v", got, tc.u, tc.z, tc.p, tc.exact)
 			}
+			// The two-sided p is twice the smaller one-sided one, and
+			// the tails overlap at u itself, so they add up to at least 1.
+			if !mwNear(got.P, math.Min(1, 2*math.Min(got.PHigh, got.PLow)), 1e-12) || got.PHigh+got.PLow < 1-1e-12 {
+				t.Errorf("one-sided p %g (high) and %g (low) do not fit two-sided %g", got.PHigh, got.PLow, got.P)
+			}
+			if (tc.u > float64(len(tc.x)*len(tc.y))/2) != (got.PHigh < got.PLow) && tc.p < 1 {
+				t.Errorf("U = %g: the smaller tail is the wrong one: high %g, low %g", tc.u, got.PHigh, got.PLow)
+			}
 			if hl := mwHodgesLehmann(tc.x, tc.y); hl != tc.hl {
 				t.Errorf("hodgesLehmann = %g, want %g", hl, tc.hl)
 			}
 			// Swapping the sides mirrors U and z and keeps p.
 			sw := mwUTest(tc.y, tc.x)
 			n := float64(len(tc.x) * len(tc.y))
-			if sw.U != n-got.U || !mwNear(sw.Z, -got.Z, 1e-12) || !mwNear(sw.P, got.P, 1e-12) {
-				t.Errorf("swapped: %+v, want U=%g z=%g p=%g", sw, n-got.U, -got.Z, got.P)
+			if sw.U != n-got.U || !mwNear(sw.Z, -got.Z, 1e-12) || !mwNear(sw.P, got.P, 1e-12) ||
+				!mwNear(sw.PHigh, got.PLow, 1e-12) || !mwNear(sw.PLow, got.PHigh, 1e-12) {
+				t.Errorf("swapped: %+v, want U=%g z=%g p=%g, the tails exchanged", sw, n-got.U, -got.Z, got.P)
 			}
 		})
 	}
@@ -121,6 +131,24 @@ func mwSeq(from float64, n int, off float64) []float64 {
 		out[i] = from + float64(i) + off
 	}
 	return out
+}
+
+func TestMannWhitneyOneSided(t *testing.T) {
+	// Complete separation, 5 against 5, no ties: exactly one of the
+	// C(10,5) = 252 orderings has U = 25, so P(U ≥ 25) = 1/252, and every
+	// ordering has U ≤ 25.
+	got := mwUTest([]float64{6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5})
+	if !got.Exact || !mwNear(got.PHigh, 1.0/252, 1e-12) || got.PLow != 1 {
+		t.Errorf("exact: %+v, want PHigh 1/252, PLow 1", got)
+	}
+	// With ties, normal: c = 1,2,2,3 against b = 2,3,3,4 (U = 3, mean 8,
+	// σ = 3.295018, see TestMannWhitneyUStatistic): PLow = Φ((3 − 8 + ½)/σ)
+	// = Φ(−1.365698) = 0.086017, PHigh = 1 − Φ((3 − 8 − ½)/σ) =
+	// 1 − Φ(−1.669187) = 0.952460.
+	got = mwUTest([]float64{1, 2, 2, 3}, []float64{2, 3, 3, 4})
+	if got.Exact || !mwNear(got.PLow, 0.086017, 1e-6) || !mwNear(got.PHigh, 0.952460, 1e-6) {
+		t.Errorf("normal: %+v, want PLow 0.086017, PHigh 0.952460", got)
+	}
 }
 
 func TestMannWhitneyMedianAveragesTheMiddle(t *testing.T) {
