@@ -611,10 +611,16 @@ func (fc *fastConn) upstream(version string, backend *url.URL, fresh, check bool
 	return up, nil
 }
 
-// doneUpstream ends the use of up; unless keep, it is closed.
+// doneUpstream ends the use of up; unless keep, it is closed, and so it
+// is when its version's backend changed meanwhile (sweepUpstreams skips
+// connections in use; the configuration is read under fc.mu so that one
+// of the two sees the other).
 func (fc *fastConn) doneUpstream(up *upConn, keep bool) {
 	fc.mu.Lock()
 	fc.inUse = nil
+	if keep && fc.rt.cfg.Load().backends[up.version] != up.backend {
+		keep = false
+	}
 	if !keep {
 		for i, x := range fc.ups {
 			if x == up {
@@ -659,6 +665,14 @@ func (fc *fastConn) writeHead(up *upConn, h *reqHead, version string) {
 	}
 	if h.teTrailers {
 		w.WriteString("Te: trailers\r\n")
+	}
+	// http.Transport's rule: a length when there is a body, and 0 for the
+	// methods servers expect one with.
+	if m := string(h.method); h.contentLength > 0 || m == "POST" || m == "PUT" || m == "PATCH" {
+		w.WriteString("Content-Length: ")
+		fc.tmp = strconv.AppendInt(fc.tmp[:0], h.contentLength, 10)
+		w.Write(fc.tmp)
+		w.WriteString("\r\n")
 	}
 	if fc.clientIP != "" {
 		w.WriteString("X-Forwarded-For: ")

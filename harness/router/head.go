@@ -182,7 +182,8 @@ func (h *reqHead) dropRequestHeader(name []byte) bool {
 	}
 	switch name[0] | 0x20 {
 	case 'c':
-		if equalFold(name, "connection") {
+		// Content-Length is re-sent as http.Transport sends it.
+		if equalFold(name, "connection") || equalFold(name, "content-length") {
 			return true
 		}
 	case 'f':
