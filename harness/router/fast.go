@@ -235,7 +235,9 @@ func (fc *fastConn) watchClient(up *upConn) {
 	fc.watchDone <- struct{}{}
 }
 
-// startWait marks the request arrived at start as waiting for up.
+// startWait marks the request arrived at start as waiting for up. The
+// watch threshold counts from the arrival, which saves reading the clock
+// again.
 func (fc *fastConn) startWait(up *upConn, start time.Time) {
 	fc.cur = up
 	fc.waitSince.Store(start.UnixNano())
@@ -436,7 +438,7 @@ func (fc *fastConn) exchange(h *reqHead, start time.Time, version string, backen
 		_, cv, _ := cutByte(h.caller, '/')
 		pc = rt.pairCounter(pairKey{caller: fc.caller, callerVersion: string(cv), version: version})
 	}
-	r := fc.forward(h, version, backend)
+	r := fc.forward(h, start, version, backend)
 	o := metrics.Outcome{Status: r.status, Latency: time.Since(start), Err: r.failed || fc.gone.Load()}
 	rt.recordOutcome(version, o, r.variant)
 	if pc != nil {
@@ -480,7 +482,7 @@ func idempotent(method []byte) bool {
 // request without body whose method is idempotent is retried once on a
 // new connection when its reused connection broke before any answer; any
 // other failure before the answer starts is a 502, as ReverseProxy's.
-func (fc *fastConn) forward(h *reqHead, version string, backend *url.URL) outcome {
+func (fc *fastConn) forward(h *reqHead, start time.Time, version string, backend *url.URL) outcome {
 	rt := fc.rt
 	if backend == nil {
 		ok := fc.discardHeadAndBody(h) &&
@@ -524,7 +526,7 @@ func (fc *fastConn) forward(h *reqHead, version string, backend *url.URL) outcom
 			ok := fc.writeError(h, version, http.StatusBadGateway, fmt.Sprintf("drill: %s version %q: %v", rt.service, version, err))
 			return outcome{status: http.StatusBadGateway, failed: true, keep: ok}
 		}
-		fc.startWait(up, time.Now())
+		fc.startWait(up, start)
 		r, keepUp, answered, err := fc.relay(h, up, version)
 		fc.endWait()
 		fc.doneUpstream(up, keepUp)
