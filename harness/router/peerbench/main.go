@@ -12,6 +12,13 @@
 //     -duration each, -rounds times;
 //   - latency: at a fixed -rate, the p50 each adds to the direct p50.
 //
+// Beside each throughput run, the CPU time this process and Toxiproxy's
+// used per request (Linux: /proc): what each way of proxying costs the
+// machine, which unlike requests/s does not depend on how much CPU other
+// processes leave (Toxiproxy is a process of its own, so on a busy
+// machine it gets a share of the CPU of its own; drill's router shares
+// this process with the client and the upstream, as in a drill).
+//
 // -cpuprofile writes a CPU profile of the router's throughput runs (where
 // the time goes).
 //
@@ -30,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,7 +84,7 @@ func run(toxiBin string, workers uint64, duration time.Duration, rounds, rate in
 	defer upstream.Close()
 	upURL := "http://" + up.Addr().String()
 
-	toxiURL, stop, err := startToxiproxy(ctx, toxiBin, up.Addr().String())
+	toxiURL, toxiPID, stop, err := startToxiproxy(ctx, toxiBin, up.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -106,7 +114,7 @@ func run(toxiBin string, workers uint64, duration time.Duration, rounds, rate in
 		defer prof.Close()
 	}
 	best := map[string]float64{}
-	fmt.Printf("%-6s %-10s %12s %10s %10s\n", "round", "target", "requests/s", "p50", "errors")
+	fmt.Printf("%-6s %-10s %12s %10s %10s %14s\n", "round", "target", "requests/s", "p50", "errors", "CPU µs/req")
 	for r := 1; r <= rounds; r++ {
 		for _, t := range targets {
 			profiling := prof != nil && t.name == "router"
@@ -115,14 +123,20 @@ func run(toxiBin string, workers uint64, duration time.Duration, rounds, rate in
 					return err
 				}
 			}
+			cpu0 := cpuTime(os.Getpid()) + cpuTime(toxiPID)
 			m := attack(t.url, vegeta.Rate{}, workers, duration)
+			cpu := cpuTime(os.Getpid()) + cpuTime(toxiPID) - cpu0
 			if profiling {
 				pprof.StopCPUProfile()
 				prof = nil // one profile: the first round's
 			}
 			rps := float64(m.Requests-uint64(len(m.Errors))) / m.Duration.Seconds()
 			best[t.name] = max(best[t.name], rps)
-			fmt.Printf("%-6d %-10s %12.0f %10s %9.2f%%\n", r, t.name, rps, m.Latencies.P50.Round(time.Microsecond), 100*(1-m.Success))
+			perReq := "-"
+			if cpu > 0 && m.Requests > 0 {
+				perReq = fmt.Sprintf("%.1f", float64(cpu.Microseconds())/float64(m.Requests))
+			}
+			fmt.Printf("%-6d %-10s %12.0f %10s %9.2f%% %14s\n", r, t.name, rps, m.Latencies.P50.Round(time.Microsecond), 100*(1-m.Success), perReq)
 		}
 	}
 	fmt.Printf("\nbest of %d: router %.0f/s, toxiproxy %.0f/s, direct %.0f/s: router = %.2f× toxiproxy\n\n",
@@ -160,13 +174,42 @@ func attack(url string, rate vegeta.Rate, workers uint64, duration time.Duration
 	return &m
 }
 
+// cpuTime returns the user and system CPU time process pid has used, 0
+// where /proc cannot tell.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces, in parentheses):
+	// utime and stime are the 14th and 15th of the line, in clock ticks.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	const hz = 100 // USER_HZ, 100 on every Linux ABI Go supports
+	return time.Duration(ticks) * time.Second / hz
+}
+
 // startToxiproxy starts Toxiproxy's server on a free loopback port and
 // creates one proxy, with no toxics, in front of upstream; it returns the
-// proxy's URL and a function that stops the server.
-func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), error) {
+// proxy's URL, the server's process ID and a function that stops it.
+func startToxiproxy(ctx context.Context, bin, upstream string) (string, int, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
@@ -174,7 +217,7 @@ func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), 
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start toxiproxy: %w", err)
+		return "", 0, nil, fmt.Errorf("start toxiproxy: %w", err)
 	}
 	stop := func() {
 		_ = cmd.Process.Kill()
@@ -190,7 +233,7 @@ func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), 
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, fmt.Errorf("toxiproxy did not answer on %s within 10s: %v\n%s", api, err, logs.String())
+			return "", 0, nil, fmt.Errorf("toxiproxy did not answer on %s within 10s: %v\n%s", api, err, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -198,7 +241,7 @@ func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), 
 	res, err := http.Post(api+"/proxies", "application/json", bytes.NewReader(req))
 	if err != nil {
 		stop()
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -207,7 +250,7 @@ func startToxiproxy(ctx context.Context, bin, upstream string) (string, func(), 
 	}
 	if err := json.Unmarshal(b, &p); err != nil || res.StatusCode != http.StatusCreated || strings.HasSuffix(p.Listen, ":0") {
 		stop()
-		return "", nil, fmt.Errorf("create the toxiproxy proxy: %s %s", res.Status, b)
+		return "", 0, nil, fmt.Errorf("create the toxiproxy proxy: %s %s", res.Status, b)
 	}
-	return "http://" + p.Listen, stop, nil
+	return "http://" + p.Listen, cmd.Process.Pid, stop, nil
 }
