@@ -799,6 +799,12 @@ func (fc *fastConn) writeResponseHead(up *upConn, rh *resHead, h *reqHead, versi
 	w := fc.bw
 	w.WriteString("HTTP/1.1 ")
 	w.Write(rh.status)
+	if len(rh.status) == 3 {
+		// No reason phrase: the space before it is not optional (RFC
+		// 9112 §4), and some clients need a phrase; net/http's own.
+		w.WriteByte(' ')
+		w.WriteString(http.StatusText(rh.code))
+	}
 	w.WriteString("\r\n")
 	buf, _ := up.br.Peek(rh.n)
 	_, p, _, _ := headLine(buf, 0)

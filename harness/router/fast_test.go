@@ -655,6 +655,8 @@ func TestFastPathUnusualResponses(t *testing.T) {
 				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfolded\r\n0\r\n\r\n")
 			case "/early-hints":
 				_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhints")
+			case "/no-reason":
+				_, _ = io.WriteString(c, "HTTP/1.1 201\r\nContent-Length: 2\r\n\r\nok")
 			case "/garbage":
 				_, _ = io.WriteString(c, "SMTP ready\r\n\r\n")
 				return
@@ -678,7 +680,12 @@ func TestFastPathUnusualResponses(t *testing.T) {
 			t.Errorf("%s: the long header was cut", tt.path)
 		}
 	}
-	checkTally(t, recorded(t, rt, rec), tally{"v1": {4, 1}})
+	rc := dialRaw(t, base)
+	rc.send("GET /no-reason HTTP/1.1\r\nHost: x\r\n\r\n")
+	if line, err := rc.br.ReadString('\n'); err != nil || line != "HTTP/1.1 201 Created\r\n" {
+		t.Errorf("status line %q, %v; want the reason phrase added", line, err)
+	}
+	checkTally(t, recorded(t, rt, rec), tally{"v1": {5, 1}})
 }
 
 // TestFastPathBackendReplaced moves a version to a new instance: requests
