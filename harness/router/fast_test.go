@@ -774,3 +774,67 @@ func TestFastPathCloseLeavesNothing(t *testing.T) {
 		t.Errorf("in flight after Close: %d", rt.InFlight("v1"))
 	}
 }
+
+// countingTransport counts the requests sent through it.
+type countingTransport struct {
+	http.RoundTripper
+	n atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.RoundTripper.RoundTrip(r)
+}
+
+// TestWithTransportHasNoFastPath checks that a caller's transport carries
+// every request: the fast path, which would bypass it, is off.
+func TestWithTransportHasNoFastPath(t *testing.T) {
+	v1 := newInstance(t, "v1")
+	tr := &countingTransport{RoundTripper: newTransport()}
+	t.Cleanup(tr.RoundTripper.(*http.Transport).CloseIdleConnections)
+	rt, base := start(t, nil, WithTransport(tr))
+	must(t, rt.SetBackend("v1", v1.URL))
+	rt.SetSplit("v1", "", 0)
+	c := newClient(t)
+	for range 5 {
+		if r := get(t, c, base, nil); r.status != 200 || r.body != "v1" {
+			t.Fatalf("got %d %q", r.status, r.body)
+		}
+	}
+	if n := tr.n.Load(); n != 5 {
+		t.Errorf("the transport carried %d of 5 requests", n)
+	}
+}
+
+// TestFastPathRecordsLatency checks that a request's recorded latency
+// runs to the end of its response: at least the time the instance took.
+func TestFastPathRecordsLatency(t *testing.T) {
+	const d = 20 * time.Millisecond
+	in := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		timer := time.NewTimer(d) // the body ends d after its start
+		defer timer.Stop()
+		<-timer.C
+		_, _ = io.WriteString(w, "last")
+	}))
+	t.Cleanup(in.Close)
+	rec := metrics.NewRecorder("orders")
+	rt, base := start(t, rec)
+	must(t, rt.SetBackend("v1", in.URL))
+	rt.SetSplit("v1", "", 0)
+	c := newClient(t)
+	for range 3 {
+		if r := get(t, c, base, nil); r.body != "firstlast" {
+			t.Fatalf("got %q", r.body)
+		}
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rec.Cut(time.Now()) {
+		if w.Label == "v1" && (w.Requests != 3 || w.Quantile(0) < d-d/1000) {
+			t.Errorf("v1: %d requests, fastest %v; want 3, each at least %v", w.Requests, w.Quantile(0), d)
+		}
+	}
+}
