@@ -277,13 +277,15 @@ func (fc *fastConn) serve() {
 			return
 		}
 		if st == headRefused {
-			handed = fc.handOff("", false)
+			handed = true
+			fc.handOff("", false)
 			return
 		}
 		start := time.Now()
 		h := &fc.head
 		if fc.caller != "" && fc.caller != previewCaller && rt.contractMatches(fc.caller, h) {
-			handed = fc.handOff("", false)
+			handed = true
+			fc.handOff("", false)
 			return
 		}
 		cfg := rt.cfg.Load()
@@ -297,7 +299,8 @@ func (fc *fastConn) serve() {
 		if rt.faulted(version, fc.caller) || (backend != nil && !fastBackend(backend)) {
 			// The draw is made: net/http's handler uses it for this
 			// request instead of drawing again.
-			handed = fc.handOff(version, true)
+			handed = true
+			fc.handOff(version, true)
 			return
 		}
 		if !rt.handlers.enter() {
@@ -361,13 +364,12 @@ func (fc *fastConn) linger() {
 
 // handOff gives the connection to the listener's http.Server, the head
 // still unread; with drawn, the request's version is already chosen.
-// It reports whether the connection is no longer the fast path's to
-// close.
-func (fc *fastConn) handOff(version string, drawn bool) bool {
+// From then on the connection is net/http's to serve and close.
+func (fc *fastConn) handOff(version string, drawn bool) {
 	fc.releaseUpstreams()
 	hc := &handedConn{Conn: fc.c, fc: fc, version: version}
 	hc.drawn.Store(drawn)
-	return fc.s.handoff.hand(hc)
+	fc.s.handoff.hand(hc)
 }
 
 // releaseUpstreams returns the pinned upstream connections to the pool.
@@ -1143,14 +1145,12 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// hand passes c to the server; false (c closed) once it is closed.
-func (l *chanListener) hand(c net.Conn) bool {
+// hand passes c to the server, or closes c once the listener is closed.
+func (l *chanListener) hand(c net.Conn) {
 	select {
 	case l.ch <- c:
-		return true
 	case <-l.done:
 		c.Close()
-		return true
 	}
 }
 
