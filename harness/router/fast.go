@@ -535,7 +535,8 @@ func (fc *fastConn) forward(h *reqHead, start time.Time, version string, backend
 		if err == nil {
 			return r
 		}
-		if !answered && !r.failed && up.reused && replayable && attempt == 0 && !fc.gone.Load() {
+		var none noAnswer
+		if errors.As(err, &none) && up.reused && replayable && attempt == 0 && !fc.gone.Load() {
 			continue // closed while idle, most likely: once more, on a new connection
 		}
 		if !answered && !fc.gone.Load() {
@@ -720,6 +721,9 @@ func (fc *fastConn) relay(h *reqHead, up *upConn, version string) (r outcome, ke
 	for n1xx := 0; ; {
 		st, err := fc.peekResponseHead(up)
 		if err != nil {
+			if !answered && up.br.Buffered() == 0 {
+				err = noAnswer{err}
+			}
 			return outcome{}, false, answered, err
 		}
 		if st == headRefused {
@@ -771,6 +775,13 @@ func (fc *fastConn) relay(h *reqHead, up *upConn, version string) (r outcome, ke
 		return r, keepUp, true, nil
 	}
 }
+
+// noAnswer is a failure before the instance sent a single byte of an
+// answer: only then may a request be sent again (as http.Transport's
+// nothingWrittenError and errServerClosedIdle say).
+type noAnswer struct{ error }
+
+func (e noAnswer) Unwrap() error { return e.error }
 
 // peekResponseHead waits until the read buffer holds a whole response
 // head (or refuses it: more than the buffer, or a form for

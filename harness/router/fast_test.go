@@ -838,3 +838,37 @@ func TestFastPathRecordsLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathNoRetryAfterPartialAnswer: a reused connection that breaks
+// after part of an answer arrived is a 502, not a retry: the instance
+// did get the request.
+func TestFastPathNoRetryAfterPartialAnswer(t *testing.T) {
+	var requests atomic.Int64
+	inst := rawInstance(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if requests.Add(1) == 2 {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	rec := metrics.NewRecorder("orders")
+	rt, base := start(t, rec)
+	must(t, rt.SetBackend("v1", inst))
+	rt.SetSplit("v1", "", 0)
+	rc := dialRaw(t, base)
+	for i, want := range []int{200, 502} {
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if res, _ := rc.read("GET"); res.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i, res.StatusCode, want)
+		}
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("the instance got %d requests, want 2 (no retry)", n)
+	}
+	checkTally(t, recorded(t, rt, rec), tally{"v1": {2, 1}})
+}
