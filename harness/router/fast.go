@@ -358,7 +358,14 @@ func (fc *fastConn) readHead() (headStatus, error) {
 func (fc *fastConn) linger() {
 	if cw, ok := fc.c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		_ = fc.c.SetReadDeadline(time.Now().Add(lingerTimeout))
-		_, _ = io.Copy(io.Discard, fc.c)
+		// Not io.Copy, whose 32 KiB buffer would be garbage for every
+		// client that closes after each request.
+		var b [256]byte
+		for {
+			if _, err := fc.c.Read(b[:]); err != nil {
+				break
+			}
+		}
 	}
 }
 
