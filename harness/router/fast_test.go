@@ -872,3 +872,57 @@ func TestFastPathNoRetryAfterPartialAnswer(t *testing.T) {
 	}
 	checkTally(t, recorded(t, rt, rec), tally{"v1": {2, 1}})
 }
+
+// TestFastPathChurn sends concurrent traffic, some of it closing its
+// connection after each request, while v1 moves between two instances and
+// a fault comes and goes on v2: no request fails but those the fault
+// answers, and every one is recorded once under its version.
+func TestFastPathChurn(t *testing.T) {
+	a, b, v2 := newInstance(t, "v1"), newInstance(t, "v1"), newInstance(t, "v2")
+	rec := metrics.NewRecorder("orders")
+	rt, base := start(t, rec, WithSeed(21))
+	must(t, rt.SetBackend("v1", a.URL))
+	must(t, rt.SetBackend("v2", v2.URL))
+	rt.SetSplit("v1", "v2", 0.4)
+
+	var mu sync.Mutex
+	seen := tally{}
+	stop, churned := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(churned)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			must(t, rt.SetBackend("v1", []string{a.URL, b.URL}[i%2]))
+			remove := rt.Point("v2").Install(answer500)
+			runtime.Gosched()
+			remove()
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			c := newClient(t)
+			for i := range 150 {
+				var h http.Header
+				if w%2 == 0 && i%10 == 0 {
+					h = http.Header{"Connection": {"close"}}
+				}
+				r := get(t, c, base, h)
+				if !(r.status == 200 && r.body == r.version) && !(r.status == 500 && r.version == "v2") {
+					t.Errorf("%s answered %d %q", r.version, r.status, r.body)
+				}
+				mu.Lock()
+				seen.add(r.version, r.status >= 500)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-churned
+	checkTally(t, recorded(t, rt, rec), seen)
+}
