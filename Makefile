@@ -80,7 +80,7 @@ bench-judge:
 	$(GO) run ./harness/judgesim/bench -interval 250ms $(BENCH_JUDGE_FLAGS)
 	$(GO) run ./harness/judgesim/bench -interval 1s $(BENCH_JUDGE_FLAGS)
 
-## bench-peer: drill's router beside Toxiproxy v2.5.0 (built here from the Go module proxy) and the upstream directly, in one run: throughput (64 keep-alive workers) and added p50 at 2000 requests/s; flags via BENCH_PEER_FLAGS (e.g. -cpuprofile router.pprof)
+## bench-peer: drill's router beside Toxiproxy v2.5.0 (built here from the Go module proxy) and the upstream directly, in one run: throughput (64 keep-alive workers) with CPU time per request, and added p50 at 2000 requests/s; flags via BENCH_PEER_FLAGS (e.g. -cpuprofile router.pprof)
 bench-peer:
 	GOBIN=$(CURDIR)/.drill/cache/toxiproxy $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 	$(GO) run ./harness/router/peerbench -toxiproxy $(CURDIR)/.drill/cache/toxiproxy/server $(BENCH_PEER_FLAGS)

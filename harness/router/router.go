@@ -70,6 +70,10 @@ type Router struct {
 	// own is the transport New built, whose idle connections Close
 	// closes; nil when the caller supplied one with WithTransport.
 	own *http.Transport
+	// noFast turns the fast path (fast.go) off: every connection is
+	// served by net/http. It is off with WithTransport, whose transport
+	// the fast path would bypass.
+	noFast bool
 
 	// rngMu guards rng: one draw per request, in arrival order, so that a
 	// run with the same seed and the same requests splits the same way.
@@ -109,12 +113,34 @@ type Router struct {
 	cancel  context.CancelFunc
 	baseURL string
 	closed  bool
+
+	// fastMu guards fastConns and fastClosed: the client connections the
+	// fast path serves, for Close and sweepUpstreams; fastWG counts their
+	// goroutines.
+	fastMu     sync.Mutex
+	fastConns  map[*fastConn]struct{}
+	fastClosed bool
+	fastWG     sync.WaitGroup
+	// watchStop stops watchClients, which closes watchDone.
+	watchStop, watchDone chan struct{}
+
+	// poolMu guards pool, the fast path's idle upstream connections per
+	// backend (by identity), and poolClosed.
+	poolMu     sync.Mutex
+	pool       map[*url.URL][]*upConn
+	poolClosed bool
 }
 
 // server is one listener of the router and the server on it.
 type server struct {
 	srv    *http.Server
 	served chan struct{} // closed when Serve returns
+	// With the fast path, ln is the listener its accept loop serves
+	// (accepted is closed when that returns), and srv serves only the
+	// connections handed to it through handoff.
+	ln       net.Listener
+	handoff  *chanListener
+	accepted chan struct{}
 }
 
 // config is one immutable generation of the router's routing table.
@@ -148,9 +174,11 @@ func WithSeed(seed int64) Option {
 
 // WithTransport sends upstream requests through t instead of the router's
 // own keep-alive transport. The caller keeps ownership of t: Close does
-// not close its idle connections.
+// not close its idle connections. Every request then goes through
+// net/http's server and t: the fast path, which has its own upstream
+// connections, is off.
 func WithTransport(t http.RoundTripper) Option {
-	return func(rt *Router) { rt.transport, rt.own = t, nil }
+	return func(rt *Router) { rt.transport, rt.own, rt.noFast = t, nil, true }
 }
 
 func newRand(seed int64) *rand.Rand {
@@ -303,18 +331,36 @@ func (rt *Router) listen(ctx context.Context, caller string) (string, error) {
 					return
 				}
 				defer rt.handlers.leave()
-				rt.handle(w, r, caller)
+				version, drawn := "", false
+				if hc, ok := r.Context().Value(handedKey{}).(*handedConn); ok {
+					version, drawn = hc.takeDraw()
+				}
+				rt.handle(w, r, caller, version, drawn)
 			}),
 			BaseContext:       func(net.Listener) context.Context { return base },
-			ReadHeaderTimeout: 30 * time.Second,
+			ConnContext:       handedContext,
+			ReadHeaderTimeout: readHeaderTimeout,
 		},
 		served: make(chan struct{}),
 	}
 	rt.servers = append(rt.servers, s)
+	if rt.noFast {
+		go func() {
+			defer close(s.served)
+			_ = s.srv.Serve(ln) // always ErrServerClosed after Close
+		}()
+		return "http://" + ln.Addr().String(), nil
+	}
+	s.ln, s.handoff, s.accepted = ln, newChanListener(ln.Addr()), make(chan struct{})
 	go func() {
 		defer close(s.served)
-		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
+		_ = s.srv.Serve(s.handoff)
 	}()
+	go rt.accept(s, caller)
+	if rt.watchStop == nil {
+		rt.watchStop, rt.watchDone = make(chan struct{}), make(chan struct{})
+		go rt.watchClients(rt.watchStop, rt.watchDone)
+	}
 	return "http://" + ln.Addr().String(), nil
 }
 
@@ -338,22 +384,49 @@ func (rt *Router) Close() error {
 		// request return at once.
 		rt.cancel()
 		for _, s := range rt.servers {
+			if s.ln != nil {
+				err = errors.Join(err, s.ln.Close())
+				<-s.accepted
+			}
+		}
+		// Shutting the fast connections and their upstream connections
+		// makes their requests end as transport errors, like those
+		// net/http's Close aborts.
+		rt.closeFast()
+		for _, s := range rt.servers {
 			err = errors.Join(err, s.srv.Close())
 		}
 		for _, s := range rt.servers {
 			<-s.served
 		}
+		timeout := time.NewTimer(closeTimeout)
+		defer timeout.Stop()
 		select {
 		case <-rt.handlers.close():
-		case <-time.After(closeTimeout):
+		case <-timeout.C:
 			// A fault that ignores its request's context still holds a
 			// handler; teardown must not hang on it.
 			err = errors.Join(err, fmt.Errorf("%d requests still in flight after %v", rt.handlers.count(), closeTimeout))
+		}
+		fastDone := make(chan struct{})
+		go func() {
+			rt.fastWG.Wait()
+			close(fastDone)
+		}()
+		select {
+		case <-fastDone:
+		case <-timeout.C:
+			err = errors.Join(err, fmt.Errorf("fast-path connections still open after %v", closeTimeout))
+		}
+		if rt.watchStop != nil {
+			close(rt.watchStop)
+			<-rt.watchDone
 		}
 		if err != nil {
 			err = fmt.Errorf("close router %q: %w", rt.service, err)
 		}
 	}
+	rt.closePool()
 	if rt.own != nil {
 		rt.own.CloseIdleConnections()
 	}
@@ -374,6 +447,7 @@ func (rt *Router) SetBackend(version, rawURL string) error {
 		return fmt.Errorf("router %q: set backend %s: %q is not an http(s)://host[:port] URL", rt.service, version, rawURL)
 	}
 	rt.update(func(c *config) { c.backends[version] = u })
+	rt.sweepUpstreams()
 	if rt.rec != nil {
 		rt.rec.Declare(version)
 	}
@@ -384,6 +458,7 @@ func (rt *Router) SetBackend(version, rawURL string) error {
 // answered 503 from then on. Removing an unknown version does nothing.
 func (rt *Router) RemoveBackend(version string) {
 	rt.update(func(c *config) { delete(c.backends, version) })
+	rt.sweepUpstreams()
 }
 
 // SetSplit sends the share canaryWeight (0..1, clamped) of requests to

@@ -49,20 +49,22 @@ type writerKey struct{}
 // Requests served through ServeHTTP count as arriving through the main
 // listener: faults installed on a CallerPoint do not apply to them.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt.handle(w, r, "")
+	rt.handle(w, r, "", "", false)
 }
 
 // handle is ServeHTTP for a request that arrived through caller's
-// listener ("" for the main one).
-func (rt *Router) handle(w http.ResponseWriter, r *http.Request, caller string) {
+// listener ("" for the main one). With drawn, the fast path already chose
+// the request's version before handing its connection over.
+func (rt *Router) handle(w http.ResponseWriter, r *http.Request, caller, version string, drawn bool) {
 	start := time.Now()
 	cfg := rt.cfg.Load()
 	// One draw per live request, whatever the split, so that the i-th
 	// request of a run always gets the i-th number of the seeded sequence.
-	var version string
-	if caller == previewCaller {
+	switch {
+	case drawn:
+	case caller == previewCaller:
 		version = cfg.preview
-	} else {
+	default:
 		version = cfg.choose(rt.draw())
 	}
 	backend := cfg.backends[version]
@@ -178,11 +180,20 @@ func (rt *Router) record(version string, w *statusWriter, start time.Time, abort
 	if o.Status == 0 && !o.Err {
 		o.Status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
+	rt.recordOutcome(version, o, w.Header().Get(HeaderVariant))
+}
+
+// recordOutcome records o under version, and under each declared variant
+// of vs, the response's X-Drill-Variant.
+func (rt *Router) recordOutcome(version string, o metrics.Outcome, vs string) {
+	if rt.rec == nil {
+		return
+	}
 	rt.rec.Record(version, o)
 	// The variants the instance says served the request: recorded under
 	// their own labels too, when the drill declared them (the flags of its
 	// scenario). A response a fault wrote has none.
-	if vs := w.Header().Get(HeaderVariant); vs != "" {
+	if vs != "" {
 		for _, v := range strings.Split(vs, ",") {
 			if v = strings.TrimSpace(v); strings.Contains(v, "=") {
 				rt.rec.RecordDeclared(v, o)
