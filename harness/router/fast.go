@@ -1116,6 +1116,17 @@ func (c *handedConn) Read(p []byte) (int, error) {
 	return c.fc.cr.Read(p)
 }
 
+// SetLinger passes through to the client's TCP connection: a fault that
+// resets the client (injectors' abort and partition hijack the connection
+// and close it with SO_LINGER 0) must still send a RST after a hand-off,
+// not a clean end of stream.
+func (c *handedConn) SetLinger(sec int) error {
+	if l, ok := c.Conn.(interface{ SetLinger(sec int) error }); ok {
+		return l.SetLinger(sec)
+	}
+	return nil
+}
+
 // takeDraw returns the version drawn for the first request, once.
 func (c *handedConn) takeDraw() (string, bool) {
 	if c.drawn.CompareAndSwap(true, false) {
