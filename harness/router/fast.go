@@ -662,19 +662,7 @@ func (fc *fastConn) writeHead(up *upConn, h *reqHead, version string) {
 	w.WriteString(up.backend.Host)
 	w.WriteString("\r\n")
 	buf, _ := fc.br.Peek(h.n)
-	_, p, _, _ := headLine(buf, 0)
-	for {
-		line, next, _, _ := headLine(buf, p)
-		p = next
-		if len(line) == 0 {
-			break
-		}
-		name, _, _ := cutByte(line, ':')
-		if !h.dropRequestHeader(name) {
-			w.Write(line)
-			w.WriteString("\r\n")
-		}
-	}
+	copyHeaders(w, buf, h.dropRequestHeader)
 	if h.teTrailers {
 		w.WriteString("Te: trailers\r\n")
 	}
@@ -827,19 +815,7 @@ func (fc *fastConn) writeResponseHead(up *upConn, rh *resHead, h *reqHead, versi
 	}
 	w.WriteString("\r\n")
 	buf, _ := up.br.Peek(rh.n)
-	_, p, _, _ := headLine(buf, 0)
-	for {
-		line, next, _, _ := headLine(buf, p)
-		p = next
-		if len(line) == 0 {
-			break
-		}
-		name, _, _ := cutByte(line, ':')
-		if !rh.dropResponseHeader(name) {
-			w.Write(line)
-			w.WriteString("\r\n")
-		}
-	}
+	copyHeaders(w, buf, rh.dropResponseHeader)
 	if h == nil {
 		w.WriteString("\r\n")
 		return
@@ -1096,6 +1072,25 @@ func appendRequestID(b []byte) []byte {
 		b = append(b, digits[(v>>uint(i))&15])
 	}
 	return b
+}
+
+// copyHeaders writes the header lines of a head already validated (buf
+// holds it whole, from its start line to the blank line) to w, each as it
+// came, except those drop names: one loop for requests and responses.
+func copyHeaders(w *bufio.Writer, buf []byte, drop func(name []byte) bool) {
+	_, p, _, _ := headLine(buf, 0)
+	for {
+		line, next, _, _ := headLine(buf, p)
+		p = next
+		if len(line) == 0 {
+			return
+		}
+		name, _, _ := cutByte(line, ':')
+		if !drop(name) {
+			w.Write(line)
+			w.WriteString("\r\n")
+		}
+	}
 }
 
 // handedConn is a client connection handed from the fast path to
