@@ -26,6 +26,9 @@ demo: build
 ## test: vet, unit tests with -race, Rust tests, docker provider tests, then the shipped scenarios as drills on both providers, provider-independent ones on process only (DRILL_DOCKER=off: process only)
 test: vet
 	$(GO) test -race -short -count=1 -timeout 10m ./...
+	@# The long seeded judge simulations skip under -race (pure arithmetic,
+	@# several times slower there); here they run in full, without it.
+	$(GO) test -count=1 -run 'TestMannWhitneyAAFalseRollbacks|TestMannWhitneyP99OnBlocks|TestMannWhitneyAAOnBlocks|TestBlueGreenSequentialAAFalseRollbacks' ./harness/judge/ ./harness/judgesim/
 	@# Every fuzz target for 2000 new inputs (a few seconds each) after its
 	@# seeds and testdata/fuzz; a panic or hang fails. A count, not a
 	@# duration: go1.26's coordinator can fail a duration-bounded run with a

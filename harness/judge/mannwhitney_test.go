@@ -750,6 +750,9 @@ func mwAARouterChecks() []*Check {
 // tolerances, on blocks. Each seed's intervals are drawn once and fed to
 // every judge.
 func TestMannWhitneyAAFalseRollbacks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seeded simulation: make test runs it without -race (see race_on_test.go)")
+	}
 	runs, intervals := 100, 100
 	if testing.Short() {
 		runs = 50 // a minute under -race, not two; the limits scale
@@ -1035,6 +1038,9 @@ func mwTraffic(r *rand.Rand, factor, baseErr, canaryErr float64) Interval {
 // same traffic without the slowdown is never rolled back in 60 s, though
 // its p99 is tested every canary block. 20 seeds each (8 with -short).
 func TestMannWhitneyP99OnBlocks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seeded simulation: make test runs it without -race (see race_on_test.go)")
+	}
 	a := Config{Metrics: []*Check{{Metric: metrics.LatencyP99, MaxRatio: mwVal(1.2, "1.2")}}}
 	seeds := uint64(20)
 	if testing.Short() {

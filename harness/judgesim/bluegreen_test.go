@@ -118,6 +118,9 @@ func TestBlueGreenSequentialRejectsABadGreenAfterTheSwitch(t *testing.T) {
 // quarter (250 requests/s, 1 s intervals: a 2500-request reference), for
 // a quarter of the cost under -race.
 func TestBlueGreenSequentialAAFalseRollbacks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seeded simulation: make test runs it without -race (see race_on_test.go)")
+	}
 	t.Parallel()
 	tr := DefaultTraffic()
 	runs := 400

@@ -48,6 +48,9 @@ func TestMannWhitneyCatchesTheBenchCanaries(t *testing.T) {
 // the first blocks fill (6 s: 3 canary blocks of 200 requests), and rolled
 // back at most 1% of the time.
 func TestMannWhitneyAAOnBlocks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seeded simulation: make test runs it without -race (see race_on_test.go)")
+	}
 	t.Parallel()
 	runs := 200
 	if testing.Short() {
