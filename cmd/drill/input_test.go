@@ -192,3 +192,12 @@ func TestReportSizeLimit(t *testing.T) {
 		t.Errorf("drill report on a 512 MiB + 1 byte report.json: exit %d, want 2 with the limit\n%s", code, out)
 	}
 }
+
+// TestListNamesTheDefaultJudge: drill list says which judge a scenario
+// without analysis.judge gets, and lists it.
+func TestListNamesTheDefaultJudge(t *testing.T) {
+	code, out, _ := runCLI(t, "list")
+	if code != 0 || !strings.Contains(out, "judges (default sequential):") || !strings.Contains(out, "\n  sequential ") {
+		t.Errorf("drill list exited %d and printed:\n%s\nwant the judges headed with the default, sequential", code, out)
+	}
+}

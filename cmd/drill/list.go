@@ -10,6 +10,7 @@ import (
 	"github.com/drillhq/drill/harness/strategy"
 	"github.com/drillhq/drill/injectors"
 	"github.com/drillhq/drill/reports"
+	"github.com/drillhq/drill/scenarios"
 )
 
 func (c *cli) cmdList(_ context.Context, args []string) int {
@@ -31,7 +32,9 @@ func (c *cli) cmdList(_ context.Context, args []string) int {
 	for _, n := range strategy.Names() {
 		fmt.Fprintf(w, "  %-14s %s\n", n, strategy.Description(n))
 	}
-	fmt.Fprintln(w, "\njudges:")
+	// The default is named: a scenario without analysis.judge gets it,
+	// and it changed (threshold until issue 18).
+	fmt.Fprintf(w, "\njudges (default %s):\n", scenarios.DefaultJudge)
 	for _, n := range judge.Names() {
 		fmt.Fprintf(w, "  %-14s %s\n", n, judge.Description(n))
 	}
