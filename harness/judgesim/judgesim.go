@@ -73,6 +73,7 @@ import (
 
 	"github.com/drillhq/drill/harness/judge"
 	"github.com/drillhq/drill/harness/metrics"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // z99 is the standard normal quantile of 0.99.
@@ -439,6 +440,11 @@ type Summary struct {
 	// DetectMean and DetectP95 are over the rolled-back runs, from the
 	// canary's start.
 	DetectMean, DetectP95 time.Duration
+	// DetectP95Lo and DetectP95Hi bound a 95% confidence interval for the
+	// p95 (distribution-free, from order statistics: a p95 from 200 runs
+	// is good to a few intervals, not to one); DetectP95Hi is 0 when the
+	// runs are too few to bound it from above.
+	DetectP95Lo, DetectP95Hi time.Duration
 	// ExcessMean is the mean over every run of its excess failed canary
 	// requests until the run ended (rollback or limit).
 	ExcessMean float64
@@ -496,6 +502,7 @@ func Aggregate(c Case, rs []Result) Summary {
 	}
 	s.Detected, s.Promoted = len(detect), len(promote)
 	s.DetectMean, s.DetectP95 = mean(detect), percentile(detect, 0.95)
+	s.DetectP95Lo, s.DetectP95Hi = quantileCI(detect, 0.95, 0.95)
 	s.PromoteMean = mean(promote)
 	s.DetectedAfterSwitch, s.DetectAfterSwitchMean = len(afterSwitch), mean(afterSwitch)
 	if len(rs) > 0 {
@@ -525,4 +532,39 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	rank := int(math.Ceil(q * float64(len(s))))
 	return s[max(rank, 1)-1]
+}
+
+// quantileCI returns order statistics X(l) ≤ X(u) of ds that bracket its
+// q-quantile with confidence at least conf, whatever the distribution:
+// the quantile lies between them unless fewer than l or at least u of
+// the draws fall below it, and the count below it is Binomial(n, q).
+// hi is 0 when no order statistic is high enough (too few draws), lo 0
+// when none is low enough.
+func quantileCI(ds []time.Duration, q, conf float64) (lo, hi time.Duration) {
+	n := len(ds)
+	if n == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	b := distuv.Binomial{N: float64(n), P: q}
+	tail := (1 - conf) / 2
+	// l: the largest rank with P(count ≤ l−1) ≤ tail; u: the smallest
+	// with P(count ≤ u−1) ≥ 1 − tail.
+	l, u := 0, n+1
+	for k := 1; k <= n; k++ {
+		if b.CDF(float64(k-1)) <= tail {
+			l = k
+		}
+		if u == n+1 && b.CDF(float64(k-1)) >= 1-tail {
+			u = k
+		}
+	}
+	if l > 0 {
+		lo = s[l-1]
+	}
+	if u <= n {
+		hi = s[u-1]
+	}
+	return lo, hi
 }

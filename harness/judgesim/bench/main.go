@@ -201,6 +201,7 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 	fmt.Fprintf(w, "tolerance (against the 1%% a canary at the tolerance has): the least favourable canary within the check leaves\n")
 	fmt.Fprintf(w, "nothing else to tell them apart (judgesim.LatencyDetectionFloor).\n")
 	ratio := 1.0
+	var sharedFloors []string
 	for _, c := range an.Metrics {
 		if c.Metric == metrics.LatencyP99 && c.MaxRatio != nil {
 			ratio = c.MaxRatio.V
@@ -239,6 +240,28 @@ func floors(w io.Writer, tr judgesim.Traffic, cases []judgesim.Case) {
 			parts = append(parts, fmt.Sprintf("%s at alpha %g%%", v, a*100))
 		}
 		fmt.Fprintf(w, "  %-12s %s (alpha/2: each test's share when error_rate and latency_p99 are both tested)\n", c.Name, strings.Join(parts, ", "))
+		// The floor of a judge that ignores shared faults: the same
+		// events, the baseline's rate not trusted but tested against.
+		p0, p1 := tr.BaselineErrorRate, c.Canary.ErrorRate
+		if latency {
+			p0 = 0.01
+			_, p1, _ = judgesim.LatencyDetectionFloor(tr, c.Canary.LatencyFactor, 0.99, ratio, alpha, 0.95, c.Limit)
+		}
+		var shared []string
+		for _, a := range []float64{alpha, alpha / 2} {
+			v := "beyond the cap"
+			if f, ok := judgesim.SharedFaultFloor(tr, p0, p1, a, 0.95, c.Limit); ok {
+				v = secs(f) + "s"
+			}
+			shared = append(shared, fmt.Sprintf("%s at alpha %g%%", v, a*100))
+		}
+		sharedFloors = append(sharedFloors, fmt.Sprintf("  %-12s %s", c.Name, strings.Join(shared, ", ")))
+	}
+	fmt.Fprintf(w, "shared-fault floor: the same for a judge that must not roll back for a fault both versions share, so may not trust\n")
+	fmt.Fprintf(w, "the baseline's rate: the most powerful test given the events both versions had, whose canary share is binomial\n")
+	fmt.Fprintf(w, "(judgesim.SharedFaultFloor; why it binds every such judge: its doc comment):\n")
+	for _, l := range sharedFloors {
+		fmt.Fprintln(w, l)
 	}
 }
 
@@ -260,7 +283,7 @@ func badNames(cases []judgesim.Case) string {
 }
 
 func table(w io.Writer, results []*judgeResult) error {
-	header := []any{"judge", "case", "runs", "detected", "detect mean s", "detect p95 s", "post-switch", "excess failed", "promote mean s", "false rollbacks"}
+	header := []any{"judge", "case", "runs", "detected", "detect mean s", "detect p95 s (95% CI)", "post-switch", "excess failed", "promote mean s", "false rollbacks"}
 	right, left := tw.AlignRight, tw.AlignLeft
 	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
@@ -292,7 +315,7 @@ func row(judge string, s judgesim.Summary) []string {
 	case judgesim.Bad:
 		r[3] = pct(s.DetectedRate())
 		if s.Detected > 0 {
-			r[4], r[5] = secs(s.DetectMean), secs(s.DetectP95)
+			r[4], r[5] = secs(s.DetectMean), p95(s)
 		}
 		if bg && s.Detected > 0 {
 			r[6] = postSwitch(s)
@@ -315,6 +338,16 @@ func row(judge string, s judgesim.Summary) []string {
 		r[9] = fmt.Sprintf("%s (%d/%d)", pct(s.DetectedRate()), s.Detected, s.Runs)
 	}
 	return r
+}
+
+// p95 is the p95 detection time with its confidence interval: the bench's
+// runs are a sample, and a target one interval away is within its noise.
+func p95(s judgesim.Summary) string {
+	hi := "-"
+	if s.DetectP95Hi > 0 {
+		hi = secs(s.DetectP95Hi)
+	}
+	return fmt.Sprintf("%s (%s-%s)", secs(s.DetectP95), secs(s.DetectP95Lo), hi)
 }
 
 // postSwitch is the share of a blue-green case's rollbacks decided after
