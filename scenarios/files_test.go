@@ -231,7 +231,9 @@ func TestPreflightMergesProblems(t *testing.T) {
 	}
 }
 
-// The shipped scenarios need nothing that is not in the repository.
+// The shipped scenarios need nothing that is not in the repository, and
+// draw no warning: they are what people copy, and a demo that warns
+// teaches them to ignore warnings.
 func TestFileProblemsShippedScenarios(t *testing.T) {
 	files, _ := filepath.Glob("*.yaml")
 	more, _ := filepath.Glob("bench/*.yaml")
@@ -243,6 +245,9 @@ func TestFileProblemsShippedScenarios(t *testing.T) {
 		}
 		if err := sc.FileProblems(t.TempDir()); err != nil {
 			t.Errorf("%s:\n%v", f, err)
+		}
+		if len(sc.Warnings) > 0 {
+			t.Errorf("%s: warnings:\n%v", f, sc.Warnings)
 		}
 	}
 }

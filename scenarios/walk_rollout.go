@@ -317,6 +317,16 @@ func (w *walk) check(n *yaml.Node, where, judgeName string) *Check {
 			c.MaxIncrease = w.threshold(o.get("max_increase"), "max_increase", c.Metric)
 		}
 	}
+	// A bound the judge does not read runs, and does nothing: say so.
+	if known {
+		fields, why := judge.Unread(judgeName, c.Metric)
+		for _, f := range fields {
+			if o.has(f) {
+				w.warn(o.key(f), "drop "+f+", or use judge: threshold for a bound per interval",
+					"%s: not read by judge %s: %s", f, judgeName, why)
+			}
+		}
+	}
 	if n := o.get("max_ratio"); n != nil {
 		if w.scalar(n, "max_ratio", "a number like 1.5") {
 			if v, err := parseNumber(n.Value); err != nil {

@@ -185,11 +185,17 @@ func TestGitHubEscaping(t *testing.T) {
 	}
 }
 
-// thinCanary writes a copy of the latency canary whose threshold p99 check
-// (74:18) gets about 25 canary requests an interval at its 10% step, each
-// old string of pairs then replaced by the new one after it.
+// thinCanary writes a copy of the latency canary (the demo, judged by the
+// sequential judge) under the threshold judge, with Flagger's bounds,
+// whose p99 check (74:18) gets about 25 canary requests an interval at
+// its 10% step, each old string of pairs then replaced by the new one
+// after it.
 func thinCanary(t *testing.T, dir, name string, pairs ...string) string {
-	return editedScenario(t, dir, name, "orders-canary-latency.yaml", append([]string{"rate: 200/s", "rate: 250/s"}, pairs...)...)
+	return editedScenario(t, dir, name, "orders-canary-latency.yaml", append([]string{
+		"rate: 200/s", "rate: 250/s",
+		"judge: sequential", "judge: threshold",
+		"{metric: error_rate}", "{metric: error_rate, max_increase: 1%}",
+	}, pairs...)...)
 }
 
 // thinWarning is the start of thinCanary's warning after its position.
@@ -239,7 +245,7 @@ func TestValidateWarnings(t *testing.T) {
 
 	for _, quiet := range []string{
 		thinCanary(t, dir, "rate.yaml", "rate: 250/s", "rate: 1000/s"),          // 100 an interval
-		thinCanary(t, dir, "seq.yaml", "judge: threshold", "judge: sequential"), // counts slow requests itself
+		thinCanary(t, dir, "seq.yaml", "judge: threshold", "judge: sequential", ", max_increase: 1%}", "}"), // counts slow requests itself
 		thinCanary(t, dir, "p95.yaml", "metric: latency_p99, max_ratio", "metric: latency_p95, max_ratio"),
 	} {
 		if code, stdout, stderr := runCLI(t, "validate", quiet); code != ExitOK || stdout != "ok "+quiet+"\n" || stderr != "" {

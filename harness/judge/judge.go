@@ -86,6 +86,11 @@ type Kind struct {
 	// for a judge that weighs whatever evidence it has (the sequential
 	// judge counts slow requests, however few an interval holds).
 	Needs func(metric string) (requests int, why string)
+	// Unread says which bound fields of a check of metric the judge does
+	// not read, and why, so that the loader can warn at a field the
+	// scenario wrote in vain (the sequential judge's error test has no
+	// tolerance: max_increase). nil when it reads every bound.
+	Unread func(metric string) (fields []string, why string)
 }
 
 // Problem is a judge's objection to the analysis it would run with.
@@ -135,6 +140,16 @@ func Needs(name, metric string) (int, string) {
 		return 0, ""
 	}
 	return k.Needs(metric)
+}
+
+// Unread is what the judge called name leaves unread of a check of
+// metric (see Kind.Unread); nothing for an unknown judge.
+func Unread(name, metric string) ([]string, string) {
+	k, err := judges.Get(name)
+	if err != nil || k.Unread == nil {
+		return nil, ""
+	}
+	return k.Unread(metric)
 }
 
 // Names lists registered judges, sorted.

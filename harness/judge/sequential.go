@@ -18,6 +18,13 @@ func init() {
 		Kind{
 			New:   func(a Config) (Judge, error) { return newSequential(a), nil },
 			Tests: func(metric string) bool { _, ok := seqQuantile(metric); return ok },
+			Unread: func(metric string) ([]string, string) {
+				if _, ok := seqQuantile(metric); !ok {
+					return nil, "" // the embedded threshold judge reads its bounds
+				}
+				return []string{"max_increase"}, "the sequential judge tests any increase of " + metric +
+					" over the baseline, given evidence; it has no additive tolerance (max_ratio is a latency quantile's)"
+			},
 		})
 }
 
