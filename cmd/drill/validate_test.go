@@ -244,7 +244,7 @@ func TestValidateWarnings(t *testing.T) {
 	}
 
 	for _, quiet := range []string{
-		thinCanary(t, dir, "rate.yaml", "rate: 250/s", "rate: 1000/s"),          // 100 an interval
+		thinCanary(t, dir, "rate.yaml", "rate: 250/s", "rate: 1000/s"),                                      // 100 an interval
 		thinCanary(t, dir, "seq.yaml", "judge: threshold", "judge: sequential", ", max_increase: 1%}", "}"), // counts slow requests itself
 		thinCanary(t, dir, "p95.yaml", "metric: latency_p99, max_ratio", "metric: latency_p95, max_ratio"),
 	} {
