@@ -67,6 +67,10 @@ const (
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// testHookAfterRelay, when set (by tests only), runs after a response was
+// relayed and before the request is recorded.
+var testHookAfterRelay func(fc *fastConn)
+
 // errClosed reports a fast connection shut down by Router.Close.
 var errClosed = errors.New("router closed")
 
@@ -243,7 +247,23 @@ func (fc *fastConn) startWait(up *upConn, start time.Time) {
 	fc.waitSince.Store(start.UnixNano())
 }
 
-// endWait ends a wait, stopping the client watch if one started.
+// errClientGone ends a request whose client left while it waited.
+var errClientGone = errors.New("the client left before the answer")
+
+// answerArrived ends the wait when the instance's answer starts, before
+// any of it is written to the client, and reports whether the client had
+// left. From here on a client that leaves is seen by the writes that
+// fail, as net/http sees it: a watch still running past the response's
+// last byte would take a client that read it all and closed its
+// connection (Connection: close) for one that gave up, and record a
+// failure the client never had.
+func (fc *fastConn) answerArrived() bool {
+	fc.endWait()
+	return fc.gone.Load()
+}
+
+// endWait ends a wait, stopping the client watch if one started; a
+// second call is a no-op.
 func (fc *fastConn) endWait() {
 	if fc.waitSince.Swap(0) == -1 {
 		_ = fc.c.SetReadDeadline(aLongTimeAgo)
@@ -537,6 +557,9 @@ func (fc *fastConn) forward(h *reqHead, start time.Time, version string, backend
 		}
 		fc.startWait(up, start)
 		r, keepUp, answered, err := fc.relay(h, up, version)
+		if testHookAfterRelay != nil {
+			testHookAfterRelay(fc)
+		}
 		fc.endWait()
 		fc.doneUpstream(up, keepUp)
 		if err == nil {
@@ -720,6 +743,9 @@ func (fc *fastConn) relay(h *reqHead, up *upConn, version string) (r outcome, ke
 				err = noAnswer{err}
 			}
 			return outcome{}, false, answered, err
+		}
+		if fc.answerArrived() {
+			return outcome{}, false, answered, errClientGone
 		}
 		if st == headRefused {
 			return fc.relayParsed(h, up, version, answered)

@@ -630,6 +630,57 @@ func TestFastPathSlowInstanceAnswers(t *testing.T) {
 	checkTally(t, recorded(t, rt, rec), tally{"v1": {2, 0}})
 }
 
+// TestFastPathSlowAnswerThenClientCloses: a client that read a slow
+// answer whole and closed its connection (Connection: close, as a
+// client without keep-alive does) had no failure, though its close
+// comes while the request is still being finished. The hook holds the
+// router between the relay and the record until the client has closed
+// and a watch still running would have seen it (CI's failure, seen
+// once: the router recorded one failure more than its clients had).
+func TestFastPathSlowAnswerThenClientCloses(t *testing.T) {
+	release := make(chan struct{})
+	in := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		_, _ = io.WriteString(w, "done")
+	}))
+	t.Cleanup(in.Close)
+	rec := metrics.NewRecorder("orders")
+	rt, base := start(t, rec)
+	must(t, rt.SetBackend("v1", in.URL))
+	rt.SetSplit("v1", "", 0)
+	closed := make(chan struct{})
+	testHookAfterRelay = func(fc *fastConn) {
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			return
+		}
+		// Give a running watch every chance to see the close.
+		deadline := time.Now().Add(2 * time.Second)
+		for fc.waitSince.Load() == -1 && !fc.gone.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Cleanup(func() { testHookAfterRelay = nil })
+	rc := dialRaw(t, base)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	eventually(t, "the client watch started", func() bool {
+		for fc := range rt.snapshotFast() {
+			if fc.waitSince.Load() == -1 {
+				return true
+			}
+		}
+		return false
+	})
+	close(release)
+	if res, body := rc.read("GET"); res.StatusCode != 200 || body != "done" {
+		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+	rc.c.Close()
+	close(closed)
+	checkTally(t, recorded(t, rt, rec), tally{"v1": {1, 0}})
+}
+
 // snapshotFast returns the fast connections now open.
 func (rt *Router) snapshotFast() map[*fastConn]struct{} {
 	rt.fastMu.Lock()
