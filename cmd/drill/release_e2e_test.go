@@ -50,8 +50,8 @@ func checkBlueGreenPostSwitch(t *testing.T, rep *reports.Report, dir string) {
 	if r.SwitchBack != "warm" || r.RouteBackSeconds == nil || r.RedeploySeconds != nil {
 		t.Errorf("release %+v: want a warm switch back inside scale_down_delay", r)
 	}
-	if rep.Decision == nil || !strings.Contains(rep.Decision.Reason, "latency_p99") {
-		t.Errorf("decision %+v: want green's p99 against the reference", rep.Decision)
+	if rep.Decision == nil || !strings.Contains(rep.Decision.Reason, "latency_p95") {
+		t.Errorf("decision %+v: want green's p95 against the reference", rep.Decision)
 	}
 }
 
