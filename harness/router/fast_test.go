@@ -612,14 +612,7 @@ func TestFastPathSlowInstanceAnswers(t *testing.T) {
 	// The next request is pipelined behind the slow one: the watch reads
 	// its first byte, which must not be lost.
 	rc.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	eventually(t, "the client watch started", func() bool {
-		for fc := range rt.snapshotFast() {
-			if fc.waitSince.Load() == -1 {
-				return true
-			}
-		}
-		return false
-	})
+	watchStarted(t, rt)
 	rc.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
 	close(release)
 	for _, want := range []string{"/slow", "/next"} {
@@ -664,6 +657,20 @@ func TestFastPathSlowAnswerThenClientCloses(t *testing.T) {
 	t.Cleanup(func() { testHookAfterRelay = nil })
 	rc := dialRaw(t, base)
 	rc.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	watchStarted(t, rt)
+	close(release)
+	if res, body := rc.read("GET"); res.StatusCode != 200 || body != "done" {
+		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+	rc.c.Close()
+	close(closed)
+	checkTally(t, recorded(t, rt, rec), tally{"v1": {1, 0}})
+}
+
+// watchStarted waits until a fast connection watches its client
+// (its request has waited past watchAfter).
+func watchStarted(t *testing.T, rt *Router) {
+	t.Helper()
 	eventually(t, "the client watch started", func() bool {
 		for fc := range rt.snapshotFast() {
 			if fc.waitSince.Load() == -1 {
@@ -672,13 +679,6 @@ func TestFastPathSlowAnswerThenClientCloses(t *testing.T) {
 		}
 		return false
 	})
-	close(release)
-	if res, body := rc.read("GET"); res.StatusCode != 200 || body != "done" {
-		t.Fatalf("got %d %q", res.StatusCode, body)
-	}
-	rc.c.Close()
-	close(closed)
-	checkTally(t, recorded(t, rt, rec), tally{"v1": {1, 0}})
 }
 
 // snapshotFast returns the fast connections now open.
