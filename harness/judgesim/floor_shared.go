@@ -34,8 +34,9 @@ import (
 // A sequential judge's "rolled back by t" is one such test at t, with the
 // α it spent by then; so its power at t is at most this, with all its α.
 //
-// The judge tested here conditions on more (the requests on each side as
-// well); that only narrows the tests it can be, so the bound holds for it.
+// The model's judge sees each version's events per interval; the request
+// counts, whose law does not depend on the rates, are left out of it (the
+// sequential judge conditions on them as well).
 func SharedFaultPower(muB, muC, share, alpha float64) float64 {
 	if alpha <= 0 || muC <= 0 {
 		return alpha
