@@ -54,6 +54,27 @@ func headLine(buf []byte, p int) (line []byte, next int, ok, bare bool) {
 	return line[:len(line)-1], next, true, false
 }
 
+// nextHeader reads the header line of buf at p: its name and value, and
+// the offset after it. end is set at the blank line that ends the head;
+// st is headMore when buf holds no whole line there, headRefused for a
+// line the fast path does not take (a bare LF, no colon), headComplete
+// otherwise.
+func nextHeader(buf []byte, p int) (name, value []byte, next int, end bool, st headStatus) {
+	line, next, ok, bare := headLine(buf, p)
+	switch {
+	case !ok:
+		return nil, nil, 0, false, headMore
+	case bare:
+		return nil, nil, 0, false, headRefused
+	case len(line) == 0:
+		return nil, nil, next, true, headComplete
+	}
+	if name, value, ok = splitHeader(line); !ok {
+		return nil, nil, 0, false, headRefused
+	}
+	return name, value, next, false, headComplete
+}
+
 // parseRequestHead scans buf, the bytes buffered from the client, for a
 // request head the fast path can forward: HTTP/1.1, an origin-form target
 // of plain characters, well-formed header lines, one Host, a body of at
@@ -85,20 +106,13 @@ func parseRequestHead(buf []byte, h *reqHead, maxBody int64) headStatus {
 	hosts := 0
 	haveLength := false
 	for {
-		line, next, ok, bare := headLine(buf, p)
-		if !ok {
-			return headMore
-		}
-		if bare {
-			return headRefused
+		name, value, next, end, st := nextHeader(buf, p)
+		if st != headComplete {
+			return st
 		}
 		p = next
-		if len(line) == 0 {
+		if end {
 			break
-		}
-		name, value, ok := splitHeader(line)
-		if !ok {
-			return headRefused
 		}
 		switch {
 		case equalFold(name, "host"):
@@ -116,7 +130,7 @@ func parseRequestHead(buf []byte, h *reqHead, maxBody int64) headStatus {
 		case equalFold(name, "transfer-encoding"), equalFold(name, "expect"), equalFold(name, "upgrade"):
 			return headRefused
 		case equalFold(name, "connection"):
-			if !h.addConnTokens(value) {
+			if !addConnTokens(value, &h.connTokens, &h.nconn) {
 				return headRefused
 			}
 		case equalFold(name, "te"):
@@ -148,9 +162,9 @@ func parseRequestHead(buf []byte, h *reqHead, maxBody int64) headStatus {
 	return headComplete
 }
 
-// addConnTokens notes the tokens of a Connection header value; false when
-// there are more than the fast path keeps.
-func (h *reqHead) addConnTokens(v []byte) bool {
+// addConnTokens notes the tokens of a Connection header value in toks,
+// n of them so far; false when there are more than the fast path keeps.
+func addConnTokens(v []byte, toks *[maxConnTokens][]byte, n *int) bool {
 	for len(v) > 0 {
 		var t []byte
 		if i := bytes.IndexByte(v, ','); i >= 0 {
@@ -162,11 +176,11 @@ func (h *reqHead) addConnTokens(v []byte) bool {
 		if len(t) == 0 {
 			continue
 		}
-		if h.nconn == maxConnTokens {
+		if *n == maxConnTokens {
 			return false
 		}
-		h.connTokens[h.nconn] = t
-		h.nconn++
+		toks[*n] = t
+		*n++
 	}
 	return true
 }
@@ -270,20 +284,13 @@ func parseResponseHead(buf []byte, h *resHead) headStatus {
 		contentLength: -1,
 	}
 	for {
-		line, next, ok, bare := headLine(buf, p)
-		if !ok {
-			return headMore
-		}
-		if bare {
-			return headRefused
+		name, value, next, end, st := nextHeader(buf, p)
+		if st != headComplete {
+			return st
 		}
 		p = next
-		if len(line) == 0 {
+		if end {
 			break
-		}
-		name, value, ok := splitHeader(line)
-		if !ok {
-			return headRefused
 		}
 		switch {
 		case equalFold(name, "content-length"):
@@ -298,27 +305,17 @@ func parseResponseHead(buf []byte, h *resHead) headStatus {
 			}
 			h.chunked = true
 		case equalFold(name, "connection"):
-			for len(value) > 0 {
-				var t []byte
-				if i := bytes.IndexByte(value, ','); i >= 0 {
-					t, value = value[:i], value[i+1:]
-				} else {
-					t, value = value, nil
-				}
-				if t = trimOWS(t); len(t) == 0 {
-					continue
-				}
+			from := h.nconn
+			if !addConnTokens(value, &h.connTokens, &h.nconn) {
+				return headRefused
+			}
+			for _, t := range h.connTokens[from:h.nconn] {
 				switch {
 				case equalFold(t, "close"):
 					h.closeConn = true
 				case equalFold(t, "keep-alive"):
 					h.keepAlive = true
 				}
-				if h.nconn == maxConnTokens {
-					return headRefused
-				}
-				h.connTokens[h.nconn] = t
-				h.nconn++
 			}
 		case equalFold(name, "date"):
 			h.hasDate = true
